@@ -1,0 +1,241 @@
+/**
+ * The skyhop CLI: declares every command and its flags (so `--help` needs nothing else) and
+ * loads a command's module only when it runs. No logic here beyond parsing and rendering.
+ */
+import { Command, Option } from 'commander';
+import { SkyhopError } from '../util/errors.js';
+import { VERSION } from '../version.js';
+
+type Opts = Record<string, unknown>;
+type Handler = (args: string[], opts: Opts) => Promise<number | undefined | void>;
+
+/** Run `src/cli/<mod>.ts`'s default export with the positional args and the flags. */
+function lazy(load: () => Promise<{ default: Handler }>) {
+  return async (...a: unknown[]) => {
+    const cmd = a[a.length - 1] as Command;
+    const opts = { ...cmd.optsWithGlobals() };
+    const args = cmd.args.slice();
+    const mod = await load();
+    const code = await mod.default(args, opts);
+    if (typeof code === 'number') process.exitCode = code;
+  };
+}
+
+function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
+
+/** The overrides shared by launch, exec, optimize (SkyPilot's names). */
+function resourceOverrides(c: Command): Command {
+  return c
+    .option('--env <KEY=VAL>', 'set or override an environment variable of the task (repeatable)', collect)
+    .option('--secret <KEY=VAL>', 'set or override a secret of the task (repeatable)', collect)
+    .option('--infra <INFRA>', 'where to run: CLOUD[/REGION[/ZONE]]')
+    .option('--cloud <CLOUD>', 'cloud to use')
+    .option('--region <REGION>', 'region to use')
+    .option('--zone <ZONE>', 'zone to use')
+    .option('--gpus <ACC>', 'accelerators, e.g. A100:8')
+    .option('--cpus <N>', 'vCPUs per node, e.g. 4 or 4+')
+    .option('--memory <GB>', 'memory per node in GiB, e.g. 16 or 16+')
+    .option('-t, --instance-type <TYPE>', 'instance type')
+    .option('--num-nodes <N>', 'number of nodes')
+    .option('--use-spot', 'use spot instances')
+    .option('--no-use-spot', 'use on-demand instances')
+    .option('--disk-size <GB>', 'root disk size in GiB')
+    .option('--image-id <IMAGE>', 'machine image')
+    .option('--ports <PORTS>', 'ports to open (repeatable)', collect);
+}
+
+function planFlags(c: Command): Command {
+  return c
+    .option('--clouds <LIST>', 'plan over these clouds (comma-separated), enabled or not')
+    .option('--all-clouds', 'plan over every registered cloud, enabled or not')
+    .addOption(new Option('--target <TARGET>', 'what to minimise').choices(['cost', 'time']).default('cost'))
+    .option('--json', 'print the plan as one JSON object');
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('skyhop')
+    .description('Run a task on the cheapest cloud that fits; fail over when a cloud says no.')
+    .version(VERSION, '-v, --version')
+    .showSuggestionAfterError(true)
+    .configureHelp({ sortSubcommands: false });
+
+  resourceOverrides(
+    planFlags(
+      program
+        .command('launch')
+        .description('Launch a cluster (or reuse one) and run a task on it')
+        .argument('[entrypoint...]', 'a task YAML, or a command to run')
+        .option('-c, --cluster <NAME>', 'cluster name (default: generated)')
+        .option('-y, --yes', 'do not ask for confirmation')
+        .option('-d, --detach-run', 'submit the job and return without streaming its logs')
+        .option('--dryrun', 'plan only: print the plan, provision nothing')
+        .option('--down', 'tear the cluster down when the job finishes')
+        .option('-i, --idle-minutes-to-autostop <MIN>', 'stop the cluster after MIN idle minutes')
+        .option('--retry-until-up', 'keep retrying provisioning with backoff until it succeeds')
+        .option('-n, --name <NAME>', 'task name'),
+    ),
+  ).action(lazy(() => import('./launch.js')));
+
+  resourceOverrides(
+    program
+      .command('exec')
+      .description('Run a command or task YAML on an existing cluster (no provisioning, no setup)')
+      .argument('<cluster>', 'cluster name')
+      .argument('<entrypoint...>', 'a task YAML, or a command to run')
+      .option('-d, --detach-run', 'submit the job and return without streaming its logs')
+      .option('-n, --name <NAME>', 'job name'),
+  ).action(lazy(() => import('./exec.js')));
+
+  program
+    .command('status')
+    .description('Show clusters')
+    .argument('[clusters...]', 'only these clusters')
+    .option('-r, --refresh', 'reconcile with the clouds')
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./status.js')));
+
+  program
+    .command('queue')
+    .description("Show a cluster's job queue")
+    .argument('[clusters...]', 'clusters (default: all UP clusters)')
+    .option('-a, --all', 'include finished jobs (default: true)', true)
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./queue.js')));
+
+  program
+    .command('logs')
+    .description("Stream a job's logs (the latest job by default)")
+    .argument('<cluster>', 'cluster name')
+    .argument('[job_id]', 'job id')
+    .option('--no-follow', 'print what is there and return')
+    .option('--status', 'print the job status and exit with 0 if it succeeded')
+    .action(lazy(() => import('./logs.js')));
+
+  program
+    .command('cancel')
+    .description('Cancel jobs on a cluster')
+    .argument('<cluster>', 'cluster name')
+    .argument('[job_ids...]', 'job ids')
+    .option('-a, --all', 'cancel every unfinished job')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(lazy(() => import('./cancel.js')));
+
+  program
+    .command('stop')
+    .description('Stop clusters (disks kept; restart with `start`)')
+    .argument('[clusters...]', 'cluster names')
+    .option('-a, --all', 'every cluster')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(lazy(() => import('./stop.js')));
+
+  program
+    .command('start')
+    .description('Restart stopped clusters')
+    .argument('<clusters...>', 'cluster names')
+    .option('-i, --idle-minutes-to-autostop <MIN>', 'stop the cluster after MIN idle minutes')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(lazy(() => import('./start.js')));
+
+  program
+    .command('down')
+    .description('Tear down clusters (everything on them is deleted)')
+    .argument('[clusters...]', 'cluster names')
+    .option('-a, --all', 'every cluster')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('-p, --purge', 'forget the cluster locally even if the cloud cannot be reached')
+    .action(lazy(() => import('./down.js')));
+
+  program
+    .command('autostop')
+    .description('Stop (or tear down) a cluster after it has been idle')
+    .argument('<clusters...>', 'cluster names')
+    .option('-i, --idle-minutes <MIN>', 'idle minutes before stopping (fractions allowed)', '5')
+    .option('--cancel', 'cancel autostop')
+    .option('--down', 'tear down instead of stopping')
+    .action(lazy(() => import('./autostop.js')));
+
+  program
+    .command('cost-report')
+    .description('Costs of clusters, live and torn down')
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./cost-report.js')));
+
+  program
+    .command('check')
+    .description('Which clouds are enabled, and how to enable the others')
+    .argument('[clouds...]', 'only these clouds')
+    .option('--verbose', "also ask each cloud's API who you are (uses the network)")
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./check.js')));
+
+  program
+    .command('show-gpus')
+    .description('Accelerators, their counts, instance types and prices')
+    .argument('[accelerator]', 'NAME or NAME:COUNT')
+    .option('--cloud <CLOUD>', 'only this cloud')
+    .option('--region <REGION>', 'only this region')
+    .option('-a, --all', 'every accelerator, not only the common ones')
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./show-gpus.js')));
+
+  resourceOverrides(
+    planFlags(
+      program
+        .command('optimize')
+        .description('Print the cheapest plan for a task YAML (provisions nothing; needs no credentials)')
+        .argument('<file>', 'task YAML'),
+    ),
+  ).action(lazy(() => import('./optimize.js')));
+
+  const catalog = program.command('catalog').description('Price catalogs');
+  catalog
+    .command('update')
+    .description('Download the newest catalog CSV from the skypilot-catalog repository')
+    .argument('[clouds...]', 'clouds (default: every cloud with a public catalog)')
+    .option('--base-url <URL>', 'base URL of the catalog files (or SKYHOP_CATALOG_URL)')
+    .action(lazy(() => import('./catalog-update.js')));
+  catalog
+    .command('show')
+    .description('Where each cloud’s catalog comes from')
+    .argument('[clouds...]', 'clouds')
+    .action(lazy(() => import('./catalog-show.js')));
+
+  return program;
+}
+
+export function reportError(e: unknown): number {
+  const debug = process.env.SKYHOP_DEBUG === '1';
+  if (e instanceof SkyhopError) {
+    process.stderr.write(`error: ${e.message}\n`);
+    for (const d of e.details) process.stderr.write(`  ${d}\n`);
+    if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+    return e.exitCode;
+  }
+  const err = e as Error;
+  process.stderr.write(`error: internal error: ${err?.message ?? String(e)}\n`);
+  if (debug) process.stderr.write(`${err?.stack ?? ''}\n`);
+  else process.stderr.write('  (set SKYHOP_DEBUG=1 for the stack trace, and please report it)\n');
+  return 3;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
+      // commander has printed its own message (or help/version).
+      process.exitCode = ce.exitCode ?? 1;
+      return;
+    }
+    process.exitCode = reportError(e);
+  }
+}
+
+await main();

@@ -1,0 +1,74 @@
+/**
+ * The validated task model. `src/task` turns YAML into these; everything downstream
+ * (optimizer, provision, runtime, agent) reads only these types, never raw YAML.
+ */
+
+/** A numeric demand: "4" (exactly 4), "4+" (at least 4), or 4. */
+export interface Amount {
+  value: number;
+  orMore: boolean;
+}
+
+/** One accelerator choice: name as in the catalogs (case as the catalog spells it), count (may be fractional, e.g. 0.5). */
+export interface AcceleratorDemand {
+  name: string;
+  count: number;
+}
+
+/**
+ * One concrete resource request. A task may list several (any_of / ordered / a set of
+ * accelerators); each alternative is a fully merged Resources.
+ */
+export interface Resources {
+  cloud?: string; // registry name: 'aws', 'gcp', 'lambda', 'runpod', 'fluffycloud', 'local'
+  region?: string;
+  zone?: string;
+  instanceType?: string;
+  cpus?: Amount;
+  memory?: Amount; // GiB
+  accelerators?: AcceleratorDemand;
+  useSpot: boolean;
+  diskSize?: number; // GiB
+  ports?: string[]; // "8080", "10000-10010"
+  imageId?: string;
+  labels?: Record<string, string>;
+}
+
+/** Where a data size estimate lives: `inputs: {s3://bucket/x: 100}` means 100 GB at s3 (-> aws). */
+export interface DataEstimate {
+  location: string;
+  sizeGb: number;
+  /** The cloud that stores it, derived from the URL scheme (s3:// -> aws, gs:// -> gcp), if known. */
+  cloud?: string;
+}
+
+export interface Task {
+  /** The file it came from (absolute), for error messages; undefined for tasks built in code. */
+  file?: string;
+  name?: string;
+  workdir?: string; // absolute local path
+  numNodes: number;
+  envs: Record<string, string>;
+  /** Values never written to logs or state; passed to setup/run like envs. */
+  secrets: Record<string, string>;
+  /** remote path -> absolute local source path. */
+  fileMounts: Record<string, string>;
+  setup?: string;
+  run?: string;
+  /** At least one alternative. With `ordered`, the user's order is a preference order. */
+  resources: Resources[];
+  ordered: boolean;
+  inputs?: DataEstimate;
+  outputs?: DataEstimate;
+  /** Estimated runtime in hours on the cheapest candidate (skyhop extension; default 1). */
+  estimatedHours?: number;
+  /** Names of tasks this one depends on (skyhop extension for DAGs; chains are implicit). */
+  dependsOn?: string[];
+}
+
+/** A pipeline: tasks plus edges (indices: from -> to). A chain has edges i -> i+1. */
+export interface Dag {
+  name?: string;
+  tasks: Task[];
+  edges: Array<[number, number]>;
+}
