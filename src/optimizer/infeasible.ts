@@ -1,0 +1,136 @@
+/**
+ * The error for a task nothing fits: one line that names the task and the request, and details
+ * that list the nearest feasible offers (the same accelerator count elsewhere, other counts of
+ * the accelerator, close names, the largest CPU-only types).
+ */
+import { closest, distance } from 'fastest-levenshtein';
+import type { AcceleratorOffer } from '../catalog/types.js';
+import type { BlocklistEntry, Cloud } from '../clouds/types.js';
+import type { Resources, Task } from '../task/types.js';
+import { UserError } from '../util/errors.js';
+import { describeRequest, money, taskLabel } from './describe.js';
+
+const MAX_DETAILS = 10;
+
+function offerText(cloud: string, o: AcceleratorOffer, spot: boolean): string {
+  const type = o.instanceType || `${o.acceleratorName}:${o.acceleratorCount} attached`;
+  const price = spot ? (o.cheapestSpotPrice ?? o.cheapestPrice) : o.cheapestPrice;
+  const label = spot && o.cheapestSpotPrice !== null ? ' spot' : '';
+  return price === null ? `${cloud} ${type}` : `${cloud} ${type} ($${money(price)}/h${label})`;
+}
+
+function acceleratorDetails(r: Resources, clouds: readonly Cloud[]): string[] {
+  const acc = r.accelerators!;
+  const lname = acc.name.toLowerCase();
+  const same: string[] = [];
+  const others: string[] = [];
+  const names = new Set<string>();
+  for (const cloud of clouds) {
+    const cat = cloud.catalog();
+    for (const n of cat.acceleratorNames()) names.add(n);
+    const offers = cat
+      .listAccelerators({ name: acc.name, includeAttachable: true })
+      .filter((o) => o.acceleratorName.toLowerCase() === lname);
+    const exact = offers
+      .filter((o) => o.acceleratorCount === acc.count)
+      .sort((a, b) => (a.cheapestPrice ?? Infinity) - (b.cheapestPrice ?? Infinity));
+    if (exact.length) same.push(offerText(cloud.name, exact[0], r.useSpot));
+    const counts = [...new Set(offers.map((o) => o.acceleratorCount))]
+      .filter((c) => c !== acc.count)
+      .sort((a, b) => a - b);
+    if (counts.length) others.push(`${cloud.name} ${counts.join(', ')}`);
+  }
+  const out: string[] = [];
+  if (same.length) out.push(`${acc.name}:${acc.count} is offered: ${same.join(', ')}`);
+  if (others.length) out.push(`other counts of ${acc.name}: ${others.join('; ')}`);
+  if (!same.length && !others.length) {
+    const fuzzy = new Set<string>();
+    for (const cloud of clouds) {
+      for (const f of cloud.catalog().instanceTypesForAccelerator(acc.name, acc.count).fuzzy) fuzzy.add(f);
+    }
+    const near = [...names]
+      .map((n) => ({ n, d: distance(n.toLowerCase(), lname) }))
+      .filter((x) => x.d <= Math.max(2, Math.floor(lname.length / 2)) || x.n.toLowerCase().includes(lname))
+      .sort((a, b) => a.d - b.d || (a.n < b.n ? -1 : 1))
+      .slice(0, 5)
+      .map((x) => x.n);
+    const all = [...new Set([...fuzzy, ...near])].slice(0, 8);
+    if (all.length) out.push(`no cloud offers ${acc.name}; close names: ${all.join(', ')}`);
+    else out.push(`no cloud offers ${acc.name}; see \`skyhop show-gpus --all\``);
+  }
+  return out;
+}
+
+function instanceTypeDetails(r: Resources, clouds: readonly Cloud[]): string[] {
+  const it = r.instanceType!;
+  const owners = clouds.filter((c) => c.catalog().instanceTypeExists(it)).map((c) => c.name);
+  if (owners.length) return [`${it} is offered by ${owners.join(', ')}`];
+  const types = new Set<string>();
+  for (const c of clouds)
+    for (const row of c.catalog().rows) if (row.instanceType) types.add(row.instanceType);
+  if (types.size === 0) return [];
+  return [`no cloud has instance type ${it}; closest: ${closest(it, [...types])}`];
+}
+
+function cpuDetails(clouds: readonly Cloud[]): string[] {
+  const biggest: string[] = [];
+  for (const c of clouds) {
+    let best: { t: string; v: number; m: number | null; p: number | null } | null = null;
+    for (const row of c.catalog().rows) {
+      if (!row.instanceType || row.acceleratorName || row.vcpus === null) continue;
+      const better =
+        !best || row.vcpus > best.v || (row.vcpus === best.v && (row.memoryGiB ?? 0) > (best.m ?? 0));
+      if (better) best = { t: row.instanceType, v: row.vcpus, m: row.memoryGiB, p: row.price };
+    }
+    if (best) biggest.push(`${c.name} ${best.t} (${best.v} vCPUs, ${best.m ?? '?'} GiB)`);
+  }
+  return biggest.length ? [`largest CPU-only types: ${biggest.join(', ')}`] : [];
+}
+
+/** Build the UserError for a task with no feasible launchable. */
+export function infeasibleError(
+  task: Task,
+  index: number,
+  clouds: readonly Cloud[],
+  blocklist: readonly BlocklistEntry[],
+  beforeBlocklist: number,
+): UserError {
+  const label = taskLabel(task, index);
+  const req = describeRequest(task);
+  const names = clouds.map((c) => c.name);
+  if (beforeBlocklist > 0) {
+    const places = blocklist.map((b) => [b.cloud, b.region, b.zone].filter(Boolean).join('/'));
+    return new UserError(
+      `${label}: every place that fits ${req} is blocked (${places.join(', ')}); ` +
+        'retry later, or allow more clouds or regions.',
+      { details: [`${beforeBlocklist} candidate(s) were excluded by the blocklist`] },
+    );
+  }
+  const details: string[] = [];
+  const pinned = new Set<string>();
+  for (const r of task.resources) {
+    if (r.cloud !== undefined && !names.includes(r.cloud)) pinned.add(r.cloud);
+  }
+  for (const p of pinned) {
+    details.push(
+      `cloud ${p} is not among the clouds planned over; enable it (\`skyhop check\`) or pass --clouds ${p}`,
+    );
+  }
+  const scope = (r: Resources) => (r.cloud !== undefined ? clouds.filter((c) => c.name === r.cloud) : clouds);
+  for (const r of task.resources) {
+    const cs = scope(r).length ? scope(r) : clouds;
+    if (r.instanceType) details.push(...instanceTypeDetails(r, cs));
+    else if (r.accelerators) details.push(...acceleratorDetails(r, clouds));
+    else details.push(...cpuDetails(cs));
+    if (r.region)
+      details.push(`the request is pinned to region ${r.region}${r.zone ? `, zone ${r.zone}` : ''}`);
+  }
+  const uniq = [...new Set(details)];
+  const where = names.length ? names.join(', ') : 'no clouds';
+  const hint = task.resources.some((r) => r.accelerators)
+    ? `see \`skyhop show-gpus ${task.resources.find((r) => r.accelerators)!.accelerators!.name}\``
+    : 'relax the request or allow more clouds';
+  return new UserError(`${label}: nothing fits ${req} on ${where}; ${hint}.`, {
+    details: uniq.slice(0, MAX_DETAILS),
+  });
+}

@@ -1,0 +1,167 @@
+/**
+ * Plan output: the human table (`renderPlan`) and the JSON object scripts read (`planToJson`).
+ */
+import { createRequire } from 'node:module';
+import type { Launchable } from '../clouds/types.js';
+import { accString, money, placeOf, taskLabel } from './describe.js';
+import { throughput } from './speed.js';
+import type { Plan, PlannedTask } from './types.js';
+
+/** Rows of the candidates table per task (best per cloud and region), beyond the best of each cloud. */
+const MAX_ROWS = 12;
+
+export interface PlanJson {
+  target: 'cost' | 'time';
+  tasks: Array<{
+    name: string | null;
+    cloud: string;
+    region: string;
+    zone: string | null;
+    instance_type: string;
+    accelerators: Record<string, number> | null;
+    use_spot: boolean;
+    num_nodes: number;
+    hourly_price: number;
+    estimated_cost: number;
+  }>;
+  total_cost: number;
+}
+
+/** Money for JSON: rounded to 1e-6 (never to cents). */
+function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+export function planToJson(plan: Plan): PlanJson {
+  return {
+    target: plan.target,
+    tasks: plan.tasks.map((p) => {
+      const c = p.choice;
+      return {
+        name: p.task.name ?? null,
+        cloud: c.cloud,
+        region: c.region,
+        zone: c.zone ?? c.zones[0] ?? null,
+        instance_type: c.instanceType,
+        accelerators: c.accelerators ? { [c.accelerators.name]: c.accelerators.count } : null,
+        use_spot: c.useSpot,
+        num_nodes: p.task.numNodes,
+        hourly_price: round6(c.hourlyPrice),
+        estimated_cost: round6(p.estimatedCost),
+      };
+    }),
+    total_cost: round6(plan.totalCost),
+  };
+}
+
+function hoursText(h: number): string {
+  if (h >= 10) return h.toFixed(1);
+  return Number(h.toPrecision(3)).toString();
+}
+
+function choiceLine(p: PlannedTask, i: number): string {
+  const c = p.choice;
+  const nodes = p.task.numNodes;
+  const spot = c.useSpot ? 'spot' : 'on-demand';
+  return (
+    `${taskLabel(p.task, i)}: ${c.cloud} ${c.instanceType} in ${placeOf(c)} (${accString(c)}, ${spot}), ` +
+    `${nodes} node${nodes === 1 ? '' : 's'} x $${money(c.hourlyPrice)}/h x ${hoursText(p.estimatedHours)} h ` +
+    `= $${money(p.estimatedCost)}`
+  );
+}
+
+/**
+ * The best candidate of each (cloud, region), in ranked order: the first MAX_ROWS of them plus
+ * the best of any cloud not yet shown. Returns the rows and how many were left out.
+ */
+function tableRows(p: PlannedTask): { rows: Launchable[]; hidden: number } {
+  const seen = new Set<string>();
+  const perRegion: Launchable[] = [];
+  for (const l of p.ranked) {
+    const key = `${l.cloud}\0${l.region}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    perRegion.push(l);
+  }
+  const rows = perRegion.slice(0, MAX_ROWS);
+  const shownClouds = new Set(rows.map((l) => l.cloud));
+  for (const l of perRegion.slice(MAX_ROWS)) {
+    if (shownClouds.has(l.cloud)) continue;
+    shownClouds.add(l.cloud);
+    rows.push(l);
+  }
+  return { rows, hidden: perRegion.length - rows.length };
+}
+
+type TableCtor = new (
+  opts: Record<string, unknown>,
+) => { push(...rows: unknown[]): void; toString(): string };
+
+/** The plan for humans: the choice per task, then the best candidates per cloud and region. */
+export function renderPlan(plan: Plan, note?: string | null): string {
+  const Table = createRequire(import.meta.url)('cli-table3') as TableCtor;
+  const out: string[] = [];
+  if (note) out.push(note);
+  out.push(`Optimizer target: ${plan.target === 'time' ? 'estimated time' : 'cost'}.`);
+  plan.tasks.forEach((p, i) => {
+    out.push(choiceLine(p, i));
+  });
+  if (plan.tasks.length > 1 || plan.egressCost > 0) {
+    const eg = plan.egressCost > 0 ? ` (egress $${money(plan.egressCost)})` : '';
+    out.push(`Total: $${money(plan.totalCost)}${eg}, ${hoursText(plan.totalHours)} h.`);
+  }
+  const time = plan.target === 'time';
+  plan.tasks.forEach((p, i) => {
+    const nodes = p.task.numNodes;
+    out.push('');
+    out.push(
+      `Considered resources for ${taskLabel(p.task, i)} (${nodes} node${nodes === 1 ? '' : 's'}, ` +
+        `best per cloud and region):`,
+    );
+    const head = ['CLOUD', 'INSTANCE', 'vCPUs', 'Mem(GB)', 'ACCELERATORS', 'REGION/ZONE', 'COST ($)'];
+    if (time) head.push('HOURS');
+    head.push('CHOSEN');
+    const table = new Table({
+      head,
+      style: { head: [], border: [], compact: true },
+      chars: {
+        top: '',
+        'top-mid': '',
+        'top-left': '',
+        'top-right': '',
+        bottom: '',
+        'bottom-mid': '',
+        'bottom-left': '',
+        'bottom-right': '',
+        left: '',
+        'left-mid': '',
+        mid: '',
+        'mid-mid': '',
+        right: '',
+        'right-mid': '',
+        middle: ' ',
+      },
+    });
+    const { rows, hidden } = tableRows(p);
+    const ref = p.ranked[0];
+    for (const l of rows) {
+      // Another candidate's hours under the time model: scale the choice's hours by throughput.
+      const hours = time ? (p.estimatedHours * throughput(ref)) / throughput(l) : p.estimatedHours;
+      const row = [
+        l.cloud,
+        `${l.instanceType}${l.useSpot ? '[spot]' : ''}`,
+        l.vcpus ?? '-',
+        l.memoryGiB ?? '-',
+        accString(l),
+        placeOf(l),
+        money(l.hourlyPrice * nodes * hours),
+      ];
+      if (time) row.push(hoursText(hours));
+      row.push(l === p.choice ? '✔' : '');
+      table.push(row);
+    }
+    out.push(table.toString());
+    if (hidden > 0) out.push(`  ... and ${hidden} more cloud/region option${hidden === 1 ? '' : 's'}.`);
+  });
+  return out.join('\n');
+}
