@@ -1,0 +1,273 @@
+/**
+ * The local cloud's "API": an on-disk registry of nodes under `$SKYHOP_HOME/local/`.
+ *
+ *   clusters/<cluster>/<node-id>/node.json   the node's record (tags, status, ip, times)
+ *   clusters/<cluster>/<node-id>/home/       the node's HOME (its "disk")
+ *   clusters/<cluster>/.trash-*              a node being deleted (never listed)
+ *   ips/<127.a.b.c>                          one file per reserved loopback address (owner inside)
+ *   locks/<cluster>.lock                     held while a cluster is changed
+ *
+ * Crash safety (a process may die at any line):
+ * - a node is created as: mkdir node dir -> reserve IP (atomic link) -> write node.json (atomic rename);
+ *   a node dir without node.json is a half-created node, cleaned up under the cluster lock;
+ * - a node is deleted as: kill its processes -> rename its dir to .trash-* -> release its IP -> rm;
+ * - an IP file whose owner node dir no longer exists is stale and is released under the owner
+ *   cluster's lock (nobody else creates that cluster's nodes, so the check cannot race).
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { CloudError, UserError } from '../../util/errors.js';
+
+export type NodeStatus = 'running' | 'stopped';
+
+export interface NodeRecord {
+  version: 1;
+  id: string;
+  cluster: string;
+  tags: Record<string, string>;
+  status: NodeStatus;
+  ip: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const TAG_CLUSTER = 'skyhop-cluster';
+export const TAG_ROLE = 'skyhop-role';
+export const TAG_RANK = 'skyhop-rank';
+
+const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const MAX_CLUSTER_NAME = 64;
+
+/** Cluster names become directory names: refuse anything that could leave the registry. */
+export function checkClusterName(cluster: string): void {
+  if (!CLUSTER_NAME.test(cluster) || cluster.length > MAX_CLUSTER_NAME) {
+    throw new UserError(
+      `invalid cluster name ${JSON.stringify(cluster)} for the local cloud: use letters, digits, '.', '_' ` +
+        `or '-', starting with a letter or digit, at most ${MAX_CLUSTER_NAME} characters`,
+    );
+  }
+}
+
+/** 127.0.0.2 .. 127.0.0.254, then 127.0.1.1 .. 127.0.1.254, ... up to 127.255.255.254. */
+export function* loopbackAddresses(): Generator<string> {
+  for (let b = 0; b < 256; b++) {
+    for (let c = 0; c < 256; c++) {
+      for (let d = b === 0 && c === 0 ? 2 : 1; d <= 254; d++) yield `127.${b}.${c}.${d}`;
+    }
+  }
+}
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, path);
+}
+
+function listDir(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+export class NodeRegistry {
+  readonly root: string;
+
+  /** `root` is `$SKYHOP_HOME/local`. */
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  clusterDir(cluster: string): string {
+    return join(this.root, 'clusters', cluster);
+  }
+
+  nodeDir(cluster: string, id: string): string {
+    return join(this.clusterDir(cluster), id);
+  }
+
+  homeDir(cluster: string, id: string): string {
+    return join(this.nodeDir(cluster, id), 'home');
+  }
+
+  lockPath(cluster: string): string {
+    return join(this.root, 'locks', `${cluster}.lock`);
+  }
+
+  ipsDir(): string {
+    return join(this.root, 'ips');
+  }
+
+  /** Node ids present on disk (half-created ones included; trash excluded). */
+  nodeIds(cluster: string): string[] {
+    return listDir(this.clusterDir(cluster))
+      .filter((n) => !n.startsWith('.'))
+      .sort();
+  }
+
+  read(cluster: string, id: string): NodeRecord | null {
+    try {
+      const r = JSON.parse(readFileSync(join(this.nodeDir(cluster, id), 'node.json'), 'utf8')) as NodeRecord;
+      if (r && r.version === 1 && r.id === id && r.cluster === cluster && typeof r.ip === 'string') return r;
+    } catch {
+      // missing (half-created) or damaged
+    }
+    return null;
+  }
+
+  /** Every complete node of the cluster, head first then by rank. */
+  records(cluster: string): NodeRecord[] {
+    const out: NodeRecord[] = [];
+    for (const id of this.nodeIds(cluster)) {
+      const r = this.read(cluster, id);
+      if (r) out.push(r);
+    }
+    return out.sort((a, b) => rankOf(a) - rankOf(b) || a.createdAt.localeCompare(b.createdAt));
+  }
+
+  write(r: NodeRecord): void {
+    writeJsonAtomic(join(this.nodeDir(r.cluster, r.id), 'node.json'), r);
+  }
+
+  /** Create a node: dir and HOME, an IP of its own, then its record. Call under the cluster lock. */
+  create(cluster: string, rank: number): NodeRecord {
+    const id = `n${rank}-${randomBytes(3).toString('hex')}`;
+    mkdirSync(this.homeDir(cluster, id), { recursive: true, mode: 0o755 });
+    const ip = this.reserveIp(`${cluster}/${id}`);
+    const now = new Date().toISOString();
+    const r: NodeRecord = {
+      version: 1,
+      id,
+      cluster,
+      tags: { [TAG_CLUSTER]: cluster, [TAG_ROLE]: rank === 0 ? 'head' : 'worker', [TAG_RANK]: String(rank) },
+      status: 'running',
+      ip,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.write(r);
+    return r;
+  }
+
+  /**
+   * Reserve the first free loopback address for `owner` ("<cluster>/<node-id>"). Atomic: the
+   * reservation is a `link(2)` of a file that already names the owner, which fails if taken.
+   */
+  reserveIp(owner: string): string {
+    const dir = this.ipsDir();
+    mkdirSync(dir, { recursive: true });
+    const taken = new Set(listDir(dir));
+    const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
+    writeFileSync(tmp, `${JSON.stringify({ owner })}\n`);
+    try {
+      for (const ip of loopbackAddresses()) {
+        if (taken.has(ip)) continue;
+        try {
+          linkSync(tmp, join(dir, ip));
+          return ip;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        }
+      }
+    } finally {
+      unlinkSync(tmp);
+    }
+    throw new CloudError(
+      `no free loopback address left for a local node (every 127.x.y.z under ${dir} is taken); ` +
+        'tear down local clusters with `skyhop down`',
+    );
+  }
+
+  ipOwner(ip: string): string | null {
+    try {
+      const v = JSON.parse(readFileSync(join(this.ipsDir(), ip), 'utf8')) as { owner?: unknown };
+      return typeof v.owner === 'string' ? v.owner : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Release the IP if `owner` holds it. */
+  releaseIp(ip: string, owner: string): void {
+    if (this.ipOwner(ip) !== owner) return;
+    try {
+      unlinkSync(join(this.ipsDir(), ip));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+
+  /** IPs reserved by nodes of `cluster`: ip -> node id. */
+  clusterIps(cluster: string): Map<string, string> {
+    const out = new Map<string, string>();
+    const prefix = `${cluster}/`;
+    for (const ip of listDir(this.ipsDir())) {
+      if (ip.startsWith('.')) continue;
+      const owner = this.ipOwner(ip);
+      if (owner?.startsWith(prefix)) out.set(ip, owner.slice(prefix.length));
+    }
+    return out;
+  }
+
+  /**
+   * Delete one node's dir (kill its processes first) and release its IP. The dir is renamed to a
+   * trash name first, so a crash mid-way never leaves a listed half-deleted node.
+   */
+  remove(cluster: string, id: string): void {
+    const dir = this.nodeDir(cluster, id);
+    const r = this.read(cluster, id);
+    const trash = join(this.clusterDir(cluster), `.trash-${id}-${randomBytes(3).toString('hex')}`);
+    try {
+      renameSync(dir, trash);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const owner = `${cluster}/${id}`;
+    if (r) this.releaseIp(r.ip, owner);
+    for (const [ip, nodeId] of this.clusterIps(cluster)) if (nodeId === id) this.releaseIp(ip, owner);
+    rmSync(trash, { recursive: true, force: true });
+  }
+
+  /**
+   * Under the cluster lock: finish what a crashed process left: half-created nodes (no record),
+   * trash, and IPs whose node dir is gone.
+   */
+  cleanup(cluster: string): void {
+    const dir = this.clusterDir(cluster);
+    for (const name of listDir(dir)) {
+      if (name.startsWith('.trash-')) rmSync(join(dir, name), { recursive: true, force: true });
+    }
+    for (const id of this.nodeIds(cluster)) if (!this.read(cluster, id)) this.remove(cluster, id);
+    for (const [ip, id] of this.clusterIps(cluster)) {
+      if (!existsSync(this.nodeDir(cluster, id))) this.releaseIp(ip, `${cluster}/${id}`);
+    }
+  }
+
+  /** Remove the cluster's dir once it holds nothing. */
+  removeClusterDirIfEmpty(cluster: string): void {
+    try {
+      rmdirSync(this.clusterDir(cluster));
+    } catch {
+      // not empty or already gone
+    }
+  }
+}
+
+export function rankOf(r: NodeRecord): number {
+  const n = Number(r.tags[TAG_RANK]);
+  return Number.isInteger(n) && n >= 0 ? n : Number.MAX_SAFE_INTEGER;
+}
