@@ -16,7 +16,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
+  lstatSync,
   linkSync,
   mkdirSync,
   readdirSync,
@@ -73,6 +75,29 @@ function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
   renameSync(tmp, path);
+}
+
+/**
+ * Remove a tree; a node may have left directories without write permission (`chmod -R a-w`), which
+ * only stops a non-root remover: then make them writable and try again.
+ */
+function rmTree(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch (e) {
+    if (!['EACCES', 'EPERM', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    const walk = (p: string): void => {
+      try {
+        if (!lstatSync(p).isDirectory()) return;
+        chmodSync(p, 0o700);
+        for (const n of readdirSync(p)) walk(join(p, n));
+      } catch {
+        // gone meanwhile
+      }
+    };
+    walk(path);
+    rmSync(path, { recursive: true, force: true });
+  }
 }
 
 function listDir(path: string): string[] {
@@ -239,7 +264,7 @@ export class NodeRegistry {
     const owner = `${cluster}/${id}`;
     if (r) this.releaseIp(r.ip, owner);
     for (const [ip, nodeId] of this.clusterIps(cluster)) if (nodeId === id) this.releaseIp(ip, owner);
-    rmSync(trash, { recursive: true, force: true });
+    rmTree(trash);
   }
 
   /**
@@ -249,7 +274,7 @@ export class NodeRegistry {
   cleanup(cluster: string): void {
     const dir = this.clusterDir(cluster);
     for (const name of listDir(dir)) {
-      if (name.startsWith('.trash-')) rmSync(join(dir, name), { recursive: true, force: true });
+      if (name.startsWith('.trash-')) rmTree(join(dir, name));
     }
     for (const id of this.nodeIds(cluster)) if (!this.read(cluster, id)) this.remove(cluster, id);
     for (const [ip, id] of this.clusterIps(cluster)) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -218,6 +219,12 @@ describe('local provider', () => {
     const p = fresh();
     const nodes = await p.runInstances(spec('gone', 3));
     const keep = await p.runInstances(spec('keep', 1));
+    // A read-only tree in a node's HOME (only blocks removal when not root; as root this just runs).
+    const ro = join(homeOf(nodes[2]), 'ro');
+    mkdirSync(join(ro, 'sub'), { recursive: true });
+    writeFileSync(join(ro, 'sub', 'f'), 'x');
+    chmodSync(join(ro, 'sub'), 0o555);
+    chmodSync(ro, 0o555);
     await p.terminateInstances('gone');
     assert.deepEqual(await p.queryInstances('gone'), []);
     for (const x of nodes) assert.ok(!existsSync(homeOf(x)));
