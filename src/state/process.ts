@@ -1,0 +1,73 @@
+/**
+ * Process identity for locks and intents: a pid plus, on Linux, the process start time (field 22 of
+ * /proc/PID/stat), so that a pid reused by an unrelated process is not mistaken for the holder.
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
+/** The start time of a process in clock ticks since boot, as text; null where /proc is not available. */
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // rest[0] is field 3 (state), so field 22 is rest[19].
+    return rest[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+let selfStart: string | null | undefined;
+
+/** This process's start time (read once). */
+export function selfStartTime(): string | null {
+  if (selfStart === undefined) selfStart = processStartTime(process.pid);
+  return selfStart;
+}
+
+/** Whether the process that recorded (pid, startTime) is still running. */
+export function isProcessAlive(pid: number, startTime: string | null): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return startTime === null || startTime === selfStartTime();
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    // EPERM: it exists but belongs to another user.
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (startTime === null) return true;
+  const now = processStartTime(pid);
+  return now === null || now === startTime;
+}
+
+/**
+ * What this process is doing, for "waiting for pid N (...)": its argv with the script shown by name,
+ * the values of `--secret` flags replaced by `***`, and at most 200 characters.
+ */
+export function describeSelf(argv: readonly string[] = process.argv): string {
+  const words: string[] = [];
+  const script = argv[1] ? basename(argv[1]).replace(/\.(c|m)?(j|t)s$/, '') : 'node';
+  words.push(script === 'cli' || script === 'main' ? 'skyhop' : script);
+  let redactNext = false;
+  for (const a of argv.slice(2)) {
+    if (redactNext) {
+      words.push(redactSecret(a));
+      redactNext = false;
+    } else if (a === '--secret') {
+      words.push(a);
+      redactNext = true;
+    } else if (a.startsWith('--secret=')) {
+      words.push(`--secret=${redactSecret(a.slice('--secret='.length))}`);
+    } else {
+      words.push(a);
+    }
+  }
+  const s = words.join(' ');
+  return s.length > 200 ? `${s.slice(0, 197)}...` : s;
+}
+
+function redactSecret(kv: string): string {
+  const eq = kv.indexOf('=');
+  return eq < 0 ? '***' : `${kv.slice(0, eq)}=***`;
+}

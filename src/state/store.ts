@@ -1,0 +1,575 @@
+/**
+ * The SQLite implementation of Store. One connection per store; statements are prepared on first use
+ * and cached. Every change is a single statement or one transaction, so a process that dies at any
+ * line leaves the database as it was before or after the change, never between.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import type { ClusterSpec, NodeInfo } from '../clouds/types.js';
+import { UserError } from '../util/errors.js';
+import { type CostEvent, computeCostRows } from './cost.js';
+import { migrate, refuseNewer } from './migrations.js';
+import { describeSelf, isProcessAlive, selfStartTime } from './process.js';
+import type {
+  Autostop,
+  ClusterRecord,
+  ClusterStatus,
+  CostEventKind,
+  CostEventMeta,
+  CostRow,
+  Intent,
+  IntentInput,
+  IntentOutcome,
+  JobInput,
+  JobPatch,
+  JobRecord,
+  LaunchedResources,
+  LockHolder,
+  LockOptions,
+  Store,
+} from './types.js';
+
+type Db = Database.Database;
+type Statement = Database.Statement;
+
+/** How long a statement waits for another process's write transaction before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 10_000;
+/** Lock polling: first retry after 25 ms, growing to at most 250 ms. */
+const LOCK_POLL_MIN_MS = 25;
+const LOCK_POLL_MAX_MS = 250;
+
+const require = createRequire(import.meta.url);
+let sqlite: typeof Database | undefined;
+
+/** better-sqlite3 is loaded on the first open, not when this module is imported. */
+function loadSqlite(): typeof Database {
+  if (!sqlite) sqlite = require('better-sqlite3') as typeof Database;
+  return sqlite;
+}
+
+/** Opens (creating the directory, 0700, and the file) and migrates the database. */
+export function openDatabase(home: string): { db: Db; path: string } {
+  const path = join(home, 'state.db');
+  let db: Db | undefined;
+  try {
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    const Ctor = loadSqlite();
+    db = new Ctor(path, { timeout: BUSY_TIMEOUT_MS });
+    refuseNewer(db, path);
+    if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, path);
+    return { db, path };
+  } catch (e) {
+    db?.close();
+    if (e instanceof UserError) throw e;
+    const err = e as { code?: string; message?: string };
+    if (err.code === 'SQLITE_NOTADB' || err.code === 'SQLITE_CORRUPT') {
+      throw new UserError(
+        `${path} is not a readable skyhop state database (${err.message}); move it away and run ` +
+          "'skyhop status --refresh' to rebuild what the clouds still know",
+        { cause: e },
+      );
+    }
+    throw new UserError(
+      `cannot open the state database ${path}: ${err.message ?? String(e)}; check that SKYHOP_HOME ` +
+        'is a writable directory',
+      { cause: e },
+    );
+  }
+}
+
+/** A short description of launched resources: '2x m5.large', '1x p4d.24xlarge[A100:8][spot]'. */
+export function describeResources(r: LaunchedResources): string {
+  let s = `${r.numNodes}x ${r.instanceType}`;
+  if (r.accelerators) s += `[${r.accelerators.name}:${r.accelerators.count}]`;
+  if (r.useSpot) s += '[spot]';
+  return s;
+}
+
+interface ClusterRow {
+  name: string;
+  cloud: string;
+  region: string;
+  zone: string | null;
+  status: ClusterStatus;
+  resources: string;
+  nodes: string;
+  launched_at: number;
+  status_updated_at: number;
+  hourly_price: number;
+  autostop: string | null;
+  head_ip: string | null;
+  cluster_hash: string | null;
+  last_use: string | null;
+}
+
+interface IntentRow {
+  id: number;
+  cluster: string;
+  cloud: string;
+  region: string;
+  zone: string | null;
+  num_nodes: number;
+  spec: string;
+  pid: number;
+  pid_start: string | null;
+  created_at: number;
+  outcome: IntentOutcome | null;
+  resolved_at: number | null;
+}
+
+interface JobRow {
+  cluster: string;
+  job_id: number;
+  name: string | null;
+  submitted_at: number;
+  status: string;
+  command: string | null;
+  started_at: number | null;
+  ended_at: number | null;
+}
+
+interface LockRow {
+  token: string;
+  pid: number;
+  pid_start: string | null;
+  command: string;
+  since: number;
+}
+
+/** Locks held by this process (any store): released on exit where the process exits normally. */
+const heldLocks = new Set<() => void>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const release of [...heldLocks]) {
+      try {
+        release();
+      } catch {
+        // the process is ending; a lock left behind is stale (dead pid) and taken over by the next caller
+      }
+    }
+  });
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function headIpOf(nodes: readonly NodeInfo[]): string | null {
+  const head = nodes.find((n) => n.role === 'head') ?? nodes[0];
+  if (!head) return null;
+  return head.externalIp || head.internalIp || null;
+}
+
+export class SqliteStore implements Store {
+  readonly home: string;
+  readonly path: string;
+  private db: Db | null;
+  private readonly stmts = new Map<string, Statement>();
+  private readonly onClose: () => void;
+
+  constructor(home: string, onClose: () => void = () => {}) {
+    const { db, path } = openDatabase(home);
+    this.home = home;
+    this.path = path;
+    this.db = db;
+    this.onClose = onClose;
+  }
+
+  private conn(): Db {
+    if (!this.db) throw new Error(`the state store ${this.path} is closed`);
+    return this.db;
+  }
+
+  private st(sql: string): Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.conn().prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private json<T>(table: string, key: string, column: string, text: string): T {
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new UserError(
+        `${this.path}: ${table} '${key}' has an unreadable ${column}; remove it with ` +
+          `'skyhop down --purge ${key}' (the cloud's tags still find its instances)`,
+      );
+    }
+  }
+
+  private toCluster(r: ClusterRow): ClusterRecord {
+    return {
+      name: r.name,
+      cloud: r.cloud,
+      region: r.region,
+      zone: r.zone,
+      status: r.status,
+      resources: this.json<LaunchedResources>('cluster', r.name, 'resources', r.resources),
+      nodes: this.json<NodeInfo[]>('cluster', r.name, 'nodes', r.nodes),
+      launchedAt: r.launched_at,
+      statusUpdatedAt: r.status_updated_at,
+      hourlyPrice: r.hourly_price,
+      autostop: r.autostop === null ? null : this.json<Autostop>('cluster', r.name, 'autostop', r.autostop),
+      headIp: r.head_ip,
+      clusterHash: r.cluster_hash,
+      lastUse: r.last_use,
+    };
+  }
+
+  // ---- clusters ----
+
+  getCluster(name: string): ClusterRecord | null {
+    const r = this.st('SELECT * FROM clusters WHERE name = ?').get(name) as ClusterRow | undefined;
+    return r ? this.toCluster(r) : null;
+  }
+
+  listClusters(): ClusterRecord[] {
+    const rows = this.st('SELECT * FROM clusters ORDER BY name').all() as ClusterRow[];
+    return rows.map((r) => this.toCluster(r));
+  }
+
+  upsertCluster(rec: ClusterRecord): void {
+    // ON CONFLICT DO UPDATE, not INSERT OR REPLACE: a REPLACE deletes the row and would cascade to jobs.
+    this.st(
+      `INSERT INTO clusters (name, cloud, region, zone, status, resources, nodes, launched_at,
+         status_updated_at, hourly_price, autostop, head_ip, cluster_hash, last_use)
+       VALUES (@name, @cloud, @region, @zone, @status, @resources, @nodes, @launchedAt,
+         @statusUpdatedAt, @hourlyPrice, @autostop, @headIp, @clusterHash, @lastUse)
+       ON CONFLICT (name) DO UPDATE SET cloud = excluded.cloud, region = excluded.region,
+         zone = excluded.zone, status = excluded.status, resources = excluded.resources,
+         nodes = excluded.nodes, launched_at = excluded.launched_at,
+         status_updated_at = excluded.status_updated_at, hourly_price = excluded.hourly_price,
+         autostop = excluded.autostop, head_ip = excluded.head_ip, cluster_hash = excluded.cluster_hash,
+         last_use = excluded.last_use`,
+    ).run({
+      name: rec.name,
+      cloud: rec.cloud,
+      region: rec.region,
+      zone: rec.zone ?? null,
+      status: rec.status,
+      resources: JSON.stringify(rec.resources),
+      nodes: JSON.stringify(rec.nodes ?? []),
+      launchedAt: rec.launchedAt,
+      statusUpdatedAt: rec.statusUpdatedAt,
+      hourlyPrice: rec.hourlyPrice,
+      autostop: rec.autostop ? JSON.stringify(rec.autostop) : null,
+      headIp: rec.headIp ?? null,
+      clusterHash: rec.clusterHash ?? null,
+      lastUse: rec.lastUse ?? null,
+    });
+  }
+
+  setClusterStatus(name: string, status: ClusterStatus, at: number = Date.now()): boolean {
+    const r = this.st(
+      `UPDATE clusters SET status_updated_at = CASE WHEN status = @status THEN status_updated_at ELSE @at END,
+         status = @status WHERE name = @name`,
+    ).run({ name, status, at });
+    return r.changes > 0;
+  }
+
+  setClusterNodes(name: string, nodes: NodeInfo[]): boolean {
+    const r = this.st('UPDATE clusters SET nodes = ?, head_ip = ? WHERE name = ?').run(
+      JSON.stringify(nodes),
+      headIpOf(nodes),
+      name,
+    );
+    return r.changes > 0;
+  }
+
+  setAutostop(name: string, autostop: Autostop | null): boolean {
+    const r = this.st('UPDATE clusters SET autostop = ? WHERE name = ?').run(
+      autostop ? JSON.stringify(autostop) : null,
+      name,
+    );
+    return r.changes > 0;
+  }
+
+  setLastUse(name: string, command: string): boolean {
+    return this.st('UPDATE clusters SET last_use = ? WHERE name = ?').run(command, name).changes > 0;
+  }
+
+  removeCluster(name: string): boolean {
+    // One statement; the cluster's jobs go with it (ON DELETE CASCADE) in the same transaction.
+    return this.st('DELETE FROM clusters WHERE name = ?').run(name).changes > 0;
+  }
+
+  // ---- provisioning journal ----
+
+  journalIntent(input: IntentInput): number {
+    const db = this.conn();
+    const insert = this.st(
+      `INSERT INTO intents (cluster, cloud, region, zone, num_nodes, spec, pid, pid_start, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // In WAL mode synchronous=NORMAL survives a process crash but not a power cut; an intent must
+    // survive both, so this one commit syncs the WAL to disk before instances are created.
+    db.pragma('synchronous = FULL');
+    try {
+      const r = insert.run(
+        input.cluster,
+        input.cloud,
+        input.region,
+        input.zone ?? null,
+        input.numNodes,
+        JSON.stringify(input.spec),
+        process.pid,
+        selfStartTime(),
+        Date.now(),
+      );
+      return Number(r.lastInsertRowid);
+    } finally {
+      db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  journalResolve(id: number, outcome: IntentOutcome): boolean {
+    return (
+      this.st('UPDATE intents SET outcome = ?, resolved_at = ? WHERE id = ?').run(outcome, Date.now(), id)
+        .changes > 0
+    );
+  }
+
+  openIntents(cluster?: string): Intent[] {
+    const rows = (
+      cluster === undefined
+        ? this.st('SELECT * FROM intents WHERE outcome IS NULL ORDER BY id').all()
+        : this.st('SELECT * FROM intents WHERE outcome IS NULL AND cluster = ? ORDER BY id').all(cluster)
+    ) as IntentRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      cluster: r.cluster,
+      cloud: r.cloud,
+      region: r.region,
+      zone: r.zone,
+      numNodes: r.num_nodes,
+      spec: this.json<ClusterSpec>('intent', String(r.id), 'spec', r.spec),
+      pid: r.pid,
+      createdAt: r.created_at,
+      outcome: r.outcome,
+      resolvedAt: r.resolved_at,
+      processAlive: isProcessAlive(r.pid, r.pid_start),
+    }));
+  }
+
+  // ---- jobs ----
+
+  recordJob(job: JobInput): void {
+    try {
+      this.st(
+        `INSERT INTO jobs (cluster, job_id, name, submitted_at, status, command, started_at, ended_at)
+         VALUES (@cluster, @jobId, @name, @submittedAt, @status, @command, @startedAt, @endedAt)
+         ON CONFLICT (cluster, job_id) DO UPDATE SET name = excluded.name,
+           submitted_at = excluded.submitted_at, status = excluded.status, command = excluded.command,
+           started_at = excluded.started_at, ended_at = excluded.ended_at`,
+      ).run({
+        cluster: job.cluster,
+        jobId: job.jobId,
+        name: job.name ?? null,
+        submittedAt: job.submittedAt,
+        status: job.status,
+        command: job.command ?? null,
+        startedAt: job.startedAt ?? null,
+        endedAt: job.endedAt ?? null,
+      });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new UserError(
+          `cannot record job ${job.jobId}: cluster '${job.cluster}' is not in the local state (${this.path}); ` +
+            "run 'skyhop status --refresh' or launch it first",
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+  }
+
+  updateJob(cluster: string, jobId: number, patch: JobPatch): boolean {
+    const columns: Record<keyof JobPatch, string> = {
+      name: 'name',
+      status: 'status',
+      command: 'command',
+      startedAt: 'started_at',
+      endedAt: 'ended_at',
+    };
+    const keys = (Object.keys(columns) as Array<keyof JobPatch>).filter((k) => patch[k] !== undefined);
+    if (keys.length === 0) {
+      return this.st('SELECT 1 FROM jobs WHERE cluster = ? AND job_id = ?').get(cluster, jobId) !== undefined;
+    }
+    const sql =
+      `UPDATE jobs SET ${keys.map((k) => `${columns[k]} = @${k}`).join(', ')} ` +
+      'WHERE cluster = @cluster AND job_id = @jobId';
+    const params: Record<string, unknown> = { cluster, jobId };
+    for (const k of keys) params[k] = patch[k] ?? null;
+    return this.st(sql).run(params).changes > 0;
+  }
+
+  listJobs(cluster?: string): JobRecord[] {
+    const rows = (
+      cluster === undefined
+        ? this.st('SELECT * FROM jobs ORDER BY cluster, job_id DESC').all()
+        : this.st('SELECT * FROM jobs WHERE cluster = ? ORDER BY job_id DESC').all(cluster)
+    ) as JobRow[];
+    return rows.map((r) => ({
+      cluster: r.cluster,
+      jobId: r.job_id,
+      name: r.name,
+      submittedAt: r.submitted_at,
+      status: r.status,
+      command: r.command,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+    }));
+  }
+
+  // ---- costs ----
+
+  recordEvent(
+    cluster: string,
+    kind: CostEventKind,
+    at: number,
+    hourlyPrice: number,
+    numNodes: number,
+    meta?: CostEventMeta,
+  ): void {
+    if (!Number.isFinite(at) || !Number.isFinite(hourlyPrice) || !Number.isFinite(numNodes)) {
+      throw new Error(
+        `recordEvent(${cluster}, ${kind}): at, hourlyPrice and numNodes must be finite numbers`,
+      );
+    }
+    let m: { cloud: string | null; region: string | null; resources: string | null } = {
+      cloud: null,
+      region: null,
+      resources: null,
+    };
+    if (meta) {
+      m = meta;
+    } else {
+      const rec = this.getCluster(cluster);
+      if (rec) m = { cloud: rec.cloud, region: rec.region, resources: describeResources(rec.resources) };
+    }
+    this.st(
+      `INSERT INTO cost_events (cluster, kind, at, hourly_price, num_nodes, cloud, region, resources)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(cluster, kind, at, hourlyPrice, numNodes, m.cloud, m.region, m.resources);
+  }
+
+  costReport(now: number = Date.now()): CostRow[] {
+    const rows = this.st(
+      `SELECT cluster, kind, at, hourly_price AS hourlyPrice, num_nodes AS numNodes, cloud, region, resources
+       FROM cost_events ORDER BY cluster, at, id`,
+    ).all() as CostEvent[];
+    return computeCostRows(rows, now);
+  }
+
+  // ---- locks ----
+
+  /** One atomic check-and-set: takes the lock (returns null) or returns the live holder. */
+  private tryLock(name: string, token: string, command: string): LockHolder | null {
+    const db = this.conn();
+    const select = this.st('SELECT token, pid, pid_start, command, since FROM locks WHERE cluster = ?');
+    const upsert = this.st(
+      `INSERT INTO locks (cluster, token, pid, pid_start, command, since) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (cluster) DO UPDATE SET token = excluded.token, pid = excluded.pid,
+         pid_start = excluded.pid_start, command = excluded.command, since = excluded.since`,
+    );
+    return db
+      .transaction((): LockHolder | null => {
+        const row = select.get(name) as LockRow | undefined;
+        if (row && isProcessAlive(row.pid, row.pid_start)) {
+          return { pid: row.pid, command: row.command, since: row.since };
+        }
+        // Free, or its holder died without releasing it (stale): take it.
+        upsert.run(name, token, process.pid, selfStartTime(), command, Date.now());
+        return null;
+      })
+      .immediate();
+  }
+
+  lockHolder(name: string): LockHolder | null {
+    const row = this.st('SELECT token, pid, pid_start, command, since FROM locks WHERE cluster = ?').get(
+      name,
+    ) as LockRow | undefined;
+    if (!row || !isProcessAlive(row.pid, row.pid_start)) return null;
+    return { pid: row.pid, command: row.command, since: row.since };
+  }
+
+  async acquireClusterLock(name: string, opts: LockOptions): Promise<() => void> {
+    const token = randomUUID();
+    const command = opts.command ?? describeSelf();
+    const deadline = opts.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + opts.timeoutMs;
+    let delay = LOCK_POLL_MIN_MS;
+    let told = false;
+    for (;;) {
+      const holder = this.tryLock(name, token, command);
+      if (holder === null) break;
+      const who = `pid ${holder.pid} (${holder.command}) since ${new Date(holder.since).toISOString()}`;
+      if (!opts.wait) {
+        throw new UserError(
+          `cluster '${name}' is in use by ${who}; wait for it to finish and retry, or stop that process`,
+        );
+      }
+      if (!told) {
+        told = true;
+        opts.onWait?.(holder);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new UserError(
+          `timed out after ${seconds(opts.timeoutMs ?? 0)} s waiting for cluster '${name}', ` +
+            `in use by ${who}; retry when it has finished`,
+        );
+      }
+      await sleep(Math.min(delay, Math.max(left, LOCK_POLL_MIN_MS)));
+      delay = Math.min(Math.round(delay * 1.5), LOCK_POLL_MAX_MS);
+    }
+
+    const path = this.path;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      heldLocks.delete(release);
+      const sql = 'DELETE FROM locks WHERE cluster = ? AND token = ?';
+      if (this.db) {
+        this.st(sql).run(name, token);
+      } else {
+        // The store was closed while the lock was held: a short connection to the same file.
+        const db = new (loadSqlite())(path, { timeout: BUSY_TIMEOUT_MS, fileMustExist: true });
+        try {
+          db.prepare(sql).run(name, token);
+        } finally {
+          db.close();
+        }
+      }
+    };
+    heldLocks.add(release);
+    installExitHook();
+    return release;
+  }
+
+  close(): void {
+    if (!this.db) return;
+    const db = this.db;
+    this.db = null;
+    this.stmts.clear();
+    this.onClose();
+    db.close();
+  }
+}

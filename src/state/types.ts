@@ -1,0 +1,219 @@
+/**
+ * The local state store's records. The cloud's tags are the truth about what runs; this store is the
+ * client's record of what it launched, what it submitted and what it cost, kept in
+ * `$SKYHOP_HOME/state.db` (SQLite, WAL).
+ *
+ * Secrets never reach this store. Callers must pass only the fields listed here: never a task's
+ * `secrets`, never its `envs` (they may hold tokens), never credentials. `lastUse` and a job's
+ * `command` are the command text the user typed (secret flags are the caller's to redact; the lock
+ * table redacts `--secret` values from the argv it records by itself).
+ */
+import type { ClusterSpec, NodeInfo } from '../clouds/types.js';
+import type { AcceleratorDemand } from '../task/types.js';
+
+export type ClusterStatus = 'INIT' | 'UP' | 'STOPPED';
+
+/** What a cluster was launched with (stored as JSON). */
+export interface LaunchedResources {
+  instanceType: string;
+  accelerators: AcceleratorDemand | null;
+  useSpot: boolean;
+  vcpus: number | null;
+  memoryGiB: number | null;
+  numNodes: number;
+  diskSize?: number;
+  ports?: string[];
+  imageId?: string;
+}
+
+export interface Autostop {
+  idleMinutes: number;
+  /** Tear down instead of stopping. */
+  down: boolean;
+}
+
+export interface ClusterRecord {
+  name: string;
+  cloud: string;
+  region: string;
+  zone: string | null;
+  status: ClusterStatus;
+  resources: LaunchedResources;
+  nodes: NodeInfo[];
+  /** ms since the epoch. */
+  launchedAt: number;
+  /** When `status` last changed (ms since the epoch). */
+  statusUpdatedAt: number;
+  /** USD per node-hour. */
+  hourlyPrice: number;
+  autostop: Autostop | null;
+  headIp: string | null;
+  clusterHash?: string | null;
+  /** The last command that used the cluster (e.g. `skyhop exec dev ...`). */
+  lastUse?: string | null;
+}
+
+export type IntentOutcome = 'created' | 'failed' | 'cleaned';
+
+/** A provisioning intent: written before any instance is created, resolved when the attempt ends. */
+export interface Intent {
+  id: number;
+  cluster: string;
+  cloud: string;
+  region: string;
+  zone: string | null;
+  numNodes: number;
+  spec: ClusterSpec;
+  /** The process that wrote it. */
+  pid: number;
+  /** ms since the epoch. */
+  createdAt: number;
+  /** null while open. */
+  outcome: IntentOutcome | null;
+  resolvedAt: number | null;
+  /**
+   * Whether the writing process is still running (checked when read: pid alive and, on Linux, the same
+   * process start time). An open intent whose process is gone was left by a crashed launch.
+   */
+  processAlive: boolean;
+}
+
+export interface IntentInput {
+  cluster: string;
+  cloud: string;
+  region: string;
+  zone: string | null;
+  numNodes: number;
+  spec: ClusterSpec;
+}
+
+/** The client's record of a job it submitted (the cluster's agent keeps the live queue). */
+export interface JobRecord {
+  cluster: string;
+  jobId: number;
+  name: string | null;
+  /** ms since the epoch. */
+  submittedAt: number;
+  /** The agent's status name, e.g. 'PENDING', 'RUNNING', 'SUCCEEDED'. */
+  status: string;
+  /** The run command as the user gave it (never secrets). */
+  command: string | null;
+  startedAt: number | null;
+  endedAt: number | null;
+}
+
+export interface JobInput {
+  cluster: string;
+  jobId: number;
+  name?: string | null;
+  submittedAt: number;
+  status: string;
+  command?: string | null;
+  startedAt?: number | null;
+  endedAt?: number | null;
+}
+
+export type JobPatch = Partial<Pick<JobRecord, 'name' | 'status' | 'command' | 'startedAt' | 'endedAt'>>;
+
+export type CostEventKind = 'launch' | 'stop' | 'start' | 'down';
+
+export interface CostEventMeta {
+  cloud: string;
+  region: string;
+  /** A short human description, e.g. '2x m5.large' or '1x p4d.24xlarge[A100:8]'. */
+  resources: string;
+}
+
+/** One billed life of a cluster name: from a launch to its `down` (or now). */
+export interface CostRow {
+  cluster: string;
+  cloud: string | null;
+  region: string | null;
+  resources: string | null;
+  status: 'live' | 'stopped' | 'terminated';
+  /** When this life began (the launch). */
+  launchedAt: number;
+  /** When it was torn down; null while live or stopped. */
+  endedAt: number | null;
+  /** Billed (running) time in ms: the sum of launch/start -> stop/down (or `now`) intervals. */
+  durationMs: number;
+  /** USD: sum over running intervals of hours x hourlyPrice x numNodes (of the event that began it). */
+  cost: number;
+  /** Of the latest running interval. */
+  hourlyPrice: number;
+  numNodes: number;
+}
+
+export interface LockHolder {
+  pid: number;
+  /** What the holder is doing, e.g. 'skyhop launch -c dev task.yaml' (secret flag values redacted). */
+  command: string;
+  /** ms since the epoch. */
+  since: number;
+}
+
+export interface LockOptions {
+  /** Wait for the holder to release (true) or throw a UserError naming the holder (false). */
+  wait: boolean;
+  /** With wait: give up with a UserError after this long (default: wait forever). */
+  timeoutMs?: number;
+  /** Called once, the first time the lock is found held by another live holder. */
+  onWait?: (holder: LockHolder) => void;
+  /** Recorded as the holder's command (default: this process's argv, `--secret` values redacted). */
+  command?: string;
+}
+
+export interface Store {
+  /** `$SKYHOP_HOME` this store lives in, and the database file. */
+  readonly home: string;
+  readonly path: string;
+
+  getCluster(name: string): ClusterRecord | null;
+  /** Sorted by name. */
+  listClusters(): ClusterRecord[];
+  /** Insert or replace every field of the record (the cluster's jobs are kept). */
+  upsertCluster(rec: ClusterRecord): void;
+  /** Sets the status (statusUpdatedAt moves only when it changes). False when no such cluster. */
+  setClusterStatus(name: string, status: ClusterStatus, at?: number): boolean;
+  /** Sets the nodes and derives headIp (the head node's external IP, else its internal IP). */
+  setClusterNodes(name: string, nodes: NodeInfo[]): boolean;
+  setAutostop(name: string, autostop: Autostop | null): boolean;
+  setLastUse(name: string, command: string): boolean;
+  /** Forgets the cluster and its job records (its cost history stays). False when no such cluster. */
+  removeCluster(name: string): boolean;
+
+  /** Durably records (synchronous=FULL commit) that this process is about to create instances. */
+  journalIntent(input: IntentInput): number;
+  /** Ends an intent. False when there is no such intent. */
+  journalResolve(id: number, outcome: IntentOutcome): boolean;
+  /** Unresolved intents (of one cluster, or all), oldest first. */
+  openIntents(cluster?: string): Intent[];
+
+  /** Records a submitted job (recording the same cluster/jobId again overwrites it). */
+  recordJob(job: JobInput): void;
+  updateJob(cluster: string, jobId: number, patch: JobPatch): boolean;
+  /** Newest first within a cluster; clusters by name. */
+  listJobs(cluster?: string): JobRecord[];
+
+  /**
+   * Records a billing event. `meta` defaults to the cluster record's cloud, region and resources.
+   * hourlyPrice is per node.
+   */
+  recordEvent(
+    cluster: string,
+    kind: CostEventKind,
+    at: number,
+    hourlyPrice: number,
+    numNodes: number,
+    meta?: CostEventMeta,
+  ): void;
+  /** One row per life of each cluster name, newest launch first. */
+  costReport(now?: number): CostRow[];
+
+  /** Per-cluster mutual exclusion across processes. The returned release is idempotent. */
+  acquireClusterLock(name: string, opts: LockOptions): Promise<() => void>;
+  /** The current holder, if any and alive. */
+  lockHolder(name: string): LockHolder | null;
+
+  close(): void;
+}
