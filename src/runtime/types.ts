@@ -10,7 +10,9 @@ export interface RunOptions {
   /** Called with each chunk of output as it arrives (streaming). */
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
+  /** Kill the command (its whole process tree on the node) after this long; the result's code is then 124. */
   timeoutMs?: number;
+  /** Aborting kills the command the same way; the result's code is then 130. */
   signal?: AbortSignal;
 }
 
@@ -31,7 +33,11 @@ export interface CommandRunner {
   /** Copy one local file to a path on the node (parents created). */
   upload(localPath: string, remotePath: string, opts?: { mode?: number }): Promise<void>;
   /** Make remoteDir a copy of localDir (new and changed files; `exclude` are glob-like names). */
-  syncDir(localDir: string, remoteDir: string, opts?: { exclude?: string[]; delete?: boolean }): Promise<void>;
+  syncDir(
+    localDir: string,
+    remoteDir: string,
+    opts?: { exclude?: string[]; delete?: boolean },
+  ): Promise<void>;
   /** Release connections (SSH control masters). */
   close(): Promise<void>;
 }

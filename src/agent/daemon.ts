@@ -1,0 +1,630 @@
+/**
+ * The agent daemon: the head node's job queue (see README.md in this folder for the protocol).
+ *
+ * One daemon per agent directory: it holds an abstract unix socket named after the directory's
+ * device and inode for as long as it lives (the kernel frees it when the process dies, so there is
+ * no stale lock to clean up and no race between two starters). It is the only writer of
+ * `jobs/<id>/state.json` and `queue.json`. It wakes on SIGUSR1 and rescans every second anyway.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { killByMarker, killByMarkerShell } from '../runtime/procs.js';
+import { makeRunner } from '../runtime/index.js';
+import type { CommandRunner } from '../runtime/types.js';
+import { readJson, writeAtomic } from './files.js';
+import { JobLog } from './joblog.js';
+import {
+  give,
+  infeasibility,
+  initialFree,
+  type NodeFree,
+  type Placement,
+  plan,
+  take,
+  visibleDevices,
+} from './scheduler.js';
+import {
+  AGENT_FILES,
+  AGENT_PROCESS_TITLE,
+  type ClusterInfoFile,
+  type ClusterNodeInfo,
+  DEFAULT_JOB_CPUS,
+  isTerminal,
+  JOB_FILES,
+  JOB_MARKER,
+  type JobRecord,
+  type JobSpec,
+  type JobStatus,
+} from './types.js';
+
+const SCAN_INTERVAL_MS = 1000;
+/** A job directory without spec.json for this long is a submission that died half-way. */
+const INIT_TIMEOUT_MS = 60_000;
+const KILL_TIMEOUT_MS = 30_000;
+export const STALE_REASON = 'the cluster was stopped or the agent died';
+
+interface Job {
+  record: JobRecord;
+  spec: JobSpec | null;
+  placement: Placement | null;
+  cancelRequested: boolean;
+  /** When its directory was first seen without a spec. */
+  initSeenAt?: number;
+}
+
+export function agentDir(): string {
+  return join(homedir(), '.skyhop', 'agent');
+}
+
+function log(msg: string): void {
+  process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+}
+
+function errMsg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class AgentDaemon {
+  readonly dir: string;
+  readonly jobsDir: string;
+  private info!: ClusterInfoFile;
+  private infoStamp = '';
+  private readonly jobs = new Map<number, Job>();
+  private free: NodeFree[] = [];
+  private idleSince = Date.now();
+  private autostopKey = 'null';
+  private autostopFired = false;
+  private queueDirty = true;
+  private scanTimer: NodeJS.Timeout | undefined;
+  private interval: NodeJS.Timeout | undefined;
+  private lock: Server | undefined;
+  private uid = '';
+
+  constructor(dir: string = agentDir()) {
+    this.dir = dir;
+    this.jobsDir = join(dir, AGENT_FILES.jobs);
+  }
+
+  /** Takes the lock and starts serving; false when another daemon already serves this directory. */
+  async start(): Promise<boolean> {
+    mkdirSync(this.jobsDir, { recursive: true });
+    process.chdir(this.dir);
+    process.title = AGENT_PROCESS_TITLE;
+    const st = statSync(this.dir);
+    this.uid = createHash('sha256').update(`${st.dev}:${st.ino}`).digest('hex').slice(0, 12);
+    const lock = createServer();
+    const ok = await new Promise<boolean>((resolve, reject) => {
+      lock.once('error', (e: NodeJS.ErrnoException) =>
+        e.code === 'EADDRINUSE' ? resolve(false) : reject(e),
+      );
+      lock.listen(`\0skyhop-agent-${this.uid}`, () => resolve(true));
+    });
+    if (!ok) return false;
+    this.lock = lock;
+    writeAtomic(join(this.dir, AGENT_FILES.pid), `${process.pid}\n`);
+    this.reloadInfo(true);
+    log(`agent ${process.pid} started for cluster '${this.info.name}' (${this.info.nodes.length} nodes)`);
+    this.recover();
+    process.on('SIGUSR1', () => this.requestScan());
+    this.idleSince = Date.now();
+    this.interval = setInterval(() => this.scan(), SCAN_INTERVAL_MS);
+    this.scan();
+    return true;
+  }
+
+  /** Stops serving (tests and SIGTERM); running jobs' processes are left to the restart recovery. */
+  stop(): void {
+    clearInterval(this.interval);
+    clearTimeout(this.scanTimer);
+    this.lock?.close();
+  }
+
+  /** The marker value every process of job `id` carries: unique per agent directory. */
+  jobMarker(id: number): string {
+    return `${this.uid}-${id}`;
+  }
+
+  requestScan(): void {
+    if (this.scanTimer) return;
+    this.scanTimer = setTimeout(() => {
+      this.scanTimer = undefined;
+      this.scan();
+    }, 5);
+  }
+
+  private scan(): void {
+    try {
+      this.reloadInfo(false);
+      this.discover();
+      this.checkCancels();
+      this.schedule();
+      this.checkAutostop();
+      this.flushQueue();
+    } catch (e) {
+      log(`scan failed: ${errMsg(e)}`);
+    }
+  }
+
+  // ---- cluster.json ------------------------------------------------------------------------
+
+  private reloadInfo(first: boolean): void {
+    const path = join(this.dir, AGENT_FILES.cluster);
+    let stamp: string;
+    try {
+      const st = statSync(path);
+      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch (e) {
+      if (first) throw new Error(`cannot read ${path}: ${errMsg(e)}`);
+      return;
+    }
+    if (stamp === this.infoStamp) return;
+    let info: ClusterInfoFile;
+    try {
+      info = readJson<ClusterInfoFile>(path);
+      if (!Array.isArray(info.nodes) || info.nodes.length === 0 || !info.perNode) throw new Error('no nodes');
+    } catch (e) {
+      if (first) throw new Error(`invalid ${path}: ${errMsg(e)}`);
+      log(`ignoring invalid cluster.json: ${errMsg(e)}`);
+      return;
+    }
+    this.infoStamp = stamp;
+    info.nodes = [...info.nodes].sort((a, b) => a.rank - b.rank);
+    this.info = info;
+    this.free = initialFree(info.nodes.length, info.perNode);
+    for (const j of this.jobs.values()) if (j.placement) take(this.free, j.placement);
+    const key = JSON.stringify(info.autostop ?? null);
+    if (key !== this.autostopKey) {
+      this.autostopKey = key;
+      this.autostopFired = false;
+      this.idleSince = Date.now();
+      if (!first)
+        log(info.autostop ? `autostop set to ${info.autostop.idleMinutes} idle minutes` : 'autostop off');
+    }
+  }
+
+  // ---- job discovery and state -------------------------------------------------------------
+
+  private jobDir(id: number): string {
+    return join(this.jobsDir, String(id));
+  }
+
+  /** On start: jobs a dead agent left SETTING_UP or RUNNING failed; PENDING ones wait again. */
+  private recover(): void {
+    for (const name of readdirSync(this.jobsDir)) {
+      if (!/^[0-9]+$/.test(name)) continue;
+      const id = Number(name);
+      const statePath = join(this.jobDir(id), JOB_FILES.state);
+      if (!existsSync(statePath)) continue; // picked up by discover()
+      let record: JobRecord;
+      try {
+        record = readJson<JobRecord>(statePath);
+      } catch (e) {
+        log(`job ${id}: unreadable state.json (${errMsg(e)}); reading it again from its spec`);
+        continue;
+      }
+      const job: Job = { record, spec: null, placement: null, cancelRequested: false };
+      this.jobs.set(id, job);
+      if (record.status === 'RUNNING' || record.status === 'SETTING_UP') {
+        const nodes = (record.nodes ?? [])
+          .map((r) => this.info.nodes.find((n) => n.rank === r))
+          .filter((n) => !!n);
+        this.finish(job, 'FAILED', { reason: STALE_REASON });
+        void this.killOnNodes(id, nodes as ClusterNodeInfo[]);
+      } else if (record.status === 'PENDING') {
+        try {
+          job.spec = readJson<JobSpec>(join(this.jobDir(id), JOB_FILES.spec));
+        } catch (e) {
+          this.finish(job, 'FAILED', { reason: `its spec is unreadable: ${errMsg(e)}` });
+        }
+      }
+    }
+  }
+
+  private discover(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.jobsDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!/^[0-9]+$/.test(name)) continue;
+      const id = Number(name);
+      const known = this.jobs.get(id);
+      if (known && known.record.status !== 'INIT') continue;
+      const specPath = join(this.jobDir(id), JOB_FILES.spec);
+      let raw: string;
+      try {
+        raw = readFileSync(specPath, 'utf8');
+      } catch {
+        const job = known ?? this.addInit(id);
+        if (Date.now() - (job.initSeenAt ?? Date.now()) > INIT_TIMEOUT_MS) {
+          this.finish(job, 'FAILED', {
+            reason: 'the submission did not complete (no spec.json was written)',
+          });
+        }
+        continue;
+      }
+      const job = known ?? this.addInit(id);
+      this.accept(job, raw);
+    }
+  }
+
+  private addInit(id: number): Job {
+    const job: Job = {
+      record: {
+        id,
+        name: '',
+        status: 'INIT',
+        submittedAt: Date.now(),
+        startedAt: null,
+        endedAt: null,
+        exitCode: null,
+        reason: null,
+        demand: { cpus: DEFAULT_JOB_CPUS, accelerators: null },
+        numNodes: 1,
+        user: '',
+        nodes: null,
+        gpus: null,
+      },
+      spec: null,
+      placement: null,
+      cancelRequested: false,
+      initSeenAt: Date.now(),
+    };
+    this.jobs.set(id, job);
+    this.queueDirty = true;
+    return job;
+  }
+
+  /** A spec arrived: the job becomes PENDING, or fails at once when it can never run here. */
+  private accept(job: Job, raw: string): void {
+    const r = job.record;
+    let spec: JobSpec;
+    try {
+      spec = JSON.parse(raw) as JobSpec;
+      if (typeof spec !== 'object' || spec === null) throw new Error('not an object');
+    } catch (e) {
+      this.finish(job, 'FAILED', { reason: `invalid job spec: ${errMsg(e)}` });
+      return;
+    }
+    job.spec = spec;
+    r.name = typeof spec.name === 'string' ? spec.name : '';
+    r.user = typeof spec.user === 'string' ? spec.user : '';
+    if (typeof spec.submittedAt === 'number') r.submittedAt = spec.submittedAt;
+    const cpus = spec.demand?.cpus ?? DEFAULT_JOB_CPUS;
+    const acc = spec.demand?.accelerators ?? null;
+    r.demand = { cpus, accelerators: acc && acc.count > 0 ? { name: acc.name, count: acc.count } : null };
+    r.numNodes = spec.numNodes ?? 1;
+    const why =
+      typeof spec.envs !== 'object' || typeof spec.secrets !== 'object'
+        ? 'invalid job spec: envs and secrets must be objects'
+        : infeasibility(
+            { cpus, accelerators: r.demand.accelerators, numNodes: r.numNodes },
+            { name: this.info.name, nodeCount: this.info.nodes.length, perNode: this.info.perNode },
+          );
+    if (why) {
+      this.finish(job, 'FAILED', {
+        reason: why.startsWith('invalid') ? why : `job cannot run on this cluster: ${why}`,
+      });
+      return;
+    }
+    if (existsSync(join(this.jobDir(r.id), JOB_FILES.cancel))) {
+      job.cancelRequested = true;
+      this.finish(job, 'CANCELLED', { reason: 'cancelled before it started' });
+      return;
+    }
+    this.setStatus(job, 'PENDING');
+  }
+
+  private setStatus(job: Job, status: JobStatus, patch: Partial<JobRecord> = {}): void {
+    Object.assign(job.record, patch, { status });
+    this.writeState(job);
+  }
+
+  private finish(job: Job, status: JobStatus, patch: Partial<JobRecord> = {}): void {
+    this.setStatus(job, status, { endedAt: Date.now(), ...patch });
+  }
+
+  private writeState(job: Job): void {
+    this.queueDirty = true;
+    try {
+      writeAtomic(join(this.jobDir(job.record.id), JOB_FILES.state), `${JSON.stringify(job.record)}\n`);
+    } catch (e) {
+      log(`job ${job.record.id}: cannot write state.json: ${errMsg(e)}`);
+    }
+    this.requestScan();
+  }
+
+  private flushQueue(): void {
+    if (!this.queueDirty) return;
+    this.queueDirty = false;
+    const all = [...this.jobs.values()].map((j) => j.record).sort((a, b) => a.id - b.id);
+    writeAtomic(join(this.dir, AGENT_FILES.queue), `${JSON.stringify(all)}\n`);
+  }
+
+  // ---- cancel ----------------------------------------------------------------------------
+
+  private checkCancels(): void {
+    for (const job of this.jobs.values()) {
+      if (job.cancelRequested || isTerminal(job.record.status)) continue;
+      if (!existsSync(join(this.jobDir(job.record.id), JOB_FILES.cancel))) continue;
+      job.cancelRequested = true;
+      if (job.record.status === 'PENDING' || job.record.status === 'INIT') {
+        this.finish(job, 'CANCELLED', { reason: 'cancelled before it started' });
+      } else {
+        log(`job ${job.record.id}: cancelling`);
+        void this.killJob(job);
+      }
+    }
+  }
+
+  // ---- scheduling and execution ------------------------------------------------------------
+
+  private schedule(): void {
+    const waiting = [...this.jobs.values()].filter((j) => j.record.status === 'PENDING' && j.spec);
+    if (waiting.length === 0) return;
+    const starts = plan(
+      this.free,
+      waiting.map((j) => ({
+        id: j.record.id,
+        cpus: j.record.demand.cpus,
+        gpus: j.record.demand.accelerators?.count ?? 0,
+        numNodes: j.record.numNodes,
+      })),
+    );
+    for (const { id, placement } of starts) {
+      const job = this.jobs.get(id)!;
+      take(this.free, placement);
+      job.placement = placement;
+      this.runJob(job, placement).catch((e) => log(`job ${id}: ${errMsg(e)}`));
+    }
+  }
+
+  private async runJob(job: Job, pl: Placement): Promise<void> {
+    const spec = job.spec!;
+    const id = job.record.id;
+    const info = this.info;
+    const nodes = pl.nodes.map((p) => info.nodes[p]);
+    const n = nodes.length;
+    const ips = nodes.map((x) => x.ip).join('\n');
+    const acc = job.record.demand.accelerators;
+    const gpusPerNode = acc ? String(Math.ceil(acc.count)) : '0';
+    const nodeHasGpus = (info.perNode.accelerators?.count ?? 0) > 0;
+    const devices = pl.gpus.map(visibleDevices);
+    const cwd = spec.workdir ? '~/sky_workdir' : '~';
+    const prefixes = nodes.map((x, r) =>
+      n > 1 ? `(${x.rank === 0 ? 'head' : `worker${x.rank}`}, rank=${r}) ` : '',
+    );
+    const common: Record<string, string> = {
+      ...stringRecord(spec.envs),
+      ...stringRecord(spec.secrets),
+      SKYPILOT_NUM_NODES: String(n),
+      SKYPILOT_TASK_ID: taskId(job.record.submittedAt, info.name, id),
+      SKYPILOT_CLUSTER_INFO: JSON.stringify({
+        cluster_name: info.name,
+        cloud: info.cloud ?? null,
+        region: info.region ?? null,
+        zone: info.zone ?? null,
+        num_nodes: info.nodes.length,
+      }),
+      [JOB_MARKER]: this.jobMarker(id),
+    };
+    this.setStatus(job, spec.setup?.trim() ? 'SETTING_UP' : 'RUNNING', {
+      startedAt: Date.now(),
+      nodes: nodes.map((x) => x.rank),
+      gpus: nodeHasGpus ? devices : null,
+    });
+    let jobLog: JobLog | null = null;
+    let final: { status: JobStatus; patch: Partial<JobRecord> } = {
+      status: 'SUCCEEDED',
+      patch: { exitCode: 0 },
+    };
+    try {
+      jobLog = new JobLog(join(this.jobDir(id), JOB_FILES.log), Object.values(stringRecord(spec.secrets)));
+      const runners = nodes.map((x) => makeRunner(x.connection));
+      if (spec.setup?.trim()) {
+        const res = await this.gang(job, runners, spec.setup, cwd, jobLog, prefixes, (r) => ({
+          ...common,
+          SKYPILOT_SETUP_NODE_RANK: String(r),
+          SKYPILOT_SETUP_NODE_IPS: ips,
+          SKYPILOT_SETUP_NUM_GPUS_PER_NODE: gpusPerNode,
+        }));
+        if (job.cancelRequested && !res.allOk) {
+          final = { status: 'CANCELLED', patch: { reason: 'cancelled during setup' } };
+        } else if (res.failure) {
+          const f = res.failure;
+          final = {
+            status: 'FAILED_SETUP',
+            patch: {
+              exitCode: f.code,
+              reason: `setup failed on node rank ${f.rank} (exit code ${f.code})${f.error ? `: ${f.error}` : ''}`,
+            },
+          };
+        }
+        if (final.status === 'SUCCEEDED') this.setStatus(job, 'RUNNING');
+      }
+      if (final.status === 'SUCCEEDED' && job.cancelRequested) {
+        final = { status: 'CANCELLED', patch: { reason: 'cancelled before it ran' } };
+      }
+      if (final.status === 'SUCCEEDED' && spec.run?.trim()) {
+        const res = await this.gang(job, runners, spec.run, cwd, jobLog, prefixes, (r) => {
+          const env: Record<string, string> = {
+            ...common,
+            SKYPILOT_NODE_RANK: String(r),
+            SKYPILOT_NODE_IPS: ips,
+            SKYPILOT_NUM_GPUS_PER_NODE: gpusPerNode,
+          };
+          // GPUs the job was given on this node; '' hides a node's GPUs from jobs that asked for none.
+          if (nodeHasGpus) env.CUDA_VISIBLE_DEVICES = devices[r];
+          return env;
+        });
+        if (job.cancelRequested && !res.allOk) {
+          final = { status: 'CANCELLED', patch: { reason: 'cancelled while running' } };
+        } else if (res.failure) {
+          const f = res.failure;
+          final = {
+            status: 'FAILED',
+            patch: {
+              exitCode: f.code,
+              reason: `node rank ${f.rank} exited with code ${f.code}${f.error ? `: ${f.error}` : ''}`,
+            },
+          };
+        }
+      }
+    } catch (e) {
+      final = { status: 'FAILED', patch: { reason: `agent error: ${errMsg(e)}` } };
+    } finally {
+      // Leftover processes of the job (background children) end with it, everywhere.
+      await this.killOnNodes(id, nodes).catch(() => {});
+      jobLog?.close(); // the log is complete before the state says the job ended
+      give(this.free, pl);
+      job.placement = null;
+      this.finish(job, final.status, final.patch);
+    }
+  }
+
+  /** Runs `script` on every node of the job at once; the first failing rank ends the others. */
+  private async gang(
+    job: Job,
+    runners: CommandRunner[],
+    script: string,
+    cwd: string,
+    jobLog: JobLog,
+    prefixes: string[],
+    envFor: (rank: number) => Record<string, string>,
+  ): Promise<{ allOk: boolean; failure: { rank: number; code: number; error?: string } | null }> {
+    let failure: { rank: number; code: number; error?: string } | null = null;
+    let allOk = true;
+    await Promise.all(
+      runners.map(async (runner, r) => {
+        const out = jobLog.stream(prefixes[r]);
+        const err = jobLog.stream(prefixes[r]);
+        let code: number;
+        let error: string | undefined;
+        try {
+          const res = await runner.run(script, {
+            cwd,
+            env: envFor(r),
+            onStdout: (c) => out.write(c),
+            onStderr: (c) => err.write(c),
+          });
+          code = res.code;
+        } catch (e) {
+          code = 255;
+          error = errMsg(e);
+        }
+        out.end();
+        err.end();
+        if (code === 0) return;
+        allOk = false;
+        if (!failure && !job.cancelRequested) {
+          failure = { rank: r, code, error };
+          if (runners.length > 1) void this.killJob(job);
+        }
+      }),
+    );
+    return { allOk, failure };
+  }
+
+  private killJob(job: Job): Promise<void> {
+    const nodes = (job.record.nodes ?? [])
+      .map((r) => this.info.nodes.find((x) => x.rank === r))
+      .filter((x): x is ClusterNodeInfo => !!x);
+    return this.killOnNodes(job.record.id, nodes);
+  }
+
+  /**
+   * Kills every process of job `id` on `nodes`: in process for nodes on this machine (once), with
+   * the shell snippet over each remote node's runner.
+   */
+  private async killOnNodes(id: number, nodes: readonly ClusterNodeInfo[]): Promise<void> {
+    const marker = this.jobMarker(id);
+    const tasks: Promise<unknown>[] = [];
+    if (nodes.some((x) => x.connection.kind === 'local')) tasks.push(killByMarker(JOB_MARKER, marker));
+    for (const x of nodes) {
+      if (x.connection.kind === 'local') continue;
+      tasks.push(
+        (async () => {
+          const runner = makeRunner(x.connection);
+          try {
+            await runner.run(killByMarkerShell(JOB_MARKER, marker), { timeoutMs: KILL_TIMEOUT_MS });
+          } finally {
+            await runner.close();
+          }
+        })(),
+      );
+    }
+    const results = await Promise.allSettled(tasks);
+    for (const r of results) if (r.status === 'rejected') log(`job ${id}: kill failed: ${errMsg(r.reason)}`);
+  }
+
+  // ---- autostop ----------------------------------------------------------------------------
+
+  private checkAutostop(): void {
+    const now = Date.now();
+    const busy = [...this.jobs.values()].some((j) =>
+      ['PENDING', 'SETTING_UP', 'RUNNING'].includes(j.record.status),
+    );
+    if (busy) {
+      this.idleSince = now;
+      this.autostopFired = false;
+      return;
+    }
+    const cfg = this.info.autostop;
+    if (!cfg || this.autostopFired || !(cfg.idleMinutes >= 0)) return;
+    if (now - this.idleSince < cfg.idleMinutes * 60_000) return;
+    this.autostopFired = true;
+    const argv = cfg.command?.argv ?? [];
+    if (argv.length === 0) {
+      log('autostop: idle, but the autostop command is empty');
+      return;
+    }
+    log(`autostop: idle for ${cfg.idleMinutes} minutes; running ${argv[0]} (${cfg.down ? 'down' : 'stop'})`);
+    // Its own session, no node marker, none of the agent's environment: the stop it triggers
+    // must not kill it.
+    const env: Record<string, string> = {};
+    for (const k of ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'TZ']) {
+      const v = process.env[k];
+      if (v) env[k] = v;
+    }
+    Object.assign(env, cfg.command.env ?? {});
+    delete env.SKYHOP_NODE_ID;
+    delete env[JOB_MARKER];
+    const fd = openSync(join(this.dir, AGENT_FILES.autostopLog), 'a', 0o600);
+    try {
+      const child = spawn(argv[0], argv.slice(1), {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env,
+        cwd: homedir(),
+      });
+      child.on('error', (e) => log(`autostop: cannot run ${argv[0]}: ${e.message}`));
+      child.unref();
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function stringRecord(x: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (x && typeof x === 'object') {
+    for (const [k, v] of Object.entries(x)) if (typeof v === 'string') out[k] = v;
+  }
+  return out;
+}
+
+/** SkyPilot's task id shape: <prefix>-<YYYY-MM-DD-HH-MM-SS-micros>_<cluster>_<job id>. */
+export function taskId(submittedAt: number, cluster: string, id: number): string {
+  const d = new Date(submittedAt);
+  const p = (x: number, w = 2) => String(x).padStart(w, '0');
+  const ts =
+    `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}-` +
+    `${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}-${p(d.getUTCMilliseconds() * 1000, 6)}`;
+  return `skyhop-${ts}_${cluster}_${id}`;
+}
