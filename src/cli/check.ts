@@ -1,0 +1,80 @@
+/**
+ * `skyhop check [CLOUDS...] [--verbose] [--json]`: which clouds are enabled (and from which credential
+ * source), which are not, why, and how to fix each. Reads local files and the environment only.
+ *
+ * Exit code 0, or 1 when clouds were named and one of them is not enabled (for scripts:
+ * `skyhop check aws && ...`).
+ */
+import { allClouds, credentialStatuses, getCloud } from '../clouds/registry.js';
+import type { Cloud } from '../clouds/types.js';
+
+const VERBOSE_NOTE =
+  '--verbose: skyhop does not call cloud identity APIs yet; the checks below read local files and the environment only';
+
+interface Row {
+  name: string;
+  displayName: string;
+  enabled: boolean;
+  source?: string;
+  identity?: string;
+  reason?: string;
+  hint?: string;
+}
+
+export default async function check(args: string[], opts: Record<string, unknown>): Promise<number> {
+  const verbose = opts.verbose === true;
+  const named = args.length > 0;
+  const clouds: Cloud[] = [];
+  for (const a of named ? args : allClouds().map((c) => c.name)) {
+    const c = getCloud(a);
+    if (!clouds.includes(c)) clouds.push(c);
+  }
+
+  const statuses = await credentialStatuses(clouds, { verbose });
+  const rows: Row[] = statuses.map(({ cloud, status }) =>
+    status.ok
+      ? {
+          name: cloud.name,
+          displayName: cloud.displayName,
+          enabled: true,
+          source: status.source,
+          ...(status.identity ? { identity: status.identity } : {}),
+        }
+      : {
+          name: cloud.name,
+          displayName: cloud.displayName,
+          enabled: false,
+          reason: status.reason,
+          hint: status.hint,
+        },
+  );
+  const enabled = rows.filter((r) => r.enabled).map((r) => r.name);
+  const code = named && rows.some((r) => !r.enabled) ? 1 : 0;
+
+  if (opts.json) {
+    const out = { clouds: rows, enabled, verbose, ...(verbose ? { note: VERBOSE_NOTE } : {}) };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return code;
+  }
+
+  const lines: string[] = [];
+  lines.push(verbose ? VERBOSE_NOTE : 'Checking credentials (local files and environment; no network).');
+  lines.push('');
+  const width = Math.max(...rows.map((r) => r.displayName.length)) + 2;
+  const indent = ' '.repeat(2 + width + 10);
+  for (const r of rows) {
+    const head = `  ${r.displayName.padEnd(width)}`;
+    if (r.enabled) {
+      lines.push(`${head}enabled   ${r.source}${r.identity ? ` [${r.identity}]` : ''}`);
+    } else {
+      lines.push(`${head}disabled  ${r.reason}`);
+      lines.push(`${indent}fix: ${r.hint}`);
+    }
+  }
+  lines.push('');
+  lines.push(
+    enabled.length > 0 ? `Enabled clouds: ${enabled.join(', ')}` : 'No cloud among these is enabled.',
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return code;
+}

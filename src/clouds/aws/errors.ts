@@ -1,0 +1,67 @@
+/**
+ * AWS failover classification, by EC2 error code (what SkyPilot's AWS failover handler blocks):
+ * capacity in an AZ -> zone; account limits and things a region lacks (quota, AMI, opt-in) -> region;
+ * credentials or permissions -> the whole cloud; throttling and 5xx -> retry; a malformed request -> fatal.
+ * Unknown errors block the zones tried, as SkyPilot's default handler does.
+ */
+import { SkyhopError } from '../../util/errors.js';
+import { errorFacts, isTransient, ProvisioningUnavailableError } from '../credentials.js';
+import type { BlockScope } from '../types.js';
+
+const ZONE = new Set([
+  'insufficientinstancecapacity',
+  'insufficienthostcapacity',
+  'insufficientreservedinstancecapacity',
+  'insufficientcapacity',
+  'insufficientfreeaddressesinsubnet',
+  'unsupported',
+  'spotmaxpricetoolow',
+]);
+const REGION = new Set([
+  'vcpulimitexceeded',
+  'instancelimitexceeded',
+  'maxspotinstancecountexceeded',
+  'addresslimitexceeded',
+  'invalidamiid.notfound',
+  'invalidamiid.unavailable',
+  'optinrequired',
+  'securitygrouplimitexceeded',
+  'vpclimitexceeded',
+]);
+const CLOUD = new Set([
+  'authfailure',
+  'unauthorizedoperation',
+  'invalidclienttokenid',
+  'unrecognizedclientexception',
+  'signaturedoesnotmatch',
+  'expiredtoken',
+  'expiredtokenexception',
+  'accessdenied',
+  'accessdeniedexception',
+  'credentialsprovidererror',
+  'pendingverification',
+  'blocked',
+]);
+const RETRY = new Set([
+  'requestlimitexceeded',
+  'throttling',
+  'throttlingexception',
+  'serviceunavailable',
+  'internalerror',
+  'internalfailure',
+  'unavailable',
+]);
+
+export function classifyAwsError(e: unknown): BlockScope {
+  if (e instanceof ProvisioningUnavailableError) return 'cloud';
+  if (e instanceof SkyhopError && e.name === 'UserError') return 'fatal';
+  const f = errorFacts(e);
+  const code = f.code.toLowerCase();
+  if (ZONE.has(code)) return 'zone';
+  if (REGION.has(code)) return 'region';
+  if (CLOUD.has(code)) return 'cloud';
+  if (RETRY.has(code) || isTransient(f)) return 'retry';
+  if (code.startsWith('invalid') || code.startsWith('missingparameter')) return 'fatal';
+  if (/insufficient capacity|capacity not available/.test(f.message)) return 'zone';
+  return 'zone';
+}

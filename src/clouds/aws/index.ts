@@ -1,0 +1,71 @@
+/**
+ * AWS, planning side: catalog, features, credential check, egress, failover classification.
+ * Provisioning comes with the AWS issue; `provider()` says so.
+ *
+ * Facts from SkyPilot's AWS cloud (read 2026): every optional feature is supported (stopping spot
+ * instances is not, which the provisioner must check: `features` is per cloud); cluster names up to
+ * 248 characters (EC2 tag-value filter limit minus the `-worker` suffix); accelerators are part of
+ * the instance type and its price; internet egress is billed in tiers (below).
+ */
+import type { Catalog } from '../../catalog/types.js';
+import { loadCatalog } from '../../catalog/index.js';
+import type { Resources } from '../../task/types.js';
+import { ProvisioningUnavailableError } from '../credentials.js';
+import { type EgressTiers, feasibleFromCatalog, tieredEgressPerGb } from '../feasible.js';
+import type { Cloud, Feature, NodeProvider } from '../types.js';
+import { checkAwsCredentials } from './credentials.js';
+import { classifyAwsError } from './errors.js';
+
+const FEATURES: ReadonlySet<Feature> = new Set<Feature>([
+  'stop',
+  'autostop',
+  'spot',
+  'multi-node',
+  'ports',
+  'image-id',
+  'disk-size',
+  'labels',
+  'zones',
+]);
+
+/**
+ * Egress to the internet as SkyPilot models it (from US East): the first 1 GB free, then $0.09/GB up
+ * to 10 TB, $0.085 to 50 TB, $0.07 to 150 TB, $0.05 beyond. Each GB is billed at its tier's rate
+ * (SkyPilot's own arithmetic mis-prices volumes above 50 TB and bills everything at $0.05 above 150 TB).
+ */
+export const AWS_EGRESS_TIERS: EgressTiers = [
+  [1, 0],
+  [10 * 1024, 0.09],
+  [50 * 1024, 0.085],
+  [150 * 1024, 0.07],
+  [Number.POSITIVE_INFINITY, 0.05],
+];
+
+export function createCloud(): Cloud {
+  let catalog: Catalog | null = null;
+  const cloud: Cloud = {
+    name: 'aws',
+    displayName: 'AWS',
+    features: FEATURES,
+    maxClusterNameLength: 248,
+    catalog(): Catalog {
+      catalog ??= loadCatalog('aws');
+      return catalog;
+    },
+    checkCredentials() {
+      // The STS GetCallerIdentity call for --verbose comes with the AWS provisioning issue.
+      return checkAwsCredentials();
+    },
+    feasibleResources(r: Resources, alternative: number) {
+      return feasibleFromCatalog(cloud, r, alternative);
+    },
+    egressCostPerGb(gb: number): number {
+      return tieredEgressPerGb(gb, AWS_EGRESS_TIERS);
+    },
+    provider(_region: string): NodeProvider {
+      throw new ProvisioningUnavailableError('AWS');
+    },
+    classifyError: classifyAwsError,
+  };
+  return cloud;
+}

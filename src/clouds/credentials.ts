@@ -1,0 +1,145 @@
+/**
+ * Small helpers shared by the clouds' credential checks: reading credential files under the
+ * user's home (resolved at call time, so tests can point HOME elsewhere), an INI reader for the
+ * `key = value` files the clouds' own tools write, and ways to show paths without a home prefix.
+ *
+ * Nothing here ever returns or prints a secret value; callers only test keys for presence.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { CloudError } from '../util/errors.js';
+
+/** `~` or `~/x` -> absolute under the current home; relative paths resolve against the cwd. */
+export function expandHome(p: string): string {
+  if (p === '~') return homedir();
+  if (p.startsWith('~/')) return join(homedir(), p.slice(2));
+  return isAbsolute(p) ? p : resolve(p);
+}
+
+/** A path under the home directory as `~/...` (for messages); others unchanged. */
+export function displayPath(p: string): string {
+  const home = homedir();
+  if (home && home !== '/' && (p === home || p.startsWith(`${home}/`))) return `~${p.slice(home.length)}`;
+  return p;
+}
+
+/** A path under the current home directory, e.g. `homePath('.aws', 'credentials')`. */
+export function homePath(...parts: string[]): string {
+  return join(homedir(), ...parts);
+}
+
+/** The file's text, or null when it does not exist (or is not a readable regular file). */
+export async function readTextIfExists(path: string): Promise<string | null> {
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) return null;
+    return await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a regular file exists at `path`. */
+export async function fileExists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Sections of an INI file: section name ('' before the first header) -> key (lower-cased) -> value. */
+export type Ini = Map<string, Map<string, string>>;
+
+/**
+ * Parse the INI dialect of ~/.aws/credentials, gcloud's configurations, ~/.lambda_cloud/lambda_keys
+ * and the simple TOML of ~/.runpod/config.toml: `[section]` headers, `key = value` (or `key: value`)
+ * lines, full-line comments starting with `#` or `;`. Indented lines are sub-settings of the key above
+ * (AWS's nested `s3 =` blocks) and are skipped. A value in matching single or double quotes is unquoted
+ * (TOML strings). Keys are lower-cased; a repeated key keeps its last value.
+ */
+export function parseIni(text: string): Ini {
+  const out: Ini = new Map([['', new Map()]]);
+  let current = out.get('')!;
+  for (const raw of text.split(/\r?\n/)) {
+    if (raw.trim() === '') continue;
+    const line = raw.trim();
+    if (line.startsWith('#') || line.startsWith(';')) continue;
+    if (/^\s/.test(raw) && !line.startsWith('[')) continue; // nested sub-setting
+    const header = /^\[\s*([^\]]*?)\s*\]\s*(?:[#;].*)?$/.exec(line);
+    if (header) {
+      const name = header[1];
+      if (!out.has(name)) out.set(name, new Map());
+      current = out.get(name)!;
+      continue;
+    }
+    const eq = line.search(/[=:]/);
+    if (eq <= 0) continue;
+    const key = line.slice(0, eq).trim().toLowerCase();
+    let value = line.slice(eq + 1).trim();
+    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0])) {
+      value = value.slice(1, -1);
+    }
+    current.set(key, value);
+  }
+  return out;
+}
+
+/** A key's value when present and non-empty. */
+export function nonEmpty(section: Map<string, string> | undefined, key: string): string | undefined {
+  const v = section?.get(key);
+  return v !== undefined && v.trim() !== '' ? v.trim() : undefined;
+}
+
+/** An environment variable's value when set and non-empty (read at call time). */
+export function envValue(name: string): string | undefined {
+  const v = process.env[name];
+  return v !== undefined && v.trim() !== '' ? v : undefined;
+}
+
+/**
+ * What a failover classifier needs from any thrown value: the error's code or name (SDK errors carry
+ * `code`/`name`/`Code`, HTTP clients `status`/`statusCode`) and its message, lower-cased for matching.
+ * (Shared by the clouds' errors.ts; it sits here because this is the clouds' one shared-helper file.)
+ */
+export function errorFacts(e: unknown): { code: string; status: number | null; message: string } {
+  if (e === null || e === undefined) return { code: '', status: null, message: '' };
+  if (typeof e !== 'object') return { code: '', status: null, message: String(e).toLowerCase() };
+  const o = e as Record<string, unknown>;
+  const pick = (...keys: string[]) => {
+    for (const k of keys) if (typeof o[k] === 'string' && o[k] !== '') return o[k] as string;
+    return '';
+  };
+  let code = pick('code', 'Code', 'errorCode', 'reason');
+  if (!code && typeof o.name === 'string' && o.name !== 'Error') code = o.name;
+  const meta = o.$metadata as { httpStatusCode?: unknown } | undefined;
+  const rawStatus = o.status ?? o.statusCode ?? meta?.httpStatusCode;
+  const status = typeof rawStatus === 'number' ? rawStatus : null;
+  return { code, status, message: pick('message').toLowerCase() };
+}
+
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+]);
+
+/** A network hiccup or an HTTP 429/5xx: worth retrying the same place after a backoff. */
+export function isTransient(f: { code: string; status: number | null; message: string }): boolean {
+  if (TRANSIENT_CODES.has(f.code.toUpperCase())) return true;
+  if (f.status !== null && (f.status === 429 || f.status >= 500)) return true;
+  return /\b(rate.?limit|throttl|timed? ?out|temporarily unavailable|try again later)/.test(f.message);
+}
+
+/** Thrown by `provider()` of a cloud whose provisioning is not built yet (its planning side is). */
+export class ProvisioningUnavailableError extends CloudError {
+  readonly code = 'ProvisioningUnavailable';
+  constructor(displayName: string) {
+    super(`provisioning on ${displayName} is not available in skyhop yet; \`skyhop optimize\` plans for it`);
+    this.name = 'ProvisioningUnavailableError';
+  }
+}
