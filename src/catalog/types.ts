@@ -19,6 +19,10 @@ export interface CatalogRow {
 export interface CatalogSource {
   kind: 'bundled' | 'cache' | 'generated';
   path: string;
+  /** How the rows were read: parsed from the CSV, or from the parsed cache written after an earlier parse. */
+  loadedFrom?: 'csv' | 'parsed-cache';
+  /** Why a source was passed over (e.g. an unreadable cached download), for the CLI to show. */
+  note?: string;
 }
 
 /** Instance-type facts, the same in every region. */
@@ -57,6 +61,8 @@ export interface AcceleratorOffer {
   cheapestPriceRegion: string | null;
   cheapestSpotPrice: number | null;
   cheapestSpotRegion: string | null;
+  /** Memory of one accelerator in GiB, from GpuInfo when it says; else null. */
+  deviceMemoryGiB: number | null;
 }
 
 /**
@@ -67,10 +73,15 @@ export interface Catalog {
   readonly cloud: string;
   readonly source: CatalogSource;
   readonly rows: readonly CatalogRow[];
+  /** True when some row names an AvailabilityZone. */
+  readonly hasZones: boolean;
 
   instanceTypeExists(instanceType: string): boolean;
-  /** Throws UserError (with the nearest names) if the region or zone is unknown or the zone is not in the region. */
-  validateRegionZone(region?: string, zone?: string): void;
+  /**
+   * Throws UserError (with the nearest names) if the region or zone is unknown or the zone is not in the region.
+   * Returns the names as the catalog spells them (regions and zones match case-insensitively).
+   */
+  validateRegionZone(region?: string, zone?: string): { region?: string; zone?: string };
   /** Cheapest hourly price of the type in the region/zone (or anywhere); null if not offered (or no spot price). */
   hourlyCost(instanceType: string, opts: { useSpot: boolean; region?: string; zone?: string }): number | null;
   /** The price of a GCP-style attachable accelerator (rows with empty InstanceType); null if not offered. */
@@ -79,10 +90,24 @@ export interface Catalog {
     count: number,
     opts: { useSpot: boolean; region?: string; zone?: string },
   ): number | null;
+  /** Where a GCP-style attachable accelerator is offered (rows with empty InstanceType), with prices. */
+  acceleratorOfferings(name: string, count: number): Offering[];
+  /**
+   * hourlyCost plus, where the catalog prices a type's own accelerators in separate rows (GCP a2/a3/g2),
+   * their price in the same zone; the cheapest such sum. Equals hourlyCost on every other cloud.
+   */
+  hourlyCostWithAccelerators(
+    instanceType: string,
+    opts: { useSpot: boolean; region?: string; zone?: string },
+  ): number | null;
   info(instanceType: string): InstanceTypeInfo | null;
   vcpusMemory(instanceType: string): { vcpus: number | null; memoryGiB: number | null } | null;
   acceleratorsOf(instanceType: string): { name: string; count: number } | null;
-  /** The cheapest CPU-only type meeting cpus/memory (SkyPilot's default: 8+ vCPUs when nothing is asked). */
+  /**
+   * The cheapest type meeting cpus/memory under the cloud's default rule (SkyPilot's, per cloud: on AWS/GCP
+   * a CPU-only general-purpose family, 8+ vCPUs when nothing is asked, memory >= 4 GiB per vCPU when memory
+   * is not asked; see src/catalog/profiles.ts).
+   */
   defaultInstanceType(filter?: ResourceFilter): string | null;
   /**
    * Instance types carrying exactly `count` of accelerator `name` (case-insensitive) that meet the filter,
@@ -93,16 +118,26 @@ export interface Catalog {
     count: number,
     filter?: ResourceFilter,
   ): { instanceTypes: string[]; fuzzy: string[] };
-  /** Instance types (no accelerator constraint) that meet cpus/memory, cheapest first. */
+  /** Instance types that meet cpus/memory, cheapest first; CPU-only unless `withAccelerators`. */
   instanceTypesFor(filter: ResourceFilter & { withAccelerators?: boolean }): string[];
   regions(): string[];
   zones(region: string): string[];
+  /** Regions offering the type, cheapest on-demand first (then by name). */
   regionsOf(instanceType: string): string[];
+  /** Zones of the region offering the type, cheapest first (on-demand, then spot, then name). */
   zonesOf(instanceType: string, region: string): string[];
   /** Every (region, zone) row of the type, with prices. */
   offerings(instanceType: string): Offering[];
-  /** Accelerator offers, optionally filtered by name (case-insensitive substring) and region. */
-  listAccelerators(opts?: { name?: string; region?: string; includeAttachable?: boolean }): AcceleratorOffer[];
+  /**
+   * Accelerator offers, optionally filtered by name (case-insensitive substring) and region. GCP-style
+   * attachable accelerators come with a host type and the sum of both prices where the catalog has a host
+   * for them; otherwise (when `includeAttachable`, the default) with instanceType '' and their own price.
+   */
+  listAccelerators(opts?: {
+    name?: string;
+    region?: string;
+    includeAttachable?: boolean;
+  }): AcceleratorOffer[];
   /** Every accelerator name in this catalog. */
   acceleratorNames(): string[];
 }
