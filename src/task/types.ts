@@ -32,6 +32,10 @@ export interface Resources {
   ports?: string[]; // "8080", "10000-10010"
   imageId?: string;
   labels?: Record<string, string>;
+  /** Disk tier (SkyPilot's `disk_tier`); clouds without tiers ignore it. */
+  diskTier?: 'low' | 'medium' | 'high' | 'ultra' | 'best';
+  /** Stop (or tear down, with `down`) the cluster after this many idle minutes (`autostop:`). */
+  autostop?: { idleMinutes: number; down: boolean };
 }
 
 /** Where a data size estimate lives: `inputs: {s3://bucket/x: 100}` means 100 GB at s3 (-> aws). */

@@ -1,0 +1,9 @@
+/** The task YAML module: YAML -> validated Dag/Task/Resources (see types.ts). */
+export type { KnownNames } from './known.js';
+export { knownNamesFromClouds } from './known.js';
+export type { CliOverrides } from './overrides.js';
+export { applyOverrides } from './overrides.js';
+export type { ParseOptions } from './parse.js';
+export { parseTaskFile, parseTaskText, taskFromCommand } from './parse.js';
+export { resourcesToString } from './resources.js';
+export type { AcceleratorDemand, Amount, Dag, DataEstimate, Resources, Task } from './types.js';

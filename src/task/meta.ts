@@ -1,0 +1,44 @@
+/**
+ * Where each part of a parsed task came from (file:line:col or a flag), kept beside the Task and
+ * Resources objects (never inside them) so later checks, such as those after CLI overrides, can
+ * still point at the right line.
+ */
+import type { Where } from './source.js';
+import type { Resources, Task } from './types.js';
+
+export type ResField = keyof Resources;
+export type Origins = Partial<Record<ResField, Where>>;
+
+export interface RawPath {
+  value: string;
+  where: Where;
+}
+
+export interface TaskMeta {
+  numNodes?: Where;
+  /** workdir and file_mounts before env substitution, to redo it when --env changes a value. */
+  raw?: {
+    baseDir: string;
+    workdir?: RawPath;
+    fileMounts: Array<{ remote: RawPath; local: RawPath }>;
+  };
+}
+
+const taskMeta = new WeakMap<Task, TaskMeta>();
+const resourceOrigins = new WeakMap<Resources, Origins>();
+
+export function setTaskMeta(t: Task, m: TaskMeta): void {
+  taskMeta.set(t, m);
+}
+
+export function getTaskMeta(t: Task): TaskMeta | undefined {
+  return taskMeta.get(t);
+}
+
+export function setOrigins(r: Resources, o: Origins): void {
+  resourceOrigins.set(r, o);
+}
+
+export function getOrigins(r: Resources): Origins {
+  return resourceOrigins.get(r) ?? {};
+}

@@ -1,0 +1,378 @@
+/**
+ * Task YAML -> Dag. One document is one task; several documents are a chain (SkyPilot's pipeline
+ * form, where a first document holding only `name` names the pipeline), or a DAG when tasks use
+ * `depends_on`. Every error is a UserError naming file:line:col and the field.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import {
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  LineCounter,
+  parseAllDocuments,
+  type ScalarTag,
+  type Tags,
+} from 'yaml';
+import { UserError } from '../util/errors.js';
+import { buildDag, type TaskPlaces } from './dag.js';
+import { ENV_NAME, parseEnvOverrides, substituteEnvs } from './env.js';
+import type { KnownNames } from './known.js';
+import { type RawPath, setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
+import { buildAlternatives, checkResources } from './resources.js';
+import {
+  ALTERNATIVE_KEYS,
+  RESOURCE_KEYS,
+  type RawTask,
+  TASK_KEYS,
+  taskSchema,
+  UNSUPPORTED_RESOURCE_FIELDS,
+  UNSUPPORTED_TASK_FIELDS,
+} from './schema.js';
+import { type Path, SourceDoc, whereError } from './source.js';
+import { didYouMean } from './suggest.js';
+import type { Dag, DataEstimate, Resources, Task } from './types.js';
+import { scalarString, show, storageCloud, ValueError } from './values.js';
+
+export interface ParseOptions {
+  /** Catalog knowledge for the checks that need it; without it only the shape is checked. */
+  known?: KnownNames;
+  /** `--env KEY=VAL` / `--env KEY` values, applied before substitution and the null-value check. */
+  env?: string[];
+  /** `--secret KEY=VAL` / `--secret KEY` values. */
+  secret?: string[];
+  /** Directory that relative workdir/file_mounts paths start from (default: the file's directory). */
+  baseDir?: string;
+}
+
+/** Reads and parses a task YAML file. `path` is shown in messages as given. */
+export function parseTaskFile(path: string, opts: ParseOptions = {}): Dag {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`${path}: no such file; give the path of a task YAML`);
+    if (code === 'EISDIR') throw new UserError(`${path}: is a directory; give the path of a task YAML`);
+    throw new UserError(`${path}: cannot read it (${code ?? String(e)})`);
+  }
+  return parseTaskText(text, path, opts);
+}
+
+function syntaxError(file: string, doc: Document.Parsed): UserError {
+  const e = doc.errors[0];
+  const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+  const what = e.message
+    .split(/ at line \d+, column \d+/)[0]
+    .replace(/\s+/g, ' ')
+    .trim();
+  return new UserError(`${file}:${pos.line}:${pos.col}: YAML syntax error: ${what}`);
+}
+
+function isEmptyDoc(doc: Document.Parsed): boolean {
+  const c = doc.contents;
+  return c === null || (isScalar(c) && c.value === null);
+}
+
+/** True for a document that holds only `name:` (the pipeline's name in SkyPilot's multi-task form). */
+function isHeader(doc: Document.Parsed): boolean {
+  const c = doc.contents;
+  return (
+    isMap(c) &&
+    c.items.length === 1 &&
+    isPair(c.items[0]) &&
+    isScalar(c.items[0].key) &&
+    c.items[0].key.value === 'name'
+  );
+}
+
+/**
+ * YAML 1.1 as PyYAML reads it (SkyPilot's parser): yes/no/on/off are booleans, but unlike the YAML 1.1
+ * spec, single letters y/n stay strings.
+ */
+function pyyamlBools(tags: Tags): Tags {
+  return tags.map((t) => {
+    if (
+      typeof t === 'object' &&
+      t.tag === 'tag:yaml.org,2002:bool' &&
+      'test' in t &&
+      t.test instanceof RegExp
+    ) {
+      return { ...(t as ScalarTag), test: new RegExp(t.test.source.replace('Y|y|', '').replace('N|n|', '')) };
+    }
+    return t;
+  });
+}
+
+/** Parses YAML text; `file` names it in messages (and, when it is a path, anchors relative paths). */
+export function parseTaskText(text: string, file: string, opts: ParseOptions = {}): Dag {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, {
+    lineCounter: lines,
+    version: '1.1',
+    customTags: pyyamlBools,
+    prettyErrors: true,
+  });
+  if (!Array.isArray(docs)) throw new UserError(`${file}:1:1: the file holds no task; it is empty`);
+  for (const d of docs) if (d.errors.length > 0) throw syntaxError(file, d);
+  let list = docs.filter((d) => !isEmptyDoc(d));
+  if (list.length === 0) throw new UserError(`${file}:1:1: the file holds no task; it is empty`);
+
+  let dagName: string | undefined;
+  if (list.length > 1 && isHeader(list[0])) {
+    const header = new SourceDoc(file, list[0], lines);
+    const name = toJS(header, file).name;
+    if (typeof name !== 'string' || name.trim() === '') {
+      throw header.error(['name'], `expected a pipeline name (a string), got ${show(name)}`);
+    }
+    dagName = name;
+    list = list.slice(1);
+  }
+  const baseDir = opts.baseDir ?? dirname(resolve(file));
+  const fileAbs = resolve(file);
+  const tasks: Task[] = [];
+  const places: TaskPlaces[] = [];
+  for (const d of list) {
+    const src = new SourceDoc(file, d, lines);
+    const raw = validateShape(src, toJS(src, file));
+    const t = buildTask(raw, src, opts, baseDir, fileAbs);
+    tasks.push(t);
+    places.push({
+      name: raw.name !== undefined ? src.where(['name']) : undefined,
+      dependsOn: raw.depends_on !== undefined ? src.where(['depends_on']) : undefined,
+    });
+  }
+  if (dagName === undefined && tasks.length === 1) dagName = tasks[0].name;
+  return buildDag(tasks, places, dagName);
+}
+
+function toJS(src: SourceDoc, file: string): Record<string, unknown> {
+  try {
+    return src.doc.toJS({ maxAliasCount: 1000 }) as Record<string, unknown>;
+  } catch (e) {
+    throw new UserError(`${file}:1:1: YAML error: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+function allowedKeys(path: Path): { keys: string[]; unsupported: Record<string, string> } {
+  if (path.length === 0) return { keys: TASK_KEYS, unsupported: UNSUPPORTED_TASK_FIELDS };
+  if (path.length === 1 && path[0] === 'resources')
+    return { keys: RESOURCE_KEYS, unsupported: UNSUPPORTED_RESOURCE_FIELDS };
+  return { keys: ALTERNATIVE_KEYS, unsupported: UNSUPPORTED_RESOURCE_FIELDS };
+}
+
+function unknownKeyMessage(path: Path, key: string): string {
+  const { keys, unsupported } = allowedKeys(path);
+  if (Object.hasOwn(unsupported, key))
+    return `field '${key}' is not supported by skyhop (${unsupported[key]})`;
+  if ((key === 'any_of' || key === 'ordered') && path.length > 1) {
+    return `'${key}' cannot be nested inside any_of or ordered`;
+  }
+  return `unknown field '${key}'${didYouMean(key, keys, 1)}`;
+}
+
+/** zod shape check; every problem becomes `file:line:col: field: message`, the first in file order thrown. */
+function validateShape(src: SourceDoc, js: unknown): RawTask {
+  const r = taskSchema.safeParse(js);
+  if (r.success) return r.data;
+  const problems: Array<{ line: number; col: number; err: UserError }> = [];
+  for (const issue of r.error.issues) {
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) {
+        const at = [...path, k];
+        problems.push({
+          ...src.pos(at, { key: true }),
+          err: src.error(at, unknownKeyMessage(path, k), { key: true, label: path }),
+        });
+      }
+    } else {
+      problems.push({ ...src.pos(path), err: src.error(path, issue.message) });
+    }
+  }
+  problems.sort((a, b) => a.line - b.line || a.col - b.col);
+  const [first, ...rest] = problems;
+  throw new UserError(first.err.message, { details: rest.slice(0, 5).map((p) => `also: ${p.err.message}`) });
+}
+
+function envMap(
+  raw: Record<string, string | number | boolean | null> | undefined,
+  src: SourceDoc,
+  field: 'envs' | 'secrets',
+): { values: Record<string, string>; unset: Set<string> } {
+  const values: Record<string, string> = {};
+  const unset = new Set<string>();
+  for (const [k, v] of Object.entries(raw ?? {})) {
+    if (!ENV_NAME.test(k)) {
+      throw src.error(
+        [field, k],
+        `'${k}' is not a valid variable name (letters, digits and _, not starting with a digit)`,
+        {
+          key: true,
+        },
+      );
+    }
+    if (v === null) {
+      unset.add(k);
+      continue;
+    }
+    try {
+      values[k] = scalarString(v, src.sourceText([field, k]));
+    } catch (e) {
+      if (e instanceof ValueError) throw src.error([field, k], e.message);
+      throw e;
+    }
+  }
+  return { values, unset };
+}
+
+/** Applies --env/--secret overrides and checks that every null (required) value was given one. */
+function resolveEnvs(
+  envs: { values: Record<string, string>; unset: Set<string> },
+  overrides: Array<[string, string]>,
+  missing: (k: string) => UserError,
+): Record<string, string> {
+  const out = { ...envs.values };
+  for (const [k, v] of overrides) out[k] = v;
+  for (const k of envs.unset) if (!Object.hasOwn(out, k)) throw missing(k);
+  return out;
+}
+
+function expandHome(p: string): string {
+  if (p === '~') return homedir();
+  if (p.startsWith('~/')) return resolve(homedir(), p.slice(2));
+  return p;
+}
+
+/** workdir and file_mounts: substitute envs, resolve against the base directory, check they exist. */
+export function resolvePaths(
+  raw: NonNullable<TaskMeta['raw']>,
+  envs: Readonly<Record<string, string>>,
+): { workdir?: string; fileMounts: Record<string, string> } {
+  const out: { workdir?: string; fileMounts: Record<string, string> } = { fileMounts: {} };
+  const local = (p: RawPath, kind: 'directory' | 'path') => {
+    const sub = substituteEnvs(p.value, envs, p.where);
+    const abs = isAbsolute(expandHome(sub)) ? expandHome(sub) : resolve(raw.baseDir, sub);
+    let st: ReturnType<typeof statSync> | undefined;
+    try {
+      st = statSync(abs);
+    } catch {
+      st = undefined;
+    }
+    if (!st) throw whereError(p.where, `local ${kind} '${sub}' does not exist (looked for ${abs})`);
+    if (kind === 'directory' && !st.isDirectory()) {
+      throw whereError(p.where, `'${sub}' is not a directory (looked at ${abs})`);
+    }
+    return abs;
+  };
+  if (raw.workdir) out.workdir = local(raw.workdir, 'directory');
+  for (const m of raw.fileMounts) {
+    const remote = substituteEnvs(m.remote.value, envs, m.remote.where).trim();
+    if (remote === '') throw whereError(m.remote.where, 'the remote path is empty');
+    out.fileMounts[remote] = local(m.local, 'path');
+  }
+  return out;
+}
+
+function dataEstimate(v: { location: string; sizeGb: number } | undefined): DataEstimate | undefined {
+  if (!v) return undefined;
+  const cloud = storageCloud(v.location);
+  return cloud
+    ? { location: v.location, sizeGb: v.sizeGb, cloud }
+    : { location: v.location, sizeGb: v.sizeGb };
+}
+
+function buildTask(raw: RawTask, src: SourceDoc, opts: ParseOptions, baseDir: string, fileAbs: string): Task {
+  const envs = resolveEnvs(envMap(raw.envs, src, 'envs'), parseEnvOverrides(opts.env, '--env'), (k) =>
+    src.error(['envs', k], `no value given; set one in the file or pass --env ${k}=VALUE`),
+  );
+  const secrets = resolveEnvs(
+    envMap(raw.secrets, src, 'secrets'),
+    parseEnvOverrides(opts.secret, '--secret'),
+    (k) => src.error(['secrets', k], `no value given; set one in the file or pass --secret ${k}=VALUE`),
+  );
+  for (const k of Object.keys(raw.secrets ?? {})) {
+    if (Object.hasOwn(raw.envs ?? {}, k)) {
+      throw src.error(['secrets', k], `'${k}' is both an env and a secret; keep it in one of them`, {
+        key: true,
+      });
+    }
+  }
+
+  const rawPaths: NonNullable<TaskMeta['raw']> = { baseDir, fileMounts: [] };
+  if (raw.workdir !== undefined) rawPaths.workdir = { value: raw.workdir, where: src.where(['workdir']) };
+  for (const [remote, local] of Object.entries(raw.file_mounts ?? {})) {
+    if (local === undefined) {
+      throw src.error(['file_mounts', remote], 'expected a local path to copy to the nodes, got nothing');
+    }
+    rawPaths.fileMounts.push({
+      remote: { value: remote, where: src.where(['file_mounts', remote], { key: true }) },
+      local: { value: local, where: src.where(['file_mounts', remote]) },
+    });
+  }
+  const paths = resolvePaths(rawPaths, envs);
+
+  const numNodes = raw.num_nodes ?? 1;
+  const numNodesWhere = raw.num_nodes !== undefined ? src.where(['num_nodes']) : undefined;
+  const built = buildAlternatives(raw.resources ?? undefined, src);
+  let alternatives = built.alternatives;
+  if (opts.known) {
+    const known = opts.known;
+    alternatives = alternatives.map((a) =>
+      checkResources(a.r, a.origins, known, { numNodes, numNodesWhere }),
+    );
+  }
+  const resources: Resources[] = alternatives.map((a) => {
+    setOrigins(a.r, a.origins);
+    return a.r;
+  });
+
+  const task: Task = {
+    file: fileAbs,
+    numNodes,
+    envs,
+    secrets,
+    fileMounts: paths.fileMounts,
+    resources,
+    ordered: built.ordered,
+  };
+  if (raw.name !== undefined) task.name = raw.name;
+  if (paths.workdir !== undefined) task.workdir = paths.workdir;
+  if (raw.setup !== undefined) task.setup = raw.setup;
+  if (raw.run !== undefined) task.run = raw.run;
+  const inputs = dataEstimate(raw.inputs);
+  if (inputs) task.inputs = inputs;
+  const outputs = dataEstimate(raw.outputs);
+  if (outputs) task.outputs = outputs;
+  if (raw.estimated_hours !== undefined) task.estimatedHours = raw.estimated_hours;
+  if (raw.depends_on !== undefined) task.dependsOn = raw.depends_on;
+  setTaskMeta(task, { numNodes: numNodesWhere, raw: rawPaths });
+  return task;
+}
+
+/** A one-task Dag running `command` (for `skyhop launch 'echo hi'` and `skyhop exec c 'cmd'`). */
+export function taskFromCommand(command: string, opts: ParseOptions = {}): Dag {
+  if (command.trim() === '')
+    throw new UserError('the command to run is empty; give a command or a task YAML');
+  const envs = Object.fromEntries(parseEnvOverrides(opts.env, '--env'));
+  const secrets = Object.fromEntries(parseEnvOverrides(opts.secret, '--secret'));
+  for (const k of Object.keys(secrets)) {
+    if (Object.hasOwn(envs, k))
+      throw new UserError(`--secret ${k}: '${k}' is also given with --env; use one of them`);
+  }
+  const r: Resources = { useSpot: false };
+  setOrigins(r, {});
+  const task: Task = {
+    numNodes: 1,
+    envs,
+    secrets,
+    fileMounts: {},
+    run: command,
+    resources: [r],
+    ordered: false,
+  };
+  setTaskMeta(task, { raw: { baseDir: process.cwd(), fileMounts: [] } });
+  return { tasks: [task], edges: [] };
+}

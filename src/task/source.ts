@@ -1,0 +1,135 @@
+/**
+ * Where a value came from, for error messages: a position in a YAML file (file:line:col plus
+ * the field path), a CLI flag, or a field of a task built in code.
+ */
+import { type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node } from 'yaml';
+import { UserError } from '../util/errors.js';
+
+export type Path = ReadonlyArray<string | number>;
+
+/** `resources.any_of[1].cpus`, `envs.MY_VAR`, `file_mounts['/data']`. */
+export function formatPath(path: Path): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(seg).replace(/^"|"$/g, "'")}]`;
+  }
+  return out;
+}
+
+/** A place a value came from; `prefix` is what goes before `: message` in an error line. */
+export interface Where {
+  prefix(): string;
+}
+
+/** A CLI flag, e.g. `--cpus`. */
+export function flagWhere(flag: string): Where {
+  return { prefix: () => flag };
+}
+
+/** A field of a task built in code (no file). */
+export function fieldWhere(path: Path): Where {
+  return { prefix: () => formatPath(path) || 'task' };
+}
+
+export function whereError(w: Where, message: string): UserError {
+  return new UserError(`${w.prefix()}: ${message}`);
+}
+
+/** One YAML document of a file, able to point at any field path in it. */
+export class SourceDoc {
+  constructor(
+    /** The file name as the user gave it (relative paths stay relative). */
+    readonly file: string,
+    readonly doc: Document.Parsed,
+    readonly lines: LineCounter,
+  ) {}
+
+  /** 1-based line and column of the value at `path` (or of its key with `key: true`). */
+  pos(path: Path, opts: { key?: boolean } = {}): { line: number; col: number } {
+    const offset = this.offset(path, opts.key === true);
+    return this.lines.linePos(offset);
+  }
+
+  private offset(path: Path, wantKey: boolean): number {
+    let node: unknown = this.doc.contents;
+    let last = rangeStart(node) ?? 0;
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i];
+      if (isAlias(node)) node = node.resolve(this.doc);
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && keyString(p.key) === String(seg));
+        if (!pair) return last;
+        const keyStart = rangeStart(pair.key);
+        if (i === path.length - 1 && wantKey && keyStart !== undefined) return keyStart;
+        if (keyStart !== undefined) last = keyStart;
+        const v = pair.value;
+        const vs = rangeStart(v);
+        // `key:` with nothing after it: point at the key.
+        if (vs !== undefined && !(isScalar(v) && v.value === null && (v.source ?? '') === '')) last = vs;
+        node = v;
+      } else if (isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg];
+        const s = rangeStart(item);
+        if (s === undefined) return last;
+        last = s;
+        node = item;
+      } else {
+        return last;
+      }
+    }
+    return last;
+  }
+
+  /** The node at `path`, or undefined. */
+  node(path: Path): Node | undefined {
+    let node: unknown = this.doc.contents;
+    for (const seg of path) {
+      if (isAlias(node)) node = node.resolve(this.doc);
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && keyString(p.key) === String(seg));
+        if (!pair) return undefined;
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === 'number') {
+        node = node.items[seg];
+      } else {
+        return undefined;
+      }
+    }
+    if (isAlias(node)) node = node.resolve(this.doc);
+    return (node ?? undefined) as Node | undefined;
+  }
+
+  /** The text of a plain scalar exactly as written (`1.10`, `1e-4`), else undefined. */
+  sourceText(path: Path): string | undefined {
+    const n = this.node(path);
+    return isScalar(n) && typeof n.source === 'string' && n.source !== '' ? n.source : undefined;
+  }
+
+  /** A Where for the value (or key) at `path`, labelled with `label` (default: the path). */
+  where(path: Path, opts: { key?: boolean; label?: Path } = {}): Where {
+    return {
+      prefix: () => {
+        const { line, col } = this.pos(path, opts);
+        const label = formatPath(opts.label ?? path);
+        return label ? `${this.file}:${line}:${col}: ${label}` : `${this.file}:${line}:${col}`;
+      },
+    };
+  }
+
+  /** `file:line:col: path: message` (or `file:line:col: message` for the document itself). */
+  error(path: Path, message: string, opts: { key?: boolean; label?: Path } = {}): UserError {
+    return whereError(this.where(path, opts), message);
+  }
+}
+
+function rangeStart(n: unknown): number | undefined {
+  const r = (n as { range?: [number, number, number] } | null | undefined)?.range;
+  return r ? r[0] : undefined;
+}
+
+function keyString(k: unknown): string {
+  if (isScalar(k)) return String(k.value);
+  return String(k);
+}
