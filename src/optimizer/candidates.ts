@@ -14,10 +14,15 @@ function blocksRegion(e: BlocklistEntry, l: Launchable): boolean {
 
 /**
  * Apply the blocklist to one launchable: null when its cloud or region is blocked, or when every
- * zone it has is blocked; otherwise the launchable with blocked zones removed (and its `zone`
- * moved to the first zone left when that one was blocked).
+ * zone it has is blocked; otherwise the launchable with blocked zones removed. Zones are cheapest
+ * first, so when the first one goes, the price becomes that of the first zone left (`priceIn`,
+ * from the cloud's catalog; spot prices differ by zone) and a `zone` that was blocked moves there.
  */
-export function applyBlocklist(l: Launchable, blocklist: readonly BlocklistEntry[]): Launchable | null {
+export function applyBlocklist(
+  l: Launchable,
+  blocklist: readonly BlocklistEntry[],
+  priceIn?: (l: Launchable, zone: string) => number | null,
+): Launchable | null {
   if (blocklist.length === 0) return l;
   const zoneBlocks: BlocklistEntry[] = [];
   for (const e of blocklist) {
@@ -40,7 +45,9 @@ export function applyBlocklist(l: Launchable, blocklist: readonly BlocklistEntry
     if (l.request.zone !== undefined) return null; // the user pinned that zone
     zone = zones[0];
   }
-  return { ...l, zones, zone };
+  let hourlyPrice = l.hourlyPrice;
+  if (zones[0] !== l.zones[0] && priceIn) hourlyPrice = priceIn(l, zones[0]) ?? hourlyPrice;
+  return { ...l, zones, zone, hourlyPrice };
 }
 
 export interface TaskCandidates {
@@ -50,7 +57,10 @@ export interface TaskCandidates {
   beforeBlocklist: number;
 }
 
-/** Every feasible launchable for the task over the clouds, minus the blocklist. */
+/**
+ * Every feasible launchable for the task over the clouds, minus the blocklist. A task of more than
+ * one node skips clouds without the 'multi-node' feature (a Resources request cannot say so).
+ */
 export function enumerateCandidates(
   task: Task,
   clouds: readonly Cloud[],
@@ -58,12 +68,18 @@ export function enumerateCandidates(
 ): TaskCandidates {
   const launchables: Launchable[] = [];
   let beforeBlocklist = 0;
+  const multiNode = task.numNodes > 1;
   task.resources.forEach((r, i) => {
     for (const cloud of clouds) {
       if (r.cloud !== undefined && r.cloud !== cloud.name) continue;
+      if (multiNode && !cloud.features.has('multi-node')) continue;
+      const priceIn = (l: Launchable, zone: string) =>
+        cloud
+          .catalog()
+          .hourlyCostWithAccelerators(l.instanceType, { useSpot: l.useSpot, region: l.region, zone });
       for (const l of cloud.feasibleResources(r, i)) {
         beforeBlocklist++;
-        const kept = applyBlocklist(l, blocklist);
+        const kept = applyBlocklist(l, blocklist, priceIn);
         if (kept) launchables.push(kept);
       }
     }

@@ -1,24 +1,11 @@
 /** Short human descriptions of requests and launchables for plan tables and error messages. */
 import type { Launchable } from '../clouds/types.js';
-import type { Amount, Resources, Task } from '../task/types.js';
+import { resourcesToString } from '../task/resources.js';
+import type { Resources, Task } from '../task/types.js';
 
-function amount(a: Amount): string {
-  return `${a.value}${a.orMore ? '+' : ''}`;
-}
-
-/** e.g. "aws/us-east-1 A100:8, cpus=4+, spot" or "cpus=4+, memory=16+ GiB". */
+/** The task module's short form of one request: `aws/us-east-1 8x A100 spot`, `4+ vCPUs 16+ GiB`, `any`. */
 export function describeResources(r: Resources): string {
-  const where = [r.cloud ?? (r.region || r.zone ? '*' : undefined), r.region, r.zone]
-    .filter(Boolean)
-    .join('/');
-  const parts: string[] = [];
-  if (r.instanceType) parts.push(r.instanceType);
-  if (r.accelerators) parts.push(`${r.accelerators.name}:${r.accelerators.count}`);
-  if (r.cpus) parts.push(`cpus=${amount(r.cpus)}`);
-  if (r.memory) parts.push(`memory=${amount(r.memory)} GiB`);
-  if (r.useSpot) parts.push('spot');
-  const what = parts.length ? parts.join(', ') : 'default resources';
-  return where ? `${where} ${what}` : what;
+  return resourcesToString(r);
 }
 
 /** All alternatives of a task: "A100:8 | H100:8" (ordered uses " > "). */

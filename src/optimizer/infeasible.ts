@@ -5,12 +5,17 @@
  */
 import { closest, distance } from 'fastest-levenshtein';
 import type { AcceleratorOffer } from '../catalog/types.js';
+import { missingFeatures } from '../clouds/feasible.js';
 import type { BlocklistEntry, Cloud } from '../clouds/types.js';
 import type { Resources, Task } from '../task/types.js';
 import { UserError } from '../util/errors.js';
 import { describeRequest, money, taskLabel } from './describe.js';
 
 const MAX_DETAILS = 10;
+
+function sameName(o: AcceleratorOffer, name: string): boolean {
+  return o.acceleratorName.toLowerCase() === name.toLowerCase();
+}
 
 function offerText(cloud: string, o: AcceleratorOffer, spot: boolean): string {
   const type = o.instanceType || `${o.acceleratorName}:${o.acceleratorCount} attached`;
@@ -54,9 +59,10 @@ function acceleratorDetails(r: Resources, clouds: readonly Cloud[]): string[] {
       .sort((a, b) => a.d - b.d || (a.n < b.n ? -1 : 1))
       .slice(0, 5)
       .map((x) => x.n);
-    const all = [...new Set([...fuzzy, ...near])].slice(0, 8);
-    if (all.length) out.push(`no cloud offers ${acc.name}; close names: ${all.join(', ')}`);
-    else out.push(`no cloud offers ${acc.name}; see \`skyhop show-gpus --all\``);
+    const all = [...new Set([...near, ...fuzzy])].slice(0, 8);
+    const none = `none of ${clouds.map((c) => c.name).join(', ') || 'the clouds'} offers ${acc.name}`;
+    if (all.length) out.push(`${none}; close names: ${all.join(', ')}`);
+    else out.push(none);
   }
   return out;
 }
@@ -76,8 +82,9 @@ function cpuDetails(clouds: readonly Cloud[]): string[] {
   const biggest: string[] = [];
   for (const c of clouds) {
     let best: { t: string; v: number; m: number | null; p: number | null } | null = null;
-    for (const row of c.catalog().rows) {
-      if (!row.instanceType || row.acceleratorName || row.vcpus === null) continue;
+    const cat = c.catalog();
+    for (const row of cat.rows) {
+      if (!row.instanceType || row.vcpus === null || cat.acceleratorsOf(row.instanceType)) continue;
       const better =
         !best || row.vcpus > best.v || (row.vcpus === best.v && (row.memoryGiB ?? 0) > (best.m ?? 0));
       if (better) best = { t: row.instanceType, v: row.vcpus, m: row.memoryGiB, p: row.price };
@@ -94,6 +101,7 @@ export function infeasibleError(
   clouds: readonly Cloud[],
   blocklist: readonly BlocklistEntry[],
   beforeBlocklist: number,
+  others: readonly Cloud[] = [],
 ): UserError {
   const label = taskLabel(task, index);
   const req = describeRequest(task);
@@ -111,6 +119,11 @@ export function infeasibleError(
   for (const r of task.resources) {
     if (r.cloud !== undefined && !names.includes(r.cloud)) pinned.add(r.cloud);
   }
+  if (task.numNodes > 1) {
+    const single = clouds.filter((c) => !c.features.has('multi-node')).map((c) => c.name);
+    if (single.length)
+      details.push(`${single.join(', ')} cannot run multi-node tasks (num_nodes: ${task.numNodes})`);
+  }
   for (const p of pinned) {
     details.push(
       `cloud ${p} is not among the clouds planned over; enable it (\`skyhop check\`) or pass --clouds ${p}`,
@@ -122,13 +135,49 @@ export function infeasibleError(
     if (r.instanceType) details.push(...instanceTypeDetails(r, cs));
     else if (r.accelerators) details.push(...acceleratorDetails(r, clouds));
     else details.push(...cpuDetails(cs));
+    const lacking = cs
+      .map((c) => ({ c: c.name, f: missingFeatures(r, c.features) }))
+      .filter((x) => x.f.length > 0)
+      .map((x) => `${x.c} (no ${x.f.join(', ')})`);
+    if (lacking.length) details.push(`clouds without a feature the request needs: ${lacking.join(', ')}`);
     if (r.region)
       details.push(`the request is pinned to region ${r.region}${r.zone ? `, zone ${r.zone}` : ''}`);
   }
   const uniq = [...new Set(details)];
   const where = names.length ? names.join(', ') : 'no clouds';
-  const hint = task.resources.some((r) => r.accelerators)
-    ? `see \`skyhop show-gpus ${task.resources.find((r) => r.accelerators)!.accelerators!.name}\``
+  const acc = task.resources.find((r) => r.accelerators)?.accelerators;
+  const offered =
+    acc !== undefined &&
+    clouds.some((c) =>
+      c
+        .catalog()
+        .listAccelerators({ name: acc.name })
+        .some((o) => sameName(o, acc.name)),
+    );
+  const elsewhere =
+    acc === undefined
+      ? []
+      : others
+          .filter((c) => !names.includes(c.name))
+          .filter((c) =>
+            c
+              .catalog()
+              .listAccelerators({ name: acc.name })
+              .some((o) => sameName(o, acc.name) && Math.abs(o.acceleratorCount - acc.count) <= 0.01),
+          )
+          .map((c) => c.name);
+  if (elsewhere.length) {
+    uniq.unshift(
+      `${acc!.name}:${acc!.count} is offered by ${elsewhere.join(', ')}, not planned over: ` +
+        'enable them (`skyhop check`) or plan with --clouds/--all-clouds',
+    );
+  }
+  const hint = acc
+    ? elsewhere.length && !offered
+      ? `${elsewhere.join(', ')} offer it but are not planned over`
+      : offered
+        ? `see \`skyhop show-gpus ${acc.name}\``
+        : 'see `skyhop show-gpus --all` for the accelerators offered'
     : 'relax the request or allow more clouds';
   return new UserError(`${label}: nothing fits ${req} on ${where}; ${hint}.`, {
     details: uniq.slice(0, MAX_DETAILS),

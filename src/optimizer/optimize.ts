@@ -125,7 +125,8 @@ function modelTask(
 ): TaskModel {
   const blocklist = opts.blocklist ?? [];
   const { launchables, beforeBlocklist } = enumerateCandidates(task, opts.clouds, blocklist);
-  if (launchables.length === 0) throw infeasibleError(task, index, opts.clouds, blocklist, beforeBlocklist);
+  if (launchables.length === 0)
+    throw infeasibleError(task, index, opts.clouds, blocklist, beforeBlocklist, opts.dataClouds);
   const H = baseHours(task, index);
   const nodes = task.numNodes;
   const storage = inputStorage(task, parents);

@@ -7,7 +7,7 @@ import { accString, money, placeOf, taskLabel } from './describe.js';
 import { throughput } from './speed.js';
 import type { Plan, PlannedTask } from './types.js';
 
-/** Rows of the candidates table per task (best per cloud and region), beyond the best of each cloud. */
+/** Rows of the candidates table per task (best per cloud and region); every cloud's best is always shown. */
 const MAX_ROWS = 12;
 
 export interface PlanJson {
@@ -71,8 +71,8 @@ function choiceLine(p: PlannedTask, i: number): string {
 }
 
 /**
- * The best candidate of each (cloud, region), in ranked order: the first MAX_ROWS of them plus
- * the best of any cloud not yet shown. Returns the rows and how many were left out.
+ * The best candidate of each (cloud, region), in ranked order: the best of every cloud, then the
+ * next best places up to MAX_ROWS rows. Returns the rows and how many (cloud, region) were left out.
  */
 function tableRows(p: PlannedTask): { rows: Launchable[]; hidden: number } {
   const seen = new Set<string>();
@@ -83,13 +83,18 @@ function tableRows(p: PlannedTask): { rows: Launchable[]; hidden: number } {
     seen.add(key);
     perRegion.push(l);
   }
-  const rows = perRegion.slice(0, MAX_ROWS);
-  const shownClouds = new Set(rows.map((l) => l.cloud));
-  for (const l of perRegion.slice(MAX_ROWS)) {
-    if (shownClouds.has(l.cloud)) continue;
-    shownClouds.add(l.cloud);
-    rows.push(l);
+  const keep = new Set<Launchable>();
+  const clouds = new Set<string>();
+  for (const l of perRegion) {
+    if (clouds.has(l.cloud)) continue;
+    clouds.add(l.cloud);
+    keep.add(l);
   }
+  for (const l of perRegion) {
+    if (keep.size >= MAX_ROWS) break;
+    keep.add(l);
+  }
+  const rows = perRegion.filter((l) => keep.has(l));
   return { rows, hidden: perRegion.length - rows.length };
 }
 
