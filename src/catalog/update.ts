@@ -74,7 +74,7 @@ function describeFetchError(e: unknown): string {
 export async function updateCatalog(cloud: string, opts: UpdateOptions = {}): Promise<UpdateResult> {
   checkUpdatable(cloud);
   const path = catalogCachePath(cloud);
-  const base = (opts.baseUrl ?? process.env.SKYHOP_CATALOG_URL ?? DEFAULT_CATALOG_BASE_URL).replace(
+  const base = (opts.baseUrl || process.env.SKYHOP_CATALOG_URL || DEFAULT_CATALOG_BASE_URL).replace(
     /\/+$/,
     '',
   );
@@ -92,6 +92,17 @@ export async function updateCatalog(cloud: string, opts: UpdateOptions = {}): Pr
     );
   }
   const shown = shownUrl(url);
+  // fetch refuses URLs with credentials (and would echo them in its error): send them as a header.
+  const headers: Record<string, string> = { 'user-agent': 'skyhop' };
+  const secrets = [url.username, url.password].filter((x) => x.length >= 3);
+  if (url.username || url.password) {
+    const user = decodeURIComponent(url.username);
+    const pass = decodeURIComponent(url.password);
+    headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+    secrets.push(user, pass, headers.authorization);
+  }
+  const scrub = (text: string) =>
+    secrets.filter((x) => x.length >= 3).reduce((t, x) => t.split(x).join('***'), text);
   const kept = (() => {
     try {
       statSync(path);
@@ -102,9 +113,9 @@ export async function updateCatalog(cloud: string, opts: UpdateOptions = {}): Pr
   })();
   let text: string;
   try {
-    const res = await fetch(url, {
+    const res = await fetch(shown, {
       signal: AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-      headers: { 'user-agent': 'skyhop' },
+      headers,
       redirect: 'follow',
     });
     if (!res.ok) {
@@ -117,7 +128,7 @@ export async function updateCatalog(cloud: string, opts: UpdateOptions = {}): Pr
   } catch (e) {
     if (e instanceof CloudError) throw e;
     throw new CloudError(
-      `Downloading the ${cloud} catalog from ${shown} failed: ${describeFetchError(e)}; ${kept}. ` +
+      `Downloading the ${cloud} catalog from ${shown} failed: ${scrub(describeFetchError(e))}; ${kept}. ` +
         'Check the network or --base-url.',
       { cause: e },
     );
