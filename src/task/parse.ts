@@ -90,10 +90,11 @@ function isHeader(doc: Document.Parsed): boolean {
 
 /**
  * YAML 1.1 as PyYAML reads it (SkyPilot's parser): yes/no/on/off are booleans, but unlike the YAML 1.1
- * spec, single letters y/n stay strings.
+ * spec, single letters y/n stay strings. Dates stay strings too (`DAY: 2024-01-01` is an env value).
  */
 function pyyamlBools(tags: Tags): Tags {
-  return tags.map((t) => {
+  const kept = tags.filter((t) => typeof t !== 'object' || t.tag !== 'tag:yaml.org,2002:timestamp');
+  return kept.map((t) => {
     if (
       typeof t === 'object' &&
       t.tag === 'tag:yaml.org,2002:bool' &&

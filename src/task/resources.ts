@@ -259,7 +259,7 @@ export function checkResources(
       const owners = known.clouds.filter((c) => caseInsensitiveMatch(region, known.regions(c)) !== undefined);
       if (owners.length === 0) {
         const all = known.clouds.flatMap((c) => known.regions(c));
-        throw fail('region', `unknown region '${region}' (no cloud has it)${didYouMean(region, all)}`);
+        throw fail('region', `unknown region '${region}' in any cloud${didYouMean(region, all)}`);
       }
       if (owners.length === 1) {
         r.cloud = owners[0];
@@ -290,7 +290,7 @@ export function checkResources(
       const owners = known.clouds.map((c) => [c, zoneIn(c)] as const).filter(([, z]) => z !== null);
       if (owners.length === 0) {
         const all = known.clouds.flatMap((c) => known.zones(c));
-        throw fail('zone', `unknown zone '${zone}' (no cloud has it)${didYouMean(zone, all)}`);
+        throw fail('zone', `unknown zone '${zone}' in any cloud${didYouMean(zone, all)}`);
       }
       if (owners.length === 1) {
         r.cloud = owners[0][0];

@@ -14,6 +14,7 @@ export function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
+  if (v instanceof Set) return 'a set';
   if (typeof v === 'object') return 'a mapping';
   return String(v);
 }

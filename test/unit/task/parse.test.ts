@@ -451,6 +451,17 @@ describe('other task fields', () => {
     assert.equal(t.run, 'python a.py\n');
   });
 
+  it('YAML 1.1 as PyYAML reads it: y/n and dates stay strings, !!set works', () => {
+    const t = one(
+      'name: y\nrun: n\nenvs:\n  DAY: 2024-01-01\nresources:\n  accelerators: !!set {A100:1, V100:1}\n',
+    );
+    assert.equal(t.name, 'y');
+    assert.equal(t.run, 'n');
+    assert.deepEqual(t.envs, { DAY: '2024-01-01' });
+    assert.equal(t.ordered, false);
+    assert.equal(t.resources.length, 2);
+  });
+
   it('YAML anchors and merge keys work', () => {
     const t = one(
       'resources:\n  any_of:\n    - &aws {infra: aws, cpus: 4}\n    - <<: *aws\n      infra: lambda\n',
@@ -475,6 +486,13 @@ describe('errors', () => {
         ]);
         return true;
       },
+    );
+  });
+
+  it('an empty any_of list', () => {
+    throwsMessage(
+      () => parseTaskText('resources:\n  any_of: []\n', 'x.yaml'),
+      'x.yaml:2:11: resources.any_of: expected at least one entry',
     );
   });
 
