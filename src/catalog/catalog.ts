@@ -3,7 +3,6 @@
  * constructor builds the indexes (instance type -> rows, region -> zones, attachable accelerator
  * -> rows) once, so each query is a map lookup plus a scan of one type's rows. Nothing here does I/O.
  */
-import { distance } from 'fastest-levenshtein';
 import { UserError } from '../util/errors.js';
 import { type AcceleratorCount, type CatalogProfile, catalogProfile } from './profiles.js';
 import type {
@@ -52,6 +51,20 @@ function countText(c: number): string {
 
 function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Levenshtein distance (two rows); local so that loading a catalog imports no package. */
+function distance(a: string, b: string): number {
+  if (a === b) return 0;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
 }
 
 /** Up to `n` names nearest to `word` (edit distance, or containing it), nearest first. */

@@ -4,7 +4,6 @@
  * the rows are written as a compact JSON (dictionary-encoded columns) under $SKYHOP_HOME/cache/catalogs,
  * named by a hash of the CSV's path, size and mtime, so later processes skip csv-parse entirely.
  */
-import { createHash } from 'node:crypto';
 import {
   closeSync,
   fsyncSync,
@@ -55,12 +54,19 @@ function parsedCacheDir(): string {
   return join(skyhopHome(), 'cache', 'catalogs');
 }
 
+/** 64-bit FNV-1a of a string, as 16 hex digits (node:crypto is not worth its load time here). */
+function fnv64(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) {
+    h ^= BigInt(text.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, '0');
+}
+
 /** The parsed-cache file for a CSV as it is now (its path, size and mtime name it). */
 export function parsedCachePath(cloud: string, csvPath: string, st: Stats): string {
-  const h = createHash('sha256')
-    .update(`${PARSED_FORMAT}\0${csvPath}\0${st.size}\0${st.mtimeMs}`)
-    .digest('hex')
-    .slice(0, 16);
+  const h = fnv64(`${PARSED_FORMAT}\0${csvPath}\0${st.size}\0${st.mtimeMs}`);
   return join(parsedCacheDir(), `${cloud}.${h}.json`);
 }
 
