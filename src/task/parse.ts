@@ -171,6 +171,12 @@ function unknownKeyMessage(path: Path, key: string): string {
   if ((key === 'any_of' || key === 'ordered') && path.length > 1) {
     return `'${key}' cannot be nested inside any_of or ordered`;
   }
+  if (path.length === 0 && RESOURCE_KEYS.includes(key)) {
+    return `unknown field '${key}' (it belongs under resources:)`;
+  }
+  if (path.length > 0 && TASK_KEYS.includes(key)) {
+    return `unknown field '${key}' (it belongs at the top level, not under resources:)`;
+  }
   return `unknown field '${key}'${didYouMean(key, keys, 1)}`;
 }
 
