@@ -65,7 +65,7 @@ function table(head: string[]) {
   );
   return new Table({
     head,
-    style: { head: [], border: [], compact: true },
+    style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
     chars: { ...blank, middle: '  ' },
   });
 }
@@ -93,6 +93,13 @@ async function selectClouds(opts: Record<string, unknown>): Promise<Cloud[]> {
     );
   }
   return found;
+}
+
+function trimLines(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n');
 }
 
 function priceText(p: number | null): string {
@@ -138,13 +145,17 @@ function overview(clouds: Cloud[], opts: Record<string, unknown>): string {
   if (names.length === 0) {
     return `No accelerators in the catalogs of ${clouds.map((c) => c.name).join(', ')}${region ? ` in ${region}` : ''}.\n`;
   }
+  // Columns for the clouds that offer any accelerator (or the one --cloud names).
+  const cols = clouds.filter(
+    (c) => opts.cloud !== undefined || names.some((n) => byName.get(n)!.has(c.name)),
+  );
   const t = table([
     opts.all ? 'ACCELERATOR' : 'COMMON_ACCELERATOR',
-    ...clouds.map((c) => c.name.toUpperCase()),
+    ...cols.map((c) => c.name.toUpperCase()),
   ]);
-  for (const n of shown) t.push([n, ...clouds.map((c) => countsText(byName.get(n)!.get(c.name) ?? []))]);
+  for (const n of shown) t.push([n, ...cols.map((c) => countsText(byName.get(n)!.get(c.name) ?? []))]);
   const lines = [`Counts of each accelerator per instance, by cloud${region ? ` (region ${region})` : ''}:`];
-  lines.push(t.toString());
+  lines.push(trimLines(t.toString()));
   if (others.length) lines.push('', `Other accelerators: ${others.join(', ')} (show them with --all).`);
   lines.push('', 'Details and prices: skyhop show-gpus NAME[:COUNT], e.g. skyhop show-gpus A100:8.');
   return `${lines.join('\n')}\n`;
@@ -240,7 +251,7 @@ async function details(clouds: Cloud[], arg: string, opts: Record<string, unknow
       o.price_region ?? o.spot_region ?? '-',
     ]);
   }
-  return `${t.toString()}\n`;
+  return `${trimLines(t.toString())}\n`;
 }
 
 async function checkRegion(clouds: Cloud[], region: string | undefined): Promise<void> {
@@ -252,10 +263,14 @@ async function checkRegion(clouds: Cloud[], region: string | undefined): Promise
   throw new UserError(`Unknown region '${region}' for ${clouds.map((c) => c.name).join(', ')}${hint}`);
 }
 
-export default async function showGpusCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
+/** What `show-gpus` prints for these arguments (tests call this directly). */
+export async function showGpusText(args: string[], opts: Record<string, unknown>): Promise<string> {
   const clouds = await selectClouds(opts);
   await checkRegion(clouds, opts.region as string | undefined);
-  const text = args.length ? await details(clouds, args[0], opts) : overview(clouds, opts);
-  process.stdout.write(text);
+  return args.length ? details(clouds, args[0], opts) : overview(clouds, opts);
+}
+
+export default async function showGpusCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
+  process.stdout.write(await showGpusText(args, opts));
   return 0;
 }

@@ -128,7 +128,7 @@ export function renderPlan(plan: Plan, note?: string | null): string {
     head.push('CHOSEN');
     const table = new Table({
       head,
-      style: { head: [], border: [], compact: true },
+      style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
       chars: {
         top: '',
         'top-mid': '',
@@ -144,7 +144,7 @@ export function renderPlan(plan: Plan, note?: string | null): string {
         'mid-mid': '',
         right: '',
         'right-mid': '',
-        middle: ' ',
+        middle: '  ',
       },
     });
     const { rows, hidden } = tableRows(p);
@@ -165,7 +165,13 @@ export function renderPlan(plan: Plan, note?: string | null): string {
       row.push(l === p.choice ? '✔' : '');
       table.push(row);
     }
-    out.push(table.toString());
+    out.push(
+      table
+        .toString()
+        .split('\n')
+        .map((l) => l.trimEnd())
+        .join('\n'),
+    );
     if (hidden > 0) out.push(`  ... and ${hidden} more cloud/region option${hidden === 1 ? '' : 's'}.`);
   });
   return out.join('\n');
