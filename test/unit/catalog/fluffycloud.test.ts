@@ -51,6 +51,11 @@ describe('fluffycloud catalog', () => {
     assert.equal(ff.hourlyCost('ff.gpu.a100.8', { useSpot: true }), null);
     assert.equal(ff.hourlyCost('ff.gpu.h100.8', { useSpot: false, region: 'fluffy-eu' }), null);
     assert.equal(ff.acceleratorHourlyCost('A100', 8, { useSpot: false }), null);
+    assert.deepEqual(ff.acceleratorOfferings('A100', 8), []);
+    assert.equal(
+      ff.hourlyCostWithAccelerators('ff.gpu.t4.1', { useSpot: true, region: 'fluffy-west' }),
+      0.1815,
+    );
   });
 
   test('defaultInstanceType: 8+ vCPUs and 4 GiB per vCPU, so ff.highcpu.8 is passed over for ff.large', () => {

@@ -2,7 +2,8 @@
 // expected values read from catalogs/gcp/vms.csv.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type Catalog, loadCatalog } from '../../../src/catalog/index.js';
+import { type Catalog, catalogFromRows, loadCatalog } from '../../../src/catalog/index.js';
+import type { CatalogRow } from '../../../src/catalog/types.js';
 import { UserError } from '../../../src/util/errors.js';
 import { type TempHome, useTempHome } from './helpers.js';
 
@@ -190,5 +191,72 @@ describe('gcp catalog', () => {
     );
     assert.deepEqual(gcp.listAccelerators({ name: 'T4', includeAttachable: false }), []);
     assert.deepEqual(gcp.acceleratorNames(), ['A100', 'H100', 'L4', 'T4', 'V100']);
+  });
+});
+
+describe('gcp attachable accelerators with n1 hosts (as in the full catalog after `catalog update gcp`)', () => {
+  const vm = (t: string, v: number, m: number, price: number, zone: string): CatalogRow => ({
+    instanceType: t,
+    acceleratorName: null,
+    acceleratorCount: null,
+    vcpus: v,
+    memoryGiB: m,
+    gpuInfo: null,
+    price,
+    spotPrice: price / 4,
+    region: zone.slice(0, -2),
+    zone,
+  });
+  const t4 = (count: number, price: number, zone: string): CatalogRow => ({
+    instanceType: '',
+    acceleratorName: 'T4',
+    acceleratorCount: count,
+    vcpus: null,
+    memoryGiB: null,
+    gpuInfo: "{'Gpus': [{'MemoryInfo': {'SizeInMiB': 16384}}]}",
+    price,
+    spotPrice: null,
+    region: zone.slice(0, -2),
+    zone,
+  });
+  const rows = [
+    vm('n1-standard-4', 4, 15, 0.19, 'us-central1-a'),
+    vm('n1-highmem-4', 4, 26, 0.237, 'us-central1-a'),
+    vm('n1-standard-8', 8, 30, 0.38, 'us-central1-a'),
+    vm('n1-standard-8', 8, 30, 0.4, 'europe-west1-b'),
+    vm('n2-standard-4', 4, 16, 0.19, 'us-central1-a'),
+    t4(1, 0.35, 'us-central1-a'),
+    t4(4, 1.4, 'europe-west1-b'),
+  ];
+  const cat = catalogFromRows('gcp', rows, { kind: 'generated', path: '(test rows)' });
+
+  test("the host follows SkyPilot's rule: T4:1 gets 4+ vCPUs and 16+ GiB from the n1 family", () => {
+    // n1-standard-4 has 15 GiB, n2 may not host GPUs: n1-highmem-4 is the cheapest that fits.
+    assert.deepEqual(cat.instanceTypesForAccelerator('T4', 1), {
+      instanceTypes: ['n1-highmem-4', 'n1-standard-8'],
+      fuzzy: [],
+    });
+    // cpus without memory asks 4 GiB per vCPU: n1-standard-8 has 30 GiB, not 32.
+    assert.deepEqual(
+      cat.instanceTypesForAccelerator('T4', 1, { cpus: { value: 8, orMore: false } }).instanceTypes,
+      [],
+    );
+    const asked = { cpus: { value: 8, orMore: false }, memory: { value: 30, orMore: true } };
+    assert.deepEqual(cat.instanceTypesForAccelerator('T4', 1, asked).instanceTypes, ['n1-standard-8']);
+    // T4:4 wants 48+ vCPUs: no host here.
+    assert.deepEqual(cat.instanceTypesForAccelerator('T4', 4), { instanceTypes: [], fuzzy: [] });
+    assert.deepEqual(cat.instanceTypesForAccelerator('T4', 2), { instanceTypes: [], fuzzy: ['T4:4'] });
+  });
+
+  test('listAccelerators pairs the accelerator with its cheapest host in the same zone', () => {
+    assert.deepEqual(
+      cat
+        .listAccelerators({ name: 'T4' })
+        .map((o) => [o.acceleratorCount, o.instanceType, o.vcpus, o.cheapestPrice]),
+      [
+        [1, 'n1-highmem-4', 4, 0.587],
+        [4, '', null, 1.4],
+      ],
+    );
   });
 });

@@ -61,6 +61,7 @@ describe('lambda catalog', () => {
     assert.equal(lambda.hourlyCost('gpu_8x_a100', { useSpot: true }), null);
     assert.equal(lambda.hourlyCost('gpu_8x_a100', { useSpot: false, zone: 'us-east-1a' }), null);
     assert.equal(lambda.acceleratorHourlyCost('A100', 8, { useSpot: false }), null);
+    assert.deepEqual(lambda.acceleratorOfferings('A100', 8), []);
     assert.equal(lambda.hourlyCostWithAccelerators('gpu_1x_a10', { useSpot: false }), 0.75);
   });
 

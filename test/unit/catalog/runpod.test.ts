@@ -32,6 +32,11 @@ describe('runpod catalog', () => {
     assert.equal(runpod.hourlyCost('1x_L4_SECURE', { useSpot: true }), null);
     assert.equal(runpod.hourlyCost('1x_L4_SECURE', { useSpot: false, region: 'ca' }), 0.44);
     assert.equal(runpod.acceleratorHourlyCost('L4', 1, { useSpot: false }), null);
+    assert.deepEqual(runpod.acceleratorOfferings('L4', 1), []);
+    assert.equal(
+      runpod.hourlyCostWithAccelerators('1x_A100-80GB_SECURE', { useSpot: true, region: 'CA' }),
+      1.19,
+    );
   });
 
   test('info, vcpusMemory, acceleratorsOf', () => {
