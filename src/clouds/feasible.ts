@@ -18,6 +18,10 @@
  * `hourlyPrice` is the cheapest matching zone's price (plus attached accelerators, GCP), `zones` every
  * matching zone of the region where the type is offered, cheapest first (the order the provisioner
  * tries), `zone` the pinned zone, else the cheapest zone for spot (spot prices differ by zone), else null.
+ *
+ * A request needing a feature the cloud lacks (use_spot, zone, ports, image_id, disk_size, labels) gets
+ * nothing from it. SkyPilot silently ignores disk_size and labels where a cloud has no such thing;
+ * skyhop treats them as requirements, so a plan never drops part of what the task asked for.
  */
 import { closest } from 'fastest-levenshtein';
 import type { Catalog, Offering, ResourceFilter } from '../catalog/types.js';
