@@ -108,6 +108,8 @@ export class CatalogImpl implements Catalog {
   private readonly zoneRegions = new Map<string, Set<string>>();
   private readonly zoneByLower = new Map<string, string>();
   private readonly accNames = new Set<string>();
+  /** Lower-case accelerator name -> the types that carry it. */
+  private readonly typesByAcc = new Map<string, TypeEntry[]>();
   private readonly offerCache = new Map<string, AcceleratorOffer[]>();
 
   constructor(cloud: string, rows: readonly CatalogRow[], source: CatalogSource, profile?: CatalogProfile) {
@@ -159,12 +161,18 @@ export class CatalogImpl implements Catalog {
         if (r.acceleratorName !== null)
           accelerator = { name: r.acceleratorName, count: r.acceleratorCount ?? 1 };
         else accelerator = this.profile.inherentAccelerator(r.instanceType);
-        if (accelerator) this.accNames.add(accelerator.name);
         entry = {
           info: { instanceType: r.instanceType, vcpus: r.vcpus, memoryGiB: r.memoryGiB, accelerator },
           rows: [],
         };
         this.types.set(r.instanceType, entry);
+        if (accelerator) {
+          this.accNames.add(accelerator.name);
+          const key = accelerator.name.toLowerCase();
+          const list = this.typesByAcc.get(key);
+          if (list) list.push(entry);
+          else this.typesByAcc.set(key, [entry]);
+        }
       }
       entry.rows.push(i);
     }
@@ -334,11 +342,12 @@ export class CatalogImpl implements Catalog {
     useSpot: boolean,
     region?: string,
     zone?: string,
+    pool: Iterable<TypeEntry> = this.types.values(),
   ): string[] {
     const r = this.canonRegion(region);
     const z = this.canonZone(zone);
     const found: Array<{ e: TypeEntry; p: number }> = [];
-    for (const e of this.types.values()) {
+    for (const e of pool) {
       if (!keep(e)) continue;
       const p = this.cheapest(e.rows, useSpot, r, z);
       if (p !== null) found.push({ e, p });
@@ -395,7 +404,7 @@ export class CatalogImpl implements Catalog {
       const a = e.info.accelerator;
       return a !== null && a.name.toLowerCase() === lname && Math.abs(a.count - count) <= COUNT_EPS;
     };
-    const exact = [...this.types.values()].filter(
+    const exact = (this.typesByAcc.get(lname) ?? []).filter(
       (e) => carries(e) && e.rows.some((i) => this.inPlace(i, region, zone)),
     );
     const attachRows = (this.attachableGroup(name, count)?.rows ?? []).filter((i) =>
@@ -407,7 +416,7 @@ export class CatalogImpl implements Catalog {
     if (exact.length > 0) {
       const keep = (e: TypeEntry) =>
         carries(e) && amountOk(e.info.vcpus, filter.cpus) && amountOk(e.info.memoryGiB, filter.memory);
-      return { instanceTypes: this.ranked(keep, useSpot, region, zone), fuzzy: [] };
+      return { instanceTypes: this.ranked(keep, useSpot, region, zone, exact), fuzzy: [] };
     }
     return { instanceTypes: this.hostsFor(name, count, attachRows, filter), fuzzy: [] };
   }
