@@ -83,7 +83,7 @@ export async function updateCatalog(cloud: string, opts: UpdateOptions = {}): Pr
     url = new URL(`${base}/catalogs/${CATALOG_SCHEMA}/${cloud}/vms.csv`);
   } catch {
     throw new UserError(
-      `'${base}' is not a URL; pass --base-url http(s)://HOST/PATH (or set SKYHOP_CATALOG_URL).`,
+      `'${base.replace(/\/\/[^/@]*@/, '//***@')}' is not a URL; pass --base-url http(s)://HOST/PATH (or set SKYHOP_CATALOG_URL).`,
     );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
