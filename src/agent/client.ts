@@ -131,10 +131,15 @@ export async function agentRunning(head: CommandRunner): Promise<boolean> {
 export type JobSpecInput = Omit<JobSpec, 'submittedAt' | 'user'> &
   Partial<Pick<JobSpec, 'submittedAt' | 'user'>>;
 
+/** Specs up to this size travel inside the command (shell builtins only); larger ones through stdin. */
+const INLINE_SPEC_MAX = 64 * 1024;
+
 /**
- * Queue a job; returns its id. One command on the head: the id is taken atomically with
- * `mkdir jobs/<id>` (the next one on EEXIST), the spec written from stdin (tmp + mv), the agent
- * woken. An agent found not running is started.
+ * Queue a job; returns its id. One command on the head, made of shell builtins only (a process
+ * spawn costs more than everything else a submission does): the id is claimed by creating
+ * `jobs/<id>.json` exclusively (`set -C`, i.e. O_EXCL; the next id when it exists) and the spec
+ * is written into it; `next_id` is only a hint where to start. Then the agent is woken. An agent
+ * found not running is started.
  */
 export async function submitJob(head: CommandRunner, spec: JobSpecInput): Promise<number> {
   let user = spec.user;
@@ -146,19 +151,24 @@ export async function submitJob(head: CommandRunner, spec: JobSpecInput): Promis
     }
   }
   const full: JobSpec = { ...spec, submittedAt: spec.submittedAt ?? Date.now(), user };
+  const json = JSON.stringify(full);
+  const inline = Buffer.byteLength(json) <= INLINE_SPEC_MAX;
+  const writer = inline ? `printf '%s\\n' "$s"` : 'cat';
   const jobs = AGENT_FILES.jobs;
   const cmd = [
     CD,
+    `[ -d ${jobs} ] || exit ${EXIT_NOT_INSTALLED}`,
+    inline ? `s=${shq(json)}` : ':',
     `IFS= read -r i < next_id 2>/dev/null; case $i in ''|*[!0-9]*) i=1;; esac`,
-    `while ! mkdir ${jobs}/$i 2>/dev/null; do`,
-    `  [ -e ${jobs}/$i ] || { echo "cannot create $PWD/${jobs}/$i" >&2; exit ${EXIT_IO}; }`,
+    'set -C',
+    `until { ${writer} > ${jobs}/$i.json; } 2>/dev/null; do`,
+    `  [ -e ${jobs}/$i.json ] || { echo "cannot write $PWD/${jobs}/$i.json" >&2; exit ${EXIT_IO}; }`,
     '  i=$((i + 1))',
     'done',
-    'echo $((i + 1)) > next_id.$$ && mv -f next_id.$$ next_id',
-    `cat > ${jobs}/$i/${JOB_FILES.spec}.tmp && mv -f ${jobs}/$i/${JOB_FILES.spec}.tmp ${jobs}/$i/${JOB_FILES.spec} || exit ${EXIT_IO}`,
+    'echo $((i + 1)) >| next_id',
     `if ${ALIVE}; then kill -USR1 "$p" 2>/dev/null; echo "$i 1"; else echo "$i 0"; fi`,
   ].join('\n');
-  const res = await runChecked(head, 'submit a job', cmd, JSON.stringify(full));
+  const res = await runChecked(head, 'submit a job', cmd, inline ? undefined : json);
   const m = /^(\d+) ([01])$/m.exec(res.stdout);
   if (!m) throw new CloudError(`Unexpected answer from the head node (${where(head)}) to a job submission.`);
   if (m[2] === '0') await ensureAgent(head);
@@ -194,8 +204,8 @@ export async function getJob(head: CommandRunner, id: number): Promise<JobRecord
     [
       CD,
       `if [ -f ${d}/${JOB_FILES.state} ]; then echo STATE; cat ${d}/${JOB_FILES.state}`,
-      `elif [ -f ${d}/${JOB_FILES.spec} ]; then echo SPEC; cat ${d}/${JOB_FILES.spec}`,
-      `elif [ -d ${d} ]; then echo INIT; else echo NONE; fi`,
+      `elif [ -f ${d}.json ]; then echo SPEC; cat ${d}.json`,
+      'else echo NONE; fi',
     ].join('\n'),
   );
   const nl = res.stdout.indexOf('\n');
@@ -217,21 +227,27 @@ export async function getJob(head: CommandRunner, id: number): Promise<JobRecord
     nodes: null,
     gpus: null,
   };
-  if (tag === 'INIT') return init;
-  try {
-    if (tag === 'STATE') return JSON.parse(body) as JobRecord;
-    const spec = JSON.parse(body) as JobSpec;
-    return {
-      ...init,
-      name: spec.name,
-      submittedAt: spec.submittedAt,
-      user: spec.user,
-      numNodes: spec.numNodes,
-      demand: { cpus: spec.demand?.cpus ?? 0.5, accelerators: spec.demand?.accelerators ?? null },
-    };
-  } catch {
-    throw new CloudError(`The record of job ${id} on the head node (${where(head)}) is unreadable.`);
+  if (tag === 'STATE') {
+    try {
+      return JSON.parse(body) as JobRecord;
+    } catch {
+      throw new CloudError(`The record of job ${id} on the head node (${where(head)}) is unreadable.`);
+    }
   }
+  let spec: JobSpec;
+  try {
+    spec = JSON.parse(body) as JobSpec;
+  } catch {
+    return init; // still being written
+  }
+  return {
+    ...init,
+    name: spec.name,
+    submittedAt: spec.submittedAt,
+    user: spec.user,
+    numNodes: spec.numNodes,
+    demand: { cpus: spec.demand?.cpus ?? 0.5, accelerators: spec.demand?.accelerators ?? null },
+  };
 }
 
 /**
@@ -261,7 +277,8 @@ export async function cancelJobs(
   const cmd = [
     CD,
     `for i in ${targets.join(' ')}; do`,
-    `  if [ -d ${AGENT_FILES.jobs}/$i ]; then : > ${AGENT_FILES.jobs}/$i/${JOB_FILES.cancel} && echo "ok $i"; else echo "missing $i"; fi`,
+    `  if [ -f ${AGENT_FILES.jobs}/$i.json ] && { [ -d ${AGENT_FILES.jobs}/$i ] || mkdir -p ${AGENT_FILES.jobs}/$i; } &&` +
+      ` : >| ${AGENT_FILES.jobs}/$i/${JOB_FILES.cancel}; then echo "ok $i"; fi`,
     'done',
     WAKE,
   ].join('\n');
@@ -269,7 +286,7 @@ export async function cancelJobs(
   const check = await runChecked(
     head,
     'cancel jobs',
-    `${CD}\nfor i in ${targets.join(' ')}; do [ -d ${AGENT_FILES.jobs}/$i ] || echo "$i"; done`,
+    `${CD}\nfor i in ${targets.join(' ')}; do [ -f ${AGENT_FILES.jobs}/$i.json ] || echo "$i"; done`,
   );
   const missing = check.stdout.split('\n').filter(Boolean);
   if (missing.length > 0) {

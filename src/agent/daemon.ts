@@ -37,12 +37,14 @@ import {
   JOB_FILES,
   JOB_MARKER,
   type JobRecord,
+  SPEC_FILE_RE,
+  specFileName,
   type JobSpec,
   type JobStatus,
 } from './types.js';
 
 const SCAN_INTERVAL_MS = 1000;
-/** A job directory without spec.json for this long is a submission that died half-way. */
+/** A spec file that does not parse for this long is a submission that died half-way. */
 const INIT_TIMEOUT_MS = 60_000;
 const KILL_TIMEOUT_MS = 30_000;
 export const STALE_REASON = 'the cluster was stopped or the agent died';
@@ -192,18 +194,32 @@ export class AgentDaemon {
     return join(this.jobsDir, String(id));
   }
 
+  /** Submitted job ids (from their `jobs/<id>.json` spec files). */
+  private submittedIds(): number[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.jobsDir);
+    } catch {
+      return [];
+    }
+    const ids: number[] = [];
+    for (const name of names) {
+      const m = SPEC_FILE_RE.exec(name);
+      if (m) ids.push(Number(m[1]));
+    }
+    return ids;
+  }
+
   /** On start: jobs a dead agent left SETTING_UP or RUNNING failed; PENDING ones wait again. */
   private recover(): void {
-    for (const name of readdirSync(this.jobsDir)) {
-      if (!/^[0-9]+$/.test(name)) continue;
-      const id = Number(name);
+    for (const id of this.submittedIds()) {
       const statePath = join(this.jobDir(id), JOB_FILES.state);
       if (!existsSync(statePath)) continue; // picked up by discover()
       let record: JobRecord;
       try {
         record = readJson<JobRecord>(statePath);
       } catch (e) {
-        log(`job ${id}: unreadable state.json (${errMsg(e)}); reading it again from its spec`);
+        log(`job ${id}: unreadable state.json (${errMsg(e)}); taking it in again from its spec`);
         continue;
       }
       const job: Job = { record, spec: null, placement: null, cancelRequested: false };
@@ -211,46 +227,40 @@ export class AgentDaemon {
       if (record.status === 'RUNNING' || record.status === 'SETTING_UP') {
         const nodes = (record.nodes ?? [])
           .map((r) => this.info.nodes.find((n) => n.rank === r))
-          .filter((n) => !!n);
+          .filter((n): n is ClusterNodeInfo => !!n);
         this.finish(job, 'FAILED', { reason: STALE_REASON });
-        void this.killOnNodes(id, nodes as ClusterNodeInfo[]);
+        void this.killOnNodes(id, nodes);
       } else if (record.status === 'PENDING') {
         try {
-          job.spec = readJson<JobSpec>(join(this.jobDir(id), JOB_FILES.spec));
+          job.spec = readJson<JobSpec>(join(this.jobsDir, specFileName(id)));
         } catch (e) {
           this.finish(job, 'FAILED', { reason: `its spec is unreadable: ${errMsg(e)}` });
         }
+      } else if (record.status === 'INIT') {
+        this.jobs.delete(id); // taken in again by discover()
       }
     }
   }
 
+  /**
+   * New submissions. A spec file that does not parse yet is being written (its id is claimed
+   * first): the job is INIT until it parses, and FAILED if it never does.
+   */
   private discover(): void {
-    let names: string[];
-    try {
-      names = readdirSync(this.jobsDir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (!/^[0-9]+$/.test(name)) continue;
-      const id = Number(name);
+    for (const id of this.submittedIds()) {
       const known = this.jobs.get(id);
       if (known && known.record.status !== 'INIT') continue;
-      const specPath = join(this.jobDir(id), JOB_FILES.spec);
-      let raw: string;
+      const job = known ?? this.addInit(id);
+      let spec: unknown;
       try {
-        raw = readFileSync(specPath, 'utf8');
-      } catch {
-        const job = known ?? this.addInit(id);
+        spec = JSON.parse(readFileSync(join(this.jobsDir, specFileName(id)), 'utf8'));
+      } catch (e) {
         if (Date.now() - (job.initSeenAt ?? Date.now()) > INIT_TIMEOUT_MS) {
-          this.finish(job, 'FAILED', {
-            reason: 'the submission did not complete (no spec.json was written)',
-          });
+          this.finish(job, 'FAILED', { reason: `the submission did not complete (${errMsg(e)})` });
         }
         continue;
       }
-      const job = known ?? this.addInit(id);
-      this.accept(job, raw);
+      this.accept(job, spec);
     }
   }
 
@@ -282,16 +292,13 @@ export class AgentDaemon {
   }
 
   /** A spec arrived: the job becomes PENDING, or fails at once when it can never run here. */
-  private accept(job: Job, raw: string): void {
+  private accept(job: Job, parsed: unknown): void {
     const r = job.record;
-    let spec: JobSpec;
-    try {
-      spec = JSON.parse(raw) as JobSpec;
-      if (typeof spec !== 'object' || spec === null) throw new Error('not an object');
-    } catch (e) {
-      this.finish(job, 'FAILED', { reason: `invalid job spec: ${errMsg(e)}` });
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      this.finish(job, 'FAILED', { reason: 'invalid job spec: not a JSON object' });
       return;
     }
+    const spec = parsed as JobSpec;
     job.spec = spec;
     r.name = typeof spec.name === 'string' ? spec.name : '';
     r.user = typeof spec.user === 'string' ? spec.user : '';
@@ -333,6 +340,7 @@ export class AgentDaemon {
   private writeState(job: Job): void {
     this.queueDirty = true;
     try {
+      mkdirSync(this.jobDir(job.record.id), { recursive: true });
       writeAtomic(join(this.jobDir(job.record.id), JOB_FILES.state), `${JSON.stringify(job.record)}\n`);
     } catch (e) {
       log(`job ${job.record.id}: cannot write state.json: ${errMsg(e)}`);
@@ -507,7 +515,9 @@ export class AgentDaemon {
         let code: number;
         let error: string | undefined;
         try {
-          const res = await runner.run(script, {
+          // One stream, so that a job's output and errors keep their order in the log (SkyPilot does
+          // the same); on the same line, so that bash's error line numbers match the user's script.
+          const res = await runner.run(`exec 2>&1; ${script}`, {
             cwd,
             env: envFor(r),
             onStdout: (c) => out.write(c),

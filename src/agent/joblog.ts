@@ -5,7 +5,7 @@
  *   (the name is the node's place in the cluster, the rank its place in the job); single-node
  *   jobs' lines are written as they are.
  * - The exact values of the job's secrets are replaced with `<redacted>` before a line is written
- *   (a multi-line secret: each of its lines). A line is held until its newline arrives, or until
+ *   (a multi-line secret: each of its lines of 4 characters or more). A line is held until its newline arrives, or until
  *   it has waited PARTIAL_FLUSH_MS (progress bars), so a secret printed in pieces across such a
  *   pause is the one case not caught.
  * - stdout and stderr are buffered separately, so their lines never mix mid-line.
@@ -15,6 +15,8 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 const PARTIAL_FLUSH_MS = 300;
 const MAX_LINE = 64 * 1024;
 export const REDACTED = '<redacted>';
+/** Shortest line of a multi-line secret that is redacted on its own. */
+const MIN_PIECE = 4;
 
 export interface LogStream {
   write(chunk: string): void;
@@ -33,7 +35,9 @@ export class JobLog {
     for (const s of secrets) {
       if (!s) continue;
       pieces.add(s);
-      for (const line of s.split(/\r?\n/)) if (line.trim()) pieces.add(line);
+      // Lines of a multi-line secret (a key file): each line long enough to be unmistakable.
+      if (s.includes('\n'))
+        for (const line of s.split(/\r?\n/)) if (line.trim().length >= MIN_PIECE) pieces.add(line);
     }
     this.needles = [...pieces].sort((a, b) => b.length - a.length);
   }

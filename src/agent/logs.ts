@@ -2,7 +2,7 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { liveAgentPid, readJson } from './files.js';
-import { AGENT_FILES, isTerminal, JOB_FILES, type JobRecord } from './types.js';
+import { AGENT_FILES, isTerminal, JOB_FILES, type JobRecord, specFileName } from './types.js';
 
 const POLL_MS = 100;
 /** How long a follower tolerates a dead agent before giving up. */
@@ -30,7 +30,7 @@ async function write(chunk: Buffer): Promise<void> {
  */
 export async function logsCommand(dir: string, id: number, follow: boolean): Promise<number> {
   const jobDir = join(dir, AGENT_FILES.jobs, String(id));
-  if (!Number.isInteger(id) || id < 1 || !existsSync(jobDir)) {
+  if (!Number.isInteger(id) || id < 1 || !existsSync(join(dir, AGENT_FILES.jobs, specFileName(id)))) {
     process.stderr.write(`job ${id} does not exist on this cluster\n`);
     return EXIT_NO_JOB;
   }

@@ -5,7 +5,7 @@
 import type { Connection } from '../clouds/types.js';
 
 export type JobStatus =
-  | 'INIT' // its directory exists, its spec is not written yet
+  | 'INIT' // its id is claimed, its spec is not (completely) written yet
   | 'PENDING'
   | 'SETTING_UP'
   | 'RUNNING'
@@ -77,7 +77,7 @@ export interface JobDemand {
   accelerators: AcceleratorCount | null;
 }
 
-/** `jobs/<id>/spec.json`; written once by the client at submission. */
+/** `jobs/<id>.json`; written once by the client at submission. */
 export interface JobSpec {
   name: string;
   /** The run script (bash); empty or absent: nothing to run after setup. */
@@ -126,12 +126,21 @@ export const AGENT_FILES = {
   jobs: 'jobs',
   autostopLog: 'autostop.log',
 } as const;
+/** Files in `jobs/<id>/` (the directory is made by the agent when it takes the job in). */
 export const JOB_FILES = {
-  spec: 'spec.json',
   state: 'state.json',
   log: 'run.log',
   cancel: 'cancel',
 } as const;
+
+/**
+ * `jobs/<id>.json`: the job's spec, which is also its claim on the id (created with an exclusive
+ * create by the submitter, never removed, so an id is never handed out twice).
+ */
+export function specFileName(id: number): string {
+  return `${id}.json`;
+}
+export const SPEC_FILE_RE = /^([0-9]+)\.json$/;
 
 /** The process title of the daemon (what /proc/<pid>/comm shows): how clients recognise it. */
 export const AGENT_PROCESS_TITLE = 'skyhop-agent';

@@ -174,7 +174,7 @@ async function copyTree(
       kept.add(e.name);
       const sst = await fsp.stat(s);
       const dst = await fsp.lstat(d).catch(() => null);
-      if (dst?.isFile() && dst.size === sst.size && Math.trunc(dst.mtimeMs) === Math.trunc(sst.mtimeMs)) {
+      if (dst?.isFile() && dst.size === sst.size && Math.abs(dst.mtimeMs - sst.mtimeMs) < 1) {
         if ((dst.mode & 0o7777) !== (sst.mode & 0o7777)) await fsp.chmod(d, sst.mode & 0o7777);
         continue;
       }
