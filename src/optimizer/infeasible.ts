@@ -144,7 +144,11 @@ export function infeasibleError(
       details.push(`the request is pinned to region ${r.region}${r.zone ? `, zone ${r.zone}` : ''}`);
   }
   const uniq = [...new Set(details)];
-  const where = names.length ? names.join(', ') : 'no clouds';
+  // Where it was looked for: the clouds the alternatives pin (when all do), else every cloud planned over.
+  const pins = task.resources.every((r) => r.cloud !== undefined)
+    ? [...new Set(task.resources.map((r) => r.cloud!))]
+    : names;
+  const where = pins.length ? pins.join(', ') : 'no clouds';
   const acc = task.resources.find((r) => r.accelerators)?.accelerators;
   const offered =
     acc !== undefined &&

@@ -7,7 +7,8 @@
  * FP16/BF16 training throughput per device) times the accelerator count. A node without an
  * accelerator counts its vCPUs at CPU_SPEED_PER_VCPU A100-equivalents each, so CPU-only
  * candidates compare by vCPUs. The node count is the same for every candidate of a task, so it
- * cancels out. Accelerators missing from the table count as UNKNOWN_ACCELERATOR_SPEED.
+ * cancels out. Accelerators missing from the table count as UNKNOWN_ACCELERATOR_SPEED. A request
+ * without accelerators is measured by vCPUs, even on a type that has GPUs.
  */
 import type { Launchable } from '../clouds/types.js';
 
@@ -56,10 +57,15 @@ export function acceleratorSpeed(name: string): number {
   return SPEED_LOWER.get(name.toLowerCase()) ?? UNKNOWN_ACCELERATOR_SPEED;
 }
 
-/** Relative throughput of one node of the launchable (> 0). */
+/**
+ * Relative throughput of one node of the launchable (> 0). Accelerators count only when the request
+ * asked for them: a CPU-only request that lands on a type with GPUs (RunPod's types all have some)
+ * is not sped up by them.
+ */
 export function throughput(l: Launchable): number {
-  if (l.accelerators && l.accelerators.count > 0)
+  if (l.request.accelerators && l.accelerators && l.accelerators.count > 0) {
     return acceleratorSpeed(l.accelerators.name) * l.accelerators.count;
+  }
   const v = l.vcpus ?? 1;
   return Math.max(v, 0.25) * CPU_SPEED_PER_VCPU;
 }

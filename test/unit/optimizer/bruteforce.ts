@@ -313,3 +313,15 @@ export function bruteForcePlan(
   rec(0);
   return best;
 }
+
+/** Cheapest price of one instance type anywhere (GCP: with its accelerators); null if never priced. */
+export function cheapestOfType(cat: RawCatalog, instanceType: string, spot: boolean): number | null {
+  const f = cat.types.get(instanceType);
+  if (!f) return null;
+  let best: number | null = null;
+  for (const row of f.rows) {
+    const p = rowPrice(cat, f, row, spot);
+    if (p !== null && (best === null || p < best)) best = p;
+  }
+  return best;
+}
