@@ -167,8 +167,11 @@ function decode(f: ParsedForm, cloud: string, csvPath: string, st: Stats): Catal
   return rows;
 }
 
-/** Write `data` to `path` atomically: a temporary file in the same folder, fsync, rename. */
-export function writeFileAtomic(path: string, data: string): void {
+/**
+ * Write `data` to `path` atomically: a temporary file in the same folder, fsync (when `durable`),
+ * rename. Caches skip the fsyncs: a torn cache file fails validation and is rebuilt.
+ */
+export function writeFileAtomic(path: string, data: string, durable = true): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   let fd: number | undefined;
@@ -177,7 +180,7 @@ export function writeFileAtomic(path: string, data: string): void {
     const buf = Buffer.from(data, 'utf8');
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, path);
@@ -188,6 +191,7 @@ export function writeFileAtomic(path: string, data: string): void {
     } catch {}
     throw e;
   }
+  if (!durable) return;
   try {
     const dfd = openSync(dirname(path), 'r');
     try {
@@ -202,7 +206,7 @@ export function writeFileAtomic(path: string, data: string): void {
 export function writeParsedCache(cloud: string, csvPath: string, st: Stats, rows: CatalogRow[]): void {
   const target = parsedCachePath(cloud, csvPath, st);
   try {
-    writeFileAtomic(target, JSON.stringify(encode(cloud, csvPath, st, rows)));
+    writeFileAtomic(target, JSON.stringify(encode(cloud, csvPath, st, rows)), false);
   } catch {
     return; // e.g. a read-only home: the next run parses the CSV again
   }
