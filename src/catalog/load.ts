@@ -54,14 +54,16 @@ function parsedCacheDir(): string {
   return join(skyhopHome(), 'cache', 'catalogs');
 }
 
-/** 64-bit FNV-1a of a string, as 16 hex digits (node:crypto is not worth its load time here). */
+/** Two 32-bit FNV-1a hashes (different offsets) of a string, as 16 hex digits; node:crypto costs more to load. */
 function fnv64(text: string): string {
-  let h = 0xcbf29ce484222325n;
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
   for (let i = 0; i < text.length; i++) {
-    h ^= BigInt(text.charCodeAt(i));
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193);
   }
-  return h.toString(16).padStart(16, '0');
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
 
 /** The parsed-cache file for a CSV as it is now (its path, size and mtime name it). */
