@@ -67,15 +67,22 @@ export function solveAssignment(p: AssignmentProblem): number[] {
     });
   });
   if (obj.length === 0) obj.push(`0 ${x(0, 0)}`);
+  // Long sums and name lists are wrapped: LP-format lines stay short however big the DAG.
+  const wrap = (items: string[], sep: string) => {
+    const lines: string[] = [];
+    for (let i = 0; i < items.length; i += 8) lines.push(`  ${items.slice(i, i + 8).join(sep)}`);
+    return lines.join(`${sep.trimEnd()}\n`);
+  };
   const lp = [
     'Minimize',
-    ` cost: ${obj.join(' + ')}`,
+    ' cost:',
+    wrap(obj, ' + '),
     'Subject To',
     ...rows,
     'Bounds',
     ...conts.map((y) => ` ${y} >= 0`),
     'Binary',
-    ` ${binaries.join(' ')}`,
+    wrap(binaries, ' '),
     'End',
   ].join('\n');
   const res = solver.solve(lp, { output_flag: false, mip_rel_gap: 0, mip_abs_gap: 1e-9 });
