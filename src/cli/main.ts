@@ -7,6 +7,7 @@ import { SkyhopError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 
 type Opts = Record<string, unknown>;
+// biome-ignore lint/suspicious/noConfusingVoidType: command modules may return nothing
 type Handler = (args: string[], opts: Opts) => Promise<number | undefined | void>;
 
 /** Run `src/cli/<mod>.ts`'s default export with the positional args and the flags. */

@@ -107,6 +107,11 @@ export interface Cloud {
   classifyError(e: unknown): BlockScope;
   /** Shell lines run on each node after boot (image-specific preparation). */
   nodeSetup?(node: NodeInfo): string[];
+  /**
+   * What the cluster's agent runs to stop or tear down its own cluster (autostop/autodown);
+   * absent when the cloud cannot do it from the head node.
+   */
+  autostopCommand?(cluster: string, action: 'stop' | 'down'): { argv: string[]; env: Record<string, string> };
 }
 
 export interface BlocklistEntry {

@@ -1,0 +1,115 @@
+import { allClouds, resolvePlanningClouds, enabledClouds } from '../clouds/registry.js';
+import type { Cloud } from '../clouds/types.js';
+import { openStore } from '../state/index.js';
+import { UserError } from '../util/errors.js';
+import { dagFromArgs } from './task-input.js';
+import { confirm, interruptSignal, minutes, progress } from './ui.js';
+
+/** The clouds a real launch may use: enabled ones, narrowed by --clouds. */
+async function launchClouds(opts: Record<string, unknown>): Promise<Cloud[]> {
+  const enabled = await enabledClouds();
+  if (!opts.clouds) return enabled;
+  const want = String(opts.clouds)
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  const off = want.filter((w) => !enabled.some((c) => c.name === w));
+  if (off.length)
+    throw new UserError(`not enabled: ${off.join(', ')}; run \`skyhop check\` to see how to enable them`);
+  return enabled.filter((c) => want.includes(c.name));
+}
+
+export default async function launchCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
+  if (opts.dryrun) {
+    const { planForCli } = await import('./optimize.js');
+    const { text } = await planForCli(args, opts);
+    process.stdout.write(text);
+    return 0;
+  }
+  const idle =
+    opts.idleMinutesToAutostop === undefined
+      ? undefined
+      : minutes(opts.idleMinutesToAutostop, '--idle-minutes-to-autostop');
+  const dag = dagFromArgs(args, opts, allClouds());
+  const clouds = await launchClouds(opts);
+  const store = openStore();
+  const name = opts.cluster as string | undefined;
+
+  if (!name || !store.getCluster(name)) {
+    // A new cluster: show the plan and ask (SkyPilot's flow); -y skips the question.
+    const { optimize, renderPlan } = await import('../optimizer/index.js');
+    const { note } = opts.clouds || opts.allClouds ? await resolvePlanningClouds(opts) : { note: null };
+    const plan = optimize(dag, { clouds, target: (opts.target as 'cost' | 'time') ?? 'cost' });
+    if (!opts.yes) {
+      process.stderr.write(renderPlan(plan, note));
+      const ok = await confirm(`Launching a new cluster${name ? ` '${name}'` : ''}. Proceed?`, false);
+      if (!ok) return 1;
+    }
+  }
+
+  const ui = await progress();
+  const intr = interruptSignal();
+  let submitted: { cluster: string; jobId: number } | null = null;
+  try {
+    const { launch } = await import('../sdk/launch.js');
+    const { exitCodeFor } = await import('../sdk/jobs.js');
+    const r = await launch({
+      dag,
+      cluster: name,
+      clouds,
+      store,
+      target: (opts.target as 'cost' | 'time') ?? 'cost',
+      detach: Boolean(opts.detachRun),
+      down: Boolean(opts.down),
+      idleMinutes: idle,
+      retryUntilUp: Boolean(opts.retryUntilUp),
+      signal: intr.signal,
+      onStep: (m) => ui.step(m),
+      onWait: (m) => ui.step(m),
+      onSubmitted: (cluster, jobId) => {
+        submitted = { cluster, jobId };
+        ui.step(`Job ${jobId} submitted to ${cluster}.`);
+        ui.stop();
+      },
+      onOutput: (c) => process.stdout.write(c),
+    });
+    if (!r.outcome) {
+      process.stderr.write(
+        `Job ${r.jobId} is running on ${r.cluster}. Follow it: skyhop logs ${r.cluster} ${r.jobId}\n`,
+      );
+      return 0;
+    }
+    const o = r.outcome;
+    if (o.status !== 'SUCCEEDED') {
+      process.stderr.write(
+        `Job ${o.jobId} on ${r.cluster} ${o.status}${o.reason ? `: ${o.reason}` : ''}${o.exitCode ? ` (exit code ${o.exitCode})` : ''}\n`,
+      );
+    }
+    if (opts.down) {
+      // The agent's autodown also does this; doing it here means `launch --down` returns with the cluster gone.
+      const { down } = await import('../sdk/lifecycle.js');
+      if (store.getCluster(r.cluster)) {
+        await down(store, r.cluster, { onStep: (m) => ui.step(m) }).catch((e) => {
+          if (store.getCluster(r.cluster)) throw e;
+        });
+      }
+      ui.stop();
+    } else
+      process.stderr.write(
+        `Cluster ${r.cluster} is UP. Run more: skyhop exec ${r.cluster} CMD. Tear down: skyhop down ${r.cluster}\n`,
+      );
+    return exitCodeFor(o);
+  } catch (e) {
+    const s = submitted as { cluster: string; jobId: number } | null;
+    if (s && intr.signal.aborted) {
+      process.stderr.write(
+        `\nDetached from job ${s.jobId}; it keeps running on ${s.cluster}. Follow: skyhop logs ${s.cluster} ${s.jobId}  Cancel: skyhop cancel ${s.cluster} ${s.jobId}\n`,
+      );
+      return 130;
+    }
+    throw e;
+  } finally {
+    ui.stop();
+    intr.dispose();
+  }
+}

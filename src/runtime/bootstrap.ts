@@ -1,0 +1,83 @@
+/**
+ * Preparing a cluster after its nodes boot: a runner per node, the cloud's node setup, the
+ * agent on the head node, then the task's files (workdir to ~/sky_workdir, file_mounts) on
+ * every node in parallel. Nothing here knows which cloud or runner kind it is talking to.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cloud, Connection, NodeInfo } from '../clouds/types.js';
+import type { Task } from '../task/types.js';
+import { CloudError, UserError } from '../util/errors.js';
+import { packageRoot } from '../util/paths.js';
+import { shPath } from '../util/shell.js';
+import { makeRunner } from './index.js';
+import type { CommandRunner } from './types.js';
+
+export const REMOTE_WORKDIR = '~/sky_workdir';
+
+export function runnersFor(nodes: readonly NodeInfo[]): CommandRunner[] {
+  return nodes.map((n) => makeRunner(n.connection));
+}
+
+export async function closeAll(runners: readonly CommandRunner[]): Promise<void> {
+  await Promise.allSettled(runners.map((r) => r.close()));
+}
+
+/** The agent bundle shipped to every head node (built by scripts/build.mjs). */
+export function agentBundlePath(): string {
+  const p = join(packageRoot(), 'dist', 'agent.cjs');
+  if (!existsSync(p))
+    throw new UserError(`the agent bundle ${p} is missing: run \`npm run build\` in ${packageRoot()}`);
+  return p;
+}
+
+/** Run the cloud's image-specific preparation on every node, in parallel. */
+export async function runNodeSetup(
+  cloud: Cloud,
+  nodes: readonly NodeInfo[],
+  runners: readonly CommandRunner[],
+) {
+  if (!cloud.nodeSetup) return;
+  await Promise.all(
+    nodes.map(async (node, i) => {
+      const lines = cloud.nodeSetup!(node);
+      if (lines.length === 0) return;
+      const r = await runners[i].run(lines.join('\n'));
+      if (r.code !== 0) {
+        throw new CloudError(
+          `node setup failed on ${node.cluster} rank ${node.rank ?? i} (exit ${r.code}): ${r.stderr.trim().split('\n').pop() ?? ''}`,
+        );
+      }
+    }),
+  );
+}
+
+/** workdir -> ~/sky_workdir and file_mounts -> their remote paths, on every node in parallel. */
+export async function syncTaskFiles(
+  task: Task,
+  runners: readonly CommandRunner[],
+  opts: { fileMounts: boolean },
+) {
+  await Promise.all(
+    runners.map(async (runner) => {
+      if (task.workdir) await runner.syncDir(task.workdir, REMOTE_WORKDIR);
+      if (!opts.fileMounts) return;
+      for (const [remote, local] of Object.entries(task.fileMounts)) {
+        if (!existsSync(local)) throw new UserError(`file_mounts: ${local} (for ${remote}) does not exist`);
+        if (statSync(local).isDirectory()) await runner.syncDir(local, remote);
+        else await runner.upload(local, remote);
+      }
+    }),
+  );
+}
+
+/** `mkdir -p` of a remote directory through a runner (paths quoted by the one helper). */
+export async function remoteMkdir(runner: CommandRunner, dir: string): Promise<void> {
+  const r = await runner.run(`mkdir -p ${shPath(dir)}`);
+  if (r.code !== 0) throw new CloudError(`could not create ${dir}: ${r.stderr.trim()}`);
+}
+
+/** The node.js binary the agent runs with: this very binary on the local machine, `node` on a remote node. */
+export function nodeBinaryFor(conn: Connection): string {
+  return conn.kind === 'local' ? process.execPath : 'node';
+}

@@ -1,0 +1,132 @@
+/** Shared pieces of the SDK: looking clusters up, their runners, names, resource descriptions. */
+import { randomBytes } from 'node:crypto';
+import type { Cloud, Launchable, NodeInfo } from '../clouds/types.js';
+import { getCloud } from '../clouds/registry.js';
+import { makeRunner } from '../runtime/index.js';
+import type { CommandRunner } from '../runtime/types.js';
+import type { ClusterRecord, Store } from '../state/index.js';
+import type { Resources, Task } from '../task/types.js';
+import { UserError } from '../util/errors.js';
+
+export interface SdkEvents {
+  /** A line of progress (provisioning steps, failover, teardown). */
+  onStep?(message: string): void;
+  /** Job output as it streams. */
+  onOutput?(chunk: string): void;
+}
+
+const NAME_RE = /^[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+
+export function validateClusterName(name: string, cloud?: Cloud): void {
+  if (!NAME_RE.test(name)) {
+    throw new UserError(
+      `invalid cluster name ${JSON.stringify(name)}: use letters, digits, '-', '_' and '.', starting with a letter and ending with a letter or digit`,
+    );
+  }
+  if (cloud && name.length > cloud.maxClusterNameLength) {
+    throw new UserError(
+      `cluster name ${JSON.stringify(name)} is ${name.length} characters; ${cloud.displayName} allows at most ${cloud.maxClusterNameLength}`,
+    );
+  }
+}
+
+export function generateClusterName(): string {
+  return `skyhop-${randomBytes(2).toString('hex')}`;
+}
+
+export function requireCluster(store: Store, name: string): ClusterRecord {
+  const rec = store.getCluster(name);
+  if (!rec) {
+    const names = store.listClusters().map((c) => c.name);
+    throw new UserError(
+      `cluster ${JSON.stringify(name)} does not exist${names.length ? ` (clusters: ${names.join(', ')})` : ''}; see \`skyhop status\``,
+    );
+  }
+  return rec;
+}
+
+export function requireUp(store: Store, name: string): ClusterRecord {
+  const rec = requireCluster(store, name);
+  if (rec.status !== 'UP') {
+    const how =
+      rec.status === 'STOPPED'
+        ? `start it with \`skyhop start ${name}\``
+        : `relaunch it with \`skyhop launch -c ${name}\``;
+    throw new UserError(`cluster ${name} is ${rec.status}, not UP; ${how}`);
+  }
+  return rec;
+}
+
+export function headNode(rec: ClusterRecord): NodeInfo {
+  const head = rec.nodes.find((n) => n.role === 'head') ?? rec.nodes[0];
+  if (!head)
+    throw new UserError(`cluster ${rec.name} has no nodes on record; run \`skyhop status --refresh\``);
+  return head;
+}
+
+export function headRunner(rec: ClusterRecord): CommandRunner {
+  return makeRunner(headNode(rec).connection);
+}
+
+export function cloudOf(rec: ClusterRecord): Cloud {
+  return getCloud(rec.cloud);
+}
+
+/** "2x local (2 CPUs, 23.4 GB)" / "1x aws p4d.24xlarge [A100:8] spot". */
+export function describeLaunched(rec: ClusterRecord): string {
+  const r = rec.resources;
+  const acc = r.accelerators ? ` [${r.accelerators.name}:${r.accelerators.count}]` : '';
+  const cpu =
+    r.vcpus != null
+      ? ` (${r.vcpus} CPUs${r.memoryGiB != null ? `, ${Math.round(r.memoryGiB * 10) / 10} GB` : ''})`
+      : '';
+  return `${r.numNodes}x ${rec.cloud} ${r.instanceType}${acc}${cpu}${r.useSpot ? ' spot' : ''}`;
+}
+
+/** Why an existing cluster cannot serve a request; null when it can. */
+export function incompatibility(rec: ClusterRecord, task: Task): string | null {
+  const r = rec.resources;
+  if (task.numNodes > r.numNodes)
+    return `the task needs ${task.numNodes} nodes and the cluster has ${r.numNodes}`;
+  const reasons: string[] = [];
+  const fits = (want: Resources): boolean => {
+    const why = (s: string) => {
+      reasons.push(s);
+      return false;
+    };
+    if (want.cloud && want.cloud !== rec.cloud) return why(`cloud ${want.cloud} (cluster: ${rec.cloud})`);
+    if (want.region && want.region !== rec.region)
+      return why(`region ${want.region} (cluster: ${rec.region})`);
+    if (want.zone && want.zone !== rec.zone) return why(`zone ${want.zone} (cluster: ${rec.zone ?? 'none'})`);
+    if (want.instanceType && want.instanceType !== r.instanceType)
+      return why(`instance type ${want.instanceType} (cluster: ${r.instanceType})`);
+    if (want.accelerators) {
+      const a = r.accelerators;
+      if (
+        !a ||
+        a.name.toLowerCase() !== want.accelerators.name.toLowerCase() ||
+        a.count < want.accelerators.count
+      )
+        return why(
+          `${want.accelerators.name}:${want.accelerators.count} (cluster: ${a ? `${a.name}:${a.count}` : 'no accelerators'})`,
+        );
+    }
+    if (want.useSpot && !r.useSpot) return why('spot instances (cluster: on-demand)');
+    if (want.cpus && r.vcpus != null && r.vcpus < want.cpus.value)
+      return why(`${want.cpus.value} CPUs (cluster: ${r.vcpus})`);
+    if (want.memory && r.memoryGiB != null && r.memoryGiB < want.memory.value)
+      return why(`${want.memory.value} GB memory (cluster: ${r.memoryGiB})`);
+    return true;
+  };
+  if (task.resources.some(fits)) return null;
+  return `the task asks for ${reasons.join(' or ')}`;
+}
+
+/** The job's per-node demand for the agent's scheduler. */
+export function jobDemand(task: Task, l?: Pick<Launchable, 'accelerators'> | null) {
+  const r = task.resources[l && 'alternative' in l ? (l as Launchable).alternative : 0] ?? task.resources[0];
+  return {
+    cpus: r?.cpus ? r.cpus.value : 0.5,
+    accelerators: r?.accelerators ? { name: r.accelerators.name, count: r.accelerators.count } : null,
+  };
+}

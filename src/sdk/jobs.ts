@@ -1,0 +1,164 @@
+/** Jobs on a cluster: installing the agent, submitting, following logs, the queue, cancelling. */
+import { userInfo } from 'node:os';
+import * as agent from '../agent/client.js';
+import type { Cloud } from '../clouds/types.js';
+import type { CommandRunner } from '../runtime/types.js';
+import { nodeBinaryFor } from '../runtime/bootstrap.js';
+import type { ClusterRecord, Store } from '../state/index.js';
+import type { Task } from '../task/types.js';
+import { InterruptedError, UserError } from '../util/errors.js';
+import { cloudOf, headRunner, requireUp } from './clusters.js';
+
+export type JobRecord = agent.JobRecord;
+
+export interface JobOutcome {
+  jobId: number;
+  status: string;
+  exitCode: number | null;
+  reason: string | null;
+}
+
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'FAILED_SETUP', 'CANCELLED']);
+
+/** The process exit code `launch`/`exec`/`logs` return for a finished job. */
+export function exitCodeFor(o: JobOutcome): number {
+  if (o.status === 'SUCCEEDED') return 0;
+  if (o.status === 'CANCELLED') return 1;
+  return o.exitCode && o.exitCode > 0 ? o.exitCode : 1;
+}
+
+function autostopConfig(cloud: Cloud, rec: ClusterRecord, a: { idleMinutes: number; down: boolean } | null) {
+  if (!a) return null;
+  if (!cloud.autostopCommand) {
+    throw new UserError(
+      `${cloud.displayName} clusters cannot stop themselves; autostop is not available for ${rec.name}`,
+    );
+  }
+  return {
+    idleMinutes: a.idleMinutes,
+    down: a.down,
+    command: cloud.autostopCommand(rec.name, a.down ? 'down' : 'stop'),
+  };
+}
+
+/** Writes cluster.json and starts the agent daemon on the head node (idempotent). */
+export async function installClusterAgent(
+  cloud: Cloud,
+  rec: ClusterRecord,
+  head: CommandRunner,
+  bundle: string,
+) {
+  const info: agent.ClusterInfoFile = {
+    name: rec.name,
+    cloud: rec.cloud,
+    region: rec.region,
+    nodes: rec.nodes.map((n, i) => ({ rank: n.rank ?? i, ip: n.internalIp, connection: n.connection })),
+    perNode: {
+      cpus: rec.resources.vcpus ?? 1,
+      memoryGiB: rec.resources.memoryGiB ?? 0,
+      accelerators: rec.resources.accelerators,
+    },
+    autostop: autostopConfig(cloud, rec, rec.autostop),
+    agentPath: '~/.skyhop/agent/agent.cjs',
+    nodePath: nodeBinaryFor(head.connection),
+  };
+  await agent.installAgent(head, info, bundle);
+}
+
+export interface SubmitOptions {
+  withSetup: boolean;
+  demand: { cpus: number; accelerators: { name: string; count: number } | null };
+  /** Set autostop/autodown after the job is queued (so an idle timer cannot fire first). */
+  autostop?: { idleMinutes: number; down: boolean };
+  command?: string;
+}
+
+export async function submitTask(
+  store: Store,
+  rec: ClusterRecord,
+  task: Task,
+  o: SubmitOptions,
+): Promise<number> {
+  const head = headRunner(rec);
+  try {
+    const jobId = await agent.submitJob(head, {
+      name: task.name ?? 'task',
+      run: task.run ?? '',
+      setup: o.withSetup ? task.setup : undefined,
+      envs: task.envs,
+      secrets: task.secrets,
+      numNodes: task.numNodes,
+      demand: o.demand,
+      workdir: Boolean(task.workdir),
+      submittedAt: Date.now(),
+      user: userInfo().username,
+    });
+    store.recordJob({
+      cluster: rec.name,
+      jobId,
+      name: task.name ?? 'task',
+      submittedAt: Date.now(),
+      status: 'PENDING',
+      command: o.command,
+    });
+    if (o.autostop) {
+      await agent.setAutostop(head, autostopConfig(cloudOf(rec), rec, o.autostop));
+      store.setAutostop(rec.name, o.autostop);
+    }
+    return jobId;
+  } finally {
+    await head.close();
+  }
+}
+
+/** Streams a job's output until it ends; records the final state. Aborting detaches (the job keeps running). */
+export async function followJob(
+  store: Store,
+  rec: ClusterRecord,
+  jobId: number,
+  o: { onOutput?: (chunk: string) => void; signal?: AbortSignal; follow?: boolean },
+): Promise<JobOutcome> {
+  const head = headRunner(rec);
+  try {
+    const r = await agent.followLogs(head, jobId, {
+      follow: o.follow ?? true,
+      onData: (c) => o.onOutput?.(c),
+      signal: o.signal,
+    });
+    if (o.signal?.aborted) throw new InterruptedError();
+    const outcome = { jobId, status: r.status, exitCode: r.exitCode ?? null, reason: r.reason ?? null };
+    if (TERMINAL.has(r.status)) store.updateJob(rec.name, jobId, { status: r.status });
+    return outcome;
+  } finally {
+    await head.close();
+  }
+}
+
+export async function clusterQueue(store: Store, name: string): Promise<JobRecord[]> {
+  const rec = requireUp(store, name);
+  const head = headRunner(rec);
+  try {
+    return await agent.getQueue(head);
+  } finally {
+    await head.close();
+  }
+}
+
+export async function cancel(store: Store, name: string, ids: number[] | 'all'): Promise<number[]> {
+  const rec = requireUp(store, name);
+  const head = headRunner(rec);
+  try {
+    const done = await agent.cancelJobs(head, ids);
+    for (const id of done) store.updateJob(name, id, { status: 'CANCELLED' });
+    return done;
+  } finally {
+    await head.close();
+  }
+}
+
+/** The latest job's id, for `logs` without an id. */
+export async function latestJobId(store: Store, name: string): Promise<number> {
+  const q = await clusterQueue(store, name);
+  if (q.length === 0) throw new UserError(`cluster ${name} has no jobs yet`);
+  return Math.max(...q.map((j) => j.id));
+}

@@ -1,0 +1,300 @@
+/**
+ * `launch`: plan, provision with failover (or reuse / restart an existing cluster), prepare the
+ * nodes, submit the task as a job and (unless detached) stream its output.
+ *
+ * Crash safety: the cluster lock is held from planning to job submission; every provisioning
+ * attempt is journaled before the cloud is asked; Ctrl-C (the AbortSignal) during provisioning
+ * removes what this launch created.
+ */
+import type { Cloud, ClusterSpec, Launchable, NodeInfo } from '../clouds/types.js';
+import { closeAll, agentBundlePath, runNodeSetup, runnersFor, syncTaskFiles } from '../runtime/bootstrap.js';
+import type { CommandRunner } from '../runtime/types.js';
+import { openStore, type ClusterRecord, type Store } from '../state/index.js';
+import type { Dag, Task } from '../task/types.js';
+import { CloudError, InterruptedError, UserError } from '../util/errors.js';
+import { provisionWithFailover } from '../provision/failover.js';
+import {
+  type SdkEvents,
+  cloudOf,
+  describeLaunched,
+  generateClusterName,
+  incompatibility,
+  jobDemand,
+  validateClusterName,
+} from './clusters.js';
+import { installClusterAgent, submitTask, followJob, type JobOutcome } from './jobs.js';
+
+export interface LaunchOptions extends SdkEvents {
+  dag: Dag;
+  cluster?: string;
+  /** Enabled clouds to choose from (the CLI resolves --cloud/--clouds). */
+  clouds: Cloud[];
+  target?: 'cost' | 'time';
+  detach?: boolean;
+  down?: boolean;
+  idleMinutes?: number;
+  retryUntilUp?: boolean;
+  signal?: AbortSignal;
+  /** Called once the job is submitted (the CLI uses it for the Ctrl-C message). */
+  onSubmitted?(cluster: string, jobId: number): void;
+  /** Called when another process holds the cluster's lock. */
+  onWait?(message: string): void;
+  backoffMs?: { initial: number; max: number };
+  store?: Store;
+}
+
+export interface LaunchResult {
+  cluster: string;
+  jobId: number | null;
+  /** Present unless detached. */
+  outcome: JobOutcome | null;
+  reused: boolean;
+}
+
+function singleTask(dag: Dag): Task {
+  if (dag.tasks.length !== 1) {
+    throw new UserError(
+      `launch runs one task, and ${dag.name ?? 'this file'} is a pipeline of ${dag.tasks.length}; plan it with \`skyhop optimize\``,
+    );
+  }
+  return dag.tasks[0];
+}
+
+export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
+  const store = opts.store ?? openStore();
+  const task = singleTask(opts.dag);
+  const name = opts.cluster ?? generateClusterName();
+  validateClusterName(name);
+  const step = opts.onStep ?? (() => {});
+
+  const release = await store.acquireClusterLock(name, {
+    wait: true,
+    onWait: (h) =>
+      opts.onWait?.(`Waiting for another skyhop process (pid ${h.pid}: ${h.command}) working on ${name}...`),
+  });
+  let runners: CommandRunner[] = [];
+  try {
+    let rec = store.getCluster(name);
+    let reused = false;
+    if (rec) {
+      const why = incompatibility(rec, task);
+      if (why) {
+        throw new UserError(
+          `cluster ${name} exists with ${describeLaunched(rec)}, but ${why}; use another name (-c) or \`skyhop down ${name}\` first`,
+        );
+      }
+      rec = await bringUp(store, rec, step, opts.signal);
+      reused = true;
+    } else {
+      rec = await provisionNew(store, name, opts, task, step);
+    }
+    runners = runnersFor(rec.nodes);
+    step(`Syncing files to ${rec.nodes.length} node${rec.nodes.length > 1 ? 's' : ''}.`);
+    await syncTaskFiles(task, runners, { fileMounts: true });
+
+    const autostop =
+      opts.down || opts.idleMinutes !== undefined
+        ? { idleMinutes: opts.idleMinutes ?? 0, down: Boolean(opts.down) }
+        : undefined;
+    const jobId = await submitTask(store, rec, task, { withSetup: true, demand: jobDemand(task), autostop });
+    opts.onSubmitted?.(name, jobId);
+    release();
+    if (opts.detach) return { cluster: name, jobId, outcome: null, reused };
+    const outcome = await followJob(store, rec, jobId, { onOutput: opts.onOutput, signal: opts.signal });
+    return { cluster: name, jobId, outcome, reused };
+  } finally {
+    release();
+    await closeAll(runners);
+  }
+}
+
+/** A cluster on record: UP is reused (after checking the cloud still has it), STOPPED is started, INIT is relaunched. */
+async function bringUp(
+  store: Store,
+  rec: ClusterRecord,
+  step: (m: string) => void,
+  signal?: AbortSignal,
+): Promise<ClusterRecord> {
+  const cloud = cloudOf(rec);
+  const provider = cloud.provider(rec.region);
+  const live = await provider.queryInstances(rec.name);
+  const running = live.filter((n) => n.status === 'running');
+  if (rec.status === 'UP' && running.length === rec.resources.numNodes) {
+    step(`Reusing cluster ${rec.name} (${describeLaunched(rec)}).`);
+    return rec;
+  }
+  let nodes: NodeInfo[];
+  if (live.length > 0 && live.every((n) => n.status === 'stopped') && provider.startInstances) {
+    step(`Starting stopped cluster ${rec.name}.`);
+    nodes = await provider.startInstances(rec.name);
+    store.recordEvent(rec.name, 'start', Date.now(), rec.hourlyPrice, rec.resources.numNodes);
+  } else {
+    step(`Relaunching ${rec.name} on ${rec.cloud}/${rec.region} (its nodes were not all running).`);
+    const spec: ClusterSpec = {
+      cluster: rec.name,
+      numNodes: rec.resources.numNodes,
+      instanceType: rec.resources.instanceType,
+      region: rec.region,
+      zone: rec.zone,
+      useSpot: rec.resources.useSpot,
+      accelerators: rec.resources.accelerators,
+      diskSize: rec.resources.diskSize,
+      ports: rec.resources.ports,
+      imageId: rec.resources.imageId,
+    };
+    const intent = store.journalIntent({
+      cluster: rec.name,
+      cloud: rec.cloud,
+      region: rec.region,
+      zone: rec.zone,
+      numNodes: rec.resources.numNodes,
+      spec,
+    });
+    nodes = await provider.runInstances(spec, signal);
+    store.journalResolve(intent, 'created');
+    if (rec.status !== 'UP')
+      store.recordEvent(rec.name, 'start', Date.now(), rec.hourlyPrice, rec.resources.numNodes);
+  }
+  const up = {
+    ...rec,
+    nodes,
+    status: 'UP' as const,
+    headIp: nodes[0]?.externalIp ?? nodes[0]?.internalIp ?? null,
+  };
+  await prepareNodes(cloud, up);
+  store.setClusterNodes(rec.name, nodes);
+  store.setClusterStatus(rec.name, 'UP');
+  return store.getCluster(rec.name)!;
+}
+
+async function provisionNew(
+  store: Store,
+  name: string,
+  opts: LaunchOptions,
+  task: Task,
+  step: (m: string) => void,
+): Promise<ClusterRecord> {
+  const launchedAt = Date.now();
+  let chosen: Launchable | null = null;
+  try {
+    const result = await provisionWithFailover({
+      cluster: name,
+      dag: opts.dag,
+      clouds: opts.clouds,
+      store,
+      target: opts.target,
+      retryUntilUp: opts.retryUntilUp,
+      signal: opts.signal,
+      events: { onStep: step },
+      backoffMs: opts.backoffMs,
+      onAttempt: (l, zone) => {
+        validateClusterName(
+          name,
+          opts.clouds.find((c) => c.name === l.cloud),
+        );
+        chosen = l;
+        store.upsertCluster(initialRecord(name, l, zone, task.numNodes, launchedAt));
+      },
+    });
+    const l = result.launchable;
+    const rec: ClusterRecord = {
+      ...initialRecord(name, l, result.zone, task.numNodes, launchedAt),
+      nodes: result.nodes,
+      headIp: result.nodes[0]?.externalIp ?? result.nodes[0]?.internalIp ?? null,
+    };
+    store.upsertCluster(rec);
+    store.recordEvent(name, 'launch', Date.now(), l.hourlyPrice, task.numNodes, {
+      cloud: l.cloud,
+      region: l.region,
+      resources: `${task.numNodes}x ${l.instanceType}`,
+    });
+    step(`Preparing ${result.nodes.length} node${result.nodes.length > 1 ? 's' : ''} of ${name}.`);
+    try {
+      await prepareNodes(result.cloud, rec);
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      throw new CloudError(
+        `cluster ${name} was created but preparing its nodes failed: ${(e as Error).message}; it is left INIT — \`skyhop launch -c ${name}\` retries, \`skyhop down ${name}\` removes it`,
+        { cause: e },
+      );
+    }
+    store.setClusterStatus(name, 'UP');
+    return store.getCluster(name)!;
+  } catch (e) {
+    if (opts.signal?.aborted || e instanceof InterruptedError) {
+      // Ctrl-C: remove whatever this launch created, then forget the cluster.
+      const l = chosen as Launchable | null;
+      if (l) {
+        step(`Interrupted: removing what was created for ${name}.`);
+        const cloud = opts.clouds.find((c) => c.name === l.cloud)!;
+        await cloud.provider(l.region).terminateInstances(name);
+        for (const i of store.openIntents(name)) store.journalResolve(i.id, 'cleaned');
+        store.removeCluster(name);
+      }
+      throw e instanceof InterruptedError ? e : new InterruptedError();
+    }
+    // A failed provisioning leaves nothing behind (the failover loop cleaned each attempt).
+    const r = store.getCluster(name);
+    if (r && r.status === 'INIT' && r.nodes.length === 0) store.removeCluster(name);
+    throw e;
+  }
+}
+
+function initialRecord(
+  name: string,
+  l: Launchable,
+  zone: string | null,
+  numNodes: number,
+  launchedAt: number,
+): ClusterRecord {
+  return {
+    name,
+    cloud: l.cloud,
+    region: l.region,
+    zone,
+    status: 'INIT',
+    resources: {
+      instanceType: l.instanceType,
+      accelerators: l.accelerators,
+      useSpot: l.useSpot,
+      vcpus: l.vcpus,
+      memoryGiB: l.memoryGiB,
+      numNodes,
+      diskSize: l.request.diskSize,
+      ports: l.request.ports,
+      imageId: l.request.imageId,
+    },
+    nodes: [],
+    launchedAt,
+    statusUpdatedAt: launchedAt,
+    hourlyPrice: l.hourlyPrice,
+    autostop: null,
+    headIp: null,
+  };
+}
+
+/** Node setup and the agent: what every (re)started cluster needs before jobs run. */
+async function prepareNodes(cloud: Cloud, rec: ClusterRecord): Promise<void> {
+  const runners = runnersFor(rec.nodes);
+  try {
+    await runNodeSetup(cloud, rec.nodes, runners);
+    await installClusterAgent(cloud, rec, runners[0], agentBundlePath());
+  } finally {
+    await closeAll(runners);
+  }
+}
+
+/** `start` and friends: bring a recorded cluster (STOPPED or INIT) back UP under its lock. */
+export async function relaunchExisting(
+  store: Store,
+  rec: ClusterRecord,
+  ev: SdkEvents = {},
+): Promise<ClusterRecord> {
+  const release = await store.acquireClusterLock(rec.name, { wait: true });
+  try {
+    const fresh = store.getCluster(rec.name) ?? rec;
+    return await bringUp(store, fresh, ev.onStep ?? (() => {}));
+  } finally {
+    release();
+  }
+}

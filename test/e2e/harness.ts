@@ -1,0 +1,115 @@
+/**
+ * End-to-end harness: runs the real `bin/skyhop.js` (built dist/) as a child process with its own
+ * SKYHOP_HOME and HOME, and cleans up every cluster a test made.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const BIN = join(ROOT, 'bin', 'skyhop.js');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class Sandbox {
+  readonly dir: string;
+  readonly home: string;
+  readonly skyhopHome: string;
+  readonly env: Record<string, string>;
+
+  constructor(extraEnv: Record<string, string> = {}) {
+    this.dir = mkdtempSync(join(tmpdir(), 'skyhop-e2e-'));
+    this.home = join(this.dir, 'home');
+    this.skyhopHome = join(this.dir, 'skyhop');
+    const keep = ['PATH', 'LANG', 'TERM', 'TMPDIR', 'SYSTEMROOT'];
+    const base: Record<string, string> = {};
+    for (const k of keep) if (process.env[k]) base[k] = process.env[k]!;
+    this.env = { ...base, HOME: this.home, SKYHOP_HOME: this.skyhopHome, CI: 'true', ...extraEnv };
+  }
+
+  /** Run the CLI to completion. */
+  run(
+    args: string[],
+    opts: { input?: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+  ): Promise<Run> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], {
+        cwd: opts.cwd ?? ROOT,
+        env: { ...this.env, ...opts.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+      child.on('error', reject);
+      child.on('close', (code, sig) => {
+        clearTimeout(timer);
+        resolvePromise({ code: code ?? (sig ? 128 : 1), stdout, stderr });
+      });
+      child.stdin.end(opts.input ?? '');
+    });
+  }
+
+  /** Start the CLI without waiting (for kill -9 / Ctrl-C tests). */
+  spawn(args: string[], opts: { env?: Record<string, string> } = {}) {
+    return spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...this.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+
+  /** Tear down every cluster left behind, then remove the sandbox. */
+  async cleanup(): Promise<void> {
+    await this.run(['down', '-a', '-y', '--purge'], { timeoutMs: 60_000 }).catch(() => {});
+    killMarked('SKYHOP_NODE_ID', this.skyhopHome);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** PIDs whose environment has NAME=VALUE (or NAME=…VALUE… when `contains`). */
+export function pidsWithEnv(name: string, value: string, contains = false): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    let env: string;
+    try {
+      env = readFileSync(`/proc/${p}/environ`, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const kv of env.split('\0')) {
+      if (!kv.startsWith(`${name}=`)) continue;
+      const v = kv.slice(name.length + 1);
+      if (contains ? v.includes(value) : v === value) out.push(Number(p));
+    }
+  }
+  return out;
+}
+
+/** Processes whose HOME lies inside the sandbox (every local node's process has its HOME there). */
+export function pidsUnder(dir: string): number[] {
+  return pidsWithEnv('HOME', dir, true).filter((p) => p !== process.pid);
+}
+
+function killMarked(name: string, containing: string) {
+  for (const p of pidsWithEnv('HOME', containing, true)) {
+    if (p === process.pid) continue;
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {}
+  }
+  void name;
+}
+
+/** Write a file into the sandbox and return its path. */
+export function sh(cmd: string): string {
+  return spawnSync('bash', ['-c', cmd], { encoding: 'utf8' }).stdout;
+}
