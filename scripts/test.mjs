@@ -17,16 +17,21 @@ function find(dir) {
 
 const args = process.argv.slice(2);
 const dirs = args.length ? args : ['unit', 'e2e', 'conformance'];
-const files = dirs
-  .flatMap((a) => (a.endsWith('.ts') ? [a] : find(join('test', a))))
-  .sort();
+const files = dirs.flatMap((a) => (a.endsWith('.ts') ? [a] : find(join('test', a)))).sort();
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY || 2}`, ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    `--test-concurrency=${process.env.TEST_CONCURRENCY || 2}`,
+    ...files,
+  ],
   { stdio: 'inherit', env: { ...process.env, SKYHOP_TEST: '1' } },
 );
 process.exit(r.status ?? 1);
