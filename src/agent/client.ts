@@ -160,6 +160,7 @@ export async function submitJob(head: CommandRunner, spec: JobSpecInput): Promis
     `[ -d ${jobs} ] || exit ${EXIT_NOT_INSTALLED}`,
     inline ? `s=${shq(json)}` : ':',
     `IFS= read -r i < next_id 2>/dev/null; case $i in ''|*[!0-9]*) i=1;; esac`,
+    'umask 077', // the spec may carry secrets: readable by the node's user only
     'set -C',
     `until { ${writer} > ${jobs}/$i.json; } 2>/dev/null; do`,
     `  [ -e ${jobs}/$i.json ] || { echo "cannot write $PWD/${jobs}/$i.json" >&2; exit ${EXIT_IO}; }`,

@@ -334,7 +334,24 @@ export class AgentDaemon {
   }
 
   private finish(job: Job, status: JobStatus, patch: Partial<JobRecord> = {}): void {
+    this.scrubSecrets(job); // before the state says the job ended, so no reader sees an ended job with secrets on disk
     this.setStatus(job, status, { endedAt: Date.now(), ...patch });
+  }
+
+  /**
+   * Secrets stay on the node only while their job may still need them: once it ends, their
+   * values are removed from its spec file (the keys stay, for the record).
+   */
+  private scrubSecrets(job: Job): void {
+    const secrets = job.spec?.secrets;
+    if (!secrets || typeof secrets !== 'object' || Object.keys(secrets).length === 0) return;
+    const redacted = Object.fromEntries(Object.keys(secrets).map((k) => [k, '<redacted>']));
+    job.spec = { ...job.spec!, secrets: redacted };
+    try {
+      writeAtomic(join(this.jobsDir, specFileName(job.record.id)), `${JSON.stringify(job.spec)}\n`, 0o600);
+    } catch (e) {
+      log(`job ${job.record.id}: could not scrub secrets from its spec: ${errMsg(e)}`);
+    }
   }
 
   private writeState(job: Job): void {
