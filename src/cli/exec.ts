@@ -9,7 +9,7 @@ export default async function execCmd(args: string[], opts: Record<string, unkno
   const store = openStore();
   const { requireUp, incompatibility, describeLaunched, jobDemand } = await import('../sdk/clusters.js');
   const rec = requireUp(store, cluster);
-  const dag = dagFromArgs(entry, opts, isYamlPath(entry) ? allClouds() : []);
+  const dag = await dagFromArgs(entry, opts, isYamlPath(entry) ? allClouds() : []);
   if (dag.tasks.length !== 1) throw new UserError('exec runs one task; this file is a pipeline');
   const task = dag.tasks[0];
   const why = incompatibility(rec, task);

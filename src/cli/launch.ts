@@ -30,7 +30,7 @@ export default async function launchCmd(args: string[], opts: Record<string, unk
     opts.idleMinutesToAutostop === undefined
       ? undefined
       : minutes(opts.idleMinutesToAutostop, '--idle-minutes-to-autostop');
-  const dag = dagFromArgs(args, opts, allClouds());
+  const dag = await dagFromArgs(args, opts, allClouds());
   const clouds = await launchClouds(opts);
   const store = openStore();
   const name = opts.cluster as string | undefined;

@@ -40,13 +40,9 @@ export async function planForCli(
     if (!existsSync(entry) || !statSync(entry).isFile()) {
       throw new UserError(`Task file not found: ${entry}; pass the path of a task YAML.`);
     }
-    const { applyOverrides, parseTaskFile } = await import('../task/index.js');
-    const { knownNamesFromClouds } = await import('../task/known.js');
-    const known = knownNamesFromClouds(every);
-    const o = taskInput.overridesFrom(opts);
-    dag = applyOverrides(parseTaskFile(entry, { known, env: o.env, secret: o.secret }), o, known);
+    dag = await taskInput.dagFromArgs([entry], opts, every);
   } else {
-    dag = taskInput.dagFromArgs(entry ?? [], opts, every);
+    dag = await taskInput.dagFromArgs(entry ?? [], opts, every);
   }
   const { clouds, note } = await resolvePlanningClouds({
     clouds: opts.clouds as string | undefined,

@@ -1,8 +1,9 @@
 /** Turning launch/exec/optimize arguments into a Dag: a YAML file or an inline command, plus the flags. */
 import { existsSync, statSync } from 'node:fs';
 import type { Cloud } from '../clouds/types.js';
-import { applyOverrides, parseTaskFile, taskFromCommand, type CliOverrides } from '../task/index.js';
+import { taskFromCommand } from '../task/command.js';
 import { knownNamesFromClouds } from '../task/known.js';
+import { applyOverrides, type CliOverrides } from '../task/overrides.js';
 import type { Dag } from '../task/types.js';
 
 export function isYamlPath(args: string[]): boolean {
@@ -34,12 +35,17 @@ export function overridesFrom(opts: Record<string, unknown>): CliOverrides {
 }
 
 /** The task(s) from the entrypoint words, validated against the known clouds' catalogs. */
-export function dagFromArgs(args: string[], opts: Record<string, unknown>, clouds: Cloud[]): Dag {
+export async function dagFromArgs(
+  args: string[],
+  opts: Record<string, unknown>,
+  clouds: Cloud[],
+): Promise<Dag> {
   const known = knownNamesFromClouds(clouds);
   const o = overridesFrom(opts);
   // Catalog checks run once, after the flags are applied, so a flag can fix what the file pins.
+  // The YAML parser and schema load only for files: an inline command starts faster.
   const dag = isYamlPath(args)
-    ? parseTaskFile(args[0], { env: o.env, secret: o.secret })
+    ? (await import('../task/parse.js')).parseTaskFile(args[0], { env: o.env, secret: o.secret })
     : taskFromCommand(args.join(' '), { env: o.env, secret: o.secret });
   return applyOverrides(dag, o, known);
 }

@@ -6,9 +6,9 @@ import { UserError } from '../util/errors.js';
 import { parseEnvOverrides } from './env.js';
 import type { KnownNames } from './known.js';
 import { getOrigins, getTaskMeta, type Origins, setOrigins, setTaskMeta } from './meta.js';
-import { resolvePaths } from './parse.js';
+import { resolvePaths } from './command.js';
 import { type Alternative, checkResources, dedupe } from './resources.js';
-import { flagWhere, type Where } from './source.js';
+import { flagWhere, type Where } from './where.js';
 import type { AcceleratorDemand, Amount, Dag, Resources, Task } from './types.js';
 import {
   type InfraSpec,

@@ -18,6 +18,9 @@ import {
 } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { buildDag, type TaskPlaces } from './dag.js';
+import { resolvePaths } from './command.js';
+
+export { resolvePaths, taskFromCommand } from './command.js';
 import { ENV_NAME, parseEnvOverrides, substituteEnvs } from './env.js';
 import type { KnownNames } from './known.js';
 import { type RawPath, setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
@@ -247,42 +250,6 @@ function resolveEnvs(
   return out;
 }
 
-function expandHome(p: string): string {
-  if (p === '~') return homedir();
-  if (p.startsWith('~/')) return resolve(homedir(), p.slice(2));
-  return p;
-}
-
-/** workdir and file_mounts: substitute envs, resolve against the base directory, check they exist. */
-export function resolvePaths(
-  raw: NonNullable<TaskMeta['raw']>,
-  envs: Readonly<Record<string, string>>,
-): { workdir?: string; fileMounts: Record<string, string> } {
-  const out: { workdir?: string; fileMounts: Record<string, string> } = { fileMounts: {} };
-  const local = (p: RawPath, kind: 'directory' | 'path') => {
-    const sub = substituteEnvs(p.value, envs, p.where);
-    const abs = isAbsolute(expandHome(sub)) ? expandHome(sub) : resolve(raw.baseDir, sub);
-    let st: ReturnType<typeof statSync> | undefined;
-    try {
-      st = statSync(abs);
-    } catch {
-      st = undefined;
-    }
-    if (!st) throw whereError(p.where, `local ${kind} '${sub}' does not exist (looked for ${abs})`);
-    if (kind === 'directory' && !st.isDirectory()) {
-      throw whereError(p.where, `'${sub}' is not a directory (looked at ${abs})`);
-    }
-    return abs;
-  };
-  if (raw.workdir) out.workdir = local(raw.workdir, 'directory');
-  for (const m of raw.fileMounts) {
-    const remote = substituteEnvs(m.remote.value, envs, m.remote.where).trim();
-    if (remote === '') throw whereError(m.remote.where, 'the remote path is empty');
-    out.fileMounts[remote] = local(m.local, 'path');
-  }
-  return out;
-}
-
 function dataEstimate(v: { location: string; sizeGb: number } | undefined): DataEstimate | undefined {
   if (!v) return undefined;
   const cloud = storageCloud(v.location);
@@ -357,29 +324,4 @@ function buildTask(raw: RawTask, src: SourceDoc, opts: ParseOptions, baseDir: st
   if (raw.depends_on !== undefined) task.dependsOn = raw.depends_on;
   setTaskMeta(task, { numNodes: numNodesWhere, raw: rawPaths });
   return task;
-}
-
-/** A one-task Dag running `command` (for `skyhop launch 'echo hi'` and `skyhop exec c 'cmd'`). */
-export function taskFromCommand(command: string, opts: ParseOptions = {}): Dag {
-  if (command.trim() === '')
-    throw new UserError('the command to run is empty; give a command or a task YAML');
-  const envs = Object.fromEntries(parseEnvOverrides(opts.env, '--env'));
-  const secrets = Object.fromEntries(parseEnvOverrides(opts.secret, '--secret'));
-  for (const k of Object.keys(secrets)) {
-    if (Object.hasOwn(envs, k))
-      throw new UserError(`--secret ${k}: '${k}' is also given with --env; use one of them`);
-  }
-  const r: Resources = { useSpot: false };
-  setOrigins(r, {});
-  const task: Task = {
-    numNodes: 1,
-    envs,
-    secrets,
-    fileMounts: {},
-    run: command,
-    resources: [r],
-    ordered: false,
-  };
-  setTaskMeta(task, { raw: { baseDir: process.cwd(), fileMounts: [] } });
-  return { tasks: [task], edges: [] };
 }

@@ -5,7 +5,8 @@
 import type { KnownNames } from './known.js';
 import type { Origins, ResField } from './meta.js';
 import type { RawAlternative, RawResources } from './schema.js';
-import { fieldWhere, type Path, type SourceDoc, type Where, whereError } from './source.js';
+import type { SourceDoc } from './source.js';
+import { fieldWhere, type Path, type Where, whereError } from './where.js';
 import { caseInsensitiveMatch, didYouMean } from './suggest.js';
 import type { AcceleratorDemand, Resources } from './types.js';
 import { type AcceleratorSpec, scalarString } from './values.js';

@@ -3,39 +3,11 @@
  * the field path), a CLI flag, or a field of a task built in code.
  */
 import { type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node } from 'yaml';
-import { UserError } from '../util/errors.js';
+import type { UserError } from '../util/errors.js';
 
-export type Path = ReadonlyArray<string | number>;
+import { formatPath, type Path, type Where, whereError } from './where.js';
 
-/** `resources.any_of[1].cpus`, `envs.MY_VAR`, `file_mounts['/data']`. */
-export function formatPath(path: Path): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(seg).replace(/^"|"$/g, "'")}]`;
-  }
-  return out;
-}
-
-/** A place a value came from; `prefix` is what goes before `: message` in an error line. */
-export interface Where {
-  prefix(): string;
-}
-
-/** A CLI flag, e.g. `--cpus`. */
-export function flagWhere(flag: string): Where {
-  return { prefix: () => flag };
-}
-
-/** A field of a task built in code (no file). */
-export function fieldWhere(path: Path): Where {
-  return { prefix: () => formatPath(path) || 'task' };
-}
-
-export function whereError(w: Where, message: string): UserError {
-  return new UserError(`${w.prefix()}: ${message}`);
-}
+export { fieldWhere, flagWhere, formatPath, type Path, type Where, whereError } from './where.js';
 
 /** One YAML document of a file, able to point at any field path in it. */
 export class SourceDoc {
