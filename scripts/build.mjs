@@ -2,13 +2,16 @@
 // and the agent (one self-contained CommonJS file with no native dependencies, shipped to
 // the head node of every cluster).
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 
 await Promise.all([
   build({
-    entryPoints: { cli: 'src/cli/main.ts' },
+    entryPoints: {
+      cli: 'src/cli/main.ts',
+      ...(existsSync('src/emulators/fluffycloud/main.ts') ? { fluffycloud: 'src/emulators/fluffycloud/main.ts' } : {}),
+    },
     outdir: 'dist',
     bundle: true,
     splitting: true,
