@@ -71,13 +71,37 @@ export async function syncTaskFiles(
   );
 }
 
-/** `mkdir -p` of a remote directory through a runner (paths quoted by the one helper). */
-export async function remoteMkdir(runner: CommandRunner, dir: string): Promise<void> {
-  const r = await runner.run(`mkdir -p ${shPath(dir)}`);
-  if (r.code !== 0) throw new CloudError(`could not create ${dir}: ${r.stderr.trim()}`);
-}
-
 /** The node.js binary the agent runs with: this very binary on the local machine, `node` on a remote node. */
 export function nodeBinaryFor(conn: Connection): string {
   return conn.kind === 'local' ? process.execPath : 'node';
+}
+
+/**
+ * How the head node's agent reaches every node. Local connections work as they are. For SSH, the
+ * cluster's key and known_hosts are copied to the head (private key 0600) and each node is reached
+ * at its internal IP, the way the head sees the cluster's network.
+ */
+export async function connectionsFromHead(
+  head: CommandRunner,
+  nodes: readonly NodeInfo[],
+): Promise<Connection[]> {
+  const ssh = nodes.map((n) => n.connection).find((c) => c.kind === 'ssh');
+  if (!ssh || ssh.kind !== 'ssh') return nodes.map((n) => n.connection);
+  const home = (await head.run('printf %s "$HOME"')).stdout.trim();
+  if (!home.startsWith('/'))
+    throw new CloudError(`could not read HOME on the head node of ${nodes[0]?.cluster}`);
+  const dir = `${home}/.ssh/skyhop`;
+  const mk = await head.run(`mkdir -p ${shPath(dir)} && chmod 700 ${shPath(`${home}/.ssh`)} ${shPath(dir)}`);
+  if (mk.code !== 0) throw new CloudError(`could not prepare ${dir} on the head node: ${mk.stderr.trim()}`);
+  const keyPath = `${dir}/cluster-key`;
+  const knownHostsPath = `${dir}/known_hosts`;
+  await head.upload(ssh.keyPath, keyPath, { mode: 0o600 });
+  if (ssh.knownHostsPath && existsSync(ssh.knownHostsPath)) {
+    await head.upload(ssh.knownHostsPath, knownHostsPath, { mode: 0o600 });
+  }
+  return nodes.map((n) =>
+    n.connection.kind === 'ssh'
+      ? { ...n.connection, host: n.internalIp, keyPath, knownHostsPath }
+      : n.connection,
+  );
 }

@@ -3,7 +3,7 @@ import { userInfo } from 'node:os';
 import * as agent from '../agent/client.js';
 import type { Cloud } from '../clouds/types.js';
 import type { CommandRunner } from '../runtime/types.js';
-import { nodeBinaryFor } from '../runtime/bootstrap.js';
+import { connectionsFromHead, nodeBinaryFor } from '../runtime/bootstrap.js';
 import type { ClusterRecord, Store } from '../state/index.js';
 import type { Task } from '../task/types.js';
 import { InterruptedError, UserError } from '../util/errors.js';
@@ -48,11 +48,12 @@ export async function installClusterAgent(
   head: CommandRunner,
   bundle: string,
 ) {
+  const conns = await connectionsFromHead(head, rec.nodes);
   const info: agent.ClusterInfoFile = {
     name: rec.name,
     cloud: rec.cloud,
     region: rec.region,
-    nodes: rec.nodes.map((n, i) => ({ rank: n.rank ?? i, ip: n.internalIp, connection: n.connection })),
+    nodes: rec.nodes.map((n, i) => ({ rank: n.rank ?? i, ip: n.internalIp, connection: conns[i] })),
     perNode: {
       cpus: rec.resources.vcpus ?? 1,
       memoryGiB: rec.resources.memoryGiB ?? 0,

@@ -2,7 +2,7 @@
  * End-to-end harness: runs the real `bin/skyhop.js` (built dist/) as a child process with its own
  * SKYHOP_HOME and HOME, and cleans up every cluster a test made.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,7 +69,7 @@ export class Sandbox {
   /** Tear down every cluster left behind, then remove the sandbox. */
   async cleanup(): Promise<void> {
     await this.run(['down', '-a', '-y', '--purge'], { timeoutMs: 60_000 }).catch(() => {});
-    killMarked('SKYHOP_NODE_ID', this.skyhopHome);
+    killUnder(this.dir);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -99,17 +99,11 @@ export function pidsUnder(dir: string): number[] {
   return pidsWithEnv('HOME', dir, true).filter((p) => p !== process.pid);
 }
 
-function killMarked(name: string, containing: string) {
-  for (const p of pidsWithEnv('HOME', containing, true)) {
-    if (p === process.pid) continue;
+/** Last resort after a failed test: kill whatever still runs with its HOME in the sandbox. */
+function killUnder(dir: string) {
+  for (const p of pidsUnder(dir)) {
     try {
       process.kill(p, 'SIGKILL');
     } catch {}
   }
-  void name;
-}
-
-/** Write a file into the sandbox and return its path. */
-export function sh(cmd: string): string {
-  return spawnSync('bash', ['-c', cmd], { encoding: 'utf8' }).stdout;
 }
