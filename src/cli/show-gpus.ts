@@ -4,9 +4,9 @@
  * their cheapest on-demand and spot prices. Reads only the catalogs (no credentials, no network);
  * every registered cloud is shown unless --cloud narrows it.
  */
-import { createRequire } from 'node:module';
 import type { AcceleratorOffer } from '../catalog/types.js';
 import type { Cloud } from '../clouds/types.js';
+import { textTable } from '../util/table.js';
 import { UserError } from '../util/errors.js';
 
 /** Shown without --all (SkyPilot likewise shows a common set first). */
@@ -39,37 +39,6 @@ export interface GpuOfferJson {
   spot_region: string | null;
 }
 
-type TableCtor = new (
-  opts: Record<string, unknown>,
-) => { push(...rows: unknown[]): void; toString(): string };
-
-function table(head: string[]) {
-  const Table = createRequire(import.meta.url)('cli-table3') as TableCtor;
-  const blank = Object.fromEntries(
-    [
-      'top',
-      'top-mid',
-      'top-left',
-      'top-right',
-      'bottom',
-      'bottom-mid',
-      'bottom-left',
-      'bottom-right',
-      'left',
-      'left-mid',
-      'mid',
-      'mid-mid',
-      'right',
-      'right-mid',
-    ].map((k) => [k, '']),
-  );
-  return new Table({
-    head,
-    style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
-    chars: { ...blank, middle: '  ' },
-  });
-}
-
 /** Parse NAME or NAME:N (N a positive number, fractions allowed). */
 export function parseAcceleratorArg(s: string): { name: string; count: number | null } {
   const m = /^([^:]+?)(?::([0-9]*\.?[0-9]+))?$/.exec(s.trim());
@@ -93,13 +62,6 @@ async function selectClouds(opts: Record<string, unknown>): Promise<Cloud[]> {
     );
   }
   return found;
-}
-
-function trimLines(s: string): string {
-  return s
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .join('\n');
 }
 
 function priceText(p: number | null): string {
@@ -149,13 +111,12 @@ function overview(clouds: Cloud[], opts: Record<string, unknown>): string {
   const cols = clouds.filter(
     (c) => opts.cloud !== undefined || names.some((n) => byName.get(n)!.has(c.name)),
   );
-  const t = table([
-    opts.all ? 'ACCELERATOR' : 'COMMON_ACCELERATOR',
-    ...cols.map((c) => c.name.toUpperCase()),
-  ]);
-  for (const n of shown) t.push([n, ...cols.map((c) => countsText(byName.get(n)!.get(c.name) ?? []))]);
+  const t = textTable(
+    [opts.all ? 'ACCELERATOR' : 'COMMON_ACCELERATOR', ...cols.map((c) => c.name.toUpperCase())],
+    shown.map((n) => [n, ...cols.map((c) => countsText(byName.get(n)!.get(c.name) ?? []))]),
+  );
   const lines = [`Counts of each accelerator per instance, by cloud${region ? ` (region ${region})` : ''}:`];
-  lines.push(trimLines(t.toString()));
+  lines.push(t);
   if (others.length) lines.push('', `Other accelerators: ${others.join(', ')} (show them with --all).`);
   lines.push('', 'Details and prices: skyhop show-gpus NAME[:COUNT], e.g. skyhop show-gpus A100:8.');
   return `${lines.join('\n')}\n`;
@@ -225,7 +186,7 @@ async function details(clouds: Cloud[], arg: string, opts: Record<string, unknow
       (a.instance_type ?? '').localeCompare(b.instance_type ?? ''),
   );
   if (opts.json) return `${JSON.stringify({ offers })}\n`;
-  const t = table([
+  const head = [
     'ACCELERATOR',
     'QTY',
     'CLOUD',
@@ -236,22 +197,20 @@ async function details(clouds: Cloud[], arg: string, opts: Record<string, unknow
     'HOURLY_PRICE',
     'HOURLY_SPOT_PRICE',
     'REGION',
+  ];
+  const rows = offers.map((o) => [
+    o.accelerator,
+    o.count,
+    o.cloud,
+    o.instance_type ?? '(attached)',
+    o.device_memory_gib === null ? '-' : `${o.device_memory_gib}GB`,
+    o.vcpus ?? '-',
+    o.memory_gib === null ? '-' : `${o.memory_gib}GB`,
+    priceText(o.price),
+    priceText(o.spot_price),
+    o.price_region ?? o.spot_region ?? '-',
   ]);
-  for (const o of offers) {
-    t.push([
-      o.accelerator,
-      o.count,
-      o.cloud,
-      o.instance_type ?? '(attached)',
-      o.device_memory_gib === null ? '-' : `${o.device_memory_gib}GB`,
-      o.vcpus ?? '-',
-      o.memory_gib === null ? '-' : `${o.memory_gib}GB`,
-      priceText(o.price),
-      priceText(o.spot_price),
-      o.price_region ?? o.spot_region ?? '-',
-    ]);
-  }
-  return `${trimLines(t.toString())}\n`;
+  return `${textTable(head, rows)}\n`;
 }
 
 async function checkRegion(clouds: Cloud[], region: string | undefined): Promise<void> {

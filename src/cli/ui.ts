@@ -44,34 +44,8 @@ export async function confirm(question: string, yes: unknown, flag = '-y'): Prom
 }
 
 export async function table(head: string[], rows: Array<Array<string | number>>): Promise<string> {
-  const { default: Table } = await import('cli-table3');
-  const t = new Table({
-    head,
-    style: { head: [], border: [], compact: true },
-    chars: {
-      top: '',
-      'top-mid': '',
-      'top-left': '',
-      'top-right': '',
-      bottom: '',
-      'bottom-mid': '',
-      'bottom-left': '',
-      'bottom-right': '',
-      left: '',
-      'left-mid': '',
-      mid: '',
-      'mid-mid': '',
-      right: '',
-      'right-mid': '',
-      middle: '  ',
-    },
-  });
-  for (const r of rows) t.push(r.map(String));
-  return t
-    .toString()
-    .split('\n')
-    .map((l) => l.trimEnd().replace(/^ /, ''))
-    .join('\n');
+  const { textTable } = await import('../util/table.js');
+  return textTable(head, rows);
 }
 
 export function ago(ms: number, now = Date.now()): string {

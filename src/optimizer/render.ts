@@ -1,9 +1,9 @@
 /**
  * Plan output: the human table (`renderPlan`) and the JSON object scripts read (`planToJson`).
  */
-import { createRequire } from 'node:module';
 import type { Launchable } from '../clouds/types.js';
 import { accString, money, placeOf, taskLabel } from './describe.js';
+import { textTable } from '../util/table.js';
 import { throughput } from './speed.js';
 import type { Plan, PlannedTask } from './types.js';
 
@@ -98,13 +98,8 @@ function tableRows(p: PlannedTask): { rows: Launchable[]; hidden: number } {
   return { rows, hidden: perRegion.length - rows.length };
 }
 
-type TableCtor = new (
-  opts: Record<string, unknown>,
-) => { push(...rows: unknown[]): void; toString(): string };
-
 /** The plan for humans: the choice per task, then the best candidates per cloud and region. */
 export function renderPlan(plan: Plan, note?: string | null): string {
-  const Table = createRequire(import.meta.url)('cli-table3') as TableCtor;
   const out: string[] = [];
   if (note) out.push(note);
   out.push(`Optimizer target: ${plan.target === 'time' ? 'estimated time' : 'cost'}.`);
@@ -126,29 +121,9 @@ export function renderPlan(plan: Plan, note?: string | null): string {
     const head = ['CLOUD', 'INSTANCE', 'vCPUs', 'Mem(GB)', 'ACCELERATORS', 'REGION/ZONE', 'COST ($)'];
     if (time) head.push('HOURS');
     head.push('CHOSEN');
-    const table = new Table({
-      head,
-      style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0 },
-      chars: {
-        top: '',
-        'top-mid': '',
-        'top-left': '',
-        'top-right': '',
-        bottom: '',
-        'bottom-mid': '',
-        'bottom-left': '',
-        'bottom-right': '',
-        left: '',
-        'left-mid': '',
-        mid: '',
-        'mid-mid': '',
-        right: '',
-        'right-mid': '',
-        middle: '  ',
-      },
-    });
     const { rows, hidden } = tableRows(p);
     const ref = p.ranked[0];
+    const body: Array<Array<string | number>> = [];
     for (const l of rows) {
       // Another candidate's hours under the time model: scale the choice's hours by throughput.
       const hours = time ? (p.estimatedHours * throughput(ref)) / throughput(l) : p.estimatedHours;
@@ -163,15 +138,9 @@ export function renderPlan(plan: Plan, note?: string | null): string {
       ];
       if (time) row.push(hoursText(hours));
       row.push(l === p.choice ? '✔' : '');
-      table.push(row);
+      body.push(row);
     }
-    out.push(
-      table
-        .toString()
-        .split('\n')
-        .map((l) => l.trimEnd())
-        .join('\n'),
-    );
+    out.push(textTable(head, body));
     if (hidden > 0) out.push(`  ... and ${hidden} more cloud/region option${hidden === 1 ? '' : 's'}.`);
   });
   return out.join('\n');
