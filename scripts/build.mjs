@@ -10,7 +10,9 @@ await Promise.all([
   build({
     entryPoints: {
       cli: 'src/cli/main.ts',
-      ...(existsSync('src/emulators/fluffycloud/main.ts') ? { fluffycloud: 'src/emulators/fluffycloud/main.ts' } : {}),
+      ...(existsSync('src/emulators/fluffycloud/main.ts')
+        ? { fluffycloud: 'src/emulators/fluffycloud/main.ts' }
+        : {}),
     },
     outdir: 'dist',
     bundle: true,
