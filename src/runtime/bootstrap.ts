@@ -86,7 +86,7 @@ export async function connectionsFromHead(
   nodes: readonly NodeInfo[],
 ): Promise<Connection[]> {
   const ssh = nodes.map((n) => n.connection).find((c) => c.kind === 'ssh');
-  if (!ssh || ssh.kind !== 'ssh') return nodes.map((n) => n.connection);
+  if (ssh?.kind !== 'ssh') return nodes.map((n) => n.connection);
   const home = (await head.run('printf %s "$HOME"')).stdout.trim();
   if (!home.startsWith('/'))
     throw new CloudError(`could not read HOME on the head node of ${nodes[0]?.cluster}`);

@@ -3,9 +3,8 @@
  * form, where a first document holding only `name` names the pipeline), or a DAG when tasks use
  * `depends_on`. Every error is a UserError naming file:line:col and the field.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import {
   type Document,
   isMap,
@@ -21,9 +20,9 @@ import { buildDag, type TaskPlaces } from './dag.js';
 import { resolvePaths } from './command.js';
 
 export { resolvePaths, taskFromCommand } from './command.js';
-import { ENV_NAME, parseEnvOverrides, substituteEnvs } from './env.js';
+import { ENV_NAME, parseEnvOverrides } from './env.js';
 import type { KnownNames } from './known.js';
-import { type RawPath, setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
+import { setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
 import { buildAlternatives, checkResources } from './resources.js';
 import {
   ALTERNATIVE_KEYS,
@@ -34,7 +33,7 @@ import {
   UNSUPPORTED_RESOURCE_FIELDS,
   UNSUPPORTED_TASK_FIELDS,
 } from './schema.js';
-import { type Path, SourceDoc, whereError } from './source.js';
+import { type Path, SourceDoc } from './source.js';
 import { didYouMean } from './suggest.js';
 import type { Dag, DataEstimate, Resources, Task } from './types.js';
 import { scalarString, show, storageCloud, ValueError } from './values.js';
