@@ -121,11 +121,22 @@ export async function followJob(
 ): Promise<JobOutcome> {
   const head = headRunner(rec);
   try {
-    const r = await agent.followLogs(head, jobId, {
-      follow: o.follow ?? true,
-      onData: (c) => o.onOutput?.(c),
-      signal: o.signal,
-    });
+    let r: JobRecord;
+    try {
+      r = await agent.followLogs(head, jobId, {
+        follow: o.follow ?? true,
+        onData: (c) => o.onOutput?.(c),
+        signal: o.signal,
+      });
+    } catch (e) {
+      if (o.signal?.aborted) throw new InterruptedError();
+      // The head stopped answering: if the cloud no longer has the cluster's nodes (a spot
+      // preemption, a deletion outside skyhop), the job ended with them; say so plainly.
+      const gone = await nodesGone(rec);
+      if (!gone) throw e;
+      store.updateJob(rec.name, jobId, { status: 'FAILED' });
+      return { jobId, status: 'FAILED', exitCode: null, reason: gone };
+    }
     if (o.signal?.aborted) throw new InterruptedError();
     const outcome = { jobId, status: r.status, exitCode: r.exitCode ?? null, reason: r.reason ?? null };
     if (TERMINAL.has(r.status)) store.updateJob(rec.name, jobId, { status: r.status });
@@ -133,6 +144,19 @@ export async function followJob(
   } finally {
     await head.close();
   }
+}
+
+/** Why the cluster's nodes are no longer all there, or null when they are. */
+async function nodesGone(rec: ClusterRecord): Promise<string | null> {
+  const live = await cloudOf(rec)
+    .provider(rec.region)
+    .queryInstances(rec.name)
+    .catch(() => null);
+  if (live === null) return null;
+  const running = live.filter((n) => n.status === 'running').length;
+  if (running >= rec.resources.numNodes) return null;
+  const spot = rec.resources.useSpot ? ' (spot instances can be preempted)' : '';
+  return `the cluster lost ${rec.resources.numNodes - running} of its ${rec.resources.numNodes} node(s)${spot}; \`skyhop status --refresh\` updates its record`;
 }
 
 export async function clusterQueue(store: Store, name: string): Promise<JobRecord[]> {
