@@ -1,0 +1,379 @@
+/**
+ * The files `skyhop new-cloud NAME` writes: one per step of docs/adding-a-cloud.md. They are plain
+ * strings (bundled into the CLI; nothing is read from disk at run time). What they must be:
+ * - typecheck under the project's tsconfig and pass `biome check` as generated;
+ * - registerable at once: the Cloud works for planning (empty catalog until vms.csv has rows,
+ *   credentials checked from ~/.NAME/credentials), and every provider or API method throws a
+ *   CloudError "... is not implemented yet" that classifyError maps to 'cloud' (failover skips the
+ *   cloud instead of failing the launch);
+ * - TODOs in comments that say what to fill in, never `throw new Error('TODO')`.
+ */
+
+export interface ScaffoldFile {
+  /** Relative to the new cloud's folder (src/clouds/NAME/). */
+  path: string;
+  content: string;
+}
+
+/** SkyPilot's vms.csv columns (the catalog's header; one row per instance type, region and zone). */
+export const CATALOG_HEADER =
+  'InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice\n';
+
+/** `acme` -> `Acme`, `my_cloud` -> `MyCloud` (class and display names). */
+export function pascalCase(name: string): string {
+  return name
+    .split(/[_-]+/)
+    .filter((p) => p !== '')
+    .map((p) => p[0].toUpperCase() + p.slice(1))
+    .join('');
+}
+
+/** The registry's import line for the cloud. */
+export function registryImportLine(name: string): string {
+  return `import { createCloud as ${name} } from './${name}/index.js';`;
+}
+
+export function cloudScaffold(name: string): ScaffoldFile[] {
+  const D = pascalCase(name);
+  const files: ScaffoldFile[] = [];
+
+  files.push({
+    path: 'credentials.ts',
+    content: `/**
+ * ${D} credentials, read by \`skyhop check\` (step 3's credential check) and by the API client.
+ *
+ * TODO: read the file (or environment variables) ${D}'s own tools write. This starter reads
+ * \`~/.${name}/credentials\` with \`api_key = ...\` and \`endpoint = ...\` lines. The secret itself is
+ * never returned by the check, printed or put in an error message.
+ */
+import { CloudError } from '../../util/errors.js';
+import { displayPath, homePath, nonEmpty, parseIni, readTextIfExists } from '../credentials.js';
+import type { CredentialStatus } from '../types.js';
+
+const CLOUD = '${D}';
+const FILE = '~/.${name}/credentials';
+const HINT = \`write "api_key = <KEY>" and "endpoint = <API URL>" lines to \${FILE}\`;
+
+export function credentialsPath(): string {
+  return homePath('.${name}', 'credentials');
+}
+
+async function read(): Promise<{ apiKey: string; endpoint: string } | { reason: string }> {
+  const path = credentialsPath();
+  const text = await readTextIfExists(path);
+  if (text === null) return { reason: \`\${displayPath(path)} not found\` };
+  const ini = parseIni(text);
+  const section = ini.get('default') ?? ini.get('');
+  const apiKey = nonEmpty(section, 'api_key');
+  const endpoint = nonEmpty(section, 'endpoint');
+  if (!apiKey || !endpoint) return { reason: \`\${displayPath(path)} needs both api_key and endpoint\` };
+  return { apiKey, endpoint };
+}
+
+export async function checkCredentials(): Promise<CredentialStatus> {
+  const c = await read();
+  if ('reason' in c) return { ok: false, reason: c.reason, hint: HINT };
+  return { ok: true, source: \`\${displayPath(credentialsPath())} (api_key, endpoint)\` };
+}
+
+/** The API key and endpoint for the API client; a CloudError naming the file (never the key) if unusable. */
+export async function loadCredentials(): Promise<{ apiKey: string; endpoint: string }> {
+  const c = await read();
+  if ('reason' in c) throw new CloudError(\`\${CLOUD} credentials: \${c.reason}; \${HINT}\`);
+  return c;
+}
+`,
+  });
+
+  files.push({
+    path: 'api.ts',
+    content: `/**
+ * Step 0: the ${D} API client: the seed's four calls (launch, remove, set tags, list instances) and
+ * SSH key registration. src/clouds/fluffycloud/api.ts is a complete example.
+ *
+ * TODO, for every call:
+ * - node's fetch with the credentials from credentials.ts and a timeout per call (AbortSignal.timeout);
+ * - failures thrown as ${D}ApiError with the HTTP status and the API's error code, so errors.ts can
+ *   classify them; the API key never appears in a message or log;
+ * - idempotent calls (list, remove, set tags, register key) retried with backoff on 429/5xx/timeouts;
+ *   launch NOT retried blindly: after a timeout, list instances by name to see whether it happened.
+ */
+import { CloudError } from '../../util/errors.js';
+import { loadCredentials } from './credentials.js';
+
+const CLOUD = '${D}';
+const FOLDER = 'src/clouds/${name}';
+
+/** One instance as the provider needs it. */
+export interface Instance {
+  id: string;
+  /** TODO: ${D}'s statuses; the provider maps them to pending | running | stopped | terminated. */
+  status: string;
+  tags: Record<string, string>;
+  name: string;
+  ip: string;
+  sshPort: number;
+  sshUser: string;
+  region: string;
+  zone: string | null;
+  instanceType: string;
+}
+
+export interface LaunchOptions {
+  zone?: string | null;
+  spot?: boolean;
+  tags?: Record<string, string>;
+}
+
+/** A failed ${D} API call. */
+export class ${D}ApiError extends CloudError {
+  readonly status: number | null;
+  readonly code: string;
+  constructor(message: string, status: number | null, code: string) {
+    super(message);
+    this.name = '${D}ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Thrown by every call that is not written yet; errors.ts maps it to 'cloud' (failover skips ${D}). */
+export class NotImplementedError extends CloudError {
+  readonly code = 'NotImplemented';
+  constructor(what: string, file: string) {
+    super(\`\${CLOUD}: \${what} is not implemented yet; fill it in: \${FOLDER}/\${file} (docs/adding-a-cloud.md)\`);
+    this.name = 'NotImplementedError';
+  }
+}
+
+export class ${D}Api {
+  readonly endpoint: string;
+  readonly timeoutMs: number;
+
+  constructor(endpoint: string, timeoutMs = 30_000) {
+    // TODO: keep the API key too (private; used only in the Authorization header).
+    this.endpoint = endpoint;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** The seed's "launch an instance": returns the new instance's id. */
+  async launch(
+    _name: string,
+    _instanceType: string,
+    _region: string,
+    _sshKeyName: string,
+    _opts: LaunchOptions = {},
+  ): Promise<{ id: string }> {
+    throw new NotImplementedError('launch', 'api.ts');
+  }
+
+  /** The seed's "remove an instance" (terminate). */
+  async remove(_id: string): Promise<void> {
+    throw new NotImplementedError('remove', 'api.ts');
+  }
+
+  /** The seed's "set instance tags". */
+  async setTags(_id: string, _tags: Record<string, string>): Promise<void> {
+    throw new NotImplementedError('setTags', 'api.ts');
+  }
+
+  /** The seed's "list instances": every instance not yet terminated, with status, tags, name and IP. */
+  async listInstances(): Promise<Instance[]> {
+    throw new NotImplementedError('listInstances', 'api.ts');
+  }
+
+  /** Step 4: register a public key under a name, so that new instances accept it (idempotent). */
+  async registerSshKey(_name: string, _publicKey: string): Promise<void> {
+    throw new NotImplementedError('registerSshKey', 'api.ts');
+  }
+}
+
+/** A client with the user's credentials. */
+export async function ${name}Api(): Promise<${D}Api> {
+  const { endpoint } = await loadCredentials();
+  return new ${D}Api(endpoint);
+}
+`,
+  });
+
+  files.push({
+    path: 'provider.ts',
+    content: `/**
+ * Step 1: the ${D} NodeProvider, over the API client (api.ts). src/clouds/fluffycloud/provider.ts is
+ * a complete example; the conformance kit (\`node scripts/test.mjs conformance\`) checks these rules.
+ *
+ * TODO, the guarantees every provider gives:
+ * - nodes are found by their tags (skyhop-cluster = cluster, skyhop-role = head | worker,
+ *   skyhop-rank = 0..n-1), never from local state: the cloud is the truth;
+ * - runInstances is idempotent: reuse the nodes that are there, launch the missing ranks head first with
+ *   the tags set at launch, and return only when every node is running and answers over SSH
+ *   (makeRunner(node.connection).run('true')); if it fails part-way or the signal aborts, remove the
+ *   nodes this call created, then throw the original error;
+ * - queryInstances returns every non-terminated node of the cluster, head first, then by rank;
+ * - terminateInstances removes every node with the cluster's tag, waits until they are gone, and is
+ *   safe to repeat.
+ */
+import type { ClusterSpec, NodeInfo, NodeProvider } from '../types.js';
+import { NotImplementedError } from './api.js';
+
+export const TAG_CLUSTER = 'skyhop-cluster';
+export const TAG_ROLE = 'skyhop-role';
+export const TAG_RANK = 'skyhop-rank';
+
+export class ${D}Provider implements NodeProvider {
+  readonly region: string;
+
+  constructor(region: string) {
+    this.region = region;
+  }
+
+  async runInstances(_spec: ClusterSpec, _signal?: AbortSignal): Promise<NodeInfo[]> {
+    throw new NotImplementedError('runInstances', 'provider.ts');
+  }
+
+  async queryInstances(_cluster: string): Promise<NodeInfo[]> {
+    throw new NotImplementedError('queryInstances', 'provider.ts');
+  }
+
+  async terminateInstances(_cluster: string): Promise<void> {
+    throw new NotImplementedError('terminateInstances', 'provider.ts');
+  }
+}
+`,
+  });
+
+  files.push({
+    path: 'setup.ts',
+    content: `/**
+ * Step 4: what runs around a launch besides the instances: SSH key registration with ${D}, and
+ * shell lines that prepare each node after boot (run by src/runtime/bootstrap.ts).
+ *
+ * TODO: register the cluster's public key (src/runtime/ssh-keys.ts, ensureClusterKey) under a name
+ * derived from the cluster before launching, and add the image-specific preparation ${D} needs.
+ * Every string that goes into a shell line passes through src/util/shell.ts (shq, shPath).
+ */
+import type { NodeInfo } from '../types.js';
+import type { ${D}Api as Api } from './api.js';
+
+/** The name the cluster's key is registered under. */
+export function sshKeyName(cluster: string): string {
+  return \`skyhop-\${cluster}\`;
+}
+
+/** Registers the cluster's public key with ${D} (idempotent) and returns its name. */
+export async function registerClusterKey(api: Api, cluster: string, publicKey: string): Promise<string> {
+  const name = sshKeyName(cluster);
+  await api.registerSshKey(name, publicKey);
+  return name;
+}
+
+/** Shell lines run on every node after boot. The agent needs node.js 20+ on the head node. */
+export function nodeSetup(_node: NodeInfo): string[] {
+  return ['mkdir -p ~/.skyhop'];
+}
+`,
+  });
+
+  files.push({
+    path: 'errors.ts',
+    content: `/**
+ * Step 5: failover. What the failover loop blocks after a launch error:
+ * 'zone' | 'region' | 'cloud' (move on), 'retry' (transient: same place after a backoff), 'fatal'.
+ * src/clouds/fluffycloud/errors.ts is a complete example.
+ *
+ * TODO: map ${D}'s error codes: no capacity -> 'zone' or 'region' (where its capacity is counted),
+ * quota -> 'region' or 'cloud' (where it applies), bad credentials -> 'cloud', 429/5xx/timeouts ->
+ * 'retry', a malformed request -> 'fatal'.
+ */
+import { errorFacts, isTransient } from '../credentials.js';
+import type { BlockScope } from '../types.js';
+import { InterruptedError, UserError } from '../../util/errors.js';
+
+export function classifyError(e: unknown): BlockScope {
+  if (e instanceof InterruptedError || e instanceof UserError) return 'fatal';
+  const f = errorFacts(e);
+  if (f.code === 'NotImplemented') return 'cloud';
+  if (f.status === 401 || f.status === 403) return 'cloud';
+  if (isTransient(f)) return 'retry';
+  if (f.status === 400 || f.status === 404) return 'fatal';
+  return 'region';
+}
+`,
+  });
+
+  files.push({
+    path: 'index.ts',
+    content: `/**
+ * Step 3: the ${D} Cloud. The files, one per step of docs/adding-a-cloud.md: api.ts (0), provider.ts
+ * (1), catalogs/${name}/vms.csv (2), this file (3), setup.ts (4), errors.ts (5); credentials.ts holds
+ * the credential check. Registered by one line in src/clouds/registry.ts.
+ *
+ * TODO: the features ${D} supports, its longest cluster name, its egress price.
+ */
+import { readFileSync } from 'node:fs';
+import { bundledCatalogPath, catalogFromRows, loadCatalog } from '../../catalog/index.js';
+import type { Catalog } from '../../catalog/types.js';
+import type { Resources } from '../../task/types.js';
+import { UserError } from '../../util/errors.js';
+import { feasibleFromCatalog } from '../feasible.js';
+import type { Cloud, Feature, NodeProvider } from '../types.js';
+import { checkCredentials } from './credentials.js';
+import { classifyError } from './errors.js';
+import { ${D}Provider } from './provider.js';
+import { nodeSetup } from './setup.js';
+
+const NAME = '${name}';
+const CLOUD = '${D}';
+
+// TODO: 'stop', 'autostop', 'spot', 'multi-node', 'ports', 'image-id', 'disk-size', 'labels', 'zones'.
+const FEATURES: ReadonlySet<Feature> = new Set<Feature>([]);
+
+/** Step 2: catalogs/${name}/vms.csv; until it has rows, the cloud offers nothing (and plans skip it). */
+function loadOrEmpty(): Catalog {
+  const path = bundledCatalogPath(NAME);
+  const lines = readFileSync(path, 'utf8').split('\\n');
+  if (lines.filter((l) => l.trim() !== '').length < 2) {
+    return catalogFromRows(NAME, [], { kind: 'bundled', path, note: \`\${path} has no rows yet\` });
+  }
+  return loadCatalog(NAME);
+}
+
+export function createCloud(): Cloud {
+  let catalog: Catalog | null = null;
+  const cloud: Cloud = {
+    name: NAME,
+    displayName: CLOUD,
+    features: FEATURES,
+    maxClusterNameLength: 48,
+    catalog(): Catalog {
+      catalog ??= loadOrEmpty();
+      return catalog;
+    },
+    checkCredentials() {
+      return checkCredentials();
+    },
+    feasibleResources(r: Resources, alternative: number) {
+      return feasibleFromCatalog(cloud, r, alternative);
+    },
+    egressCostPerGb(_gb: number): number {
+      return 0;
+    },
+    provider(region: string): NodeProvider {
+      const regions = cloud.catalog().regions();
+      if (!regions.includes(region)) {
+        throw new UserError(
+          \`\${CLOUD} has no region \${region}; its regions: \${regions.join(', ') || 'none yet'}\`,
+        );
+      }
+      return new ${D}Provider(region);
+    },
+    classifyError,
+    nodeSetup,
+  };
+  return cloud;
+}
+`,
+  });
+
+  return files;
+}
