@@ -3,9 +3,7 @@
  * failover loop blocks (src/provision/failover.ts):
  *
  *   code (HTTP)                         scope     why
- *   capacity (503)                      region    FluffyCloud's capacity is a pool per region (the
- *                                                 scenario sets it per region), so another zone of the
- *                                                 same region fails the same way; see below
+ *   capacity (503)                      region    see below
  *   region_unavailable (503)            region    the region is down
  *   quota (403)                         cloud     quotas are per user, across every region
  *   unauthorized (401)                  cloud     the API key is wrong everywhere
@@ -20,10 +18,14 @@
  *   cluster_conflict                    fatal     the cluster already has nodes in another region
  *   terminate_timeout                   retry     removed nodes were slow to go (cleanup only)
  *
- * Capacity: the issue asks to block the region. The alternative (block only the zone the message
- * names, as AWS capacity errors deserve) is not strictly better here: FluffyCloud's capacity is counted
- * per region, so the next zone would fail the same way and cost one more round trip per zone. A cloud
- * whose capacity is per zone should map it to 'zone'.
+ * Capacity blocks the region, as the issue asks. The alternative, blocking only the zone the message
+ * names, is not strictly better on FluffyCloud: capacity can be capped per region or per zone, and a
+ * launch without a zone (skyhop leaves the zone open unless the user pins one or spot prices differ
+ * by zone) has already been tried in every zone of the region by the cloud itself, so its capacity
+ * error means the region is out. A region-wide cap names just one zone in its message, so "names a
+ * zone" does not tell a zonal shortage from a regional one. The cost: a launch pinned to a full zone
+ * does not try the region's other zones. A cloud whose capacity errors are reliably per zone (AWS's
+ * InsufficientInstanceCapacity) should map them to 'zone'.
  *
  * Errors not from the client are matched by their code and message, so that errors with the shape of
  * other SDKs (`{code: 'InsufficientCapacity'}`) classify sensibly too.

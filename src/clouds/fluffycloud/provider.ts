@@ -21,7 +21,8 @@
  *
  * Callers hold the cluster's lock (the SDK does), so two launches of one cluster do not race.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { makeRunner } from '../../runtime/index.js';
 import { ensureClusterKey } from '../../runtime/ssh-keys.js';
 import { InterruptedError, UserError } from '../../util/errors.js';
@@ -89,6 +90,38 @@ export function instanceName(cluster: string, rank: number): string {
   return `${nameSafe(cluster)}-${rank === 0 ? 'head' : `w${rank}`}-${randomBytes(2).toString('hex')}`;
 }
 
+/** How known_hosts names a host: `ip` on port 22, `[ip]:port` otherwise. */
+function knownHostName(ip: string, port: number): string {
+  return port === 22 ? ip : `[${ip}]:${port}`;
+}
+
+function knownHostsLineMatches(line: string, names: ReadonlySet<string>): boolean {
+  const field = line.trim().split(/\s+/)[0] ?? '';
+  if (field.startsWith('|1|')) {
+    // Hashed: |1|base64(salt)|base64(HMAC-SHA1(salt, name)).
+    const [, , salt, hash] = field.split('|');
+    if (!salt || !hash) return false;
+    const key = Buffer.from(salt, 'base64');
+    return [...names].some((n) => createHmac('sha1', key).update(n).digest('base64') === hash);
+  }
+  return field.split(',').some((h) => names.has(h));
+}
+
+/**
+ * Drops known_hosts entries for addresses of freshly created nodes: a new instance has a new host
+ * key, and an entry left by an earlier instance at the same address would make SSH refuse it.
+ */
+export function forgetHostKeys(knownHostsPath: string, hosts: ReadonlyArray<{ ip: string; port: number }>) {
+  if (hosts.length === 0 || !existsSync(knownHostsPath)) return;
+  const names = new Set(hosts.map((h) => knownHostName(h.ip, h.port)));
+  const lines = readFileSync(knownHostsPath, 'utf8').split('\n');
+  const kept = lines.filter((l) => !knownHostsLineMatches(l, names));
+  if (kept.length === lines.length) return;
+  const tmp = `${knownHostsPath}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`;
+  writeFileSync(tmp, kept.join('\n'), { mode: 0o600 });
+  renameSync(tmp, knownHostsPath);
+}
+
 function nodeStatus(s: string): NodeInfo['status'] {
   switch (s) {
     case 'running':
@@ -99,6 +132,10 @@ function nodeStatus(s: string): NodeInfo['status'] {
     default:
       return 'pending';
   }
+}
+
+function sshPort(n: NodeInfo): number {
+  return n.connection.kind === 'ssh' ? n.connection.port : 22;
 }
 
 function byRank(a: NodeInfo, b: NodeInfo): number {
@@ -250,6 +287,11 @@ export class FluffyCloudProvider implements NodeProvider {
         await api.setTags(id, want, { signal });
       }
       const nodes = await this.waitRunning(api, cluster, ids, key, signal);
+      const fresh = new Set(created);
+      forgetHostKeys(
+        key.knownHostsPath,
+        nodes.filter((n) => fresh.has(n.id)).map((n) => ({ ip: n.internalIp, port: sshPort(n) })),
+      );
       await this.waitSsh(nodes, signal);
       // A launch that timed out may still have created an instance after we looked: remove such strays.
       const wanted = new Set(ids.values());
