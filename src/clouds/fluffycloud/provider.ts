@@ -23,8 +23,9 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { makeRunner } from '../../runtime/index.js';
-import { ensureClusterKey } from '../../runtime/ssh-keys.js';
+import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
 import { InterruptedError, UserError } from '../../util/errors.js';
 import type { ClusterSpec, NodeInfo, NodeProvider } from '../types.js';
 import {
@@ -227,7 +228,7 @@ export class FluffyCloudProvider implements NodeProvider {
     if (signal?.aborted) throw new InterruptedError();
     const { cluster, numNodes } = spec;
     const api = await this.client();
-    const key: SshKey = await ensureClusterKey(cluster);
+    const key: SshKey = ensureClusterKey(cluster);
     const created: string[] = [];
     try {
       const keyName = await registerClusterKey(api, cluster, key.publicKey, signal);
@@ -412,7 +413,13 @@ export class FluffyCloudProvider implements NodeProvider {
     const api = await this.client();
     const found = await this.clusterInstances(api, cluster);
     if (found.length === 0) return [];
-    const key: SshKey = await ensureClusterKey(cluster);
+    // The key's paths without creating a key (a query has no side effects; a lost key stays lost).
+    const dir = clusterKeyDir(cluster);
+    const key: SshKey = {
+      keyPath: join(dir, 'id_ed25519'),
+      publicKey: '',
+      knownHostsPath: join(dir, 'known_hosts'),
+    };
     return found.map((i) => this.toNodeInfo(i, key)).sort(byRank);
   }
 
