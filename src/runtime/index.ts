@@ -4,6 +4,7 @@
 import type { Connection } from '../clouds/types.js';
 import { UserError } from '../util/errors.js';
 import { LocalRunner } from './local-runner.js';
+import { SshRunner } from './ssh-runner.js';
 import type { CommandRunner } from './types.js';
 
 export type { CommandRunner, RunOptions, RunResult } from './types.js';
@@ -17,9 +18,7 @@ export function makeRunner(conn: Connection): CommandRunner {
     case 'local':
       return new LocalRunner(conn);
     case 'ssh':
-      throw new UserError(
-        `Cannot reach ${conn.user}@${conn.host}:${conn.port}: SSH nodes are not supported yet by this skyhop build; use the local cloud.`,
-      );
+      return new SshRunner(conn);
     default: {
       const kind = (conn as { kind?: unknown }).kind;
       throw new UserError(
