@@ -330,7 +330,7 @@ export class FluffyCloudProvider implements NodeProvider {
       for (const [rank, id] of ids) {
         const i = all.get(id);
         if (!i || i.status === 'terminated') {
-          const why = i?.status_reason ? `was ${i.status_reason}` : i ? 'was terminated' : 'disappeared';
+          const why = i ? `was terminated${i.status_reason ? ` (${i.status_reason})` : ''}` : 'disappeared';
           throw new FluffyCloudProvisionError(
             'boot_failed',
             `FluffyCloud instance ${id} (${cluster} rank ${rank}) ${why} while booting in ${this.region}`,
