@@ -60,10 +60,15 @@ export function lazyProvider(region: string, opts: FluffyCloudProviderOptions = 
  * with the client's SKYHOP_HOME and HOME (where ~/.fluffycloud/credentials is).
  *
  * This works because the emulator's instances are hosts on this very machine: the head node can run
- * the client's node binary and skyhop, and reach the API on loopback. A real remote cloud would
- * instead call its own API from the head (remove the instances that carry the cluster's tag, with a
- * credential scoped to that cluster), since the client's files are not there. The API key is never
- * put in `env`: the agent stores this command on the node.
+ * the client's node binary and skyhop, and reach the API on loopback. Two limits, both from the
+ * emulator's isolation of a node: (1) a node has its own /root and /tmp, so the client's SKYHOP_HOME
+ * and ~/.fluffycloud must live elsewhere for the head to see them; (2) the command runs inside the
+ * head's PID namespace, which ends when the head is removed, so `down` dies right after the cloud
+ * has removed the nodes and before it forgets the cluster locally: `skyhop status --refresh` then
+ * reconciles the record (measured: the instances are terminated; the record says UP until then).
+ * A real remote cloud would instead call its own API from the head (remove the instances that carry
+ * the cluster's tag, with a credential scoped to that cluster), since the client's files are not
+ * there. The API key is never put in `env`: the agent stores this command on the node.
  */
 export function autostopCommand(
   cluster: string,
