@@ -205,6 +205,15 @@ export function buildProgram(): Command {
     .argument('[clouds...]', 'clouds')
     .action(lazy(() => import('./catalog-show.js')));
 
+  program
+    .command('new-cloud')
+    .description('Scaffold a new cloud: src/clouds/<name>/ with every file to fill in (docs/adding-a-cloud.md)')
+    .argument('<name>', 'the cloud name (lowercase)')
+    .option('--dir <path>', 'where cloud folders live', 'src/clouds')
+    .option('--register', 'also add its line to src/clouds/registry.ts')
+    .option('--force', 'overwrite an existing folder')
+    .action(lazy(() => import('./new-cloud.js')));
+
   return program;
 }
 
