@@ -19,13 +19,13 @@
  *   terminate_timeout                   retry     removed nodes were slow to go (cleanup only)
  *
  * Capacity blocks the region, as the issue asks. The alternative, blocking only the zone the message
- * names, is not strictly better on FluffyCloud: capacity can be capped per region or per zone, and a
- * launch without a zone (skyhop leaves the zone open unless the user pins one or spot prices differ
- * by zone) has already been tried in every zone of the region by the cloud itself, so its capacity
- * error means the region is out. A region-wide cap names just one zone in its message, so "names a
- * zone" does not tell a zonal shortage from a regional one. The cost: a launch pinned to a full zone
- * does not try the region's other zones. A cloud whose capacity errors are reliably per zone (AWS's
- * InsufficientInstanceCapacity) should map them to 'zone'.
+ * names, is not strictly better on FluffyCloud. skyhop's failover pins the cheapest zone of a region
+ * (provision/blocklist.ts firstZone), and FluffyCloud caps capacity per region or per zone; a
+ * region-wide shortage answers "... in region R (zone Z)" just like a shortage in zone Z, so the
+ * message cannot tell them apart. The zone rule costs a failed launch (and, for a multi-node cluster,
+ * creating and removing nodes) in every further zone of a region that is out; the region rule misses
+ * capacity that other zones of the region still have. A cloud whose capacity errors are reliably per
+ * zone (AWS's InsufficientInstanceCapacity) should map them to 'zone'.
  *
  * Errors not from the client are matched by their code and message, so that errors with the shape of
  * other SDKs (`{code: 'InsufficientCapacity'}`) classify sensibly too.
