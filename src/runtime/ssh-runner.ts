@@ -49,7 +49,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, statSync } from 'node:fs';
+import { createReadStream, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Connection } from '../clouds/types.js';
 import { CloudError, UserError } from '../util/errors.js';
@@ -99,11 +99,21 @@ const RETRYABLE =
 const MUX_NOISE =
   /^(?:mux_client_[a-z_]+: .*|ControlSocket .* already exists, disabling multiplexing|Control socket connect\(.*\): .*)\r?$/;
 
+/** run()'s options plus, for upload, a file streamed to the command's stdin. */
+type SessionOptions = RunOptions & { stdinFile?: string };
+
+interface ConnectState {
+  promise: Promise<void>;
+  ac: AbortController;
+  /** Callers still waiting for this attempt. */
+  waiters: number;
+}
+
 export class SshRunner implements CommandRunner {
   readonly connection: SshConnection;
   private readonly connectDeadlineMs: number;
   private readonly persistS: number;
-  private connecting: Promise<void> | null = null;
+  private connectState: ConnectState | null = null;
   private controlPathCache: string | null = null;
 
   constructor(connection: SshConnection, opts: SshRunnerOptions = {}) {
@@ -182,20 +192,55 @@ export class SshRunner implements CommandRunner {
 
   /**
    * Open (or reuse) the control master: runs `true` on the node, retrying connection failures with
-   * backoff until the connect deadline. Concurrent callers share one attempt; a failed attempt is
-   * forgotten, so the next call tries again.
+   * backoff until the connect deadline. Concurrent callers share one attempt; when every caller has
+   * given up (`signal`), the attempt stops; a failed attempt is forgotten, so the next call tries again.
    */
-  connect(): Promise<void> {
-    if (!this.connecting) {
-      this.connecting = this.connectWithRetries().catch((e) => {
-        this.connecting = null;
+  connect(signal?: AbortSignal): Promise<void> {
+    let st = this.connectState;
+    if (!st) {
+      const ac = new AbortController();
+      const fresh: ConnectState = { ac, waiters: 0, promise: Promise.resolve() };
+      fresh.promise = this.connectWithRetries(ac.signal).catch((e) => {
+        if (this.connectState === fresh) this.connectState = null;
         throw e;
       });
+      fresh.promise.catch(() => {}); // handled by the waiters
+      this.connectState = fresh;
+      st = fresh;
     }
-    return this.connecting;
+    const state = st;
+    state.waiters++;
+    return new Promise<void>((resolveConnect, rejectConnect) => {
+      let left = false;
+      const leave = () => {
+        if (left) return false;
+        left = true;
+        signal?.removeEventListener('abort', onAbort);
+        state.waiters--;
+        return true;
+      };
+      const onAbort = () => {
+        if (!leave()) return;
+        if (state.waiters === 0) {
+          if (this.connectState === state) this.connectState = null; // the next caller starts afresh
+          state.ac.abort();
+        }
+        rejectConnect(new CloudError(`Connecting to ${this.where} was cancelled.`));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      state.promise.then(
+        () => {
+          if (leave()) resolveConnect();
+        },
+        (e) => {
+          if (leave()) rejectConnect(e);
+        },
+      );
+    });
   }
 
-  private async connectWithRetries(): Promise<void> {
+  private async connectWithRetries(signal: AbortSignal): Promise<void> {
     ensurePrivateDir(dirname(this.knownHostsPath), false);
     const start = Date.now();
     const deadline = start + this.connectDeadlineMs;
@@ -207,8 +252,10 @@ export class SshRunner implements CommandRunner {
       const timeoutS = Math.max(1, Math.min(CONNECT_TIMEOUT_S, Math.ceil(left / 1000)));
       const r = await execFileCollect('ssh', this.sshArgv('true', timeoutS), {
         timeoutMs: timeoutS * 1000 + 20_000,
+        signal,
       });
       if (r.code === 0) return;
+      if (signal.aborted) throw new CloudError(`Connecting to ${this.where} was cancelled.`);
       const line = sshErrorLine(r.stderr);
       if (r.code !== 255) {
         throw new CloudError(
@@ -231,12 +278,17 @@ export class SshRunner implements CommandRunner {
           `Cannot reach ${this.where} over SSH${tries > 1 ? ` (${tries} tries in ${waited} s)` : ''}: ${line || `ssh exit code ${r.code}`}; check that the node is running and its SSH port is open.`,
         );
       }
-      await sleep(delay);
-      delay = Math.min(Math.round(delay * 1.5), 2000);
+      await sleep(delay, signal);
+      if (signal.aborted) throw new CloudError(`Connecting to ${this.where} was cancelled.`);
+      delay = Math.min(Math.round(delay * 1.5), 1000);
     }
   }
 
   run(command: string, opts: RunOptions = {}): Promise<RunResult> {
+    return this.runWith(command, opts);
+  }
+
+  private runWith(command: string, opts: SessionOptions): Promise<RunResult> {
     if (opts.signal?.aborted) return Promise.resolve({ code: ABORT_EXIT_CODE, stdout: '', stderr: '' });
     return new Promise<RunResult>((resolvePromise, reject) => {
       let settled = false;
@@ -256,6 +308,7 @@ export class SshRunner implements CommandRunner {
         forced = code;
         if (killSession) return killSession(code);
         // Still connecting: nothing runs on the node yet.
+        connectAc.abort();
         let stderr = '';
         if (code === TIMEOUT_EXIT_CODE) {
           if (opts.onStderr) opts.onStderr(timeoutNote());
@@ -272,15 +325,16 @@ export class SshRunner implements CommandRunner {
 
       // A session that failed before the command started (the master went away, the node is
       // restarting) is safe to try again once, after connect() has waited for the node.
+      const connectAc = new AbortController();
       const attempt = (retries: number) => {
-        this.connect().then(() => {
+        this.connect(connectAc.signal).then(() => {
           if (settled) return;
           const session = this.startSession(command, opts, timeoutNote);
           killSession = session.kill;
           if (forced !== null) session.kill(forced);
           session.done.then((out) => {
             if (out.result) return settle(() => resolvePromise(out.result!));
-            this.connecting = null;
+            this.connectState = null;
             if (retries > 0 && forced === null && !settled) {
               killSession = null;
               return attempt(retries - 1);
@@ -299,7 +353,7 @@ export class SshRunner implements CommandRunner {
    */
   private startSession(
     command: string,
-    opts: RunOptions,
+    opts: SessionOptions,
     timeoutNote: () => string,
   ): { done: Promise<{ result?: RunResult; error?: CloudError }>; kill: (code: number) => void } {
     const runId = `${process.pid}-${randomBytes(8).toString('hex')}`;
@@ -315,7 +369,7 @@ export class SshRunner implements CommandRunner {
       }
       const child = spawn('ssh', this.sshArgv(script), {
         detached: true, // not in the terminal's process group: Ctrl-C reaches skyhop, which decides
-        stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        stdio: [opts.stdin === undefined && !opts.stdinFile ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       });
       let stdout = '';
       let stderr = '';
@@ -323,6 +377,7 @@ export class SshRunner implements CommandRunner {
       let remoteCode: number | null = null;
       let forced: number | null = null;
       let remoteKill: Promise<string> | null = null;
+      let stdinError: Error | null = null;
       let settled = false;
       let drainTimer: NodeJS.Timeout | undefined;
       let killTimer: NodeJS.Timeout | undefined;
@@ -347,9 +402,16 @@ export class SshRunner implements CommandRunner {
       child.stderr!.setEncoding('utf8');
       child.stdout!.on('data', (c: string) => out.push(c));
       child.stderr!.on('data', (c: string) => err.push(c));
-      if (opts.stdin !== undefined && child.stdin) {
+      if (child.stdin) {
         child.stdin.on('error', () => {}); // the command may exit without reading its input
-        child.stdin.end(opts.stdin);
+        if (opts.stdinFile) {
+          const file = createReadStream(opts.stdinFile);
+          file.on('error', (e) => {
+            stdinError = e;
+            endLocal();
+          });
+          file.pipe(child.stdin);
+        } else child.stdin.end(opts.stdin);
       }
 
       const endLocal = () => {
@@ -375,6 +437,9 @@ export class SshRunner implements CommandRunner {
         child.stderr!.destroy();
         out.flush();
         err.flush();
+        if (stdinError) {
+          return rejectDone(new Error(`cannot read ${opts.stdinFile}: ${stdinError.message}`));
+        }
         if (forced !== null) {
           const note = remoteKill ? await remoteKill : '';
           if (forced === TIMEOUT_EXIT_CODE) emitErr(timeoutNote());
@@ -432,27 +497,34 @@ export class SshRunner implements CommandRunner {
     }
   }
 
+  /**
+   * Copy one file over one session on the master: streamed into a temp file next to the destination
+   * (`cat`), given its mode, then renamed over it; parents are created. (Not rsync: one rsync run
+   * costs ~50 ms more here, mostly its own waits, and a single file gains nothing from it.)
+   */
   async upload(localPath: string, remotePath: string, opts: { mode?: number } = {}): Promise<void> {
     const st = statSync(localPath, { throwIfNoEntry: false });
     if (!st?.isFile()) throw new Error(`not a file: ${localPath}`);
-    const mode = (opts.mode ?? st.mode) & 0o7777;
-    const dest = rsyncRemotePath(remotePath);
-    if (dest === '.' || dest.endsWith('/')) throw new Error(`upload needs a file path, got ${remotePath}`);
-    await this.connect();
-    await this.rsync(
-      [
-        '-p',
-        '--ignore-times',
-        '--whole-file',
-        `--chmod=F${mode.toString(8).padStart(4, '0')}`,
-        `--rsync-path=${mkdirThenRsync(parentOf(remotePath))}`,
-        '--',
-        resolve(localPath),
-        `${this.rsyncHost()}:${dest}`,
-      ],
-      undefined,
-      `upload ${localPath} to ${this.where}:${remotePath}`,
-    );
+    const mode = ((opts.mode ?? st.mode) & 0o7777).toString(8).padStart(4, '0');
+    const dest = remotePath.replace(/\/+$/, '');
+    if (dest === '' || dest === '~') throw new Error(`upload needs a file path, got ${remotePath}`);
+    const d = shPath(dest);
+    const script = [
+      'set -e',
+      `mkdir -p -- ${shPath(parentOf(dest))}`,
+      `if [ -d ${d} ]; then echo ${shq(`${remotePath}: is a directory`)} >&2; exit 1; fi`,
+      `t=${d}.skyhop-upload-$$`,
+      `trap 'rm -f -- "$t"' EXIT`,
+      'cat > "$t"',
+      `chmod ${mode} -- "$t"`,
+      `mv -f -- "$t" ${d}`,
+      'trap - EXIT',
+    ].join('\n');
+    const res = await this.runWith(script, { stdinFile: resolve(localPath) });
+    if (res.code !== 0) {
+      const line = res.stderr.trim().split('\n').pop() || `exit code ${res.code}`;
+      throw new CloudError(`Cannot upload ${localPath} to ${this.where}:${remotePath}: ${line}`);
+    }
   }
 
   async syncDir(
@@ -505,7 +577,7 @@ export class SshRunner implements CommandRunner {
 
   /** Ask the master to stop: no new sessions; it exits when the sessions on it have ended. */
   async close(): Promise<void> {
-    this.connecting = null;
+    this.connectState = null;
     let path: string;
     try {
       path = this.controlPath();
@@ -782,7 +854,7 @@ interface Collected {
 function execFileCollect(
   file: string,
   args: string[],
-  opts: { stdin?: string; timeoutMs?: number } = {},
+  opts: { stdin?: string; timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<Collected> {
   return new Promise((resolveRun) => {
     const child = spawn(file, args, {
@@ -814,17 +886,36 @@ function execFileCollect(
         }
       }, opts.timeoutMs);
     }
+    const onAbort = () => {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // gone
+      }
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       resolveRun({ code: -1, stdout, stderr: `cannot run ${file}: ${err.message}` });
     });
     child.on('close', (code, sig) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       resolveRun({ code: code ?? (sig ? 255 : -1), stdout, stderr });
     });
   });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((r) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      r();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
