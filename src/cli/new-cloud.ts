@@ -95,6 +95,7 @@ export function scaffoldCloud(
   name: string,
   opts: { dir?: string; force?: boolean; register?: boolean } = {},
 ): ScaffoldResult {
+  validateCloudName(name, []);
   const dir = resolve(opts.dir ?? 'src/clouds');
   const registry = join(dir, 'registry.ts');
   if (!existsSync(join(dir, 'types.ts')) || !existsSync(registry)) {
