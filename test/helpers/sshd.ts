@@ -5,7 +5,8 @@
  * test's own directory bind-mounted over /root, so a session's HOME (root's home) is a temp dir of
  * this test (no ~/.bashrc, nothing of the real /root is seen or written), and the node has its own
  * process table: `stop()` kills sshd, the namespace's PID 1, and with it every process started on
- * the node (`setsid nohup` daemons included).
+ * the node (`setsid nohup` daemons included). Should the test process die first, the node ends too
+ * (a watcher on the node sees its stdin pipe close).
  *
  * The client key and host key are generated here with ssh-keygen; the config file has an absolute
  * path (sshd re-execs itself from `/`). Needs root, `sshd`, `ssh-keygen` and `unshare`
@@ -116,7 +117,14 @@ export async function createSshd(opts: { start?: boolean; maxSessions?: number }
   const start = () =>
     new Promise<void>((resolve, reject) => {
       if (child) return resolve();
-      const script = 'mount --bind "$1" /root && exec "$2" -D -e -f "$3"';
+      // sshd is the namespace's PID 1; a watcher ends it (SIGTERM; init ignores SIGKILL from inside)
+      // when this process's end of its stdin closes, so a crashed test leaves no node behind.
+      const script = [
+        'mount --bind "$1" /root || exit 1',
+        'exec 3<&0',
+        '{ read -r _ <&3; kill -TERM 1; } >/dev/null 2>&1 &',
+        'exec "$2" -D -e -f "$3" </dev/null 3<&-',
+      ].join('\n');
       const c = spawn(
         'unshare',
         [
@@ -135,7 +143,7 @@ export async function createSshd(opts: { start?: boolean; maxSessions?: number }
           SSHD,
           config,
         ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
+        { stdio: ['pipe', 'ignore', 'pipe'] },
       );
       child = c;
       let log = '';

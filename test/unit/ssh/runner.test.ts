@@ -15,6 +15,8 @@ import { shq } from '../../../src/util/shell.js';
 import { hostileCorpus, type SshEnv, sshdUnavailable, sshEnv } from './helpers.js';
 
 const skip = sshdUnavailable();
+/** Shell test: process $p exists on the node and is not a zombie (killed, not yet reaped). */
+const ALIVE = '{ s=$(cut -d" " -f3 "/proc/$p/stat" 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ]; }';
 
 function parseEnv(out: string): Record<string, string> {
   return Object.fromEntries(
@@ -202,12 +204,11 @@ describe('SshRunner: commands', { skip }, () => {
   });
 
   test('the command returns soon after it exits, even when background children hold its output', async () => {
-    const res = await r.run('sleep 30 & echo started; echo warn >&2');
+    const res = await r.run('sleep 30 & echo $! > ~/bg-pid; echo started; echo warn >&2');
     assert.deepEqual(res, { code: 0, stdout: 'started\n', stderr: 'warn\n' });
     // The background child keeps running on the node.
-    const ps = await r.run('pgrep -x sleep >/dev/null && echo running');
+    const ps = await r.run(`p=$(cat ~/bg-pid); ${ALIVE} && echo running; kill "$p"`);
     assert.equal(ps.stdout, 'running\n');
-    await r.run('pkill -x sleep; true');
   });
 
   test('timeout: code 124, a note, and the command`s processes on the node are killed', async () => {
@@ -219,7 +220,7 @@ describe('SshRunner: commands', { skip }, () => {
     assert.equal(res.stdout, 'go\n');
     assert.match(res.stderr, /timed out after 1000 ms on root@127\.0\.0\.1:\d+/);
     const check = await r.run(
-      'for p in $(cat ~/t-pid) $(cat ~/t-bg); do kill -0 "$p" 2>/dev/null && echo "alive $p"; done; true',
+      `for p in $(cat ~/t-pid) $(cat ~/t-bg); do ${ALIVE} && echo "alive $p"; done; true`,
     );
     assert.equal(check.stdout, '', 'processes survived the timeout');
   });
@@ -233,7 +234,7 @@ describe('SshRunner: commands', { skip }, () => {
       },
     });
     assert.equal(res.code, 130);
-    const check = await r.run('kill -0 "$(cat ~/a-pid)" 2>/dev/null && echo alive; true');
+    const check = await r.run(`p=$(cat ~/a-pid); ${ALIVE} && echo alive; true`);
     assert.equal(check.stdout, '');
     const pre = await r.run('touch ~/never', { signal: AbortSignal.abort() });
     assert.equal(pre.code, 130);
