@@ -107,8 +107,9 @@ describe('failover classification', () => {
     assert.equal(runpod.classifyError(new Error('Unauthorized request')), 'cloud');
     assert.equal(runpod.classifyError({ status: 429 }), 'retry');
     const fluffy = getCloud('fluffycloud');
-    assert.equal(fluffy.classifyError({ code: 'InsufficientCapacity', status: 409 }), 'zone');
-    assert.equal(fluffy.classifyError({ code: 'QuotaExceeded', status: 403 }), 'region');
+    // FluffyCloud's own table (capacity -> region, quota -> cloud) is tested in test/unit/fluffycloud.
+    assert.equal(fluffy.classifyError({ code: 'capacity', status: 503 }), 'region');
+    assert.equal(fluffy.classifyError({ code: 'quota', status: 403 }), 'cloud');
     assert.equal(fluffy.classifyError({ code: 'Unauthorized', status: 401 }), 'cloud');
     assert.equal(fluffy.classifyError({ code: 'Internal', status: 500 }), 'retry');
     assert.equal(fluffy.classifyError({ code: 'BadRequest', status: 400 }), 'fatal');
@@ -122,7 +123,6 @@ describe('providers', () => {
       ['gcp', 'GCP'],
       ['lambda', 'Lambda'],
       ['runpod', 'RunPod'],
-      ['fluffycloud', 'FluffyCloud'],
     ] as const) {
       const cloud = getCloud(name);
       let err: unknown;
