@@ -9,43 +9,49 @@
  * one), keep-alives, and a shared control master (ControlMaster=auto, ControlPersist 120 s) whose
  * socket lives in `$SKYHOP_HOME/ssh/cm/` (or `/tmp/skyhop-<uid>/cm/` when that path would be too long
  * for a unix socket). Later commands, in this process or another one within ControlPersist, ride on
- * the master. When the node refuses another session on it (sshd's MaxSessions), ssh opens a separate
- * connection by itself; its notices about that are dropped from stderr.
+ * the master. When the node refuses another session on it (sshd's MaxSessions, 10 by default), ssh
+ * opens a separate connection by itself.
  *
  * `connect()` (awaited by the first command) runs `true` on the node and retries connection failures
  * (exit 255 with "Connection refused", "timed out", "No route to host", a closed banner exchange, ...)
  * with backoff until a deadline (60 s by default), so a node whose sshd is still coming up is waited
- * for. Authentication and host-key failures are not retried. A command itself is never retried.
+ * for. Authentication and host-key failures are not retried. A command is never run twice: only a
+ * session that failed before the command started is tried again (once, after connect() again).
  *
  * A command runs as `bash --noprofile --norc -c <command>` (like LocalRunner) under a small bash
- * wrapper started by the node user's login shell:
- *   exec bash --noprofile --norc -c '<exports>; cd -- <cwd> || exit 1; bash ... -c <command>;
- *                                    c=$?; printf <sentinel>:$c >&2; exit $c'
+ * wrapper that the node user's login shell execs (see `remoteScript`):
+ *   exports; cd -- <cwd> || exit 1; print <token>:start (stdout and stderr);
+ *   bash --noprofile --norc -c <command>; c=$?; print <token>:<c> (stderr); exit $c
+ * - Output: only what comes after the start lines is the command's; what comes before (the login
+ *   shell's rc files, ssh's own notices) is dropped, and shown only when the command did not start.
+ *   The exit line is taken out of stderr. The token is random per command and never appears whole
+ *   in the script's text.
  * - Environment: the node's login environment (whatever sshd and the user's shell set up), then
  *   `opts.env` as `export K=V` lines, then the marker `SKYHOP_RUN_ID=<unique id>` (not overridable).
  * - cwd: default the node's HOME; `~/x` and relative paths are under HOME; a missing directory gives
  *   exit code 1, as on a local node.
- * - Exit status: the command's own (128+N when killed by signal N). The wrapper reports it on stderr
- *   with a random sentinel line that is stripped from the output; like LocalRunner, the result comes
- *   200 ms after the command has exited even when background children still hold its output open
- *   (the local ssh is then ended; the children keep running on the node, their output is dropped).
- * - The session ending without the sentinel (connection lost, node gone, wrapper killed) rejects
- *   with a CloudError: the command's fate is unknown.
+ * - Exit status: the command's own (128+N when killed by signal N). Like LocalRunner, the result
+ *   comes 200 ms after the command has exited even when background children still hold its output
+ *   open (the local ssh is then ended; the children keep running on the node, their output is lost).
+ * - A session that ends after the start but without the exit line (connection lost, node gone,
+ *   wrapper killed) rejects with a CloudError: the command's fate is unknown.
  * - Timeout / abort (codes 124 / 130): the command's processes on the node are killed by their
  *   marker (`killByMarkerShell('SKYHOP_RUN_ID', id)`, over a new session on the master: every process
  *   the command started, `setsid nohup` ones included, unless they cleared their environment), and
- *   the local ssh is ended. Closing ssh alone would not stop a remote command (without a tty, sshd
- *   sends no signal when a session ends). When the node cannot be reached for that kill, the
- *   command may go on running there; a note says so on stderr.
+ *   the local ssh is ended; the result comes after that kill. Ending ssh alone would not stop a
+ *   remote command (without a tty, sshd sends no signal when a session ends). When the node cannot
+ *   be reached for the kill, the command may go on running there; a note on stderr says so.
  *
- * Files: `upload` and `syncDir` run `rsync` over the same ssh options (so over the master), with
- * protected arguments (`-s`: remote paths are never parsed by a shell) and `mkdir -p` of the
- * destination's parent through `--rsync-path`. `syncDir` leaves out what `.skyignore` (else
- * `.gitignore`) and `exclude` name, read by src/runtime/sync.ts's `ignorePatterns` and translated to
- * rsync filter rules (`rsyncFilterRules`) with the same meaning as LocalRunner's `mirrorDir`.
+ * Files: `upload` streams the file through one session (`cat` into a temp file, chmod, rename;
+ * parents created). `syncDir` runs `rsync -rlpt` over the same ssh options (so over the master),
+ * with protected arguments (`-s`: remote paths are never parsed by a shell) and `mkdir -p` of the
+ * destination through `--rsync-path`; it leaves out what `.skyignore` (else `.gitignore`) and
+ * `exclude` name, read by src/runtime/sync.ts's `ignorePatterns` and translated to rsync filter
+ * rules (`rsyncFilterRules`) with the same meaning as LocalRunner's `mirrorDir`.
  *
  * `close()` asks the master to stop (`ssh -O stop`): it takes no new sessions and exits when the
  * sessions on it (of this runner or any other) have ended; the next command opens a new one.
+ * (`-O exit` would cut the sessions of other runners sharing the master, e.g. the agent's.)
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -98,6 +104,12 @@ const RETRYABLE =
 /** ssh's notices about falling back from a refused multiplexed session to its own connection. */
 const MUX_NOISE =
   /^(?:mux_client_[a-z_]+: .*|ControlSocket .* already exists, disabling multiplexing|Control socket connect\(.*\): .*)\r?$/;
+
+interface PreparedCommand {
+  runId: string;
+  token: string;
+  script: string;
+}
 
 /** run()'s options plus, for upload, a file streamed to the command's stdin. */
 type SessionOptions = RunOptions & { stdinFile?: string };
@@ -183,7 +195,7 @@ export class SshRunner implements CommandRunner {
     ];
   }
 
-  /** The full argv of an ssh call to this node (interactive login when `remoteCommand` is absent). */
+  /** The full argv of an ssh call to this node (no tty), with `remoteCommand` as ssh's command. */
   sshArgv(remoteCommand?: string, connectTimeoutS?: number): string[] {
     const argv = [...this.sshOptions(connectTimeoutS), this.connection.host];
     if (remoteCommand !== undefined) argv.push(remoteCommand);
@@ -241,6 +253,12 @@ export class SshRunner implements CommandRunner {
   }
 
   private async connectWithRetries(signal: AbortSignal): Promise<void> {
+    const key = resolve(this.connection.keyPath);
+    if (!statSync(key, { throwIfNoEntry: false })?.isFile()) {
+      throw new CloudError(
+        `Cannot connect to ${this.where}: its SSH key ${key} does not exist; the cluster's key may have been removed (see $SKYHOP_HOME/keys).`,
+      );
+    }
     ensurePrivateDir(dirname(this.knownHostsPath), false);
     const start = Date.now();
     const deadline = start + this.connectDeadlineMs;
@@ -290,6 +308,12 @@ export class SshRunner implements CommandRunner {
 
   private runWith(command: string, opts: SessionOptions): Promise<RunResult> {
     if (opts.signal?.aborted) return Promise.resolve({ code: ABORT_EXIT_CODE, stdout: '', stderr: '' });
+    let prepared: PreparedCommand;
+    try {
+      prepared = this.prepare(command, opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise<RunResult>((resolvePromise, reject) => {
       let settled = false;
       let forced: number | null = null;
@@ -329,7 +353,12 @@ export class SshRunner implements CommandRunner {
       const attempt = (retries: number) => {
         this.connect(connectAc.signal).then(() => {
           if (settled) return;
-          const session = this.startSession(command, opts, timeoutNote);
+          let session: ReturnType<SshRunner['startSession']>;
+          try {
+            session = this.startSession(prepared, opts, timeoutNote);
+          } catch (e) {
+            return fail(e);
+          }
           killSession = session.kill;
           if (forced !== null) session.kill(forced);
           session.done.then((out) => {
@@ -347,26 +376,32 @@ export class SshRunner implements CommandRunner {
     });
   }
 
+  /** The command's remote script, its run marker and token (a retried session reuses them). */
+  private prepare(command: string, opts: RunOptions): PreparedCommand {
+    const runId = `${process.pid}-${randomBytes(8).toString('hex')}`;
+    const token = randomBytes(16).toString('hex');
+    const script = remoteScript(command, opts, runId, token);
+    if (Buffer.byteLength(script) > MAX_ARG_BYTES) {
+      // One argument of a command line (here and on the node) is limited to 128 KiB by Linux.
+      throw new CloudError(
+        `Cannot run a command of ${Buffer.byteLength(command)} bytes on ${this.where}: too long for a command line; pass large data through stdin or a file.`,
+      );
+    }
+    return { runId, token, script };
+  }
+
   /**
    * One command's ssh session (the connection is up). Resolves with the command's result, or with
    * an error when the session ended before the command started (nothing ran).
    */
   private startSession(
-    command: string,
+    prepared: PreparedCommand,
     opts: SessionOptions,
     timeoutNote: () => string,
   ): { done: Promise<{ result?: RunResult; error?: CloudError }>; kill: (code: number) => void } {
-    const runId = `${process.pid}-${randomBytes(8).toString('hex')}`;
-    const token = randomBytes(16).toString('hex');
-    const script = remoteScript(command, opts, runId, token);
+    const { runId, token, script } = prepared;
     let kill: (code: number) => void = () => {};
     const done = new Promise<{ result?: RunResult; error?: CloudError }>((resolveDone, rejectDone) => {
-      if (Buffer.byteLength(script) > MAX_ARG_BYTES) {
-        // One argument of a command line (here and on the node) is limited to 128 KiB by Linux.
-        throw new CloudError(
-          `Cannot run a command of ${Buffer.byteLength(command)} bytes on ${this.where}: too long for a command line; pass large data through stdin or a file.`,
-        );
-      }
       const child = spawn('ssh', this.sshArgv(script), {
         detached: true, // not in the terminal's process group: Ctrl-C reaches skyhop, which decides
         stdio: [opts.stdin === undefined && !opts.stdinFile ? 'ignore' : 'pipe', 'pipe', 'pipe'],

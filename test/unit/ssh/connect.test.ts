@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { controlDir } from '../../../src/runtime/ssh-runner.js';
 import { CloudError } from '../../../src/util/errors.js';
 import { createSshd, freePort } from '../../helpers/sshd.js';
 import { type SshEnv, sshdUnavailable, sshEnv } from './helpers.js';
@@ -125,6 +126,30 @@ describe('SshRunner: connecting', { skip }, () => {
     writeFileSync(kh, `[127.0.0.1]:${env.sshd.port} ssh-ed25519 ${fake}\n`);
     const r = env.runner({ connectDeadlineMs: 30_000 }, { knownHostsPath: kh });
     await assert.rejects(r.run('true'), /host key .* differs .* remove its line/);
+  });
+
+  test('bad input is refused up front: missing key, NUL in an env value, bad env name', async () => {
+    const r = env.runner({}, { keyPath: join(env.root, 'no-such-key') });
+    await assert.rejects(r.run('true'), /SSH key .*no-such-key does not exist/);
+    const ok = env.runner();
+    await assert.rejects(ok.run('true', { env: { A: 'x\0y' } }), /NUL/);
+    await assert.rejects(ok.run('true', { env: { 'A-B': 'x' } }), /invalid environment variable name/);
+  });
+
+  test('a SKYHOP_HOME too long for a socket path: the control socket goes to /tmp/skyhop-<uid>/cm', async () => {
+    const old = process.env.SKYHOP_HOME;
+    process.env.SKYHOP_HOME = join(env.root, 'a-very-long-skyhop-home-directory-name'.repeat(2));
+    try {
+      const r = env.runner();
+      assert.equal(controlDir(), `/tmp/skyhop-${process.getuid!()}/cm`);
+      assert.ok(r.controlPath().startsWith(`/tmp/skyhop-${process.getuid!()}/cm/`));
+      assert.ok(Buffer.byteLength(r.controlPath()) + 17 < 100);
+      assert.deepEqual(await r.run('echo long'), { code: 0, stdout: 'long\n', stderr: '' });
+      await r.close();
+    } finally {
+      process.env.SKYHOP_HOME = old;
+    }
+    assert.ok(controlDir().startsWith(env.root), 'a short SKYHOP_HOME keeps its sockets');
   });
 
   test("a user's broken ~/.ssh/config and /etc/ssh/ssh_config change nothing", async () => {
