@@ -3,9 +3,15 @@ import { ago, printJson, table } from './ui.js';
 
 export default async function statusCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
   const store = openStore();
-  if (opts.refresh) {
+  // Clusters that may stop or tear themselves down (autostop) are always asked, as SkyPilot does;
+  // --refresh asks about every cluster.
+  const selfStopping = store
+    .listClusters()
+    .filter((c) => c.autostop && c.status !== 'STOPPED' && (args.length === 0 || args.includes(c.name)))
+    .map((c) => c.name);
+  if (opts.refresh || selfStopping.length > 0) {
     const { refresh } = await import('../sdk/lifecycle.js');
-    const changes = await refresh(store, args);
+    const changes = await refresh(store, opts.refresh ? args : selfStopping);
     for (const c of changes) {
       process.stderr.write(`${c.cluster}: ${c.from ?? 'unrecorded'} -> ${c.to ?? 'gone'} (${c.note})\n`);
     }

@@ -426,7 +426,8 @@ export class FluffyCloudProvider implements NodeProvider {
   async terminateInstances(cluster: string): Promise<void> {
     const api = await this.client();
     const found = await this.clusterInstances(api, cluster);
-    for (const i of found) await this.removeQuietly(api, i.id);
+    // Workers first, the head last: an autodown runs on the head, and removing the head ends it.
+    for (const i of [...found].reverse()) await this.removeQuietly(api, i.id);
     await this.waitGone(
       api,
       found.map((i) => i.id),
