@@ -319,6 +319,7 @@ export class SshRunner implements CommandRunner {
       let forced: number | null = null;
       let timeoutTimer: NodeJS.Timeout | undefined;
       let killSession: ((code: number) => void) | null = null;
+      const connectAc = new AbortController(); // cancels this command's wait for the connection
       const timeoutNote = () => `command timed out after ${opts.timeoutMs} ms on ${this.where}\n`;
       const settle = (fn: () => void) => {
         if (settled) return;
@@ -349,7 +350,6 @@ export class SshRunner implements CommandRunner {
 
       // A session that failed before the command started (the master went away, the node is
       // restarting) is safe to try again once, after connect() has waited for the node.
-      const connectAc = new AbortController();
       const attempt = (retries: number) => {
         this.connect(connectAc.signal).then(() => {
           if (settled) return;
