@@ -62,7 +62,7 @@ import { CloudError, UserError } from '../util/errors.js';
 import { skyhopHome } from '../util/paths.js';
 import { shExports, shPath, shq } from '../util/shell.js';
 import { killByMarkerShell } from './procs.js';
-import { ignorePatterns } from './sync.js';
+import { ignorePatterns, parseIgnore } from './sync.js';
 import type { CommandRunner, RunOptions, RunResult } from './types.js';
 
 export type SshConnection = Extract<Connection, { kind: 'ssh' }>;
@@ -735,24 +735,12 @@ class MarkedStream {
  */
 export function rsyncFilterRules(patterns: readonly string[]): string[] {
   const out: string[] = [];
-  for (const raw of patterns) {
-    let p = raw.replace(/(?<!\\)\s+$/, '');
-    if (p === '' || p.startsWith('#')) continue;
-    let sign = '-';
-    if (p.startsWith('!')) {
-      sign = '+';
-      p = p.slice(1);
-    }
-    let dirOnly = false;
-    if (p.endsWith('/')) {
-      dirOnly = true;
-      p = p.replace(/\/+$/, '');
-    }
-    if (p === '') continue;
-    const anchored = p.includes('/');
-    if (p.startsWith('/')) p = p.slice(1);
-    p = p.replace(/\\([^*?[\\])/g, '$1');
-    const rules = starStarVariants(p).map((v) => `${sign} ${anchored ? '/' : ''}${v}${dirOnly ? '/' : ''}`);
+  for (const pat of parseIgnore(patterns)) {
+    const sign = pat.negate ? '+' : '-';
+    const p = pat.glob.replace(/\\([^*?[\\])/g, '$1');
+    const rules = starStarVariants(p).map(
+      (v) => `${sign} ${pat.anchored ? '/' : ''}${v}${pat.dirOnly ? '/' : ''}`,
+    );
     out.push(rules.join('\n'));
   }
   return out.reverse().flatMap((r) => r.split('\n'));

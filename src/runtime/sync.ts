@@ -25,9 +25,18 @@ interface Rule {
   anchored: boolean;
 }
 
-/** Returns a test `(relPath, isDir) => excluded` for gitignore-style patterns (see the file comment). */
-export function compileIgnore(patterns: readonly string[]): (relPath: string, isDir: boolean) => boolean {
-  const rules: Rule[] = [];
+/** One gitignore-style line, parsed: the glob (leading `/` removed), and how it applies. */
+export interface IgnorePattern {
+  glob: string;
+  negate: boolean;
+  dirOnly: boolean;
+  /** Matched against the whole relative path (the line had a `/`), not just the base name. */
+  anchored: boolean;
+}
+
+/** Parse gitignore-style lines (comments, `!`, trailing `/`, anchoring); blank lines are dropped. */
+export function parseIgnore(patterns: readonly string[]): IgnorePattern[] {
+  const out: IgnorePattern[] = [];
   for (const raw of patterns) {
     let p = raw.replace(/(?<!\\)\s+$/, '');
     if (p === '' || p.startsWith('#')) continue;
@@ -44,8 +53,19 @@ export function compileIgnore(patterns: readonly string[]): (relPath: string, is
     if (p === '') continue;
     const anchored = p.includes('/');
     if (p.startsWith('/')) p = p.slice(1);
-    rules.push({ re: globToRegExp(p), negate, dirOnly, anchored });
+    out.push({ glob: p, negate, dirOnly, anchored });
   }
+  return out;
+}
+
+/** Returns a test `(relPath, isDir) => excluded` for gitignore-style patterns (see the file comment). */
+export function compileIgnore(patterns: readonly string[]): (relPath: string, isDir: boolean) => boolean {
+  const rules: Rule[] = parseIgnore(patterns).map((p) => ({
+    re: globToRegExp(p.glob),
+    negate: p.negate,
+    dirOnly: p.dirOnly,
+    anchored: p.anchored,
+  }));
   return (relPath: string, isDir: boolean) => {
     const base = relPath.slice(relPath.lastIndexOf('/') + 1);
     let excluded = false;

@@ -145,11 +145,9 @@ describe('LocalRunner', () => {
     await assert.rejects(runner.upload(join(t.root, 'missing'), '~/x'));
   });
 
-  test('ssh connections are refused with a clear error', () => {
-    assert.throws(
-      () => makeRunner({ kind: 'ssh', host: '127.0.0.1', port: 22, user: 'u', keyPath: '/k' }),
-      /not supported yet/,
-    );
+  test('ssh connections get the SSH runner', () => {
+    const r = makeRunner({ kind: 'ssh', host: '127.0.0.1', port: 22, user: 'u', keyPath: '/k' });
+    assert.equal(r.constructor.name, 'SshRunner');
   });
 
   test('a relative home is refused', () => {
