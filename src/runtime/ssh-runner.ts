@@ -611,7 +611,17 @@ export class SshRunner implements CommandRunner {
   }
 
   /** Ask the master to stop: no new sessions; it exits when the sessions on it have ended. */
+  /**
+   * Releases what this runner holds. The control master stays up for ControlPersist seconds, so
+   * the next command (in this process or the next CLI call) skips the connection set-up; use
+   * `stopMaster()` to end it now.
+   */
   async close(): Promise<void> {
+    this.connectState = null;
+  }
+
+  /** Ends the shared control master once its running sessions finish (`ssh -O stop`). */
+  async stopMaster(): Promise<void> {
     this.connectState = null;
     let path: string;
     try {

@@ -38,6 +38,9 @@ export interface CommandRunner {
     remoteDir: string,
     opts?: { exclude?: string[]; delete?: boolean },
   ): Promise<void>;
-  /** Release connections (SSH control masters). */
+  /**
+   * Release what this runner holds for this process. A shared SSH control master outlives it
+   * (ControlPersist), so the next CLI call reuses the connection.
+   */
   close(): Promise<void>;
 }

@@ -52,7 +52,7 @@ describe('SshRunner: connecting', { skip }, () => {
 
   test('first command (connect) and later command latency', async () => {
     const r = env.runner();
-    await r.close(); // no master of this connection yet (same socket as the test above: stop it)
+    await r.stopMaster(); // no master of this connection yet (same socket as the test above: stop it)
     await new Promise((res) => setTimeout(res, 200));
     const t0 = performance.now();
     await r.run('true');
@@ -145,7 +145,7 @@ describe('SshRunner: connecting', { skip }, () => {
       assert.ok(r.controlPath().startsWith(`/tmp/skyhop-${process.getuid!()}/cm/`));
       assert.ok(Buffer.byteLength(r.controlPath()) + 17 < 100);
       assert.deepEqual(await r.run('echo long'), { code: 0, stdout: 'long\n', stderr: '' });
-      await r.close();
+      await r.stopMaster();
     } finally {
       process.env.SKYHOP_HOME = old;
     }

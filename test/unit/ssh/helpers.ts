@@ -33,7 +33,7 @@ export async function sshEnv(opts: { start?: boolean; maxSessions?: number } = {
       return r;
     },
     cleanup: async () => {
-      for (const r of runners) await r.close().catch(() => {});
+      for (const r of runners) await r.stopMaster().catch(() => {});
       await sshd.destroy();
       if (oldHome === undefined) delete process.env.SKYHOP_HOME;
       else process.env.SKYHOP_HOME = oldHome;

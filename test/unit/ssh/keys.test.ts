@@ -121,7 +121,7 @@ describe('cluster SSH keys', () => {
       try {
         assert.deepEqual(await r.run('echo in'), { code: 0, stdout: 'in\n', stderr: '' });
       } finally {
-        await r.close();
+        await r.stopMaster();
       }
       assert.match(
         readFileSync(k.knownHostsPath, 'utf8'),

@@ -271,19 +271,29 @@ describe('SshRunner: close', { skip }, () => {
   const check = (r: SshRunner) =>
     spawnSync('ssh', [...r.sshOptions(), '-O', 'check', env.sshd.host], { encoding: 'utf8' }).status;
 
-  test('close stops the master; running commands finish; the next command connects again', async () => {
+  test('close keeps the shared master, so the next runner (or CLI call) reuses the connection', async () => {
+    const r = env.runner();
+    await r.connect();
+    await r.close();
+    assert.equal(check(r), 0, 'the master outlives close()');
+    const next = env.runner();
+    assert.equal((await next.run('echo reused')).stdout, 'reused\n');
+    await next.stopMaster();
+  });
+
+  test('stopMaster stops the master; running commands finish; the next command connects again', async () => {
     const r = env.runner();
     await r.connect();
     assert.equal(check(r), 0);
     const running = r.run('sleep 1; echo finished');
     await new Promise((res) => setTimeout(res, 300));
-    await r.close();
+    await r.stopMaster();
     assert.deepEqual(await running, { code: 0, stdout: 'finished\n', stderr: '' });
     await waitUntil(() => check(r) !== 0);
     assert.equal((await r.run('echo again')).stdout, 'again\n');
     assert.equal(check(r), 0);
-    await r.close();
-    await r.close(); // safe to repeat
+    await r.stopMaster();
+    await r.stopMaster(); // safe to repeat
   });
 
   test('a lost connection rejects with a CloudError naming the node', async () => {
