@@ -431,6 +431,7 @@ export class SshRunner implements CommandRunner {
         remoteCode = code;
         // The command has exited; give ssh a moment to end by itself (it waits while background
         // children hold the output open), then end it.
+        clearTimeout(drainTimer);
         drainTimer = setTimeout(() => endLocal(), DRAIN_MS);
       });
       child.stdout!.setEncoding('utf8');
@@ -512,6 +513,7 @@ export class SshRunner implements CommandRunner {
       child.on('exit', (code, sig) => {
         exitCode = code ?? (sig ? 255 : null);
         clearTimeout(killTimer);
+        clearTimeout(drainTimer); // the exit line's timer, if any: one pending timer at a time
         drainTimer = setTimeout(() => void finish(), DRAIN_MS);
       });
       child.on('close', () => void finish());
