@@ -2,6 +2,7 @@
  * Rendering for the CLI: progress (a spinner on a terminal, plain lines otherwise; always on
  * stderr so stdout carries only results and job output), confirmation, tables, durations.
  */
+import { setMaxListeners } from 'node:events';
 import { createInterface } from 'node:readline';
 import { UserError } from '../util/errors.js';
 
@@ -81,6 +82,8 @@ export function printJson(v: unknown): void {
 /** An AbortSignal that Ctrl-C (SIGINT/SIGTERM) fires; a second Ctrl-C exits at once with 130. */
 export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
   const ac = new AbortController();
+  // One Ctrl-C reaches every node's command at once: dozens of listeners on this signal are expected.
+  setMaxListeners(0, ac.signal);
   let count = 0;
   const onSig = () => {
     count++;
