@@ -4,7 +4,7 @@
  * state and the re-adoption of hosts after a restart. server.ts maps HTTP calls onto this class.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { EmulatorCatalog } from './catalog.js';
@@ -473,6 +473,11 @@ export class FluffyCloudEmulator {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     await Promise.allSettled([...this.hostOps.values()]);
     this.save();
+    try {
+      rmdirSync(this.runPrefix); // only when no host of this emulator is left
+    } catch {
+      // hosts still run (they outlive the API) or it is gone
+    }
   }
 
   // ---- host life ---------------------------------------------------------------------------------

@@ -295,14 +295,18 @@ export function canConnect(ip: string, port: number, timeoutMs = 300): Promise<b
   });
 }
 
-/** Processes whose command line names this runDir's sshd_config (strays from an interrupted start). */
+/**
+ * sshd processes started with this runDir's config (strays of an interrupted start), not counting the
+ * `unshare` parents, which exit by themselves once their sshd is gone.
+ */
 export function strayHostPids(runDir: string): number[] {
   const needle = join(runDir, 'sshd_config');
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
-    if (procCmdline(pid).includes(needle)) out.push(pid);
+    const cmd = procCmdline(pid);
+    if (cmd.includes(needle) && !cmd.startsWith('unshare ')) out.push(pid);
   }
   return out;
 }
@@ -330,17 +334,26 @@ function kill(pid: number): void {
   }
 }
 
+function gone(pid: number): boolean {
+  const st = procStat(pid);
+  return st === null || st[0] === 'Z';
+}
+
 /**
- * Kill a host: its sshd (PID 1 of the node, so the kernel kills everything else there), its unshare parent
- * and any stray sshd started with its config; resolves once the sshd is gone (so its address and port are
- * free and nothing of the node runs any more).
+ * Kill a host: its sshd (PID 1 of the node, so the kernel kills everything else there) and any stray sshd
+ * started with its config; resolves once they are dead (so the address and port are free and nothing of
+ * the node runs any more). The `unshare` parent is left to reap its sshd and exit: killed first, it would
+ * leave the sshd a zombie for the machine's init, which may never reap it.
  */
 export async function killHost(h: HostProcs | undefined, runDir: string): Promise<void> {
-  if (h && hostAlive(h)) kill(h.sshd_pid);
-  if (h && procCmdline(h.unshare_pid).includes(join(runDir, 'sshd_config'))) kill(h.unshare_pid);
-  for (const pid of strayHostPids(runDir)) kill(pid);
+  const pids = strayHostPids(runDir);
+  if (h && hostAlive(h) && !pids.includes(h.sshd_pid)) pids.push(h.sshd_pid);
+  for (const pid of pids) kill(pid);
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && (hostAlive(h) || strayHostPids(runDir).length > 0)) await sleep(5);
+  while (Date.now() < deadline && !pids.every(gone)) await sleep(5);
+  // Give the parents a moment to reap (a zombie still shows up in the node's namespace).
+  const reap = Date.now() + 1000;
+  while (Date.now() < reap && pids.some((p) => procStat(p) !== null)) await sleep(5);
 }
 
 export function removeHostFiles(spec: Pick<HostSpec, 'nodeDir' | 'runDir'>): void {

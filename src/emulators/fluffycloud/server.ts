@@ -214,7 +214,10 @@ export function createApiServer(emu: FluffyCloudEmulator, opts: ServerOptions): 
     if (matches.length === 0) throw notFound(`no API call ${method} ${path}`);
     const hit = matches.find((x) => x.r.method === method);
     if (!hit) {
-      const allowed = matches.map((x) => x.r.method).join(', ');
+      const allowed = matches
+        .map((x) => x.r.method)
+        .sort()
+        .join(', ');
       throw new ApiError('bad_request', `${method} is not allowed on ${path} (use ${allowed})`, 405);
     }
     const f = emu.drawFailure(hit.r.call);
