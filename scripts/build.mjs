@@ -2,7 +2,7 @@
 // and the agent (one self-contained CommonJS file with no native dependencies, shipped to
 // the head node of every cluster).
 import { build } from 'esbuild';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 
