@@ -8,12 +8,7 @@ rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 
 await Promise.all([
   build({
-    entryPoints: {
-      cli: 'src/cli/main.ts',
-      ...(existsSync('src/emulators/fluffycloud/main.ts')
-        ? { fluffycloud: 'src/emulators/fluffycloud/main.ts' }
-        : {}),
-    },
+    entryPoints: { cli: 'src/cli/main.ts', fluffycloud: 'src/emulators/fluffycloud/main.ts' },
     outdir: 'dist',
     bundle: true,
     splitting: true,
