@@ -8,10 +8,11 @@
  * do not die with its API server); the next start re-adopts them. `--teardown` removes every instance
  * on stop instead (so does `POST /admin/teardown`).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 
 const USAGE = `usage: skyhop-fluffycloud [--port N] [--host 127.0.0.1] [--data DIR] [--scenario FILE]
                           [--admin-token T] [--ssh-port 2222] [--catalog vms.csv] [--teardown] [--verbose]
@@ -97,7 +98,6 @@ async function main(): Promise<void> {
     let scenario: unknown;
     if (values.scenario) {
       const file = String(values.scenario);
-      const { readFileSync } = await import('node:fs');
       let text: string;
       try {
         text = readFileSync(isAbsolute(file) ? file : resolve(file), 'utf8');
@@ -105,8 +105,7 @@ async function main(): Promise<void> {
         fail(`cannot read the scenario file ${file} (${(e as NodeJS.ErrnoException).code})`);
       }
       parseScenarioText(text, catalog, file); // validate with the file name in messages
-      const { parse } = await import('yaml');
-      scenario = parse(text);
+      scenario = parseYaml(text);
     }
     emu = new FluffyCloudEmulator({ dataDir, catalog, scenario, sshPort, sshdPath: sshd, log });
     await emu.start();
