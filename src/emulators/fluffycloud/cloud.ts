@@ -25,7 +25,15 @@ import {
 import { claimIp, ensureClaim, nextOffset, releaseIp } from './ipclaims.js';
 import { parsePublicKey } from './keys.js';
 import { type Rng, seededRng } from './rng.js';
-import { type CallName, capacityOf, parseScenario, type Scenario } from './scenario.js';
+import {
+  apiKeyHash,
+  type CallName,
+  capacityOf,
+  parseScenario,
+  type Scenario,
+  scenarioForState,
+  sha256Hex,
+} from './scenario.js';
 import { type EmulatorState, type InstanceRecord, loadState, saveState } from './state.js';
 
 /** Terminated instances stay in list_instances this long. */
@@ -98,6 +106,7 @@ export class FluffyCloudEmulator {
   private state: EmulatorState;
   private scenario: Scenario;
   private rng: Rng = seededRng(0);
+  private keyHashes = new Map<string, string>();
   private readonly bootTimers = new Map<string, NodeJS.Timeout>();
   private readonly preemptTimers = new Map<string, NodeJS.Timeout>();
   /** In-flight host operations (start/probe) per instance. */
@@ -122,7 +131,8 @@ export class FluffyCloudEmulator {
       this.catalog,
       opts.scenario === undefined ? 'saved scenario' : 'scenario',
     );
-    this.state.scenario = raw;
+    this.state.scenario = scenarioForState(this.scenario);
+    this.hashKeys();
     this.reseed();
   }
 
@@ -145,7 +155,8 @@ export class FluffyCloudEmulator {
 
   setScenario(raw: unknown): void {
     this.scenario = parseScenario(raw, this.catalog, 'scenario');
-    this.state.scenario = raw;
+    this.state.scenario = scenarioForState(this.scenario);
+    this.hashKeys();
     this.reseed();
     this.save();
     for (const inst of Object.values(this.state.instances)) {
@@ -153,10 +164,13 @@ export class FluffyCloudEmulator {
     }
   }
 
-  /** The user owning this API key, or null. */
+  private hashKeys(): void {
+    this.keyHashes = new Map(Object.entries(this.scenario.users).map(([user, u]) => [apiKeyHash(u), user]));
+  }
+
+  /** The user owning this API key, or null. Keys are compared by SHA-256 (state.json keeps only those). */
   authenticate(apiKey: string): string | null {
-    for (const [user, u] of Object.entries(this.scenario.users)) if (u.api_key === apiKey) return user;
-    return null;
+    return this.keyHashes.get(sha256Hex(apiKey)) ?? null;
   }
 
   /** Draw this call's injected failure (always two draws, so the sequence depends only on the calls). */
@@ -419,7 +433,10 @@ export class FluffyCloudEmulator {
 
   adminState() {
     const redacted = Object.fromEntries(
-      Object.entries(this.scenario.users).map(([u, v]) => [u, { ...v, api_key: '(redacted)' }]),
+      Object.entries(this.scenario.users).map(([u, { api_key: _k, api_key_sha256: _h, ...v }]) => [
+        u,
+        { ...v, api_key: '(redacted)' },
+      ]),
     );
     return {
       emulator: {

@@ -4,6 +4,7 @@
  * file at start (`--scenario`) or replaced live with `PUT /admin/scenario` (JSON or YAML body).
  * docs/fluffycloud-api.md shows the format.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -53,11 +54,20 @@ const scenarioSchema = z.strictObject({
   users: z
     .record(
       z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a user name: letters, digits, ".", "_", "-"'),
-      z.strictObject({
-        api_key: z.string().min(8, 'an API key of at least 8 characters'),
-        max_instances: nonNegInt.optional(),
-        max_vcpus: z.number().min(0).optional(),
-      }),
+      z
+        .strictObject({
+          api_key: z.string().min(8, 'an API key of at least 8 characters').optional(),
+          /** What state.json keeps instead of the key itself (hex SHA-256 of the key). */
+          api_key_sha256: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/, 'the hex SHA-256 of an API key')
+            .optional(),
+          max_instances: nonNegInt.optional(),
+          max_vcpus: z.number().min(0).optional(),
+        })
+        .refine((u) => (u.api_key === undefined) !== (u.api_key_sha256 === undefined), {
+          message: 'give api_key (or api_key_sha256, as state.json keeps it), not both',
+        }),
     )
     .default({}),
   boot_delay_s: z.number().min(0).default(0),
@@ -90,9 +100,10 @@ export function parseScenario(raw: unknown, catalog: EmulatorCatalog, source = '
   const s = r.data;
   const keys = new Map<string, string>();
   for (const [user, u] of Object.entries(s.users)) {
-    const other = keys.get(u.api_key);
+    const h = apiKeyHash(u);
+    const other = keys.get(h);
     if (other) throw new ScenarioError(`${source}: users ${other} and ${user} have the same api_key`);
-    keys.set(u.api_key, user);
+    keys.set(h, user);
   }
   const typeNames = new Set(catalog.types.map((t) => t.name));
   const checkCapacity = (cap: Record<string, number> | undefined, at: string) => {
@@ -141,6 +152,26 @@ export function loadScenarioFile(path: string, catalog: EmulatorCatalog): Scenar
     throw new ScenarioError(`cannot read the scenario file ${path}: ${(e as NodeJS.ErrnoException).code}`);
   }
   return parseScenarioText(text, catalog, path);
+}
+
+/** The hex SHA-256 of a user's API key (from api_key, or as given in api_key_sha256). */
+export function apiKeyHash(u: { api_key?: string; api_key_sha256?: string }): string {
+  return u.api_key !== undefined ? sha256Hex(u.api_key) : u.api_key_sha256!;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The scenario as state.json keeps it: every API key replaced by its SHA-256. */
+export function scenarioForState(s: Scenario): Scenario {
+  const users = Object.fromEntries(
+    Object.entries(s.users).map(([name, { api_key: _key, api_key_sha256: _hash, ...rest }]) => [
+      name,
+      { api_key_sha256: apiKeyHash(s.users[name]!), ...rest },
+    ]),
+  );
+  return { ...s, users };
 }
 
 /** The capacity limit of a type in a map ("*" is the default for types not named); undefined: no limit. */

@@ -58,7 +58,10 @@ export interface EmulatorState {
   next_ip: number;
   users: Record<string, { ssh_keys: Record<string, SshKeyRecord> }>;
   instances: Record<string, InstanceRecord>;
-  /** The scenario last set (raw, as given), used when the emulator restarts without --scenario. */
+  /**
+   * The scenario last set, used when the emulator restarts without --scenario; API keys are kept only as
+   * their SHA-256 (`api_key_sha256`), never in clear.
+   */
   scenario?: unknown;
 }
 

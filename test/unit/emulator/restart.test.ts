@@ -4,8 +4,8 @@
  * that was pending. With --teardown, SIGTERM removes every instance.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type EmulatorHandle, pgrep, startEmulator } from '../../helpers/fluffycloud.js';
 import { api, type KeyPair, makeKeyPair, ssh, waitFor } from './helpers.js';
@@ -80,6 +80,11 @@ test('restart re-adopts live hosts, reboots one whose sshd died, resumes a pendi
       return r.code === 0 ? r : null;
     });
     assert.deepEqual(rb.stdout.trim().split('\n'), ['crashes', 'kept']);
+
+    // state.json keeps the users' API keys only as SHA-256.
+    const saved = readFileSync(join(fc.dataDir, 'state.json'), 'utf8');
+    assert.equal(saved.includes(fc.apiKey), false);
+    assert.match(saved, /"api_key_sha256": "[0-9a-f]{64}"/);
 
     const lc = await running(fc, c);
     assert.equal((await ssh(key.privateKey, lc.ip, lc.ssh_port, 'hostname')).stdout.trim(), 'late');

@@ -20,10 +20,13 @@ import {
 import { parsePublicKey } from '../../../src/emulators/fluffycloud/keys.js';
 import { seededRng } from '../../../src/emulators/fluffycloud/rng.js';
 import {
+  apiKeyHash,
   capacityOf,
   loadScenarioFile,
   parseScenario,
   parseScenarioText,
+  scenarioForState,
+  sha256Hex,
 } from '../../../src/emulators/fluffycloud/scenario.js';
 import { ROOT } from '../../helpers/fluffycloud.js';
 import { makeKeyPair } from './helpers.js';
@@ -82,6 +85,15 @@ test('examples/fluffycloud-scenario.yaml is a valid scenario', () => {
   const s = loadScenarioFile(join(ROOT, 'examples', 'fluffycloud-scenario.yaml'), catalog);
   assert.deepEqual(Object.keys(s.users), ['alice', 'bob']);
   assert.equal(s.regions['fluffy-eu']?.unavailable, true);
+});
+
+test('scenario as saved: API keys only as SHA-256, and that form loads again', () => {
+  const s = parseScenario({ users: { a: { api_key: 'k-12345678', max_vcpus: 4 } } }, catalog);
+  const saved = scenarioForState(s);
+  assert.deepEqual(saved.users.a, { api_key_sha256: sha256Hex('k-12345678'), max_vcpus: 4 });
+  assert.equal(JSON.stringify(saved).includes('k-12345678'), false);
+  const again = parseScenario(JSON.parse(JSON.stringify(saved)), catalog);
+  assert.equal(apiKeyHash(again.users.a!), sha256Hex('k-12345678'));
 });
 
 test('capacity lookup: the named type, else "*", else no limit', () => {
