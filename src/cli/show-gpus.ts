@@ -6,6 +6,7 @@
  */
 import type { AcceleratorOffer } from '../catalog/types.js';
 import type { Cloud } from '../clouds/types.js';
+import { closest, distance } from 'fastest-levenshtein';
 import { textTable } from '../util/table.js';
 import { UserError } from '../util/errors.js';
 
@@ -55,7 +56,6 @@ async function selectClouds(opts: Record<string, unknown>): Promise<Cloud[]> {
   const want = String(opts.cloud).toLowerCase();
   const found = every.filter((c) => c.name === want);
   if (found.length === 0) {
-    const { closest } = await import('fastest-levenshtein');
     const names = every.map((c) => c.name);
     throw new UserError(
       `Unknown cloud '${String(opts.cloud)}' for --cloud; did you mean ${closest(want, names)}? (clouds: ${names.join(', ')})`,
@@ -164,7 +164,6 @@ async function details(clouds: Cloud[], arg: string, opts: Record<string, unknow
         `No ${name}:${count} on ${where}; offered counts: ${[...counts].sort((a, b) => a - b).join(', ') || 'none'}.`,
       );
     }
-    const { distance } = await import('fastest-levenshtein');
     const near = [...allNames]
       .map((n) => ({ n, d: distance(n.toLowerCase(), lname) }))
       .sort((a, b) => a.d - b.d || a.n.localeCompare(b.n))
@@ -217,7 +216,6 @@ async function checkRegion(clouds: Cloud[], region: string | undefined): Promise
   if (region === undefined) return;
   const regions = new Set(clouds.flatMap((c) => c.catalog().regions()));
   if (regions.has(region)) return;
-  const { closest } = await import('fastest-levenshtein');
   const hint = regions.size ? `; did you mean ${closest(region, [...regions])}?` : '';
   throw new UserError(`Unknown region '${region}' for ${clouds.map((c) => c.name).join(', ')}${hint}`);
 }

@@ -13,10 +13,11 @@ export interface Progress {
 }
 
 export async function progress(): Promise<Progress> {
-  if (!process.stderr.isTTY || process.env.CI) {
+  // A spinner needs a real terminal with a width (a pty of 0 columns makes spinners loop forever).
+  if (!process.stderr.isTTY || process.env.CI || !(process.stderr.columns > 0)) {
     return { step: (m) => process.stderr.write(`${m}\n`), stop: () => {} };
   }
-  const { createSpinner } = await import('nanospinner');
+  const { createSpinner } = await import('./spinner.js');
   let spinner: ReturnType<typeof createSpinner> | null = null;
   return {
     step(m) {
