@@ -19,7 +19,8 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../util/errors.js';
-import { packageRoot, skyhopHome } from '../util/paths.js';
+import { skyhopHome } from '../util/paths.js';
+import { packageRoot } from '../util/package-root.js';
 import { CatalogImpl, nearestNames } from './catalog.js';
 import { parseCatalogCsv, parseCommonAccelerators } from './parse.js';
 import { knownCatalogClouds } from './profiles.js';

@@ -207,7 +207,9 @@ export function buildProgram(): Command {
 
   program
     .command('new-cloud')
-    .description('Scaffold a new cloud: src/clouds/<name>/ with every file to fill in (docs/adding-a-cloud.md)')
+    .description(
+      'Scaffold a new cloud: src/clouds/<name>/ with every file to fill in (docs/adding-a-cloud.md)',
+    )
     .argument('<name>', 'the cloud name (lowercase)')
     .option('--dir <path>', 'where cloud folders live', 'src/clouds')
     .option('--register', 'also add its line to src/clouds/registry.ts')

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Cloud, Connection, NodeInfo } from '../clouds/types.js';
 import type { Task } from '../task/types.js';
 import { CloudError, UserError } from '../util/errors.js';
-import { packageRoot } from '../util/paths.js';
+import { packageRoot } from '../util/package-root.js';
 import { shPath } from '../util/shell.js';
 import { makeRunner } from './index.js';
 import type { CommandRunner } from './types.js';

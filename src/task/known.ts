@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cloud } from '../clouds/types.js';
 import type { Catalog } from '../catalog/types.js';
-import { packageRoot } from '../util/paths.js';
+import { packageRoot } from '../util/package-root.js';
 import type { AcceleratorDemand } from './types.js';
 
 export interface KnownNames {

@@ -14,7 +14,8 @@ import { catalogFromRows } from '../../catalog/catalog.js';
 import type { Catalog, CatalogRow } from '../../catalog/types.js';
 import type { Resources } from '../../task/types.js';
 import { UserError } from '../../util/errors.js';
-import { packageRoot, skyhopHome } from '../../util/paths.js';
+import { skyhopHome } from '../../util/paths.js';
+import { packageRoot } from '../../util/package-root.js';
 import type { Cloud, Feature, Launchable } from '../types.js';
 import {
   describeMachine,

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCatalogCsv } from '../../catalog/parse.js';
-import { packageRoot } from '../../util/paths.js';
+import { packageRoot } from '../../util/package-root.js';
 
 export interface InstanceTypeView {
   name: string;
