@@ -21,6 +21,7 @@
  *
  * Callers hold the cluster's lock (the SDK does), so two launches of one cluster do not race.
  */
+import { setMaxListeners } from 'node:events';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -354,6 +355,7 @@ export class FluffyCloudProvider implements NodeProvider {
   private async waitSsh(nodes: NodeInfo[], signal?: AbortSignal): Promise<void> {
     const limit = AbortSignal.timeout(this.sshTimeoutMs);
     const both = signal ? AbortSignal.any([signal, limit]) : limit;
+    setMaxListeners(0, both); // one listener per node's command
     await Promise.all(
       nodes.map(async (n) => {
         const runner = makeRunner(n.connection);
