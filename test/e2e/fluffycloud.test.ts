@@ -176,6 +176,39 @@ describe('FluffyCloud end to end', () => {
     });
   }
 
+  test('Ctrl-C during provisioning removes what the launch created', async () => {
+    await emu.setScenario(scenario({ boot_delay_s: 3 }));
+    try {
+      const child = sb.spawn([
+        'launch',
+        '-y',
+        '-c',
+        'fc',
+        '--cloud',
+        'fluffycloud',
+        '--num-nodes',
+        '2',
+        'echo never',
+      ]);
+      let err = '';
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const code = await new Promise<number>((resolve) => {
+        child.stderr.on('data', (d) => {
+          err += d;
+          if (/Launching/.test(err)) setTimeout(() => child.kill('SIGINT'), 500);
+        });
+        child.on('close', (c) => resolve(c ?? -1));
+      });
+      assert.equal(code, 130, err);
+      assert.doesNotMatch(out, /never/);
+      assert.deepEqual(await live(emu), [], 'instances left after Ctrl-C');
+      assert.deepEqual(JSON.parse((await sb.run(['status', '--json'])).stdout).clusters, []);
+    } finally {
+      await reset();
+    }
+  });
+
   test('spot preemption ends the job as failed with a clear reason; status --refresh shows the cluster gone', async () => {
     await emu.setScenario(scenario({ spot: { preempt_after_s: 4 } }));
     try {
