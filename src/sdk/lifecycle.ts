@@ -4,6 +4,7 @@
  * before they could record anything but their journal intent).
  */
 import { getCloud } from '../clouds/registry.js';
+import { removeClusterKey } from '../runtime/ssh-keys.js';
 import type { NodeInfo } from '../clouds/types.js';
 import type { ClusterRecord, Store } from '../state/index.js';
 import { CloudError, UserError } from '../util/errors.js';
@@ -63,6 +64,7 @@ export async function down(
       }
     }
     for (const i of intents) store.journalResolve(i.id, 'cleaned');
+    removeClusterKey(name); // its nodes are gone; a relaunch under the same name gets a new key
     if (rec) {
       if (rec.status !== 'STOPPED')
         store.recordEvent(name, 'down', Date.now(), rec.hourlyPrice, rec.resources.numNodes);

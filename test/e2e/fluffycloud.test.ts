@@ -4,7 +4,7 @@
  * checks what a user sees; every test leaves the emulator with zero instances.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { getCloud } from '../../src/clouds/registry.js';
@@ -56,8 +56,10 @@ describe('FluffyCloud end to end', () => {
     const e = await sb.run(['exec', 'fh', 'hostname; echo home=$HOME']);
     assert.equal(e.code, 0, e.stderr);
     assert.match(e.stdout, /home=\/root/);
+    assert.ok(existsSync(join(sb.skyhopHome, 'keys', 'fh')), 'the cluster has its own SSH key');
     assert.equal((await sb.run(['down', '-y', 'fh'])).code, 0);
     assert.deepEqual(await live(emu), []);
+    assert.equal(existsSync(join(sb.skyhopHome, 'keys', 'fh')), false, 'down removes the cluster key');
 
     const two = await sb.run([
       'launch',
