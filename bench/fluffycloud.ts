@@ -5,38 +5,15 @@
  * - failover overhead per blocked region beyond the emulator's own reply.
  * Usage: node --import tsx bench/fluffycloud.ts [runs]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEmulator } from '../test/helpers/fluffycloud.js';
-import { BIN, freshHome, printRows, ROOT, type Row, summarize, timeCli } from './lib.js';
+import { BIN, firstLine, freshHome, printRows, ROOT, type Row, summarize, timeCli } from './lib.js';
 
 const RUNS = Number(process.argv[2] ?? 3);
 const KEY = 'fc-bench-key';
 const scenario = (extra: object = {}) => ({ users: { bench: { api_key: KEY } }, boot_delay_s: 0, ...extra });
-
-function firstLine(args: string[], env: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env,
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let seen = false;
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    child.stdout.on('data', () => {
-      if (!seen) {
-        seen = true;
-        resolve(Number(process.hrtime.bigint() - t) / 1e6);
-      }
-    });
-    child.on('close', (code) => {
-      if (!seen) reject(new Error(`no output (exit ${code}): ${err}`));
-    });
-  });
-}
 
 const h = freshHome();
 mkdirSync(h.env.HOME, { recursive: true });

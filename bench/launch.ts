@@ -6,33 +6,10 @@
  *   until all of them have finished.
  * Usage: node --import tsx bench/launch.ts [runs]
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { BIN, freshHome, printRows, ROOT, type Row, summarize, timeCli } from './lib.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, firstLine, freshHome, printRows, ROOT, type Row, summarize, timeCli } from './lib.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
-
-function firstLine(args: string[], env: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env,
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let seen = false;
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    child.stdout.on('data', () => {
-      if (!seen) {
-        seen = true;
-        resolve(Number(process.hrtime.bigint() - t) / 1e6);
-      }
-    });
-    child.on('close', (code) => {
-      if (!seen) reject(new Error(`no output (exit ${code}): ${err}`));
-    });
-  });
-}
 
 const h = freshHome();
 const cli = (args: string[]) => {

@@ -1,5 +1,5 @@
 /** Small helpers for the benchmark scripts: fresh homes, timing, medians, a markdown table. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -65,4 +65,28 @@ export function printRows(title: string, rows: Row[]): void {
       `| ${r.what} | ${fmt(r.median)} ${r.unit} | ${fmt(r.min)} | ${fmt(r.max)} | ${r.runs} | ${r.target ?? ''} |`,
     );
   }
+}
+
+/** Wall time from spawning `skyhop ...` to its first byte on stdout, in ms. */
+export function firstLine(args: string[], env: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t = process.hrtime.bigint();
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env,
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let seen = false;
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.stdout.on('data', () => {
+      if (!seen) {
+        seen = true;
+        resolve(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    });
+    child.on('close', (code) => {
+      if (!seen) reject(new Error(`no output (exit ${code}): ${err}`));
+    });
+  });
 }

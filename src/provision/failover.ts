@@ -9,6 +9,7 @@ import type { Dag } from '../task/types.js';
 import type { Store } from '../state/index.js';
 import { CloudError, InterruptedError, SkyhopError } from '../util/errors.js';
 import { blockEntry, firstZone, placeString } from './blocklist.js';
+import { sleep } from '../util/sleep.js';
 
 export interface Attempt {
   place: string;
@@ -56,21 +57,6 @@ type Optimize = (
 function errorText(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split('\n')[0].slice(0, 300);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new InterruptedError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new InterruptedError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** The spec the provider gets for a launchable. */

@@ -22,6 +22,7 @@
  */
 import { CloudError, InterruptedError } from '../../util/errors.js';
 import { loadFluffyCloudCredentials } from './credentials.js';
+import { sleep } from '../../util/sleep.js';
 
 /** One instance as `GET /v1/instances` lists it (its id added). */
 export interface FluffyInstance {
@@ -136,21 +137,6 @@ function isTransientFailure(status: number | null, code: string): boolean {
   if (status === null) return code === 'timeout' || TRANSIENT_NETWORK.has(code);
   if (code === 'capacity' || code === 'region_unavailable') return false;
   return status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new InterruptedError());
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new InterruptedError());
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function networkCode(e: unknown): string {

@@ -37,6 +37,7 @@ import {
 } from './api.js';
 import { FluffyCloudProvisionError } from './errors.js';
 import { nameSafe, registerClusterKey, removeClusterKeys } from './setup.js';
+import { sleep } from '../../util/sleep.js';
 
 export const TAG_CLUSTER = 'skyhop-cluster';
 export const TAG_ROLE = 'skyhop-role';
@@ -58,21 +59,6 @@ export interface FluffyCloudProviderOptions {
 }
 
 type SshKey = { keyPath: string; publicKey: string; knownHostsPath: string };
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new InterruptedError());
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new InterruptedError());
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** The rank a node's tags say it has; null when the tags do not say. */
 export function rankFromTags(tags: Record<string, string>): number | null {
