@@ -132,6 +132,45 @@ describe('FluffyCloud end to end', () => {
     assert.deepEqual(await live(emu), []);
   });
 
+  test('--retry-until-up keeps cycling with backoff until capacity comes back', async () => {
+    const none = { capacity: { '*': 0 } };
+    await emu.setScenario(
+      scenario({ regions: { 'fluffy-east': none, 'fluffy-west': none, 'fluffy-eu': none } }),
+    );
+    try {
+      const child = sb.spawn([
+        'launch',
+        '-y',
+        '-c',
+        'fu',
+        '--cloud',
+        'fluffycloud',
+        '--retry-until-up',
+        'echo finally-up',
+      ]);
+      let err = '';
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const code = await new Promise<number>((resolve) => {
+        let restored = false;
+        child.stderr.on('data', (d) => {
+          err += d;
+          if (!restored && /retrying all of them/.test(err)) {
+            restored = true;
+            void reset();
+          }
+        });
+        child.on('close', (c) => resolve(c ?? -1));
+      });
+      assert.equal(code, 0, err);
+      assert.match(out, /finally-up/);
+      assert.equal((await sb.run(['down', '-y', 'fu'])).code, 0);
+    } finally {
+      await reset();
+    }
+    assert.deepEqual(await live(emu), []);
+  });
+
   test('API errors are retried and survived', async () => {
     await emu.setScenario(scenario({ failures: { rate: 0.3, seed: 7 } }));
     try {
