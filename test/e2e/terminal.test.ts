@@ -41,6 +41,25 @@ describe('at a terminal', () => {
     });
   }
 
+  test('--version, and --help on every command', () => {
+    const v = spawnSync(process.execPath, [BIN, '--version'], { env, cwd: ROOT, encoding: 'utf8' });
+    assert.match(v.stdout, /^\d+\.\d+\.\d+/);
+    const top = spawnSync(process.execPath, [BIN, '--help'], { env, cwd: ROOT, encoding: 'utf8' });
+    const commands = [...top.stdout.matchAll(/^ {2}([a-z][a-z-]+)\b/gm)]
+      .map((m) => m[1])
+      .filter((c) => c !== 'help');
+    assert.ok(commands.length >= 16, `commands listed: ${commands.join(' ')}`);
+    for (const c of [...commands, 'catalog update', 'catalog show']) {
+      const r = spawnSync(process.execPath, [BIN, ...c.split(' '), '--help'], {
+        env,
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, `${c} --help: ${r.stderr}`);
+      assert.match(r.stdout, /^Usage: skyhop /, c);
+    }
+  });
+
   test('typo suggestions work in the bundled CLI', () => {
     const gpus = spawnSync(process.execPath, [BIN, 'show-gpus', 'A1000'], {
       env,
