@@ -3,6 +3,11 @@
  * capacity in an AZ -> zone; account limits and things a region lacks (quota, AMI, opt-in) -> region;
  * credentials or permissions -> the whole cloud; throttling and 5xx -> retry; a malformed request -> fatal.
  * Unknown errors block the zones tried, as SkyPilot's default handler does.
+ *
+ * Spot: SpotMaxPriceTooLow blocks the zone (spot prices are set per AZ; another AZ of the region can be
+ * below the maximum price); MaxSpotInstanceCountExceeded blocks the region (the spot quota is per account
+ * and region, so no zone of the region can do better). RequestExpired (the request's signature time is
+ * too far from AWS's clock) and expired tokens block the cloud: every region would say the same.
  */
 import { SkyhopError } from '../../util/errors.js';
 import { errorFacts, isTransient, ProvisioningUnavailableError } from '../credentials.js';
@@ -36,6 +41,7 @@ const CLOUD = new Set([
   'signaturedoesnotmatch',
   'expiredtoken',
   'expiredtokenexception',
+  'requestexpired',
   'accessdenied',
   'accessdeniedexception',
   'credentialsprovidererror',

@@ -1,0 +1,700 @@
+/**
+ * The AWS NodeProvider, over the official SDK v3 (loaded lazily through ec2.ts).
+ *
+ * The cloud is the truth. A node is an EC2 instance tagged
+ *   skyhop-cluster = <cluster>, skyhop-role = head | worker, skyhop-rank = 0 (head) .. n-1, Name
+ * and "which nodes does this cluster have?" is answered by DescribeInstances filtered by tag, in the
+ * provider's region (EC2 is regional; a cluster lives in one region).
+ *
+ * Per-region bootstrap, all idempotent and named after the cluster:
+ * - the cluster's SSH public key imported as key pair `skyhop-<cluster>-<8 hex of its sha256>`;
+ * - security group `skyhop-<cluster>` in the VPC, tagged with the cluster, allowing TCP 22 and the
+ *   task's ports from anywhere;
+ * - the default VPC's subnet for the zone (catalog zones are AZ ids such as use1-az1; an AZ name such as
+ *   us-east-1a is accepted too); without a zone, the default subnet of the first AZ.
+ * - the image: `imageId` when given, else the newest Canonical Ubuntu 22.04 image for the instance's
+ *   architecture (DescribeImages by name, table below).
+ *
+ * runInstances reuses the nodes already there, launches the missing ranks head first (one RunInstances
+ * each, with a ClientToken so an SDK retry cannot create two), waits until all are running with an IP,
+ * and on any failure (or abort) terminates the instances it launched in this call before throwing.
+ * terminateInstances terminates every instance with the cluster's tag, waits until they are terminated,
+ * then deletes the security group and key pairs; it is safe to repeat.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { EC2Client, Filter, Instance, _InstanceType } from '@aws-sdk/client-ec2';
+import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
+import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
+import { errorFacts } from '../credentials.js';
+import type { ClusterSpec, NodeInfo, NodeProvider } from '../types.js';
+import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';
+
+export const TAG_CLUSTER = 'skyhop-cluster';
+export const TAG_ROLE = 'skyhop-role';
+export const TAG_RANK = 'skyhop-rank';
+
+/** Canonical's AWS account, the owner of the official Ubuntu images. */
+export const CANONICAL_OWNER = '099720109477';
+
+/** The default image per architecture: the newest image whose name matches, owned by Canonical. */
+export const DEFAULT_IMAGES: Readonly<Record<'x86_64' | 'arm64', string>> = {
+  x86_64: 'ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-amd64-server-*',
+  arm64: 'ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-arm64-server-*',
+};
+
+const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
+const NOT_GONE = [...LIVE_STATES, 'shutting-down'];
+
+export interface AwsProviderOptions extends Ec2ClientOptions {
+  /** How often instance states are polled while waiting; default 2 s. */
+  pollMs?: number;
+  /** Longest wait for instances to be running / stopped / terminated; default 10 min. */
+  waitTimeoutMs?: number;
+}
+
+/** Graviton families (a digit then `g`, e.g. m6g, c7gn, t4g) run arm64 images. */
+export function instanceArch(instanceType: string): 'x86_64' | 'arm64' {
+  const family = instanceType.split('.')[0] ?? '';
+  return /^[a-z]+\d+g[a-z]*$/.test(family) ? 'arm64' : 'x86_64';
+}
+
+export function keyPairName(cluster: string, publicKey: string): string {
+  const hash = createHash('sha256').update(publicKey.trim()).digest('hex').slice(0, 8);
+  return `skyhop-${cluster}-${hash}`;
+}
+
+export function securityGroupName(cluster: string): string {
+  return `skyhop-${cluster}`;
+}
+
+/** A port spec from a task ('8080', '8000-8010') as an inclusive TCP range. */
+export function portRange(p: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(p.trim());
+  const from = m ? Number(m[1]) : Number.NaN;
+  const to = m?.[2] ? Number(m[2]) : from;
+  if (!m || from < 1 || to > 65535 || from > to) {
+    throw new UserError(
+      `port '${p}' is not a port or range between 1 and 65535; write e.g. 8080 or 8000-8010`,
+    );
+  }
+  return [from, to];
+}
+
+function tagMap(i: Instance): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of i.Tags ?? []) if (t.Key !== undefined) out[t.Key] = t.Value ?? '';
+  return out;
+}
+
+function rankOf(tags: Record<string, string>): number | null {
+  const raw = tags[TAG_RANK];
+  if (raw !== undefined && /^\d+$/.test(raw)) return Number(raw);
+  return tags[TAG_ROLE] === 'head' ? 0 : null;
+}
+
+function nodeStatus(state: string | undefined): NodeInfo['status'] {
+  switch (state) {
+    case 'running':
+    case 'stopping':
+    case 'stopped':
+    case 'terminated':
+      return state;
+    case 'shutting-down':
+      return 'terminated';
+    default:
+      return 'pending';
+  }
+}
+
+function byRank(a: NodeInfo, b: NodeInfo): number {
+  return (
+    (a.rank ?? Number.MAX_SAFE_INTEGER) - (b.rank ?? Number.MAX_SAFE_INTEGER) || a.id.localeCompare(b.id)
+  );
+}
+
+function codeOf(e: unknown): string {
+  return errorFacts(e).code;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new InterruptedError());
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new InterruptedError());
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+type Ec2 = { sdk: Ec2Sdk; client: EC2Client };
+
+export class AwsProvider implements NodeProvider {
+  private ec2: Promise<Ec2> | null = null;
+  private readonly pollMs: number;
+  private readonly waitTimeoutMs: number;
+
+  constructor(
+    readonly region: string,
+    private readonly opts: AwsProviderOptions = {},
+  ) {
+    this.pollMs = opts.pollMs ?? 2000;
+    this.waitTimeoutMs = opts.waitTimeoutMs ?? 10 * 60_000;
+  }
+
+  private conn(): Promise<Ec2> {
+    this.ec2 ??= ec2Client(this.region, this.opts);
+    return this.ec2;
+  }
+
+  /** Every instance matching the filters (all pages). */
+  private async describe(filters: Filter[], ids?: string[], signal?: AbortSignal): Promise<Instance[]> {
+    const { sdk, client } = await this.conn();
+    const out: Instance[] = [];
+    let token: string | undefined;
+    do {
+      const r = await client.send(
+        new sdk.DescribeInstancesCommand({ Filters: filters, InstanceIds: ids, NextToken: token }),
+        { abortSignal: signal },
+      );
+      for (const res of r.Reservations ?? []) out.push(...(res.Instances ?? []));
+      token = r.NextToken;
+    } while (token);
+    return out;
+  }
+
+  /** The cluster's instances in the given states, oldest first. */
+  private async clusterInstances(cluster: string, states = LIVE_STATES, signal?: AbortSignal) {
+    const found = await this.describe(
+      [
+        { Name: `tag:${TAG_CLUSTER}`, Values: [cluster] },
+        { Name: 'instance-state-name', Values: states },
+      ],
+      undefined,
+      signal,
+    );
+    return found.sort(
+      (a, b) =>
+        (a.LaunchTime?.getTime() ?? 0) - (b.LaunchTime?.getTime() ?? 0) ||
+        (a.InstanceId ?? '').localeCompare(b.InstanceId ?? ''),
+    );
+  }
+
+  private keyPaths(cluster: string) {
+    const dir = clusterKeyDir(cluster);
+    return { keyPath: join(dir, 'id_ed25519'), knownHostsPath: join(dir, 'known_hosts') };
+  }
+
+  toNodeInfo(i: Instance, cluster: string): NodeInfo {
+    const tags = tagMap(i);
+    const rank = rankOf(tags) ?? undefined;
+    const internalIp = i.PrivateIpAddress ?? '';
+    const externalIp = i.PublicIpAddress ?? null;
+    const { keyPath, knownHostsPath } = this.keyPaths(cluster);
+    return {
+      id: i.InstanceId ?? '',
+      cluster: tags[TAG_CLUSTER] ?? cluster,
+      role: rank === 0 ? 'head' : 'worker',
+      rank,
+      status: nodeStatus(i.State?.Name),
+      internalIp,
+      externalIp,
+      tags,
+      zone: i.Placement?.AvailabilityZone ?? null,
+      instanceType: i.InstanceType,
+      spot: i.InstanceLifecycle === 'spot',
+      connection: {
+        kind: 'ssh',
+        host: externalIp ?? internalIp,
+        port: 22,
+        user: 'ubuntu',
+        keyPath,
+        knownHostsPath,
+      },
+    };
+  }
+
+  private checkSpec(spec: ClusterSpec): void {
+    if (spec.cluster === '') throw new UserError('an AWS cluster needs a name');
+    if (!Number.isInteger(spec.numNodes) || spec.numNodes < 1) {
+      throw new UserError(
+        `num_nodes must be a whole number >= 1 (got ${spec.numNodes}) for cluster ${spec.cluster}`,
+      );
+    }
+    if (spec.region !== this.region) {
+      throw new UserError(
+        `cluster ${spec.cluster} asks for AWS region ${spec.region} from the provider of region ${this.region}`,
+      );
+    }
+    if (spec.diskSize !== undefined && (!Number.isInteger(spec.diskSize) || spec.diskSize < 1)) {
+      throw new UserError(
+        `disk_size must be a whole number of GB >= 1 (got ${spec.diskSize}) for ${spec.cluster}`,
+      );
+    }
+    for (const p of spec.ports ?? []) portRange(p);
+  }
+
+  /** Imports the cluster's public key once per region; returns the key pair's name. */
+  private async ensureKeyPair(cluster: string, publicKey: string, signal?: AbortSignal): Promise<string> {
+    const { sdk, client } = await this.conn();
+    const name = keyPairName(cluster, publicKey);
+    try {
+      await client.send(new sdk.DescribeKeyPairsCommand({ KeyNames: [name] }), { abortSignal: signal });
+      return name;
+    } catch (e) {
+      if (codeOf(e) !== 'InvalidKeyPair.NotFound') throw e;
+    }
+    try {
+      await client.send(
+        new sdk.ImportKeyPairCommand({
+          KeyName: name,
+          PublicKeyMaterial: Buffer.from(publicKey),
+          TagSpecifications: [{ ResourceType: 'key-pair', Tags: [{ Key: TAG_CLUSTER, Value: cluster }] }],
+        }),
+        { abortSignal: signal },
+      );
+    } catch (e) {
+      if (codeOf(e) !== 'InvalidKeyPair.Duplicate') throw e;
+    }
+    return name;
+  }
+
+  /** The default VPC and the subnet for `zone` (an AZ id or name); the first AZ's when zone is null. */
+  private async subnetFor(
+    zone: string | null,
+    signal?: AbortSignal,
+  ): Promise<{ vpcId: string; subnetId: string }> {
+    const { sdk, client } = await this.conn();
+    const vpcs = await client.send(
+      new sdk.DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }),
+      { abortSignal: signal },
+    );
+    const vpcId = vpcs.Vpcs?.[0]?.VpcId;
+    if (!vpcId) {
+      throw new CloudError(
+        `AWS region ${this.region} has no default VPC; create one with \`aws ec2 create-default-vpc --region ${this.region}\``,
+      );
+    }
+    const subnets =
+      (
+        await client.send(
+          new sdk.DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
+          { abortSignal: signal },
+        )
+      ).Subnets ?? [];
+    const usable = subnets
+      .filter((s) => s.DefaultForAz !== false && s.State !== 'pending')
+      .sort((a, b) => (a.AvailabilityZone ?? '').localeCompare(b.AvailabilityZone ?? ''));
+    const pick = zone
+      ? usable.find((s) => s.AvailabilityZoneId === zone || s.AvailabilityZone === zone)
+      : usable[0];
+    if (!pick?.SubnetId) {
+      const where = zone ? `zone ${zone}` : 'any zone';
+      throw Object.assign(
+        new CloudError(
+          `the default VPC ${vpcId} in AWS region ${this.region} has no subnet in ${where}; ` +
+            'create a default subnet there (`aws ec2 create-default-subnet`) or pick another zone',
+        ),
+        { code: 'Unsupported' },
+      );
+    }
+    return { vpcId, subnetId: pick.SubnetId };
+  }
+
+  /** Security group `skyhop-<cluster>` in the VPC, tagged, allowing SSH; returns its id. */
+  private async ensureSecurityGroup(cluster: string, vpcId: string, signal?: AbortSignal): Promise<string> {
+    const { sdk, client } = await this.conn();
+    const name = securityGroupName(cluster);
+    const found = await client.send(
+      new sdk.DescribeSecurityGroupsCommand({
+        Filters: [
+          { Name: 'group-name', Values: [name] },
+          { Name: 'vpc-id', Values: [vpcId] },
+        ],
+      }),
+      { abortSignal: signal },
+    );
+    let id = found.SecurityGroups?.[0]?.GroupId;
+    if (!id) {
+      try {
+        const made = await client.send(
+          new sdk.CreateSecurityGroupCommand({
+            GroupName: name,
+            Description: `skyhop cluster ${cluster}`,
+            VpcId: vpcId,
+            TagSpecifications: [
+              { ResourceType: 'security-group', Tags: [{ Key: TAG_CLUSTER, Value: cluster }] },
+            ],
+          }),
+        );
+        id = made.GroupId;
+      } catch (e) {
+        if (codeOf(e) !== 'InvalidGroup.Duplicate') throw e;
+        return this.ensureSecurityGroup(cluster, vpcId, signal);
+      }
+    }
+    if (!id) throw new CloudError(`AWS did not return an id for security group ${name} in ${this.region}`);
+    await this.authorize(id, ['22']);
+    return id;
+  }
+
+  /** Allows TCP from anywhere on the given ports; rules already there are fine. */
+  private async authorize(groupId: string, ports: string[]): Promise<void> {
+    const { sdk, client } = await this.conn();
+    for (const p of ports) {
+      const [from, to] = portRange(p);
+      try {
+        await client.send(
+          new sdk.AuthorizeSecurityGroupIngressCommand({
+            GroupId: groupId,
+            IpPermissions: [
+              { IpProtocol: 'tcp', FromPort: from, ToPort: to, IpRanges: [{ CidrIp: '0.0.0.0/0' }] },
+            ],
+          }),
+        );
+      } catch (e) {
+        if (codeOf(e) !== 'InvalidPermission.Duplicate') throw e;
+      }
+    }
+  }
+
+  /** The image to boot: `imageId`, else the newest default image for the instance's architecture. */
+  private async image(spec: ClusterSpec, signal?: AbortSignal): Promise<{ id: string; rootDevice: string }> {
+    const { sdk, client } = await this.conn();
+    const arch = instanceArch(spec.instanceType);
+    const r = await client.send(
+      spec.imageId
+        ? new sdk.DescribeImagesCommand({ ImageIds: [spec.imageId] })
+        : new sdk.DescribeImagesCommand({
+            Owners: [CANONICAL_OWNER],
+            Filters: [
+              { Name: 'name', Values: [DEFAULT_IMAGES[arch]] },
+              { Name: 'state', Values: ['available'] },
+            ],
+          }),
+      { abortSignal: signal },
+    );
+    const images = (r.Images ?? []).sort((a, b) =>
+      (b.CreationDate ?? '').localeCompare(a.CreationDate ?? ''),
+    );
+    const img = images[0];
+    if (!img?.ImageId) {
+      if (spec.imageId) {
+        throw Object.assign(
+          new CloudError(
+            `image ${spec.imageId} is not available in AWS region ${this.region}; check image_id`,
+          ),
+          { code: 'InvalidAMIID.NotFound' },
+        );
+      }
+      throw Object.assign(
+        new CloudError(
+          `no Ubuntu 22.04 (${arch}) image found in AWS region ${this.region}; set image_id in the task`,
+        ),
+        { code: 'InvalidAMIID.NotFound' },
+      );
+    }
+    return { id: img.ImageId, rootDevice: img.RootDeviceName ?? '/dev/sda1' };
+  }
+
+  async runInstances(spec: ClusterSpec, signal?: AbortSignal): Promise<NodeInfo[]> {
+    this.checkSpec(spec);
+    if (signal?.aborted) throw new InterruptedError();
+    const { cluster, numNodes } = spec;
+    const { sdk, client } = await this.conn();
+    const key = ensureClusterKey(cluster);
+    const created: string[] = [];
+    try {
+      const existing = await this.clusterInstances(cluster, LIVE_STATES, signal);
+      const chosen = new Map<number, Instance>();
+      const strays: string[] = [];
+      for (const i of existing) {
+        const rank = rankOf(tagMap(i));
+        if (rank === null || chosen.has(rank)) strays.push(i.InstanceId ?? '');
+        else chosen.set(rank, i);
+      }
+      if ([...chosen.keys()].some((r) => r >= numNodes)) {
+        throw new UserError(
+          `AWS cluster ${cluster} already has ${chosen.size} nodes and the request asks for ${numNodes}; ` +
+            `ask for ${chosen.size} nodes or run \`skyhop down ${cluster}\` first`,
+        );
+      }
+      if (strays.length > 0) await this.terminateIds(strays.filter(Boolean));
+
+      // Stopped nodes are started again (the cluster was stopped; launching it resumes it).
+      const stopped = [...chosen.values()].filter(
+        (i) => i.State?.Name === 'stopped' || i.State?.Name === 'stopping',
+      );
+      if (stopped.length > 0) {
+        await this.waitStates(
+          stopped.map((i) => i.InstanceId ?? ''),
+          ['stopped'],
+          signal,
+        );
+        await client.send(
+          new sdk.StartInstancesCommand({ InstanceIds: stopped.map((i) => i.InstanceId ?? '') }),
+        );
+      }
+
+      const ids = new Map<number, string>();
+      for (const [rank, i] of chosen) ids.set(rank, i.InstanceId ?? '');
+      if (ids.size < numNodes) {
+        const keyName = await this.ensureKeyPair(cluster, key.publicKey, signal);
+        const { vpcId, subnetId } = await this.subnetFor(spec.zone, signal);
+        const groupId = await this.ensureSecurityGroup(cluster, vpcId, signal);
+        if (spec.ports?.length) await this.authorize(groupId, spec.ports);
+        const image = await this.image(spec, signal);
+        for (let rank = 0; rank < numNodes; rank++) {
+          if (ids.has(rank)) continue;
+          // The signal is checked between launches, never passed to one: an abandoned RunInstances
+          // could still create an instance nobody recorded.
+          if (signal?.aborted) throw new InterruptedError();
+          const id = await this.launchOne(spec, rank, { keyName, subnetId, groupId, image });
+          created.push(id);
+          ids.set(rank, id);
+        }
+      } else if (spec.ports?.length) {
+        await this.openPorts(cluster, spec.ports);
+      }
+      const running = await this.waitStates([...ids.values()], ['running'], signal, true);
+      return running.map((i) => this.toNodeInfo(i, cluster)).sort(byRank);
+    } catch (e) {
+      await this.terminateIds(created).catch(() => {
+        // The original error matters more; the instances carry the cluster's tag, so the caller's
+        // terminateInstances or `skyhop down` still finds them.
+      });
+      if (signal?.aborted || e instanceof InterruptedError) {
+        throw new InterruptedError(
+          `Interrupted; the AWS instances this launch of ${cluster} had created were removed.`,
+        );
+      }
+      throw e;
+    }
+  }
+
+  private async launchOne(
+    spec: ClusterSpec,
+    rank: number,
+    at: { keyName: string; subnetId: string; groupId: string; image: { id: string; rootDevice: string } },
+  ): Promise<string> {
+    const { sdk, client } = await this.conn();
+    const tags = [
+      { Key: TAG_CLUSTER, Value: spec.cluster },
+      { Key: TAG_ROLE, Value: rank === 0 ? 'head' : 'worker' },
+      { Key: TAG_RANK, Value: String(rank) },
+      { Key: 'Name', Value: `${spec.cluster}-${rank === 0 ? 'head' : `worker${rank}`}` },
+      ...Object.entries(spec.labels ?? {})
+        .filter(([k]) => !k.startsWith('skyhop-') && k !== 'Name')
+        .map(([Key, Value]) => ({ Key, Value })),
+    ];
+    const r = await client.send(
+      new sdk.RunInstancesCommand({
+        ImageId: at.image.id,
+        InstanceType: spec.instanceType as _InstanceType,
+        MinCount: 1,
+        MaxCount: 1,
+        KeyName: at.keyName,
+        SubnetId: at.subnetId,
+        SecurityGroupIds: [at.groupId],
+        ClientToken: `skyhop-${randomBytes(12).toString('hex')}`,
+        TagSpecifications: [
+          { ResourceType: 'instance', Tags: tags },
+          { ResourceType: 'volume', Tags: tags.slice(0, 3) },
+        ],
+        BlockDeviceMappings: spec.diskSize
+          ? [
+              {
+                DeviceName: at.image.rootDevice,
+                Ebs: { VolumeSize: spec.diskSize, VolumeType: 'gp3', DeleteOnTermination: true },
+              },
+            ]
+          : undefined,
+        InstanceMarketOptions: spec.useSpot
+          ? {
+              MarketType: 'spot',
+              SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' },
+            }
+          : undefined,
+      }),
+    );
+    const id = r.Instances?.[0]?.InstanceId;
+    if (!id)
+      throw new CloudError(`AWS RunInstances in ${this.region} returned no instance for ${spec.cluster}`);
+    return id;
+  }
+
+  /**
+   * Polls until every instance is in one of `states` (and, with `needIp`, has a private IP). An instance
+   * that ends (terminated) while waiting for something else fails the wait.
+   */
+  private async waitStates(
+    ids: string[],
+    states: string[],
+    signal?: AbortSignal,
+    needIp = false,
+  ): Promise<Instance[]> {
+    if (ids.length === 0) return [];
+    const deadline = Date.now() + this.waitTimeoutMs;
+    for (;;) {
+      let listed: Instance[] | null;
+      try {
+        listed = await this.describe([], ids, signal);
+      } catch (e) {
+        // EC2 is eventually consistent: a just-launched instance can be unknown for a moment.
+        if (codeOf(e) !== 'InvalidInstanceID.NotFound') throw e;
+        listed = null;
+      }
+      if (listed === null) {
+        if (Date.now() > deadline)
+          throw new CloudError(`AWS does not know instances ${ids.join(', ')} in ${this.region}`);
+        await sleep(this.pollMs, signal);
+        continue;
+      }
+      const found = new Map(listed.map((i) => [i.InstanceId ?? '', i] as const));
+      let pending = 0;
+      const out: Instance[] = [];
+      for (const id of ids) {
+        const i = found.get(id);
+        const state = i?.State?.Name ?? 'terminated';
+        if (!states.includes(state) && (state === 'terminated' || state === 'shutting-down')) {
+          const why = i?.StateReason?.Message ? ` (${i.StateReason.Message})` : '';
+          throw Object.assign(
+            new CloudError(`AWS instance ${id} in ${this.region} was terminated while waiting${why}`),
+            { code: 'InsufficientInstanceCapacity' },
+          );
+        }
+        if (!i || !states.includes(state) || (needIp && !i.PrivateIpAddress)) pending++;
+        if (i) out.push(i);
+      }
+      if (pending === 0) return out;
+      if (Date.now() > deadline) {
+        throw new CloudError(
+          `${pending} AWS instance(s) in ${this.region} were not ${states.join('/')} after ` +
+            `${Math.round(this.waitTimeoutMs / 1000)} s; run \`skyhop status --refresh\` or \`skyhop down\``,
+        );
+      }
+      await sleep(this.pollMs, signal);
+    }
+  }
+
+  /** Terminates instances (no signal: cleanup must finish) and waits until they are terminated. */
+  private async terminateIds(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const { sdk, client } = await this.conn();
+    try {
+      await client.send(new sdk.TerminateInstancesCommand({ InstanceIds: ids }));
+    } catch (e) {
+      if (codeOf(e) !== 'InvalidInstanceID.NotFound') throw e;
+    }
+    await this.waitStates(ids, ['terminated']);
+  }
+
+  async queryInstances(cluster: string): Promise<NodeInfo[]> {
+    const found = await this.clusterInstances(cluster);
+    return found.map((i) => this.toNodeInfo(i, cluster)).sort(byRank);
+  }
+
+  async terminateInstances(cluster: string): Promise<void> {
+    const found = await this.clusterInstances(cluster, NOT_GONE);
+    await this.terminateIds(found.map((i) => i.InstanceId ?? '').filter(Boolean));
+    await this.deleteBootstrap(cluster);
+  }
+
+  /** Deletes the cluster's security groups and key pairs (found by tag / name); repeat-safe. */
+  private async deleteBootstrap(cluster: string): Promise<void> {
+    const { sdk, client } = await this.conn();
+    const groups = await client.send(
+      new sdk.DescribeSecurityGroupsCommand({
+        Filters: [
+          { Name: 'group-name', Values: [securityGroupName(cluster)] },
+          { Name: `tag:${TAG_CLUSTER}`, Values: [cluster] },
+        ],
+      }),
+    );
+    for (const g of groups.SecurityGroups ?? []) {
+      // A terminated instance's network interface can hold the group for a while after it ends.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await client.send(new sdk.DeleteSecurityGroupCommand({ GroupId: g.GroupId }));
+          break;
+        } catch (e) {
+          const code = codeOf(e);
+          if (code === 'InvalidGroup.NotFound') break;
+          if (code !== 'DependencyViolation' || attempt >= 10) throw e;
+          await sleep(this.pollMs);
+        }
+      }
+    }
+    const keys = await client.send(new sdk.DescribeKeyPairsCommand({}));
+    const mine = new RegExp(`^skyhop-${cluster.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-[0-9a-f]{8}$`);
+    for (const k of keys.KeyPairs ?? []) {
+      if (!k.KeyName || !mine.test(k.KeyName)) continue;
+      try {
+        await client.send(new sdk.DeleteKeyPairCommand({ KeyName: k.KeyName }));
+      } catch (e) {
+        if (codeOf(e) !== 'InvalidKeyPair.NotFound') throw e;
+      }
+    }
+  }
+
+  async stopInstances(cluster: string): Promise<void> {
+    const found = await this.clusterInstances(cluster);
+    const spot = found.filter((i) => i.InstanceLifecycle === 'spot');
+    if (spot.length > 0) {
+      throw new UserError(
+        `AWS cluster ${cluster} runs on spot instances, which cannot be stopped; use \`skyhop down ${cluster}\``,
+      );
+    }
+    const ids = found.filter((i) => i.State?.Name !== 'stopped').map((i) => i.InstanceId ?? '');
+    if (ids.length === 0) return;
+    const { sdk, client } = await this.conn();
+    await client.send(new sdk.StopInstancesCommand({ InstanceIds: ids }));
+    await this.waitStates(ids, ['stopped']);
+  }
+
+  async startInstances(cluster: string): Promise<NodeInfo[]> {
+    const found = await this.clusterInstances(cluster);
+    if (found.length === 0) return [];
+    const stopping = found.filter((i) => i.State?.Name === 'stopping').map((i) => i.InstanceId ?? '');
+    if (stopping.length > 0) await this.waitStates(stopping, ['stopped']);
+    const toStart = found.filter((i) => i.State?.Name !== 'running' && i.State?.Name !== 'pending');
+    const { sdk, client } = await this.conn();
+    if (toStart.length > 0) {
+      await client.send(
+        new sdk.StartInstancesCommand({ InstanceIds: toStart.map((i) => i.InstanceId ?? '') }),
+      );
+    }
+    const running = await this.waitStates(
+      found.map((i) => i.InstanceId ?? ''),
+      ['running'],
+      undefined,
+      true,
+    );
+    return running.map((i) => this.toNodeInfo(i, cluster)).sort(byRank);
+  }
+
+  async openPorts(cluster: string, ports: string[]): Promise<void> {
+    for (const p of ports) portRange(p);
+    const { sdk, client } = await this.conn();
+    const groups = await client.send(
+      new sdk.DescribeSecurityGroupsCommand({
+        Filters: [
+          { Name: 'group-name', Values: [securityGroupName(cluster)] },
+          { Name: `tag:${TAG_CLUSTER}`, Values: [cluster] },
+        ],
+      }),
+    );
+    const ids = (groups.SecurityGroups ?? []).map((g) => g.GroupId).filter((x): x is string => !!x);
+    if (ids.length === 0) {
+      throw new UserError(
+        `AWS cluster ${cluster} has no security group ${securityGroupName(cluster)} in ${this.region}; launch it first`,
+      );
+    }
+    for (const id of ids) await this.authorize(id, ports);
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Test helper: a real moto_server (moto 5, the AWS emulator) on a free loopback port, behind a tiny HTTP
+ * proxy that can answer chosen EC2 actions with an EC2 XML error. moto cannot produce capacity, quota or
+ * auth errors itself; the proxy is how tests inject them at the HTTP boundary, so the real AWS SDK parses
+ * a real EC2 error response.
+ *
+ *   const reason = motoMissing();           // a string when moto_server is not on PATH: skip with it
+ *   const moto = await startMoto();
+ *   process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;   // the proxy
+ *   moto.failNext('RunInstances', 'InsufficientInstanceCapacity');
+ *   await moto.stop();
+ *
+ * moto is started with MOTO_AMIS_PATH pointing at two Canonical Ubuntu 22.04 images (amd64 and arm64):
+ * moto's own image list has no 22.04, and the provider's default image lookup asks for it.
+ * A process that exits without stop() still kills its moto servers (an 'exit' hook).
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { createServer as createNetServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const UBUNTU_AMD64 = 'ami-0a1b2c3d4e5f60001';
+export const UBUNTU_ARM64 = 'ami-0a1b2c3d4e5f60002';
+
+export interface Injection {
+  action: string;
+  code: string;
+  message: string;
+  status: number;
+  /** How many more requests it answers; Infinity until cleared. */
+  remaining: number;
+  /** How many matching requests it lets through to moto first. */
+  skip: number;
+}
+
+export interface MotoHandle {
+  /** The proxy in front of moto: give this to the SDK. */
+  endpoint: string;
+  /** moto itself. */
+  motoEndpoint: string;
+  /**
+   * Answer the next `times` requests for `action` with an EC2 error (default once, HTTP 400), after
+   * letting `after` of them through to moto (default 0).
+   */
+  failNext(
+    action: string,
+    code: string,
+    opts?: { message?: string; status?: number; times?: number; after?: number },
+  ): void;
+  /** Called with each EC2 action the proxy receives, before it answers. */
+  onAction: ((action: string) => void) | null;
+  /** Drop every pending injection. */
+  clearFailures(): void;
+  /** EC2 actions seen by the proxy, in order (e.g. 'RunInstances'). */
+  actions: string[];
+  stop(): Promise<void>;
+}
+
+/** Why moto cannot run here, or null when moto_server is on PATH. */
+export function motoMissing(): string | null {
+  const r = spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? null : 'moto_server is not on PATH (pip install "moto[server]")';
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+const live = new Set<ChildProcess>();
+let hooked = false;
+
+function xmlEscape(s: string): string {
+  return s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function amis(): object[] {
+  const base = {
+    description: 'Canonical, Ubuntu, 22.04 LTS',
+    owner_id: '099720109477',
+    public: true,
+    virtualization_type: 'hvm',
+    state: 'available',
+    platform: null,
+    image_type: 'machine',
+    hypervisor: 'xen',
+    root_device_name: '/dev/sda1',
+    root_device_type: 'ebs',
+    sriov: 'simple',
+    creation_date: '2026-01-15T00:00:00.000Z',
+  };
+  return [
+    {
+      ...base,
+      ami_id: UBUNTU_AMD64,
+      architecture: 'x86_64',
+      name: 'ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20260115',
+    },
+    {
+      ...base,
+      ami_id: UBUNTU_ARM64,
+      architecture: 'arm64',
+      name: 'ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-arm64-server-20260115',
+    },
+  ];
+}
+
+export async function startMoto(): Promise<MotoHandle> {
+  const dir = mkdtempSync(join(tmpdir(), 'skyhop-moto-'));
+  const amisPath = join(dir, 'amis.json');
+  writeFileSync(amisPath, JSON.stringify(amis()));
+  const port = await freePort();
+  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, MOTO_AMIS_PATH: amisPath },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  live.add(child);
+  if (!hooked) {
+    hooked = true;
+    process.on('exit', () => {
+      for (const c of live) c.kill('SIGKILL');
+    });
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`moto_server exited: ${stderr}`);
+    if (await canConnect(port)) break;
+    if (i > 300) {
+      child.kill('SIGKILL');
+      throw new Error(`moto_server did not listen on 127.0.0.1:${port}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  const injections: Injection[] = [];
+  const actions: string[] = [];
+  const proxy: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const action = new URLSearchParams(body.toString('utf8')).get('Action') ?? '';
+      if (action) actions.push(action);
+      if (action) handle.onAction?.(action);
+      let inj = injections.find((j) => j.action === action && j.remaining > 0);
+      if (inj && inj.skip > 0) {
+        inj.skip--;
+        inj = undefined;
+      }
+      if (inj) {
+        inj.remaining--;
+        const xml =
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>' +
+          `<Code>${xmlEscape(inj.code)}</Code><Message>${xmlEscape(inj.message)}</Message>` +
+          '</Error></Errors><RequestID>skyhop-injected</RequestID></Response>';
+        res.writeHead(inj.status, { 'content-type': 'text/xml;charset=UTF-8' });
+        res.end(xml);
+        return;
+      }
+      const up = request(
+        { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on('error', (e) => {
+        res.writeHead(502);
+        res.end(String(e));
+      });
+      up.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+  const proxyPort = (proxy.address() as { port: number }).port;
+
+  const handle: MotoHandle = {
+    onAction: null,
+    endpoint: `http://127.0.0.1:${proxyPort}`,
+    motoEndpoint: `http://127.0.0.1:${port}`,
+    actions,
+    failNext(action, code, opts = {}) {
+      injections.push({
+        action,
+        code,
+        message: opts.message ?? `injected by the test proxy: ${code}`,
+        status: opts.status ?? 400,
+        remaining: opts.times ?? 1,
+        skip: opts.after ?? 0,
+      });
+    },
+    clearFailures() {
+      injections.length = 0;
+    },
+    async stop() {
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(t);
+      }
+      live.delete(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return handle;
+}

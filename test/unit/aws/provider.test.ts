@@ -1,0 +1,263 @@
+/**
+ * The AWS NodeProvider with the real AWS SDK v3 against a real moto_server (the EC2 emulator) on a
+ * loopback port. Errors moto cannot produce are injected by the proxy in test/helpers/moto.ts, which
+ * answers chosen EC2 actions with an EC2 XML error (said where used).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { ec2Client } from '../../../src/clouds/aws/ec2.js';
+import { AwsProvider, instanceArch, keyPairName, portRange } from '../../../src/clouds/aws/provider.js';
+import type { ClusterSpec } from '../../../src/clouds/types.js';
+import { ensureClusterKey } from '../../../src/runtime/ssh-keys.js';
+import { InterruptedError, UserError } from '../../../src/util/errors.js';
+import { type MotoHandle, motoMissing, startMoto, UBUNTU_AMD64, UBUNTU_ARM64 } from '../../helpers/moto.js';
+
+const REGION = 'us-east-1';
+const missing = motoMissing();
+if (missing) console.log(`# aws provider tests skipped: ${missing}`);
+
+const spec = (cluster: string, extra: Partial<ClusterSpec> = {}): ClusterSpec => ({
+  cluster,
+  numNodes: 1,
+  instanceType: 't3.micro',
+  region: REGION,
+  zone: null,
+  useSpot: false,
+  accelerators: null,
+  ...extra,
+});
+
+describe('aws provider on moto', { skip: missing ?? false }, () => {
+  let moto: MotoHandle;
+  let dir = '';
+  let ec2: EC2Client;
+  let sdk: typeof import('@aws-sdk/client-ec2');
+  const saved: Record<string, string | undefined> = {};
+  const ENV = [
+    'HOME',
+    'SKYHOP_HOME',
+    'SKYHOP_AWS_ENDPOINT_URL',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+  ];
+  const provider = () => new AwsProvider(REGION, { pollMs: 50, maxAttempts: 1 });
+
+  before(async () => {
+    for (const k of ENV) saved[k] = process.env[k];
+    dir = mkdtempSync(join(tmpdir(), 'skyhop-aws-'));
+    mkdirSync(join(dir, 'home'));
+    process.env.HOME = join(dir, 'home');
+    process.env.SKYHOP_HOME = join(dir, 'skyhop');
+    process.env.AWS_ACCESS_KEY_ID = 'testing';
+    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+    moto = await startMoto();
+    process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;
+    ({ sdk, client: ec2 } = await ec2Client(REGION));
+  });
+  after(async () => {
+    ec2?.destroy();
+    await moto?.stop();
+    for (const k of ENV) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const instance = async (id: string) =>
+    (await ec2.send(new sdk.DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0].Instances![0];
+
+  test('launch 2 nodes: tags, key pair, security group with ports, subnet of the zone id, image, disk', async () => {
+    const p = provider();
+    const nodes = await p.runInstances(
+      spec('two', { numNodes: 2, zone: 'use1-az1', ports: ['8080', '9000-9010'], diskSize: 77 }),
+    );
+    assert.deepEqual(
+      nodes.map((n) => [n.role, n.rank, n.tags['skyhop-cluster'], n.tags['skyhop-rank'], n.status]),
+      [
+        ['head', 0, 'two', '0', 'running'],
+        ['worker', 1, 'two', '1', 'running'],
+      ],
+    );
+    assert.equal(nodes[0].tags.Name, 'two-head');
+    assert.equal(nodes[1].tags.Name, 'two-worker1');
+    const key = ensureClusterKey('two');
+    for (const n of nodes) {
+      assert.equal(n.zone, 'us-east-1b', 'moto maps use1-az1 to us-east-1b');
+      assert.deepEqual(n.connection, {
+        kind: 'ssh',
+        host: n.externalIp ?? n.internalIp,
+        port: 22,
+        user: 'ubuntu',
+        keyPath: key.keyPath,
+        knownHostsPath: key.knownHostsPath,
+      });
+      assert.ok(n.internalIp);
+      const i = await instance(n.id);
+      assert.equal(i.ImageId, UBUNTU_AMD64);
+      assert.equal(i.KeyName, keyPairName('two', key.publicKey));
+      assert.equal(i.InstanceType, 't3.micro');
+      const volId = i.BlockDeviceMappings?.[0]?.Ebs?.VolumeId;
+      const vol = await ec2.send(new sdk.DescribeVolumesCommand({ VolumeIds: [volId!] }));
+      assert.equal(vol.Volumes?.[0]?.Size, 77);
+    }
+    const kp = await ec2.send(
+      new sdk.DescribeKeyPairsCommand({ KeyNames: [keyPairName('two', key.publicKey)] }),
+    );
+    assert.equal(kp.KeyPairs?.length, 1);
+    const sg = await ec2.send(
+      new sdk.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['skyhop-two'] }] }),
+    );
+    const rules = (sg.SecurityGroups?.[0]?.IpPermissions ?? [])
+      .map((r) => `${r.FromPort}-${r.ToPort}`)
+      .sort();
+    assert.deepEqual(rules, ['22-22', '8080-8080', '9000-9010']);
+
+    // Idempotent: again reuses both; asking for 3 adds only rank 2.
+    const again = await p.runInstances(spec('two', { numNodes: 2, zone: 'use1-az1' }));
+    assert.deepEqual(
+      again.map((n) => n.id),
+      nodes.map((n) => n.id),
+    );
+    const three = await p.runInstances(spec('two', { numNodes: 3, zone: 'use1-az1' }));
+    assert.deepEqual(
+      three.slice(0, 2).map((n) => n.id),
+      nodes.map((n) => n.id),
+    );
+    assert.equal(three[2].rank, 2);
+    await assert.rejects(p.runInstances(spec('two', { numNodes: 1 })), UserError);
+
+    await p.openPorts('two', ['7000']);
+    const sg2 = await ec2.send(
+      new sdk.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['skyhop-two'] }] }),
+    );
+    assert.ok(sg2.SecurityGroups?.[0]?.IpPermissions?.some((r) => r.FromPort === 7000));
+
+    await p.terminateInstances('two');
+    assert.deepEqual(await p.queryInstances('two'), []);
+    const sgAfter = await ec2.send(
+      new sdk.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['skyhop-two'] }] }),
+    );
+    assert.equal(sgAfter.SecurityGroups?.length ?? 0, 0, 'security group deleted');
+    const keys = await ec2.send(new sdk.DescribeKeyPairsCommand({}));
+    assert.ok(!keys.KeyPairs?.some((k) => k.KeyName?.startsWith('skyhop-two-')), 'key pair deleted');
+    await p.terminateInstances('two'); // repeat-safe
+  });
+
+  test('spot via InstanceMarketOptions; spot clusters refuse to stop', async () => {
+    const p = provider();
+    const [n] = await p.runInstances(spec('spotty', { useSpot: true }));
+    assert.equal(n.spot, true);
+    assert.equal((await instance(n.id)).InstanceLifecycle, 'spot');
+    await assert.rejects(p.stopInstances('spotty'), UserError);
+    await p.terminateInstances('spotty');
+  });
+
+  test('image: image_id wins; Graviton types get the arm64 default; an unknown image is a region error', async () => {
+    const p = provider();
+    const [a] = await p.runInstances(spec('img-arm', { instanceType: 'm6g.large' }));
+    assert.equal((await instance(a.id)).ImageId, UBUNTU_ARM64);
+    const [b] = await p.runInstances(spec('img-id', { imageId: UBUNTU_ARM64 }));
+    assert.equal((await instance(b.id)).ImageId, UBUNTU_ARM64);
+    await assert.rejects(
+      p.runInstances(spec('img-bad', { imageId: 'ami-00000000000000bad' })),
+      (e: unknown) => {
+        assert.match((e as Error).message, /ami-00000000000000bad|InvalidAMIID/);
+        return true;
+      },
+    );
+    assert.deepEqual(await p.queryInstances('img-bad'), []);
+    for (const c of ['img-arm', 'img-id', 'img-bad']) await p.terminateInstances(c);
+  });
+
+  test('stop and start by tag', async () => {
+    const p = provider();
+    const [n] = await p.runInstances(spec('stopper'));
+    await p.stopInstances('stopper');
+    assert.deepEqual(
+      (await p.queryInstances('stopper')).map((x) => x.status),
+      ['stopped'],
+    );
+    await p.stopInstances('stopper'); // again: nothing to do
+    const started = await p.startInstances('stopper');
+    assert.deepEqual(
+      started.map((x) => [x.id, x.status]),
+      [[n.id, 'running']],
+    );
+    // A launch of a stopped cluster starts it again.
+    await p.stopInstances('stopper');
+    const relaunched = await p.runInstances(spec('stopper'));
+    assert.deepEqual(
+      relaunched.map((x) => [x.id, x.status]),
+      [[n.id, 'running']],
+    );
+    await p.terminateInstances('stopper');
+  });
+
+  test('a partial launch is cleaned up before the error is thrown (2nd RunInstances fails: injected)', async () => {
+    // moto cannot run out of capacity: the proxy answers the second RunInstances with the EC2 error.
+    moto.failNext('RunInstances', 'InsufficientInstanceCapacity', { after: 1 });
+    const p = provider();
+    await assert.rejects(p.runInstances(spec('partial', { numNodes: 2 })), (e: unknown) => {
+      assert.equal((e as { name?: string }).name, 'InsufficientInstanceCapacity');
+      return true;
+    });
+    assert.deepEqual(await p.queryInstances('partial'), [], 'the head launched by this call was terminated');
+    await p.terminateInstances('partial');
+  });
+
+  test('an abort during a launch removes what it created and throws InterruptedError', async () => {
+    const ac = new AbortController();
+    moto.onAction = (a) => {
+      if (a === 'RunInstances') ac.abort();
+    };
+    const p = provider();
+    try {
+      await assert.rejects(p.runInstances(spec('aborted', { numNodes: 3 }), ac.signal), InterruptedError);
+    } finally {
+      moto.onAction = null;
+    }
+    assert.deepEqual(await p.queryInstances('aborted'), []);
+    await p.terminateInstances('aborted');
+  });
+
+  test('a zone the default VPC has no subnet in fails before launching', async () => {
+    const p = provider();
+    await assert.rejects(
+      p.runInstances(spec('nozone', { zone: 'use1-az99' })),
+      /no subnet in zone use1-az99/,
+    );
+    assert.deepEqual(await p.queryInstances('nozone'), []);
+    await p.terminateInstances('nozone');
+  });
+
+  test('the SDK retries throttling: one injected RequestLimitExceeded, then the launch succeeds', async () => {
+    const p = new AwsProvider(REGION, { pollMs: 50 }); // default maxAttempts
+    moto.failNext('RunInstances', 'RequestLimitExceeded', { message: 'Request limit exceeded.' });
+    const before = moto.actions.filter((a) => a === 'RunInstances').length;
+    const nodes = await p.runInstances(spec('throttled'));
+    assert.equal(nodes.length, 1);
+    assert.equal(moto.actions.filter((a) => a === 'RunInstances').length - before, 2, 'tried twice');
+    await p.terminateInstances('throttled');
+  });
+});
+
+test('helpers: architecture, port ranges, key pair names', () => {
+  assert.equal(instanceArch('m6g.large'), 'arm64');
+  assert.equal(instanceArch('c7gn.xlarge'), 'arm64');
+  assert.equal(instanceArch('t4g.micro'), 'arm64');
+  assert.equal(instanceArch('g5.xlarge'), 'x86_64');
+  assert.equal(instanceArch('p4d.24xlarge'), 'x86_64');
+  assert.equal(instanceArch('t3.micro'), 'x86_64');
+  assert.deepEqual(portRange('8080'), [8080, 8080]);
+  assert.deepEqual(portRange('8000-8010'), [8000, 8010]);
+  assert.throws(() => portRange('0'), UserError);
+  assert.throws(() => portRange('9-1'), UserError);
+  assert.throws(() => portRange('http'), UserError);
+  assert.match(keyPairName('c1', 'ssh-ed25519 AAAA x'), /^skyhop-c1-[0-9a-f]{8}$/);
+  assert.equal(keyPairName('c1', 'ssh-ed25519 AAAA x'), keyPairName('c1', 'ssh-ed25519 AAAA x\n'));
+});
