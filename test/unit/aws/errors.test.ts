@@ -1,0 +1,111 @@
+/**
+ * AWS failover classification of real SDK errors. moto cannot produce capacity, quota, spot or auth
+ * errors, so each one is INJECTED at the HTTP boundary: the proxy in test/helpers/moto.ts answers
+ * RunInstances with the EC2 XML error (the status AWS uses), and the real AWS SDK parses it into the
+ * exception the provider throws. Nothing here is mocked above the HTTP layer.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { classifyAwsError } from '../../../src/clouds/aws/errors.js';
+import { AwsProvider } from '../../../src/clouds/aws/provider.js';
+import type { BlockScope } from '../../../src/clouds/types.js';
+import { type MotoHandle, motoMissing, startMoto } from '../../helpers/moto.js';
+
+const missing = motoMissing();
+if (missing) console.log(`# aws error classification tests skipped: ${missing}`);
+
+/** [EC2 code, HTTP status AWS answers with, expected scope]. */
+const CASES: Array<[string, number, BlockScope]> = [
+  ['InsufficientInstanceCapacity', 500, 'zone'],
+  ['Unsupported', 400, 'zone'],
+  // Spot prices are per AZ: another zone may be under the maximum price.
+  ['SpotMaxPriceTooLow', 400, 'zone'],
+  ['InstanceLimitExceeded', 400, 'region'],
+  ['VcpuLimitExceeded', 400, 'region'],
+  // The spot quota is per account and region: no zone of the region can do better.
+  ['MaxSpotInstanceCountExceeded', 400, 'region'],
+  ['AuthFailure', 401, 'cloud'],
+  ['UnauthorizedOperation', 403, 'cloud'],
+  ['ExpiredToken', 400, 'cloud'],
+  ['RequestExpired', 400, 'cloud'],
+  ['RequestLimitExceeded', 503, 'retry'],
+  ['Throttling', 400, 'retry'],
+  ['InvalidParameterValue', 400, 'fatal'],
+];
+
+describe('aws error classification (errors injected by the test proxy in front of moto)', {
+  skip: missing ?? false,
+}, () => {
+  let moto: MotoHandle;
+  let dir = '';
+  const saved: Record<string, string | undefined> = {};
+  const ENV = [
+    'HOME',
+    'SKYHOP_HOME',
+    'SKYHOP_AWS_ENDPOINT_URL',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+  ];
+
+  before(async () => {
+    for (const k of ENV) saved[k] = process.env[k];
+    dir = mkdtempSync(join(tmpdir(), 'skyhop-aws-err-'));
+    mkdirSync(join(dir, 'home'));
+    process.env.HOME = join(dir, 'home');
+    process.env.SKYHOP_HOME = join(dir, 'skyhop');
+    process.env.AWS_ACCESS_KEY_ID = 'testing';
+    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+    moto = await startMoto();
+    process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;
+  });
+  after(async () => {
+    await moto?.stop();
+    for (const k of ENV) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const [code, status, scope] of CASES) {
+    test(`${code} (HTTP ${status}) -> ${scope}`, async () => {
+      // One attempt: the SDK would otherwise retry throttling and 5xx on its own (tested in provider.test.ts).
+      const p = new AwsProvider('us-east-1', { pollMs: 50, maxAttempts: 1 });
+      const cluster = `err-${code.toLowerCase()}`;
+      moto.failNext('RunInstances', code, { status });
+      let err: unknown;
+      try {
+        await p.runInstances({
+          cluster,
+          numNodes: 1,
+          instanceType: 't3.micro',
+          region: 'us-east-1',
+          zone: null,
+          useSpot: code.startsWith('Spot') || code.startsWith('MaxSpot'),
+          accelerators: null,
+        });
+      } catch (e) {
+        err = e;
+      } finally {
+        moto.clearFailures();
+      }
+      assert.ok(err, 'the launch failed');
+      assert.equal((err as { name?: string }).name, code, 'the SDK parsed the EC2 error code');
+      assert.equal((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, status);
+      assert.equal(classifyAwsError(err), scope);
+      assert.deepEqual(await p.queryInstances(cluster), [], 'nothing left');
+    });
+  }
+});
+
+test('errors the provider raises itself carry a code that classifies them', () => {
+  assert.equal(classifyAwsError({ name: 'InvalidAMIID.NotFound' }), 'region');
+  assert.equal(
+    classifyAwsError({ name: 'ExpiredTokenException', $metadata: { httpStatusCode: 400 } }),
+    'cloud',
+  );
+  assert.equal(classifyAwsError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })), 'retry');
+});
