@@ -1,6 +1,7 @@
 /**
- * AWS, planning side: catalog, features, credential check, egress, failover classification.
- * Provisioning comes with the AWS issue; `provider()` says so.
+ * AWS: catalog, features, credential check, egress, failover classification, and provisioning
+ * (provider.ts, over the AWS SDK v3; the SDK itself is imported only when a provider or the verbose
+ * credential check first talks to AWS, so commands that never do stay fast).
  *
  * Facts from SkyPilot's AWS cloud (read 2026): every optional feature is supported (stopping spot
  * instances is not, which the provisioner must check: `features` is per cloud); cluster names up to
@@ -10,11 +11,12 @@
 import type { Catalog } from '../../catalog/types.js';
 import { loadCatalog } from '../../catalog/index.js';
 import type { Resources } from '../../task/types.js';
-import { ProvisioningUnavailableError } from '../credentials.js';
 import { type EgressTiers, feasibleFromCatalog, tieredEgressPerGb } from '../feasible.js';
 import type { Cloud, Feature, NodeProvider } from '../types.js';
 import { checkAwsCredentials } from './credentials.js';
 import { classifyAwsError } from './errors.js';
+import { AwsProvider } from './provider.js';
+import { callerIdentity } from './sts.js';
 
 const FEATURES: ReadonlySet<Feature> = new Set<Feature>([
   'stop',
@@ -52,9 +54,10 @@ export function createCloud(): Cloud {
       catalog ??= loadCatalog('aws');
       return catalog;
     },
-    checkCredentials() {
-      // The STS GetCallerIdentity call for --verbose comes with the AWS provisioning issue.
-      return checkAwsCredentials();
+    async checkCredentials(opts = {}) {
+      const found = await checkAwsCredentials();
+      if (!found.ok || !opts.verbose) return found;
+      return callerIdentity(found);
     },
     feasibleResources(r: Resources, alternative: number) {
       return feasibleFromCatalog(cloud, r, alternative);
@@ -62,8 +65,8 @@ export function createCloud(): Cloud {
     egressCostPerGb(gb: number): number {
       return tieredEgressPerGb(gb, AWS_EGRESS_TIERS);
     },
-    provider(_region: string): NodeProvider {
-      throw new ProvisioningUnavailableError('AWS');
+    provider(region: string): NodeProvider {
+      return new AwsProvider(region);
     },
     classifyError: classifyAwsError,
   };
