@@ -489,7 +489,7 @@ export class AwsProvider implements NodeProvider {
       { Key: TAG_RANK, Value: String(rank) },
       { Key: 'Name', Value: `${spec.cluster}-${rank === 0 ? 'head' : `worker${rank}`}` },
       ...Object.entries(spec.labels ?? {})
-        .filter(([k]) => !k.startsWith('skyhop-') && k !== 'Name')
+        .filter(([k]) => !k.startsWith('skyhop-') && !k.toLowerCase().startsWith('aws:') && k !== 'Name')
         .map(([Key, Value]) => ({ Key, Value })),
     ];
     const r = await client.send(
@@ -541,26 +541,17 @@ export class AwsProvider implements NodeProvider {
     if (ids.length === 0) return [];
     const deadline = Date.now() + this.waitTimeoutMs;
     for (;;) {
-      let listed: Instance[] | null;
-      try {
-        listed = await this.describe([], ids, signal);
-      } catch (e) {
-        // EC2 is eventually consistent: a just-launched instance can be unknown for a moment.
-        if (codeOf(e) !== 'InvalidInstanceID.NotFound') throw e;
-        listed = null;
-      }
-      if (listed === null) {
-        if (Date.now() > deadline)
-          throw new CloudError(`AWS does not know instances ${ids.join(', ')} in ${this.region}`);
-        await sleep(this.pollMs, signal);
-        continue;
-      }
+      // By filter, not InstanceIds: an id EC2 does not know (yet: it is eventually consistent; or any
+      // more: terminated instances vanish after a while) is then simply absent instead of an error.
+      const listed = await this.describe([{ Name: 'instance-id', Values: ids }], undefined, signal);
       const found = new Map(listed.map((i) => [i.InstanceId ?? '', i] as const));
+      const gone = states.includes('terminated');
       let pending = 0;
       const out: Instance[] = [];
       for (const id of ids) {
         const i = found.get(id);
-        const state = i?.State?.Name ?? 'terminated';
+        if (!i && gone) continue;
+        const state = i?.State?.Name ?? 'pending';
         if (!states.includes(state) && (state === 'terminated' || state === 'shutting-down')) {
           const why = i?.StateReason?.Message ? ` (${i.StateReason.Message})` : '';
           throw Object.assign(
@@ -617,7 +608,8 @@ export class AwsProvider implements NodeProvider {
       }),
     );
     for (const g of groups.SecurityGroups ?? []) {
-      // A terminated instance's network interface can hold the group for a while after it ends.
+      // A terminated instance's network interface can hold the group for a while after it ends
+      // (up to 60 polls).
       for (let attempt = 0; ; attempt++) {
         try {
           await client.send(new sdk.DeleteSecurityGroupCommand({ GroupId: g.GroupId }));
@@ -625,7 +617,7 @@ export class AwsProvider implements NodeProvider {
         } catch (e) {
           const code = codeOf(e);
           if (code === 'InvalidGroup.NotFound') break;
-          if (code !== 'DependencyViolation' || attempt >= 10) throw e;
+          if (code !== 'DependencyViolation' || attempt >= 60) throw e;
           await sleep(this.pollMs);
         }
       }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ec2Client } from '../../../src/clouds/aws/ec2.js';
+import { classifyAwsError } from '../../../src/clouds/aws/errors.js';
 import { AwsProvider, instanceArch, keyPairName, portRange } from '../../../src/clouds/aws/provider.js';
 import type { ClusterSpec } from '../../../src/clouds/types.js';
 import { ensureClusterKey } from '../../../src/runtime/ssh-keys.js';
@@ -74,7 +75,13 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
   test('launch 2 nodes: tags, key pair, security group with ports, subnet of the zone id, image, disk', async () => {
     const p = provider();
     const nodes = await p.runInstances(
-      spec('two', { numNodes: 2, zone: 'use1-az1', ports: ['8080', '9000-9010'], diskSize: 77 }),
+      spec('two', {
+        numNodes: 2,
+        zone: 'use1-az1',
+        ports: ['8080', '9000-9010'],
+        diskSize: 77,
+        labels: { team: 'ml', 'skyhop-role': 'spoofed', 'aws:x': 'reserved' },
+      }),
     );
     assert.deepEqual(
       nodes.map((n) => [n.role, n.rank, n.tags['skyhop-cluster'], n.tags['skyhop-rank'], n.status]),
@@ -85,6 +92,9 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
     );
     assert.equal(nodes[0].tags.Name, 'two-head');
     assert.equal(nodes[1].tags.Name, 'two-worker1');
+    assert.equal(nodes[0].tags.team, 'ml', 'labels become tags');
+    assert.equal(nodes[1].tags['skyhop-role'], 'worker', 'labels cannot override skyhop tags');
+    assert.equal(nodes[0].tags['aws:x'], undefined, 'reserved aws: keys are dropped');
     const key = ensureClusterKey('two');
     for (const n of nodes) {
       assert.equal(n.zone, 'us-east-1b', 'moto maps use1-az1 to us-east-1b');
@@ -167,6 +177,7 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
       p.runInstances(spec('img-bad', { imageId: 'ami-00000000000000bad' })),
       (e: unknown) => {
         assert.match((e as Error).message, /ami-00000000000000bad|InvalidAMIID/);
+        assert.equal(classifyAwsError(e), 'region');
         return true;
       },
     );
