@@ -11,7 +11,9 @@
  * - security group `skyhop-<cluster>` in the VPC, tagged with the cluster, allowing TCP 22 and the
  *   task's ports from anywhere;
  * - the default VPC's subnet for the zone (catalog zones are AZ ids such as use1-az1; an AZ name such as
- *   us-east-1a is accepted too); without a zone, the default subnet of the first AZ.
+ *   us-east-1a is accepted too); without a zone, the default subnet of the first AZ. A configured VPC
+ *   (option `vpcId` or env SKYHOP_AWS_VPC_ID) is used instead of the default one: any available subnet
+ *   of the zone, those that map public IPs first.
  * - the image: `imageId` when given, else the newest Canonical Ubuntu 22.04 image for the instance's
  *   architecture (DescribeImages by name, table below).
  *
@@ -26,7 +28,7 @@ import { join } from 'node:path';
 import type { EC2Client, Filter, Instance, _InstanceType } from '@aws-sdk/client-ec2';
 import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
-import { errorFacts } from '../credentials.js';
+import { envValue, errorFacts } from '../credentials.js';
 import type { ClusterSpec, NodeInfo, NodeProvider } from '../types.js';
 import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';
 
@@ -51,6 +53,8 @@ export interface AwsProviderOptions extends Ec2ClientOptions {
   pollMs?: number;
   /** Longest wait for instances to be running / stopped / terminated; default 10 min. */
   waitTimeoutMs?: number;
+  /** The VPC to launch in; default: env SKYHOP_AWS_VPC_ID, else the region's default VPC. */
+  vpcId?: string;
 }
 
 /** Graviton families (a digit then `g`, e.g. m6g, c7gn, t4g) run arm64 images. */
@@ -270,14 +274,18 @@ export class AwsProvider implements NodeProvider {
     signal?: AbortSignal,
   ): Promise<{ vpcId: string; subnetId: string }> {
     const { sdk, client } = await this.conn();
+    const configured = this.opts.vpcId ?? envValue('SKYHOP_AWS_VPC_ID');
     const vpcs = await client.send(
-      new sdk.DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }),
+      new sdk.DescribeVpcsCommand(
+        configured ? { VpcIds: [configured] } : { Filters: [{ Name: 'is-default', Values: ['true'] }] },
+      ),
       { abortSignal: signal },
     );
     const vpcId = vpcs.Vpcs?.[0]?.VpcId;
     if (!vpcId) {
       throw new CloudError(
-        `AWS region ${this.region} has no default VPC; create one with \`aws ec2 create-default-vpc --region ${this.region}\``,
+        `AWS region ${this.region} has no default VPC; create one with \`aws ec2 create-default-vpc --region ${this.region}\`` +
+          ' or set SKYHOP_AWS_VPC_ID',
       );
     }
     const subnets =
@@ -287,18 +295,26 @@ export class AwsProvider implements NodeProvider {
           { abortSignal: signal },
         )
       ).Subnets ?? [];
+    // In the default VPC, its default subnets; in a configured VPC, any available subnet, those that
+    // give instances a public IP first.
     const usable = subnets
-      .filter((s) => s.DefaultForAz !== false && s.State !== 'pending')
-      .sort((a, b) => (a.AvailabilityZone ?? '').localeCompare(b.AvailabilityZone ?? ''));
+      .filter((s) => s.State !== 'pending' && (configured || s.DefaultForAz !== false))
+      .sort(
+        (a, b) =>
+          Number(b.MapPublicIpOnLaunch ?? false) - Number(a.MapPublicIpOnLaunch ?? false) ||
+          (a.AvailabilityZone ?? '').localeCompare(b.AvailabilityZone ?? '') ||
+          (a.SubnetId ?? '').localeCompare(b.SubnetId ?? ''),
+      );
     const pick = zone
       ? usable.find((s) => s.AvailabilityZoneId === zone || s.AvailabilityZone === zone)
       : usable[0];
     if (!pick?.SubnetId) {
       const where = zone ? `zone ${zone}` : 'any zone';
+      const vpc = configured ? `VPC ${vpcId} (SKYHOP_AWS_VPC_ID)` : `the default VPC ${vpcId}`;
       throw Object.assign(
         new CloudError(
-          `the default VPC ${vpcId} in AWS region ${this.region} has no subnet in ${where}; ` +
-            'create a default subnet there (`aws ec2 create-default-subnet`) or pick another zone',
+          `${vpc} in AWS region ${this.region} has no subnet in ${where}; ` +
+            `create ${configured ? 'a subnet' : 'a default subnet (`aws ec2 create-default-subnet`)'} there or pick another zone`,
         ),
         { code: 'Unsupported' },
       );

@@ -246,6 +246,35 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
     await p.terminateInstances('nozone');
   });
 
+  test('a configured VPC (vpcId): its subnet in the zone, the security group in that VPC', async () => {
+    const vpc = await ec2.send(new sdk.CreateVpcCommand({ CidrBlock: '10.77.0.0/16' }));
+    const vpcId = vpc.Vpc!.VpcId!;
+    const sub = await ec2.send(
+      new sdk.CreateSubnetCommand({
+        VpcId: vpcId,
+        CidrBlock: '10.77.1.0/24',
+        AvailabilityZoneId: 'use1-az2',
+      }),
+    );
+    const p = new AwsProvider(REGION, { pollMs: 50, maxAttempts: 1, vpcId });
+    const [n] = await p.runInstances(spec('myvpc', { zone: 'use1-az2' }));
+    const i = await instance(n.id);
+    assert.equal(i.SubnetId, sub.Subnet!.SubnetId);
+    assert.equal(i.VpcId, vpcId);
+    assert.match(n.internalIp, /^10\.77\.1\./);
+    const sg = await ec2.send(
+      new sdk.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['skyhop-myvpc'] }] }),
+    );
+    assert.equal(sg.SecurityGroups?.[0]?.VpcId, vpcId);
+    await assert.rejects(
+      p.runInstances(spec('myvpc2', { zone: 'use1-az1' })),
+      /VPC .* has no subnet in zone use1-az1/,
+    );
+    await p.terminateInstances('myvpc');
+    await p.terminateInstances('myvpc2');
+    assert.deepEqual(await p.queryInstances('myvpc'), []);
+  });
+
   test('the SDK retries throttling: one injected RequestLimitExceeded, then the launch succeeds', async () => {
     const p = new AwsProvider(REGION, { pollMs: 50 }); // default maxAttempts
     moto.failNext('RunInstances', 'RequestLimitExceeded', { message: 'Request limit exceeded.' });
