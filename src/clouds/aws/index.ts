@@ -45,6 +45,8 @@ export const AWS_EGRESS_TIERS: EgressTiers = [
 
 export function createCloud(): Cloud {
   let catalog: Catalog | null = null;
+  // One provider (and so one EC2 client, with its connection pool) per region.
+  const providers = new Map<string, AwsProvider>();
   const cloud: Cloud = {
     name: 'aws',
     displayName: 'AWS',
@@ -66,7 +68,12 @@ export function createCloud(): Cloud {
       return tieredEgressPerGb(gb, AWS_EGRESS_TIERS);
     },
     provider(region: string): NodeProvider {
-      return new AwsProvider(region);
+      let p = providers.get(region);
+      if (!p) {
+        p = new AwsProvider(region);
+        providers.set(region, p);
+      }
+      return p;
     },
     classifyError: classifyAwsError,
   };
