@@ -119,7 +119,6 @@ describe('failover classification', () => {
 describe('providers', () => {
   test('provisioning is not built yet: a CloudError that says so, classified as blocking the cloud', () => {
     for (const [name, shown] of [
-      ['aws', 'AWS'],
       ['gcp', 'GCP'],
       ['lambda', 'Lambda'],
       ['runpod', 'RunPod'],
