@@ -1,0 +1,304 @@
+/**
+ * updateAwsCatalogFromApi with the real AWS SDK v3 against a real moto_server on a loopback port.
+ * moto serves DescribeInstanceTypes, DescribeInstanceTypeOfferings, DescribeAvailabilityZones and
+ * DescribeSpotPriceHistory (its spot prices are made up, so only their presence is checked). An API
+ * failure moto cannot produce is injected by the proxy in test/helpers/moto.ts (an EC2 XML error).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import {
+  type CatalogRow,
+  catalogCachePath,
+  clearCatalogMemo,
+  loadCatalog,
+  parseCatalogCsv,
+} from '../../../src/catalog/index.js';
+import {
+  formatGpuInfo,
+  rowsToCsv,
+  typeFacts,
+  updateAwsCatalogFromApi,
+} from '../../../src/clouds/aws/catalog-update.js';
+import { ec2Client } from '../../../src/clouds/aws/ec2.js';
+import { CloudError } from '../../../src/util/errors.js';
+import { type MotoHandle, motoMissing, startMoto } from '../../helpers/moto.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+
+/** The CLI as a real process (through tsx), with this test's environment (temp homes, moto endpoint). */
+function skyhop(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+    });
+  });
+}
+
+const missing = motoMissing();
+if (missing) console.log(`# aws catalog-update tests skipped: ${missing}`);
+
+const A100_INFO =
+  "{'Gpus': [{'Name': 'A100', 'Manufacturer': 'NVIDIA', 'Count': 8, 'MemoryInfo': {'SizeInMiB': 40960}}], 'TotalGpuMemoryInMiB': 327680}";
+
+/** The catalog installed before each update: us-east-1 prices to keep, a us-west-2 row to carry over. */
+const OLD = [
+  'InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,AvailabilityZone',
+  `p4d.24xlarge,A100,8.0,96.0,1152.0,"${A100_INFO}",32.7726,9.5,us-east-1,use1-az1`,
+  'g5.xlarge,A10G,1.0,4.0,16.0,,1.006,0.4,us-east-1,use1-az1',
+  't3.micro,,,2.0,1.0,,0.0104,0.0031,us-east-1,use1-az1',
+  'm5.large,,,2.0,8.0,,0.096,0.04,us-west-2,usw2-az1',
+  '',
+].join('\n');
+
+describe('aws catalog from the EC2 APIs, on moto', { skip: missing ?? false }, () => {
+  let moto: MotoHandle;
+  let dir = '';
+  let ec2: EC2Client;
+  let sdk: typeof import('@aws-sdk/client-ec2');
+  const saved: Record<string, string | undefined> = {};
+  const ENV = [
+    'HOME',
+    'SKYHOP_HOME',
+    'SKYHOP_AWS_ENDPOINT_URL',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+  ];
+
+  before(async () => {
+    for (const k of ENV) saved[k] = process.env[k];
+    dir = mkdtempSync(join(tmpdir(), 'skyhop-awscat-'));
+    mkdirSync(join(dir, 'home'));
+    process.env.HOME = join(dir, 'home');
+    process.env.SKYHOP_HOME = join(dir, 'skyhop');
+    process.env.AWS_ACCESS_KEY_ID = 'testing';
+    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+    moto = await startMoto();
+    process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;
+    ({ sdk, client: ec2 } = await ec2Client('us-east-1'));
+  });
+
+  after(async () => {
+    ec2?.destroy();
+    await moto?.stop();
+    for (const k of ENV) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+    clearCatalogMemo();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    moto.clearFailures();
+    const path = catalogCachePath('aws');
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, OLD);
+    clearCatalogMemo();
+  });
+
+  test('builds a region from the API: facts as moto reports them, spot prices, on-demand kept', async () => {
+    const progress: string[] = [];
+    const r = await updateAwsCatalogFromApi({
+      regions: ['us-east-1'],
+      onProgress: (m) => progress.push(m),
+      maxAttempts: 1,
+    });
+    assert.equal(r.path, catalogCachePath('aws'));
+    assert.deepEqual(r.regions, ['us-east-1']);
+    const rows = parseCatalogCsv(readFileSync(r.path, 'utf8'), 'aws');
+    assert.equal(r.rows, rows.length);
+    assert.ok(progress.some((m) => m.startsWith('us-east-1: ')));
+
+    // Facts straight from moto, to compare with.
+    const described = await ec2.send(
+      new sdk.DescribeInstanceTypesCommand({ InstanceTypes: ['p4d.24xlarge', 'g5.xlarge', 't3.micro'] }),
+    );
+    const byType = new Map(described.InstanceTypes?.map((t) => [t.InstanceType, t]));
+    const east = rows.filter((x) => x.region === 'us-east-1');
+    const of = (t: string) => east.filter((x) => x.instanceType === t);
+
+    const p4d = of('p4d.24xlarge');
+    assert.ok(p4d.length > 0);
+    for (const row of p4d) {
+      assert.equal(row.vcpus, 96);
+      assert.equal(row.memoryGiB, 1152);
+      assert.equal(row.acceleratorName, 'A100');
+      assert.equal(row.acceleratorCount, 8);
+      assert.equal(row.gpuInfo, A100_INFO);
+      assert.equal(row.price, 32.7726); // kept from the old catalog
+    }
+    const mp4d = byType.get('p4d.24xlarge');
+    assert.equal(p4d[0].vcpus, mp4d?.VCpuInfo?.DefaultVCpus);
+    assert.equal(p4d[0].memoryGiB, (mp4d?.MemoryInfo?.SizeInMiB ?? 0) / 1024);
+
+    const g5 = of('g5.xlarge');
+    assert.ok(g5.length > 0);
+    const mg5 = byType.get('g5.xlarge');
+    for (const row of g5) {
+      assert.equal(row.acceleratorName, 'A10G');
+      assert.equal(row.acceleratorCount, 1);
+      assert.equal(row.vcpus, mg5?.VCpuInfo?.DefaultVCpus);
+      assert.equal(row.memoryGiB, (mg5?.MemoryInfo?.SizeInMiB ?? 0) / 1024);
+      assert.match(
+        row.gpuInfo ?? '',
+        /^\{'Gpus': \[\{'Name': 'A10G', 'Manufacturer': 'NVIDIA', 'Count': 1, /,
+      );
+      assert.equal(row.price, 1.006);
+    }
+    for (const row of of('t3.micro')) {
+      assert.equal(row.acceleratorName, null);
+      assert.equal(row.gpuInfo, null);
+      assert.equal(row.vcpus, 2);
+      assert.equal(row.price, 0.0104);
+    }
+
+    // Zones are the offerings' zone ids; each row has the offering moto lists.
+    const offers = await ec2.send(
+      new sdk.DescribeInstanceTypeOfferingsCommand({
+        LocationType: 'availability-zone-id',
+        Filters: [{ Name: 'instance-type', Values: ['g5.xlarge'] }],
+      }),
+    );
+    const g5Zones = (offers.InstanceTypeOfferings ?? []).map((o) => o.Location).sort();
+    assert.deepEqual(
+      g5.map((x) => x.zone),
+      g5Zones,
+    );
+
+    // Spot prices present (moto's are made up), and zone names were mapped to ids.
+    assert.ok(east.some((x) => x.spotPrice !== null && x.spotPrice > 0));
+
+    // m5.large (a type of the old catalog, only in us-west-2 there) has no on-demand price in us-east-1.
+    const m5 = of('m5.large');
+    assert.ok(m5.length > 0);
+    for (const row of m5) assert.equal(row.price, null);
+    assert.equal(r.kept, east.filter((x) => x.price !== null).length);
+    // Every us-east-1 row is new but the three type/zone rows the old catalog had (all in use1-az1).
+    assert.equal(r.added, east.length - 3);
+    // us-west-2 was not refreshed: its row is carried over as it was.
+    assert.deepEqual(
+      rows.filter((x) => x.region === 'us-west-2'),
+      [
+        {
+          instanceType: 'm5.large',
+          acceleratorName: null,
+          acceleratorCount: null,
+          vcpus: 2,
+          memoryGiB: 8,
+          gpuInfo: null,
+          price: 0.096,
+          spotPrice: 0.04,
+          region: 'us-west-2',
+          zone: 'usw2-az1',
+        },
+      ],
+    );
+
+    // loadCatalog reads the new file, as the cached download.
+    clearCatalogMemo();
+    const cat = loadCatalog('aws');
+    assert.equal(cat.source.kind, 'cache');
+    assert.equal(cat.source.path, r.path);
+  });
+
+  test('an API failure leaves the old catalog byte-for-byte', async () => {
+    const path = catalogCachePath('aws');
+    const before = readFileSync(path);
+    for (const action of [
+      'DescribeInstanceTypeOfferings',
+      'DescribeInstanceTypes',
+      'DescribeSpotPriceHistory',
+    ]) {
+      moto.clearFailures();
+      moto.failNext(action, 'UnauthorizedOperation', { status: 403 });
+      await assert.rejects(
+        updateAwsCatalogFromApi({ regions: ['us-east-1'], maxAttempts: 1 }),
+        (e: unknown) =>
+          e instanceof CloudError &&
+          e.message.includes(`EC2 ${action} in us-east-1 failed`) &&
+          e.message.includes('UnauthorizedOperation') &&
+          e.message.includes(`the catalog at ${path} is unchanged`),
+      );
+      assert.deepEqual(readFileSync(path), before);
+    }
+    clearCatalogMemo();
+    assert.equal(loadCatalog('aws').source.kind, 'cache');
+  });
+
+  test('a failure with no catalog installed installs none', async () => {
+    const path = catalogCachePath('aws');
+    rmSync(path);
+    clearCatalogMemo();
+    moto.failNext('DescribeInstanceTypes', 'UnauthorizedOperation', { status: 403 });
+    await assert.rejects(
+      updateAwsCatalogFromApi({ regions: ['us-west-2'], instanceTypes: ['t3.micro'], maxAttempts: 1 }),
+      (e: unknown) => e instanceof CloudError && e.message.includes('the bundled one stays in use'),
+    );
+    assert.equal(existsSync(path), false);
+    assert.equal(loadCatalog('aws').source.kind, 'bundled');
+  });
+
+  test('the CLI: --from-api with --regions prints progress and a summary; other clouds are refused', async () => {
+    const ok = await skyhop('catalog', 'update', 'aws', '--from-api', '--regions', 'us-east-1');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, /us-east-1: \d+ types in \d+ type\/zone rows/);
+    assert.match(ok.stdout, /^aws: \d+ rows \(1 region from the EC2 APIs, .* -> .*vms\.csv\n$/);
+    const bad = await skyhop('catalog', 'update', 'gcp', '--from-api');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--from-api builds only the aws catalog, not gcp/);
+  });
+});
+
+describe('aws catalog rows (no API)', () => {
+  test('typeFacts: MiB to GiB, GPUs summed, GpuInfo in the catalog format', () => {
+    const f = typeFacts({
+      VCpuInfo: { DefaultVCpus: 4 },
+      MemoryInfo: { SizeInMiB: 16384 },
+      GpuInfo: {
+        Gpus: [{ Name: 'A10G', Manufacturer: 'NVIDIA', Count: 1, MemoryInfo: { SizeInMiB: 22888 } }],
+        TotalGpuMemoryInMiB: 22888,
+      },
+    });
+    assert.deepEqual(f, {
+      vcpus: 4,
+      memoryGiB: 16,
+      acceleratorName: 'A10G',
+      acceleratorCount: 1,
+      gpuInfo:
+        "{'Gpus': [{'Name': 'A10G', 'Manufacturer': 'NVIDIA', 'Count': 1, 'MemoryInfo': {'SizeInMiB': 22888}}], 'TotalGpuMemoryInMiB': 22888}",
+    });
+    assert.equal(typeFacts({ VCpuInfo: { DefaultVCpus: 2 }, MemoryInfo: { SizeInMiB: 512 } }).memoryGiB, 0.5);
+    assert.equal(
+      formatGpuInfo([{ Name: "it's", Count: 2, MemoryInfo: { SizeInMiB: 10 } }], undefined).endsWith(
+        "'TotalGpuMemoryInMiB': 20}",
+      ),
+      true,
+    );
+  });
+
+  test('rowsToCsv round-trips through parseCatalogCsv, GpuInfo quoted', () => {
+    const rows: CatalogRow[] = [
+      {
+        instanceType: 'p4d.24xlarge',
+        acceleratorName: 'A100',
+        acceleratorCount: 8,
+        vcpus: 96,
+        memoryGiB: 1152,
+        gpuInfo: A100_INFO,
+        price: null,
+        spotPrice: 9.1,
+        region: 'us-east-1',
+        zone: 'use1-az1',
+      },
+    ];
+    assert.deepEqual(parseCatalogCsv(rowsToCsv(rows), 'aws'), rows);
+  });
+});
