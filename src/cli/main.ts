@@ -198,7 +198,10 @@ export function buildProgram(): Command {
     .description('Download the newest catalog CSV from the skypilot-catalog repository')
     .argument('[clouds...]', 'clouds (default: every cloud with a public catalog)')
     .option('--base-url <URL>', 'base URL of the catalog files (or SKYHOP_CATALOG_URL)')
-    .option('--from-api', "aws: build the catalog from EC2's own APIs (instance types, offerings, spot prices)")
+    .option(
+      '--from-api',
+      "aws: build the catalog from EC2's own APIs (instance types, offerings, spot prices)",
+    )
     .option('--regions <LIST>', 'with --from-api: only these regions (comma-separated)')
     .action(lazy(() => import('./catalog-update.js')));
   catalog
