@@ -30,6 +30,7 @@ import {
 import {
   AGENT_FILES,
   AGENT_PROCESS_TITLE,
+  type AutostopConfig,
   type ClusterInfoFile,
   type ClusterNodeInfo,
   DEFAULT_JOB_CPUS,
@@ -612,6 +613,31 @@ export class AgentDaemon {
       return;
     }
     log(`autostop: idle for ${cfg.idleMinutes} minutes; running ${argv[0]} (${cfg.down ? 'down' : 'stop'})`);
+    const workers = cfg.command.workers?.trim() ? this.info.nodes.filter((x) => x.rank !== 0) : [];
+    void this.runOnWorkers(cfg.command.workers ?? '', workers).then(() => this.spawnAutostop(cfg));
+  }
+
+  /** The autostop command's worker script on every worker at once; failures are logged, not fatal. */
+  private async runOnWorkers(script: string, nodes: readonly ClusterNodeInfo[]): Promise<void> {
+    const results = await Promise.allSettled(
+      nodes.map(async (x) => {
+        const runner = makeRunner(x.connection);
+        try {
+          const r = await runner.run(script, { timeoutMs: KILL_TIMEOUT_MS });
+          if (r.code !== 0)
+            log(`autostop: node rank ${x.rank}: exit code ${r.code}: ${r.stderr.trim().slice(-200)}`);
+        } finally {
+          await runner.close();
+        }
+      }),
+    );
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'rejected') log(`autostop: node rank ${nodes[i].rank}: ${errMsg(r.reason)}`);
+    }
+  }
+
+  private spawnAutostop(cfg: AutostopConfig): void {
+    const argv = cfg.command.argv;
     // Its own session, no node marker, none of the agent's environment: the stop it triggers
     // must not kill it.
     const env: Record<string, string> = {};

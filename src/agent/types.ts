@@ -41,8 +41,11 @@ export interface AutostopConfig {
   idleMinutes: number;
   /** Informational: whether the command tears the cluster down (true) or stops it. */
   down: boolean;
-  /** Run detached, without the node marker or the agent's environment (PATH, HOME, USER, LANG kept). */
-  command: { argv: string[]; env: Record<string, string> };
+  /**
+   * `argv` runs on the head, detached, without the node marker or the agent's environment (PATH,
+   * HOME, USER, LANG kept); `workers`, when given, runs first on every other node.
+   */
+  command: { argv: string[]; env: Record<string, string>; workers?: string };
 }
 
 export interface ClusterNodeInfo {

@@ -3,7 +3,7 @@ import type { Cloud } from '../clouds/types.js';
 import { openStore } from '../state/index.js';
 import { UserError } from '../util/errors.js';
 import { dagFromArgs } from './task-input.js';
-import { confirm, interruptSignal, minutes, progress } from './ui.js';
+import { confirm, interruptSignal, progress } from './ui.js';
 
 /** The clouds a real launch may use: enabled ones, narrowed by --clouds. */
 async function launchClouds(opts: Record<string, unknown>): Promise<Cloud[]> {
@@ -26,10 +26,6 @@ export default async function launchCmd(args: string[], opts: Record<string, unk
     process.stdout.write(text);
     return 0;
   }
-  const idle =
-    opts.idleMinutesToAutostop === undefined
-      ? undefined
-      : minutes(opts.idleMinutesToAutostop, '--idle-minutes-to-autostop');
   const dag = await dagFromArgs(args, opts, allClouds());
   const clouds = await launchClouds(opts);
   const store = openStore();
@@ -60,8 +56,6 @@ export default async function launchCmd(args: string[], opts: Record<string, unk
       store,
       target: (opts.target as 'cost' | 'time') ?? 'cost',
       detach: Boolean(opts.detachRun),
-      down: Boolean(opts.down),
-      idleMinutes: idle,
       retryUntilUp: Boolean(opts.retryUntilUp),
       signal: intr.signal,
       onStep: (m) => ui.step(m),
@@ -85,8 +79,9 @@ export default async function launchCmd(args: string[], opts: Record<string, unk
         `Job ${o.jobId} on ${r.cluster} ${o.status}${o.reason ? `: ${o.reason}` : ''}${o.exitCode ? ` (exit code ${o.exitCode})` : ''}\n`,
       );
     }
-    if (opts.down) {
-      // The agent's autodown also does this; doing it here means `launch --down` returns with the cluster gone.
+    if (opts.down && !(Number(opts.idleMinutesToAutostop) > 0)) {
+      // The agent's autodown also does this; doing it here means `launch --down` returns with the
+      // cluster gone (with -i N > 0 the cluster waits N idle minutes first, as asked).
       const { down } = await import('../sdk/lifecycle.js');
       if (store.getCluster(r.cluster)) {
         await down(store, r.cluster, { onStep: (m) => ui.step(m) }).catch((e) => {

@@ -5,6 +5,7 @@ import { taskFromCommand } from '../task/command.js';
 import { knownNamesFromClouds } from '../task/known.js';
 import { applyOverrides, type CliOverrides } from '../task/overrides.js';
 import type { Dag } from '../task/types.js';
+import { minutes } from './ui.js';
 
 export function isYamlPath(args: string[]): boolean {
   if (args.length !== 1) return false;
@@ -31,6 +32,11 @@ export function overridesFrom(opts: Record<string, unknown>): CliOverrides {
     imageId: s('imageId'),
     ports: opts.ports as string[] | undefined,
     name: s('name'),
+    idleMinutes:
+      opts.idleMinutesToAutostop === undefined
+        ? undefined
+        : minutes(opts.idleMinutesToAutostop, '--idle-minutes-to-autostop'),
+    down: opts.down === true ? true : undefined,
   };
 }
 

@@ -62,7 +62,10 @@ export interface PlanningHooks {
   ): number | null;
 }
 
-/** The feature each request field needs from a cloud (multi-node, stop, autostop are checked elsewhere). */
+/**
+ * The feature each request field needs from a cloud (multi-node is checked elsewhere). Autostop
+ * that stops (rather than tears down) needs `stop` too.
+ */
 export function requiredFeatures(r: Resources): Feature[] {
   const need: Feature[] = [];
   if (r.useSpot) need.push('spot');
@@ -71,6 +74,7 @@ export function requiredFeatures(r: Resources): Feature[] {
   if (r.imageId !== undefined) need.push('image-id');
   if (r.diskSize !== undefined) need.push('disk-size');
   if (r.labels !== undefined && Object.keys(r.labels).length > 0) need.push('labels');
+  if (r.autostop) need.push(...(r.autostop.down ? ['autostop' as const] : (['autostop', 'stop'] as const)));
   return need;
 }
 

@@ -87,6 +87,20 @@ export interface NodeProvider {
   stopInstances?(cluster: string): Promise<void>;
   startInstances?(cluster: string): Promise<NodeInfo[]>;
   openPorts?(cluster: string, ports: string[]): Promise<void>;
+  /**
+   * Readies the nodes for the cloud's autostop command before the agent is told to run it (AWS:
+   * what a node's own shutdown means, stop or terminate). Called whenever autostop is set.
+   */
+  prepareAutostop?(cluster: string, action: 'stop' | 'down'): Promise<void>;
+}
+
+/** What a cluster's agent runs when autostop fires (see Cloud.autostopCommand). */
+export interface AutostopCommand {
+  /** Run on the head node, detached, with `env`. */
+  argv: string[];
+  env: Record<string, string>;
+  /** A shell script run first on every worker, over the agent's connection to it (failures are logged). */
+  workers?: string;
 }
 
 export interface Cloud {
@@ -111,7 +125,7 @@ export interface Cloud {
    * What the cluster's agent runs to stop or tear down its own cluster (autostop/autodown);
    * absent when the cloud cannot do it from the head node.
    */
-  autostopCommand?(cluster: string, action: 'stop' | 'down'): { argv: string[]; env: Record<string, string> };
+  autostopCommand?(cluster: string, action: 'stop' | 'down'): AutostopCommand;
 }
 
 export interface BlocklistEntry {

@@ -27,18 +27,28 @@ export function exitCodeFor(o: JobOutcome): number {
   return o.exitCode && o.exitCode > 0 ? o.exitCode : 1;
 }
 
-function autostopConfig(cloud: Cloud, rec: ClusterRecord, a: { idleMinutes: number; down: boolean } | null) {
+/**
+ * The agent's autostop setting for a cluster (null turns it off), after the cloud's provider has
+ * readied the nodes for it. Refuses what the cloud cannot do, before the agent is told anything.
+ */
+export async function autostopFor(
+  cloud: Cloud,
+  rec: ClusterRecord,
+  a: { idleMinutes: number; down: boolean } | null | undefined,
+): Promise<agent.AutostopConfig | null> {
   if (!a) return null;
   if (!cloud.autostopCommand) {
     throw new UserError(
       `${cloud.displayName} clusters cannot stop themselves; autostop is not available for ${rec.name}`,
     );
   }
-  return {
-    idleMinutes: a.idleMinutes,
-    down: a.down,
-    command: cloud.autostopCommand(rec.name, a.down ? 'down' : 'stop'),
-  };
+  if (!a.down && (!cloud.features.has('stop') || rec.resources.useSpot)) {
+    const what = rec.resources.useSpot ? 'spot clusters' : `${cloud.displayName} clusters`;
+    throw new UserError(`${what} cannot be stopped; use \`skyhop autostop --down ${rec.name}\``);
+  }
+  const action = a.down ? 'down' : 'stop';
+  await cloud.provider(rec.region).prepareAutostop?.(rec.name, action);
+  return { idleMinutes: a.idleMinutes, down: a.down, command: cloud.autostopCommand(rec.name, action) };
 }
 
 /** Writes cluster.json and starts the agent daemon on the head node (idempotent). */
@@ -59,7 +69,7 @@ export async function installClusterAgent(
       memoryGiB: rec.resources.memoryGiB ?? 0,
       accelerators: rec.resources.accelerators,
     },
-    autostop: autostopConfig(cloud, rec, rec.autostop),
+    autostop: await autostopFor(cloud, rec, rec.autostop),
     agentPath: '~/.skyhop/agent/agent.cjs',
     nodePath: nodeBinaryFor(head.connection),
   };
@@ -103,7 +113,7 @@ export async function submitTask(
       command: o.command,
     });
     if (o.autostop) {
-      await agent.setAutostop(head, autostopConfig(cloudOf(rec), rec, o.autostop));
+      await agent.setAutostop(head, await autostopFor(cloudOf(rec), rec, o.autostop));
       store.setAutostop(rec.name, o.autostop);
     }
     return jobId;

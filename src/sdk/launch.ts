@@ -10,7 +10,8 @@ import type { Cloud, ClusterSpec, Launchable, NodeInfo } from '../clouds/types.j
 import { closeAll, agentBundlePath, runNodeSetup, runnersFor, syncTaskFiles } from '../runtime/bootstrap.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { openStore, type ClusterRecord, type Store } from '../state/index.js';
-import type { Dag, Task } from '../task/types.js';
+import { applyOverrides } from '../task/overrides.js';
+import type { Dag, Resources, Task } from '../task/types.js';
 import { CloudError, InterruptedError, UserError } from '../util/errors.js';
 import { provisionWithFailover } from '../provision/failover.js';
 import {
@@ -31,6 +32,7 @@ export interface LaunchOptions extends SdkEvents {
   clouds: Cloud[];
   target?: 'cost' | 'time';
   detach?: boolean;
+  /** Autostop for every resource alternative, as the CLI's `--down` / `-i` (they override the task's `autostop`). */
   down?: boolean;
   idleMinutes?: number;
   retryUntilUp?: boolean;
@@ -60,7 +62,16 @@ function singleTask(dag: Dag): Task {
   return dag.tasks[0];
 }
 
-export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
+export async function launch(options: LaunchOptions): Promise<LaunchResult> {
+  // Autostop is a resource request (clouds that cannot honour it are not planned), so the SDK's
+  // down/idleMinutes go through the same override as the CLI's flags.
+  const opts =
+    options.down || options.idleMinutes !== undefined
+      ? {
+          ...options,
+          dag: applyOverrides(options.dag, { down: options.down, idleMinutes: options.idleMinutes }),
+        }
+      : options;
   const store = opts.store ?? openStore();
   const task = singleTask(opts.dag);
   const name = opts.cluster ?? generateClusterName();
@@ -76,6 +87,8 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   try {
     let rec = store.getCluster(name);
     let reused = false;
+    // A reused cluster takes the task's (first alternative's) autostop; a new one, its chosen alternative's.
+    let autostop = task.resources[0]?.autostop;
     if (rec) {
       const why = incompatibility(rec, task);
       if (why) {
@@ -86,16 +99,14 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
       rec = await bringUp(store, rec, step, opts.signal);
       reused = true;
     } else {
-      rec = await provisionNew(store, name, opts, task, step);
+      const made = await provisionNew(store, name, opts, task, step);
+      rec = made.rec;
+      autostop = made.request.autostop;
     }
     runners = runnersFor(rec.nodes);
     step(`Syncing files to ${rec.nodes.length} node${rec.nodes.length > 1 ? 's' : ''}.`);
     await syncTaskFiles(task, runners, { fileMounts: true });
 
-    const autostop =
-      opts.down || opts.idleMinutes !== undefined
-        ? { idleMinutes: opts.idleMinutes ?? 0, down: Boolean(opts.down) }
-        : undefined;
     const jobId = await submitTask(store, rec, task, { withSetup: true, demand: jobDemand(task), autostop });
     opts.onSubmitted?.(name, jobId);
     release();
@@ -173,7 +184,7 @@ async function provisionNew(
   opts: LaunchOptions,
   task: Task,
   step: (m: string) => void,
-): Promise<ClusterRecord> {
+): Promise<{ rec: ClusterRecord; request: Resources }> {
   const launchedAt = Date.now();
   let chosen: Launchable | null = null;
   try {
@@ -219,7 +230,7 @@ async function provisionNew(
       );
     }
     store.setClusterStatus(name, 'UP');
-    return store.getCluster(name)!;
+    return { rec: store.getCluster(name)!, request: l.request };
   } catch (e) {
     if (opts.signal?.aborted || e instanceof InterruptedError) {
       // Ctrl-C: remove whatever this launch created, then forget the cluster.

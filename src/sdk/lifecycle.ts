@@ -10,6 +10,7 @@ import type { ClusterRecord, Store } from '../state/index.js';
 import { CloudError, UserError } from '../util/errors.js';
 import { type SdkEvents, cloudOf, requireCluster, headRunner } from './clusters.js';
 import * as agent from '../agent/client.js';
+import { autostopFor } from './jobs.js';
 
 export async function stop(store: Store, name: string, ev: SdkEvents = {}): Promise<void> {
   const rec = requireCluster(store, name);
@@ -94,26 +95,10 @@ export async function setAutostop(
 ): Promise<void> {
   const rec = requireCluster(store, name);
   if (rec.status !== 'UP') throw new UserError(`cluster ${name} is ${rec.status}; autostop needs it UP`);
-  const cloud = cloudOf(rec);
-  if (a && !cloud.autostopCommand)
-    throw new UserError(`${cloud.displayName} clusters cannot stop themselves`);
-  if (a && !a.down && !cloud.features.has('stop')) {
-    throw new UserError(
-      `${cloud.displayName} clusters cannot be stopped; use \`skyhop autostop --down ${name}\``,
-    );
-  }
+  const config = await autostopFor(cloudOf(rec), rec, a);
   const head = headRunner(rec);
   try {
-    await agent.setAutostop(
-      head,
-      a
-        ? {
-            idleMinutes: a.idleMinutes,
-            down: a.down,
-            command: cloud.autostopCommand!(name, a.down ? 'down' : 'stop'),
-          }
-        : null,
-    );
+    await agent.setAutostop(head, config);
   } finally {
     await head.close();
   }
@@ -160,6 +145,15 @@ export async function refresh(store: Store, names?: string[]): Promise<RefreshCh
           rec.status === 'STOPPED' ? 0 : rec.hourlyPrice,
           rec.resources.numNodes,
         );
+        if (rec.status !== 'INIT') {
+          // Gone by itself (autodown, preemption, deleted outside skyhop): what the cloud keeps
+          // beside the instances (AWS: security group, key pair) and the cluster's SSH key go too.
+          await cloudOf(rec)
+            .provider(rec.region)
+            .terminateInstances(rec.name)
+            .catch(() => {});
+          removeClusterKey(rec.name);
+        }
         for (const i of store.openIntents(rec.name)) store.journalResolve(i.id, 'cleaned');
         store.removeCluster(rec.name);
         changes.push({

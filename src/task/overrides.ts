@@ -41,6 +41,9 @@ export interface CliOverrides {
   imageId?: string;
   ports?: string[];
   name?: string;
+  /** `-i/--idle-minutes-to-autostop` (minutes, already checked) and `--down`. */
+  idleMinutes?: number;
+  down?: boolean;
 }
 
 function flagValue<T>(flag: string, v: unknown, parse: (v: unknown) => T): T {
@@ -69,6 +72,8 @@ interface Parsed {
   diskSize?: number;
   imageId?: string;
   ports?: string[];
+  idleMinutes?: number;
+  down?: boolean;
   env: Array<[string, string]>;
   secret: Array<[string, string]>;
 }
@@ -104,6 +109,12 @@ function parseFlags(o: CliOverrides): Parsed {
   if (o.diskSize !== undefined) p.diskSize = flagValue('--disk-size', o.diskSize, parseDiskSize);
   p.imageId = nonEmpty('--image-id', o.imageId, 'an image id');
   if (o.ports !== undefined && o.ports.length > 0) p.ports = flagValue('--ports', o.ports, parsePorts);
+  if (o.idleMinutes !== undefined) {
+    if (!Number.isFinite(o.idleMinutes) || o.idleMinutes < 0)
+      throw new UserError(`--idle-minutes-to-autostop: expected minutes (0 or more), got ${o.idleMinutes}`);
+    p.idleMinutes = o.idleMinutes;
+  }
+  if (o.down) p.down = true;
   return p;
 }
 
@@ -174,6 +185,20 @@ function overrideAlternative(res: Resources, p: Parsed, known: KnownNames | unde
   if (p.diskSize !== undefined) set(r, o, 'diskSize', p.diskSize, flagWhere('--disk-size'));
   if (p.imageId !== undefined) set(r, o, 'imageId', p.imageId, flagWhere('--image-id'));
   if (p.ports) set(r, o, 'ports', p.ports, flagWhere('--ports'));
+  if (p.idleMinutes !== undefined || p.down) {
+    // -i replaces the file's idle minutes, --down its action; --down alone tears down once idle.
+    const autostop = {
+      idleMinutes: p.idleMinutes ?? r.autostop?.idleMinutes ?? 0,
+      down: p.down === true || (r.autostop?.down ?? false),
+    };
+    set(
+      r,
+      o,
+      'autostop',
+      autostop,
+      flagWhere(p.idleMinutes !== undefined ? '--idle-minutes-to-autostop' : '--down'),
+    );
+  }
   return { r, origins: o };
 }
 

@@ -378,6 +378,18 @@ export function checkResources(
     if (r.imageId !== undefined && lacks('image-id')) {
       throw fail('imageId', `${cloud} does not take a custom image; drop image_id`);
     }
+    if (r.autostop && lacks('autostop')) {
+      throw fail(
+        'autostop',
+        `${cloud} clusters cannot stop themselves; drop autostop or choose another cloud`,
+      );
+    }
+    if (r.autostop && !r.autostop.down && lacks('stop')) {
+      throw fail(
+        'autostop',
+        `${cloud} cannot stop instances, only tear them down; ask for autodown (--down, or autostop: {idle_minutes: ${r.autostop.idleMinutes}, down: true})`,
+      );
+    }
     if (task.numNodes > 1 && lacks('multi-node')) {
       throw whereError(
         task.numNodesWhere ?? fieldWhere(['num_nodes']),

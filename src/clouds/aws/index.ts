@@ -12,7 +12,7 @@ import type { Catalog } from '../../catalog/types.js';
 import { loadCatalog } from '../../catalog/index.js';
 import type { Resources } from '../../task/types.js';
 import { type EgressTiers, feasibleFromCatalog, tieredEgressPerGb } from '../feasible.js';
-import type { Cloud, Feature, NodeProvider } from '../types.js';
+import type { AutostopCommand, Cloud, Feature, NodeProvider } from '../types.js';
 import { checkAwsCredentials } from './credentials.js';
 import { classifyAwsError } from './errors.js';
 import { AwsProvider } from './provider.js';
@@ -42,6 +42,22 @@ export const AWS_EGRESS_TIERS: EgressTiers = [
   [150 * 1024, 0.07],
   [Number.POSITIVE_INFINITY, 0.05],
 ];
+
+/**
+ * Autostop/autodown from the head node without AWS credentials there: every node shuts itself
+ * down (the workers first, over the agent's connections, then the head), and the provider's
+ * prepareAutostop has set what a shutdown means (stop or terminate) on each instance. The
+ * security group and key pair left after an autodown are removed by the next `status --refresh`
+ * (or `down`), which finds the instances gone.
+ */
+export function autostopCommand(_cluster: string, _action: 'stop' | 'down'): AutostopCommand {
+  return {
+    argv: ['sudo', '-n', 'shutdown', '-h', 'now'],
+    env: {},
+    // Detached, so the SSH session returns before the node goes down.
+    workers: "setsid sh -c 'sleep 1; sudo -n shutdown -h now' </dev/null >/dev/null 2>&1 &",
+  };
+}
 
 export function createCloud(): Cloud {
   let catalog: Catalog | null = null;
@@ -76,6 +92,7 @@ export function createCloud(): Cloud {
       return p;
     },
     classifyError: classifyAwsError,
+    autostopCommand,
   };
   return cloud;
 }

@@ -686,6 +686,32 @@ export class AwsProvider implements NodeProvider {
     return running.map((i) => this.toNodeInfo(i, cluster)).sort(byRank);
   }
 
+  /**
+   * Autostop on AWS is each node shutting itself down (Cloud.autostopCommand); what a shutdown
+   * does is the instance's InstanceInitiatedShutdownBehavior, set here on every node: `stop` keeps
+   * the disks (the cluster can be started again), `terminate` removes the instances. Spot
+   * instances cannot stop, so autostop there must be autodown.
+   */
+  async prepareAutostop(cluster: string, action: 'stop' | 'down'): Promise<void> {
+    const found = await this.clusterInstances(cluster);
+    if (action === 'stop' && found.some((i) => i.InstanceLifecycle === 'spot')) {
+      throw new UserError(
+        `AWS cluster ${cluster} runs on spot instances, which cannot be stopped; use \`skyhop autostop --down ${cluster}\``,
+      );
+    }
+    const { sdk, client } = await this.conn();
+    for (const i of found) {
+      await client.send(
+        new sdk.ModifyInstanceAttributeCommand({
+          InstanceId: i.InstanceId,
+          // The Attribute/Value form (EC2 documents it for this attribute; moto implements only it).
+          Attribute: 'instanceInitiatedShutdownBehavior',
+          Value: action === 'down' ? 'terminate' : 'stop',
+        }),
+      );
+    }
+  }
+
   async openPorts(cluster: string, ports: string[]): Promise<void> {
     for (const p of ports) portRange(p);
     const { sdk, client } = await this.conn();

@@ -123,6 +123,32 @@ describe('agent: cancel, autostop, restart, install', () => {
     assert.equal(JSON.parse(readFileSync(join(c.agentDir, 'cluster.json'), 'utf8')).autostop, null);
   });
 
+  test("autostop's worker script runs on every worker first; a failing worker does not stop the head's command", async (t) => {
+    const c = await makeCluster({ nodes: 3, cpus: 1, install: false });
+    t.after(() => c.cleanup());
+    const fired = join(c.root, 'head-fired');
+    c.info.autostop = {
+      idleMinutes: 0.01,
+      down: true,
+      command: {
+        argv: ['sh', '-c', 'ls "$HOME"/../*/worker-ran 2>/dev/null | wc -l > "$1"', 'sh', fired],
+        env: {},
+        // Rank 2 fails after writing its file: logged, and the head's command still runs.
+        workers: 'echo "$HOME" > ~/worker-ran; case "$HOME" in *2) exit 3;; esac',
+      },
+    };
+    await installAgent(c.head, c.info, c.bundle);
+    await waitFor('the head command', () => existsSync(fired) && readFileSync(fired, 'utf8').trim() !== '');
+    for (const h of c.homes.slice(1)) {
+      assert.equal(readFileSync(join(h, 'worker-ran'), 'utf8').trim(), h, `the worker script ran in ${h}`);
+    }
+    assert.ok(!existsSync(join(c.homes[0], 'worker-ran')), 'the worker script does not run on the head');
+    // The head's command saw both workers' files: it ran after them.
+    assert.equal(readFileSync(fired, 'utf8').trim(), '2');
+    const log = readFileSync(join(c.agentDir, 'agent.log'), 'utf8');
+    assert.match(log, /autostop: node rank 2: exit code 3/);
+  });
+
   test('a restarted agent marks jobs left running as FAILED, kills their processes and runs pending ones', async (t) => {
     const c = await makeCluster({ cpus: 1 });
     t.after(() => c.cleanup());

@@ -14,6 +14,8 @@ import { classifyAwsError } from '../../../src/clouds/aws/errors.js';
 import { AwsProvider, instanceArch, keyPairName, portRange } from '../../../src/clouds/aws/provider.js';
 import type { ClusterSpec } from '../../../src/clouds/types.js';
 import { ensureClusterKey } from '../../../src/runtime/ssh-keys.js';
+import { refresh } from '../../../src/sdk/lifecycle.js';
+import { openStore } from '../../../src/state/index.js';
 import { InterruptedError, UserError } from '../../../src/util/errors.js';
 import { type MotoHandle, motoMissing, startMoto, UBUNTU_AMD64, UBUNTU_ARM64 } from '../../helpers/moto.js';
 
@@ -183,6 +185,79 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
     );
     assert.deepEqual(await p.queryInstances('img-bad'), []);
     for (const c of ['img-arm', 'img-id', 'img-bad']) await p.terminateInstances(c);
+  });
+
+  test("autostop: each node's shutdown behaviour is set to stop or terminate; spot clusters only autodown", async () => {
+    const p = provider();
+    const nodes = await p.runInstances(spec('idle', { numNodes: 2 }));
+    const behaviour = async (id: string) =>
+      (
+        await ec2.send(
+          new sdk.DescribeInstanceAttributeCommand({
+            InstanceId: id,
+            Attribute: 'instanceInitiatedShutdownBehavior',
+          }),
+        )
+      ).InstanceInitiatedShutdownBehavior?.Value;
+    await p.prepareAutostop('idle', 'down');
+    for (const n of nodes) assert.equal(await behaviour(n.id), 'terminate');
+    await p.prepareAutostop('idle', 'stop');
+    for (const n of nodes) assert.equal(await behaviour(n.id), 'stop');
+    await p.terminateInstances('idle');
+
+    const [s] = await p.runInstances(spec('idle-spot', { useSpot: true }));
+    await assert.rejects(p.prepareAutostop('idle-spot', 'stop'), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.match(
+        (e as Error).message,
+        /spot instances, which cannot be stopped; use `skyhop autostop --down idle-spot`/,
+      );
+      return true;
+    });
+    await p.prepareAutostop('idle-spot', 'down');
+    assert.equal(await behaviour(s.id), 'terminate');
+    await p.terminateInstances('idle-spot');
+  });
+
+  test('a cluster whose instances ended by themselves (autodown): status --refresh forgets it and removes its security group and key pair', async () => {
+    const p = provider();
+    const nodes = await p.runInstances(spec('gone', { numNodes: 2 }));
+    const store = openStore();
+    store.upsertCluster({
+      name: 'gone',
+      cloud: 'aws',
+      region: REGION,
+      zone: null,
+      status: 'UP',
+      resources: {
+        instanceType: 't3.micro',
+        accelerators: null,
+        useSpot: false,
+        vcpus: 2,
+        memoryGiB: 1,
+        numNodes: 2,
+      },
+      nodes,
+      launchedAt: Date.now(),
+      statusUpdatedAt: Date.now(),
+      hourlyPrice: 0.0104,
+      autostop: { idleMinutes: 0, down: true },
+      headIp: nodes[0].externalIp,
+    });
+    // What the nodes' own shutdown does with InstanceInitiatedShutdownBehavior=terminate.
+    await ec2.send(new sdk.TerminateInstancesCommand({ InstanceIds: nodes.map((n) => n.id) }));
+    const changes = await refresh(store, ['gone']);
+    assert.deepEqual(
+      changes.map((c) => [c.cluster, c.from, c.to]),
+      [['gone', 'UP', null]],
+    );
+    assert.equal(store.getCluster('gone'), null);
+    const groups = await ec2.send(
+      new sdk.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['skyhop-gone'] }] }),
+    );
+    assert.equal(groups.SecurityGroups?.length ?? 0, 0, 'security group deleted');
+    const keys = await ec2.send(new sdk.DescribeKeyPairsCommand({}));
+    assert.ok(!keys.KeyPairs?.some((k) => k.KeyName?.startsWith('skyhop-gone-')), 'key pair deleted');
   });
 
   test('stop and start by tag', async () => {

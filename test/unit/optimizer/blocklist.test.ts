@@ -101,3 +101,14 @@ describe('blocklist', () => {
     );
   });
 });
+
+describe('autostop as a request', () => {
+  test('autostop that stops needs a cloud that can stop (lambda cannot); autodown does not', () => {
+    const stop = plan({ ...A100_8, autostop: { idleMinutes: 10, down: false } }).tasks[0];
+    assert.notEqual(stop.choice.cloud, 'lambda');
+    assert.ok(stop.ranked.every((l) => !['lambda', 'fluffycloud'].includes(l.cloud)));
+    assert.equal(stop.choice.cloud, plan(A100_8, [{ cloud: 'lambda' }]).tasks[0].choice.cloud);
+    const down = plan({ ...A100_8, autostop: { idleMinutes: 10, down: true } }).tasks[0];
+    assert.equal(down.choice.cloud, 'lambda');
+  });
+});

@@ -50,6 +50,39 @@ describe('applyOverrides', () => {
     assert.equal(JSON.stringify(d), before);
   });
 
+  it('-i and --down set autostop: -i replaces the idle minutes, --down the action; a stop-only cloud is refused', () => {
+    const plain = dag('resources:\n  cpus: 2\n');
+    assert.deepEqual(applyOverrides(plain, { down: true }).tasks[0].resources[0].autostop, {
+      idleMinutes: 0,
+      down: true,
+    });
+    assert.deepEqual(applyOverrides(plain, { idleMinutes: 7.5 }).tasks[0].resources[0].autostop, {
+      idleMinutes: 7.5,
+      down: false,
+    });
+    const fromFile = dag('resources:\n  autostop: {idle_minutes: 30, down: true}\n');
+    assert.deepEqual(applyOverrides(fromFile, { idleMinutes: 5 }).tasks[0].resources[0].autostop, {
+      idleMinutes: 5,
+      down: true,
+    });
+    assert.deepEqual(
+      applyOverrides(dag('resources:\n  autostop: 30\n'), { down: true }).tasks[0].resources[0].autostop,
+      {
+        idleMinutes: 30,
+        down: true,
+      },
+    );
+    throwsMessage(
+      () => applyOverrides(dag('resources:\n  cloud: lambda\n'), { idleMinutes: 10 }, known),
+      '--idle-minutes-to-autostop: lambda cannot stop instances, only tear them down; ask for autodown (--down, or autostop: {idle_minutes: 10, down: true})',
+    );
+    assert.equal(
+      applyOverrides(dag('resources:\n  cloud: lambda\n'), { idleMinutes: 10, down: true }, known).tasks[0]
+        .resources[0].autostop?.down,
+      true,
+    );
+  });
+
   it('--no-use-spot turns spot off', () => {
     const o = applyOverrides(dag('resources:\n  use_spot: true\n'), { useSpot: false });
     assert.equal(o.tasks[0].resources[0].useSpot, false);
