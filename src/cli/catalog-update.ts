@@ -32,7 +32,7 @@ async function fromApi(args: string[], opts: Record<string, unknown>): Promise<n
     });
     process.stdout.write(
       `aws: ${r.rows} rows (${r.regions.length} region${r.regions.length === 1 ? '' : 's'} from the EC2 APIs, ` +
-        `${r.added} new type/zone rows, ${r.kept} with on-demand prices kept) -> ${r.path}\n`,
+        `${r.added} new type/zone rows, ${r.listed} on-demand prices from the Price List API, ${r.kept} kept) -> ${r.path}\n`,
     );
     return 0;
   } catch (e) {

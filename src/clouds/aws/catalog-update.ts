@@ -5,9 +5,10 @@
  * which zones; DescribeInstanceTypes (only the needed types, ≤100 per call) gives vCPUs, memory and
  * GPUs; DescribeSpotPriceHistory (Linux/UNIX, the newest price per type and zone) gives SpotPrice.
  *
- * On-demand prices would come from the Price List API, but @aws-sdk/client-pricing is not installed:
- * the Price List API counts as not reachable, and each row keeps the on-demand Price of the current
- * catalog's row of the same type and region (empty when there is none).
+ * On-demand prices come from the Price List API (pricing.ts) when it answers; when it cannot be
+ * reached or refuses (no network, no pricing:GetProducts permission, an emulator without it), and for
+ * types it does not list, a row keeps the on-demand Price of the current catalog's row of the same
+ * type and region (empty when there is none). The progress lines say which happened.
  *
  * Rows of regions that are not refreshed are carried over unchanged. The result goes through the same
  * validation (parseCatalogCsv, at least one price) and atomic install (writeFileAtomic, then the
@@ -28,6 +29,7 @@ import {
 import { writeFileAtomic, writeParsedCache } from '../../catalog/load.js';
 import { CloudError, UserError } from '../../util/errors.js';
 import { type Ec2Sdk, ec2Client } from './ec2.js';
+import { type PriceListOptions, pricingClient, regionOnDemandPrices } from './pricing.js';
 
 export interface AwsApiUpdateOptions {
   /** Regions to rebuild (default: every region of the current catalog). */
@@ -37,6 +39,8 @@ export interface AwsApiUpdateOptions {
   onProgress?(msg: string): void;
   /** SDK attempts per call (default: the EC2 client's default). */
   maxAttempts?: number;
+  /** Retries and timeouts of the Price List API calls. */
+  priceList?: PriceListOptions;
 }
 
 export interface AwsApiUpdateResult {
@@ -45,6 +49,8 @@ export interface AwsApiUpdateResult {
   rows: number;
   /** The regions rebuilt from the API. */
   regions: string[];
+  /** Refreshed rows whose on-demand Price came from the Price List API. */
+  listed: number;
   /** Refreshed rows whose on-demand Price was kept from the current catalog. */
   kept: number;
   /** Refreshed rows (type + zone) that the current catalog did not have. */
@@ -298,11 +304,10 @@ export async function updateAwsCatalogFromApi(opts: AwsApiUpdateOptions = {}): P
   }
   const oldKeys = new Set(currentRows.map((r) => `${r.instanceType}\0${r.region}\0${r.zone ?? ''}`));
 
-  progress(
-    'on-demand prices: the Price List API client is not installed; keeping them from the current catalog',
-  );
+  const listPrices = await priceList(regions, new Set(types), opts, progress);
   const fresh: CatalogRow[] = [];
   let kept = 0;
+  let listed = 0;
   let added = 0;
   for (const region of regions) {
     const { sdk, client } = await ec2Client(region, { maxAttempts: opts.maxAttempts });
@@ -320,22 +325,24 @@ export async function updateAwsCatalogFromApi(opts: AwsApiUpdateOptions = {}): P
       client.destroy();
     }
     let regionKept = 0;
+    let regionListed = 0;
     let withSpot = 0;
     for (const row of rows) {
-      const p = onDemand.get(`${row.instanceType}\0${row.region}`);
-      if (p !== undefined) {
-        row.price = p;
-        regionKept++;
-      }
+      const fromApi = listPrices.get(region)?.get(row.instanceType);
+      const p = fromApi ?? onDemand.get(`${row.instanceType}\0${row.region}`);
+      if (fromApi !== undefined) regionListed++;
+      else if (p !== undefined) regionKept++;
+      if (p !== undefined) row.price = p;
       if (row.spotPrice !== null) withSpot++;
       if (!oldKeys.has(`${row.instanceType}\0${row.region}\0${row.zone ?? ''}`)) added++;
     }
     kept += regionKept;
+    listed += regionListed;
     fresh.push(...rows);
     const typeCount = new Set(rows.map((r) => r.instanceType)).size;
     progress(
       `${region}: ${typeCount} types in ${rows.length} type/zone rows, ${withSpot} with a spot price, ` +
-        `${regionKept} with an on-demand price kept`,
+        `${regionListed} with an on-demand price from the Price List API, ${regionKept} kept`,
     );
   }
 
@@ -367,5 +374,39 @@ export async function updateAwsCatalogFromApi(opts: AwsApiUpdateOptions = {}): P
   try {
     writeParsedCache('aws', path, statSync(path), parsed);
   } catch {}
-  return { path, rows: parsed.length, regions, kept, added };
+  return { path, rows: parsed.length, regions, listed, kept, added };
+}
+
+/**
+ * On-demand prices per region (type -> USD/hour) from the Price List API; the regions it did not
+ * answer for are missing. The first failure ends the asking (an unreachable API would only time out
+ * again), and is reported, not thrown: the current catalog's prices are kept instead.
+ */
+async function priceList(
+  regions: string[],
+  types: ReadonlySet<string>,
+  opts: AwsApiUpdateOptions,
+  progress: (msg: string) => void,
+): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  let client: import('@aws-sdk/client-pricing').PricingClient | null = null;
+  try {
+    const made = await pricingClient(opts.priceList);
+    client = made.client;
+    for (const region of regions) {
+      const prices = await regionOnDemandPrices(made.sdk, made.client, region, types);
+      out.set(region, prices);
+      progress(`on-demand prices: ${region}: ${prices.size} instance types from the Price List API`);
+    }
+  } catch (e) {
+    const err = e as { name?: string; message?: string };
+    const missing = regions.filter((r) => !out.has(r));
+    progress(
+      `on-demand prices: the Price List API did not answer for ${missing.join(', ')} ` +
+        `(${err?.name ?? 'Error'}: ${(err?.message ?? String(e)).split('\n')[0].trim()}); keeping them from the current catalog`,
+    );
+  } finally {
+    client?.destroy();
+  }
+  return out;
 }

@@ -26,8 +26,10 @@ import {
   updateAwsCatalogFromApi,
 } from '../../../src/clouds/aws/catalog-update.js';
 import { ec2Client } from '../../../src/clouds/aws/ec2.js';
+import { hourlyPrice } from '../../../src/clouds/aws/pricing.js';
 import { CloudError } from '../../../src/util/errors.js';
 import { type MotoHandle, motoMissing, startMoto } from '../../helpers/moto.js';
+import { productDoc, startPriceList } from '../../helpers/pricelist.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -68,6 +70,7 @@ describe('aws catalog from the EC2 APIs, on moto', { skip: missing ?? false }, (
     'HOME',
     'SKYHOP_HOME',
     'SKYHOP_AWS_ENDPOINT_URL',
+    'SKYHOP_AWS_PRICING_ENDPOINT_URL',
     'AWS_ACCESS_KEY_ID',
     'AWS_SECRET_ACCESS_KEY',
   ];
@@ -116,6 +119,16 @@ describe('aws catalog from the EC2 APIs, on moto', { skip: missing ?? false }, (
     const rows = parseCatalogCsv(readFileSync(r.path, 'utf8'), 'aws');
     assert.equal(r.rows, rows.length);
     assert.ok(progress.some((m) => m.startsWith('us-east-1: ')));
+    // moto has no Price List API (the call goes to moto, never to AWS): the prices are kept, and said so.
+    assert.ok(
+      progress.some((m) =>
+        /^on-demand prices: the Price List API did not answer for us-east-1 \(.+\); keeping them from the current catalog$/.test(
+          m,
+        ),
+      ),
+      progress.join('\n'),
+    );
+    assert.equal(r.listed, 0);
 
     // Facts straight from moto, to compare with.
     const described = await ec2.send(
@@ -207,6 +220,96 @@ describe('aws catalog from the EC2 APIs, on moto', { skip: missing ?? false }, (
     const cat = loadCatalog('aws');
     assert.equal(cat.source.kind, 'cache');
     assert.equal(cat.source.path, r.path);
+  });
+
+  test('on-demand prices from the Price List API (a loopback stand-in): listed ones replace, others are kept', async (t) => {
+    const pl = await startPriceList([
+      { instanceType: 't3.micro', region: 'us-east-1', price: 0.0111 },
+      { instanceType: 'g5.xlarge', region: 'us-east-1', price: 1.2 },
+      { instanceType: 'm5.large', region: 'us-east-1', price: 0.1 },
+      // Not an hourly price: ignored.
+      { instanceType: 'p4d.24xlarge', region: 'us-east-1', price: 99, unit: 'Quantity' },
+      { instanceType: 't3.micro', region: 'us-west-2', price: 0.5 },
+    ]);
+    process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL = pl.endpoint;
+    t.after(async () => {
+      delete process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL;
+      await pl.stop();
+    });
+    const progress: string[] = [];
+    const r = await updateAwsCatalogFromApi({
+      regions: ['us-east-1'],
+      onProgress: (m) => progress.push(m),
+      maxAttempts: 1,
+    });
+    const east = parseCatalogCsv(readFileSync(r.path, 'utf8'), 'aws').filter((x) => x.region === 'us-east-1');
+    const prices = (type: string) => [
+      ...new Set(east.filter((x) => x.instanceType === type).map((x) => x.price)),
+    ];
+    assert.deepEqual(prices('t3.micro'), [0.0111]);
+    assert.deepEqual(prices('g5.xlarge'), [1.2]);
+    assert.deepEqual(prices('m5.large'), [0.1]); // had no us-east-1 price before
+    assert.deepEqual(prices('p4d.24xlarge'), [32.7726]); // not listed hourly: kept
+    const count = (type: string) => east.filter((x) => x.instanceType === type).length;
+    assert.equal(r.listed, count('t3.micro') + count('g5.xlarge') + count('m5.large'));
+    assert.equal(r.kept, count('p4d.24xlarge'));
+    assert.ok(
+      progress.includes('on-demand prices: us-east-1: 3 instance types from the Price List API'),
+      progress.join('\n'),
+    );
+    // Every page was asked for (one product a page), with the catalog's filters, for us-east-1 only.
+    assert.equal(pl.requests.length, 4);
+    for (const q of pl.requests) {
+      assert.equal(q.target, 'AWSPriceListService.GetProducts');
+      assert.equal(q.body.ServiceCode, 'AmazonEC2');
+      assert.deepEqual(
+        q.body.Filters,
+        [
+          ['regionCode', 'us-east-1'],
+          ['operatingSystem', 'Linux'],
+          ['tenancy', 'Shared'],
+          ['preInstalledSw', 'NA'],
+          ['capacitystatus', 'Used'],
+          ['licenseModel', 'No License required'],
+        ].map(([Field, Value]) => ({ Type: 'TERM_MATCH', Field, Value })),
+      );
+    }
+    assert.deepEqual(
+      pl.requests.map((q) => q.body.NextToken ?? null),
+      [null, '1', '2', '3'],
+    );
+  });
+
+  test('a Price List API that refuses (AccessDenied) keeps the prices and says why', async (t) => {
+    const pl = await startPriceList([{ instanceType: 't3.micro', region: 'us-east-1', price: 7 }]);
+    pl.fail = {
+      status: 400,
+      type: 'AccessDeniedException',
+      message: 'not authorized to perform pricing:GetProducts',
+    };
+    process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL = pl.endpoint;
+    t.after(async () => {
+      delete process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL;
+      await pl.stop();
+    });
+    const progress: string[] = [];
+    const r = await updateAwsCatalogFromApi({
+      regions: ['us-east-1'],
+      instanceTypes: ['t3.micro'],
+      onProgress: (m) => progress.push(m),
+      maxAttempts: 1,
+    });
+    assert.ok(
+      progress.includes(
+        'on-demand prices: the Price List API did not answer for us-east-1 (AccessDeniedException: not authorized to perform pricing:GetProducts); keeping them from the current catalog',
+      ),
+      progress.join('\n'),
+    );
+    const rows = parseCatalogCsv(readFileSync(r.path, 'utf8'), 'aws').filter((x) => x.region === 'us-east-1');
+    assert.ok(rows.length > 0);
+    for (const row of rows) assert.equal(row.price, 0.0104);
+    assert.equal(r.listed, 0);
+    assert.equal(r.kept, rows.length);
   });
 
   test('an API failure leaves the old catalog byte-for-byte', async () => {
@@ -301,4 +404,17 @@ describe('aws catalog rows (no API)', () => {
     ];
     assert.deepEqual(parseCatalogCsv(rowsToCsv(rows), 'aws'), rows);
   });
+});
+
+test('hourlyPrice: the OnDemand hourly USD price of a product document, else null', () => {
+  assert.deepEqual(hourlyPrice(productDoc({ instanceType: 'm5.large', region: 'us-east-1', price: 0.096 })), {
+    instanceType: 'm5.large',
+    price: 0.096,
+  });
+  assert.equal(
+    hourlyPrice(productDoc({ instanceType: 'm5.large', region: 'us-east-1', price: 1, unit: 'Quantity' })),
+    null,
+  );
+  assert.equal(hourlyPrice('{"product": {"attributes": {}}}'), null);
+  assert.equal(hourlyPrice('not json'), null);
 });
