@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import {
@@ -29,7 +29,7 @@ import { ec2Client } from '../../../src/clouds/aws/ec2.js';
 import { hourlyPrice } from '../../../src/clouds/aws/pricing.js';
 import { CloudError } from '../../../src/util/errors.js';
 import { type MotoHandle, motoMissing, startMoto } from '../../helpers/moto.js';
-import { productDoc, startPriceList } from '../../helpers/pricelist.js';
+import { type PriceListHandle, productDoc, startPriceList } from '../../helpers/pricelist.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -41,6 +41,15 @@ function skyhop(...args: string[]): Promise<{ code: number; stdout: string; stde
       const code = err ? ((err as { code?: number }).code ?? 1) : 0;
       resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
     });
+  });
+}
+
+/** Points the Price List calls at `pl` for this test; stops it after. */
+function usePriceList(t: TestContext, pl: PriceListHandle): void {
+  process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL = pl.endpoint;
+  t.after(async () => {
+    delete process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL;
+    await pl.stop();
   });
 }
 
@@ -231,11 +240,7 @@ describe('aws catalog from the EC2 APIs, on moto', { skip: missing ?? false }, (
       { instanceType: 'p4d.24xlarge', region: 'us-east-1', price: 99, unit: 'Quantity' },
       { instanceType: 't3.micro', region: 'us-west-2', price: 0.5 },
     ]);
-    process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL = pl.endpoint;
-    t.after(async () => {
-      delete process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL;
-      await pl.stop();
-    });
+    usePriceList(t, pl);
     const progress: string[] = [];
     const r = await updateAwsCatalogFromApi({
       regions: ['us-east-1'],
@@ -287,11 +292,7 @@ describe('aws catalog from the EC2 APIs, on moto', { skip: missing ?? false }, (
       type: 'AccessDeniedException',
       message: 'not authorized to perform pricing:GetProducts',
     };
-    process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL = pl.endpoint;
-    t.after(async () => {
-      delete process.env.SKYHOP_AWS_PRICING_ENDPOINT_URL;
-      await pl.stop();
-    });
+    usePriceList(t, pl);
     const progress: string[] = [];
     const r = await updateAwsCatalogFromApi({
       regions: ['us-east-1'],
