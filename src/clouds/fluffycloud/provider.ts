@@ -9,7 +9,8 @@
  *
  * Guarantees:
  * - runInstances is idempotent: nodes already there (any status but terminated) are reused; only the
- *   missing ranks are launched, head first, tagged at launch and tagged again with setTags. It returns
+ *   missing ranks are launched, the head first, then the workers 8 at a time, tagged at launch (a reused
+ *   node with incomplete tags is tagged again with setTags). It returns
  *   only when every node is `running` and answers over SSH. If it fails part-way (capacity for 2 of 4
  *   nodes, a node that dies while booting, an abort), it removes the instances it launched in this call
  *   (not the ones it found) and then throws the original error (InterruptedError after an abort).
@@ -38,6 +39,13 @@ import {
 import { FluffyCloudProvisionError } from './errors.js';
 import { nameSafe, registerClusterKey, removeClusterKeys } from './setup.js';
 import { sleep } from '../../util/sleep.js';
+import { inParallel } from '../../runtime/parallel.js';
+
+/** Worker launches in flight at once (each is one API call; the emulator boots an sshd for it). */
+const LAUNCH_CONCURRENCY = 8;
+
+/** Longest pause between instance listings while nodes boot (pollMs when that is shorter). */
+const READY_POLL_MS = 250;
 
 export const TAG_CLUSTER = 'skyhop-cluster';
 export const TAG_ROLE = 'skyhop-role';
@@ -245,42 +253,49 @@ export class FluffyCloudProvider implements NodeProvider {
       }
       for (const s of strays) await this.removeQuietly(api, s.id);
 
-      // Launch the missing ranks, head first. The signal is checked between launches, never during
-      // one: an abandoned launch request could still create an instance nobody recorded.
+      // Launch the missing ranks: the head first, then the workers, LAUNCH_CONCURRENCY at a time. The
+      // signal is checked before each launch, never during one (an abandoned launch request could
+      // still create an instance nobody recorded); after the first failure no new launch starts, and
+      // the launches in flight finish and are recorded, so the cleanup below finds them.
       const ids = new Map<number, string>();
       for (const [rank, i] of chosen) ids.set(rank, i.id);
-      for (let rank = 0; rank < numNodes; rank++) {
-        if (ids.has(rank)) continue;
-        if (signal?.aborted) throw new InterruptedError();
-        const { id } = await api.launch(
-          instanceName(cluster, rank),
-          spec.instanceType,
-          this.region,
-          keyName,
-          {
-            zone: spec.zone,
-            spot: spec.useSpot,
-            tags: nodeTags(cluster, rank),
-            signal,
-          },
-        );
-        created.push(id);
-        ids.set(rank, id);
-      }
-      // Tags again (repairs a reused node whose tags were incomplete; the seed tags after creating).
-      for (const [rank, id] of ids) {
+      const missing = Array.from({ length: numNodes }, (_, r) => r).filter((r) => !ids.has(r));
+      let failure: { error: unknown } | null = null;
+      const launchRank = async (rank: number) => {
+        if (failure) return;
+        if (signal?.aborted) {
+          failure ??= { error: new InterruptedError() };
+          return;
+        }
+        try {
+          const { id } = await api.launch(
+            instanceName(cluster, rank),
+            spec.instanceType,
+            this.region,
+            keyName,
+            {
+              zone: spec.zone,
+              spot: spec.useSpot,
+              tags: nodeTags(cluster, rank),
+              signal,
+            },
+          );
+          created.push(id);
+          ids.set(rank, id);
+        } catch (error) {
+          failure ??= { error };
+        }
+      };
+      if (missing[0] === 0) await launchRank(missing.shift() as number);
+      await inParallel(missing, launchRank, { concurrency: LAUNCH_CONCURRENCY });
+      if (failure) throw (failure as { error: unknown }).error;
+      // Reused nodes whose tags are incomplete get them again (new ones were launched with them).
+      for (const [rank, i] of chosen) {
         const want = nodeTags(cluster, rank);
-        const had = chosen.get(rank)?.tags;
-        if (had && Object.entries(want).every(([k, v]) => had[k] === v)) continue;
-        await api.setTags(id, want, { signal });
+        if (Object.entries(want).every(([k, v]) => i.tags[k] === v)) continue;
+        await api.setTags(i.id, want, { signal });
       }
-      const nodes = await this.waitRunning(api, cluster, ids, key, signal);
-      const fresh = new Set(created);
-      forgetHostKeys(
-        key.knownHostsPath,
-        nodes.filter((n) => fresh.has(n.id)).map((n) => ({ ip: n.internalIp, port: sshPort(n) })),
-      );
-      await this.waitSsh(nodes, signal);
+      const nodes = await this.waitReady(api, cluster, ids, key, new Set(created), signal);
       // A launch that timed out may still have created an instance after we looked: remove such strays.
       const wanted = new Set(ids.values());
       for (const i of await this.clusterInstances(api, cluster, signal)) {
@@ -302,67 +317,95 @@ export class FluffyCloudProvider implements NodeProvider {
   }
 
   /** Polls until every node is running; a node that vanishes or ends while booting fails the launch. */
-  private async waitRunning(
+  /**
+   * Waits until every node is `running` and answers `true` over SSH. Each node's SSH check starts
+   * as soon as the list shows it running (after forgetting the old host key of a fresh node's
+   * address), so booting and connecting overlap across nodes. A node that is terminated or gone
+   * while booting, or that does not answer over SSH in time, fails the wait.
+   */
+  private async waitReady(
     api: FluffyCloudApi,
     cluster: string,
     ids: Map<number, string>,
     key: SshKey,
+    fresh: ReadonlySet<string>,
     signal?: AbortSignal,
   ): Promise<NodeInfo[]> {
     const deadline = Date.now() + this.bootTimeoutMs;
-    for (;;) {
-      const all = new Map((await api.listInstances({ signal })).map((i) => [i.id, i]));
-      const nodes: NodeInfo[] = [];
-      let pending = 0;
-      for (const [rank, id] of ids) {
-        const i = all.get(id);
-        if (!i || i.status === 'terminated') {
-          const why = i ? `was terminated${i.status_reason ? ` (${i.status_reason})` : ''}` : 'disappeared';
+    const stop = new AbortController(); // ends the SSH checks still running when the wait fails
+    const probeSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    setMaxListeners(0, probeSignal); // one listener per node's command
+    const probes = new Map<string, Promise<void>>();
+    let probeError: unknown = null;
+    try {
+      for (;;) {
+        const all = new Map((await api.listInstances({ signal })).map((i) => [i.id, i]));
+        const nodes: NodeInfo[] = [];
+        let pending = 0;
+        for (const [rank, id] of ids) {
+          const i = all.get(id);
+          if (!i || i.status === 'terminated') {
+            const why = i ? `was terminated${i.status_reason ? ` (${i.status_reason})` : ''}` : 'disappeared';
+            throw new FluffyCloudProvisionError(
+              'boot_failed',
+              `FluffyCloud instance ${id} (${cluster} rank ${rank}) ${why} while booting in ${this.region}`,
+            );
+          }
+          const node = this.toNodeInfo(i, key);
+          nodes.push(node);
+          if (i.status !== 'running') {
+            pending++;
+            continue;
+          }
+          if (!probes.has(id)) {
+            if (fresh.has(id))
+              forgetHostKeys(key.knownHostsPath, [{ ip: node.internalIp, port: sshPort(node) }]);
+            const p = this.probeSsh(node, probeSignal, signal);
+            p.catch((e) => {
+              probeError ??= e;
+            });
+            probes.set(id, p);
+          }
+        }
+        if (probeError) throw probeError;
+        if (pending === 0) {
+          await Promise.all(probes.values());
+          return nodes.sort(byRank);
+        }
+        if (Date.now() > deadline) {
           throw new FluffyCloudProvisionError(
-            'boot_failed',
-            `FluffyCloud instance ${id} (${cluster} rank ${rank}) ${why} while booting in ${this.region}`,
+            'boot_timeout',
+            `${pending} FluffyCloud node(s) of ${cluster} were not running after ${Math.round(this.bootTimeoutMs / 1000)} s in ${this.region}`,
           );
         }
-        if (i.status !== 'running') pending++;
-        nodes.push(this.toNodeInfo(i, key));
+        await sleep(Math.min(this.pollMs, READY_POLL_MS), signal);
       }
-      if (pending === 0) return nodes.sort(byRank);
-      if (Date.now() > deadline) {
-        throw new FluffyCloudProvisionError(
-          'boot_timeout',
-          `${pending} FluffyCloud node(s) of ${cluster} were not running after ${Math.round(this.bootTimeoutMs / 1000)} s in ${this.region}`,
-        );
-      }
-      await sleep(this.pollMs, signal);
+    } finally {
+      stop.abort();
+      if (probes.size > 0) await Promise.allSettled(probes.values());
     }
   }
 
-  /** Every node answers `true` over SSH (the SSH runner retries the connection patiently). */
-  private async waitSsh(nodes: NodeInfo[], signal?: AbortSignal): Promise<void> {
+  /** One node answers `true` over SSH within sshTimeoutMs (the SSH runner retries the connection patiently). */
+  private async probeSsh(n: NodeInfo, stop: AbortSignal, signal?: AbortSignal): Promise<void> {
     const limit = AbortSignal.timeout(this.sshTimeoutMs);
-    const both = signal ? AbortSignal.any([signal, limit]) : limit;
-    setMaxListeners(0, both); // one listener per node's command
-    await Promise.all(
-      nodes.map(async (n) => {
-        const runner = makeRunner(n.connection);
-        try {
-          const r = await runner.run('true', { signal: both });
-          if (signal?.aborted) throw new InterruptedError();
-          if (r.code !== 0) {
-            const c = n.connection as { host: string; port: number; user: string };
-            const last = r.stderr.trim().split('\n').pop() ?? '';
-            throw new FluffyCloudProvisionError(
-              'ssh_unreachable',
-              `FluffyCloud node ${n.id} (${n.cluster} rank ${n.rank}) does not answer over SSH at ` +
-                `${c.user}@${c.host}:${c.port}${limit.aborted ? ` within ${Math.round(this.sshTimeoutMs / 1000)} s` : ` (exit ${r.code})`}` +
-                `${last ? `: ${last}` : ''}`,
-            );
-          }
-        } finally {
-          await runner.close().catch(() => {});
-        }
-      }),
-    );
+    const runner = makeRunner(n.connection);
+    try {
+      const r = await runner.run('true', { signal: AbortSignal.any([stop, limit]) });
+      if (signal?.aborted) throw new InterruptedError();
+      if (r.code !== 0) {
+        const c = n.connection as { host: string; port: number; user: string };
+        const last = r.stderr.trim().split('\n').pop() ?? '';
+        throw new FluffyCloudProvisionError(
+          'ssh_unreachable',
+          `FluffyCloud node ${n.id} (${n.cluster} rank ${n.rank}) does not answer over SSH at ` +
+            `${c.user}@${c.host}:${c.port}${limit.aborted ? ` within ${Math.round(this.sshTimeoutMs / 1000)} s` : ` (exit ${r.code})`}` +
+            `${last ? `: ${last}` : ''}`,
+        );
+      }
+    } finally {
+      await runner.close().catch(() => {});
+    }
   }
 
   private async removeQuietly(api: FluffyCloudApi, id: string): Promise<void> {
