@@ -55,8 +55,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { createConnection } from 'node:net';
 import type { Connection } from '../clouds/types.js';
 import { CloudError, UserError } from '../util/errors.js';
 import { skyhopHome } from '../util/paths.js';
@@ -260,6 +261,9 @@ export class SshRunner implements CommandRunner {
       );
     }
     ensurePrivateDir(dirname(this.knownHostsPath), false);
+    // A live control master (this process's or another's, within ControlPersist) is a connection
+    // already made: the commands ride on it, so no `ssh true` round trip is needed to open one.
+    if (await masterAlive(this.controlPath())) return;
     const start = Date.now();
     const deadline = start + this.connectDeadlineMs;
     let delay = 100;
@@ -952,5 +956,27 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     const t = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Whether an OpenSSH control master answers on `path`: a connect to its unix socket, closed at once
+ * (no ssh process, no remote session). A stale socket file refuses the connection.
+ */
+export function masterAlive(path: string, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolveAlive) => {
+    if (!existsSync(path)) {
+      resolveAlive(false);
+      return;
+    }
+    const sock = createConnection(path);
+    const done = (alive: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolveAlive(alive);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
   });
 }

@@ -4,12 +4,12 @@
  * key), timeouts while connecting, and immunity to a user's broken ~/.ssh/config.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { controlDir } from '../../../src/runtime/ssh-runner.js';
+import { controlDir, masterAlive } from '../../../src/runtime/ssh-runner.js';
 import { CloudError } from '../../../src/util/errors.js';
 import { createSshd, freePort } from '../../helpers/sshd.js';
 import { type SshEnv, sshdUnavailable, sshEnv } from './helpers.js';
@@ -63,6 +63,51 @@ describe('SshRunner: connecting', { skip }, () => {
     console.log(
       `# ssh: first command (connect) ${first.toFixed(0)} ms, next on the master ${second.toFixed(1)} ms`,
     );
+  });
+
+  test('a new runner rides on a live master: its first command is one ssh call, not a `true` first', async (t) => {
+    const first = env.runner();
+    await first.run('true');
+    const path = first.controlPath();
+    assert.equal(await masterAlive(path), true);
+    // Count the ssh processes the next runner starts, through a logging `ssh` first on PATH.
+    const bin = join(env.root, 'shim-bin');
+    const log = join(env.root, 'ssh-calls');
+    mkdirSync(bin, { recursive: true });
+    const realSsh = execFileSync('sh', ['-c', 'command -v ssh'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(bin, 'ssh'), `#!/bin/sh\necho call >> '${log}'\nexec '${realSsh}' "$@"\n`, {
+      mode: 0o755,
+    });
+    const oldPath = process.env.PATH;
+    process.env.PATH = `${bin}:${oldPath}`;
+    t.after(() => {
+      process.env.PATH = oldPath;
+    });
+    const second = env.runner();
+    assert.equal((await second.run('echo via-master')).stdout.trim(), 'via-master');
+    assert.equal(readFileSync(log, 'utf8'), 'call\n');
+    // No master (stopped): the runner connects first (`ssh true`), then runs the command.
+    await first.stopMaster();
+    assert.equal(await masterAlive(path), false);
+    writeFileSync(log, '');
+    const third = env.runner();
+    assert.equal((await third.run('echo fresh')).stdout.trim(), 'fresh');
+    assert.equal(readFileSync(log, 'utf8'), 'call\ncall\n');
+  });
+
+  test('masterAlive: false for no file, a plain file, and a socket nobody listens on', async () => {
+    assert.equal(await masterAlive(join(env.root, 'no-such-socket')), false);
+    const plain = join(env.root, 'plain-file');
+    writeFileSync(plain, '');
+    assert.equal(await masterAlive(plain), false);
+    const sockPath = join(env.root, 'stale.sock');
+    const server = createServer();
+    await new Promise<void>((res) => server.listen(sockPath, res));
+    assert.equal(await masterAlive(sockPath), true);
+    // Keep the file, close the listener: a stale socket.
+    await new Promise<void>((res) => server.close(() => res()));
+    writeFileSync(sockPath, '');
+    assert.equal(await masterAlive(sockPath), false);
   });
 
   test('a command whose session fails before it starts is tried again after reconnecting', async () => {
