@@ -89,10 +89,15 @@ export default async function launchCmd(args: string[], opts: Record<string, unk
         });
       }
       ui.stop();
-    } else
+    } else {
+      const a = store.getCluster(r.cluster)?.autostop;
+      const idle = a
+        ? ` It ${a.down ? 'tears itself down' : 'stops'} after ${a.idleMinutes} idle minute${a.idleMinutes === 1 ? '' : 's'}.`
+        : '';
       process.stderr.write(
-        `Cluster ${r.cluster} is UP. Run more: skyhop exec ${r.cluster} CMD. Tear down: skyhop down ${r.cluster}\n`,
+        `Cluster ${r.cluster} is UP.${idle} Run more: skyhop exec ${r.cluster} CMD. Tear down: skyhop down ${r.cluster}\n`,
       );
+    }
     return exitCodeFor(o);
   } catch (e) {
     const s = submitted as { cluster: string; jobId: number } | null;
