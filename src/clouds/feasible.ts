@@ -64,7 +64,7 @@ export interface PlanningHooks {
 
 /**
  * The feature each request field needs from a cloud (multi-node is checked elsewhere). Autostop
- * that stops (rather than tears down) needs `stop` too.
+ * that stops (rather than tears down) needs `stop` too, or `stop-spot` for spot instances.
  */
 export function requiredFeatures(r: Resources): Feature[] {
   const need: Feature[] = [];
@@ -74,7 +74,10 @@ export function requiredFeatures(r: Resources): Feature[] {
   if (r.imageId !== undefined) need.push('image-id');
   if (r.diskSize !== undefined) need.push('disk-size');
   if (r.labels !== undefined && Object.keys(r.labels).length > 0) need.push('labels');
-  if (r.autostop) need.push(...(r.autostop.down ? ['autostop' as const] : (['autostop', 'stop'] as const)));
+  if (r.autostop) {
+    need.push('autostop');
+    if (!r.autostop.down) need.push(r.useSpot ? 'stop-spot' : 'stop');
+  }
   return need;
 }
 

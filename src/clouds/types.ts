@@ -3,6 +3,8 @@ import type { AcceleratorDemand, Resources } from '../task/types.js';
 
 export type Feature =
   | 'stop'
+  /** Spot instances can be stopped and started again (no cloud of skyhop's can yet: AWS one-time spot cannot). */
+  | 'stop-spot'
   | 'autostop'
   | 'spot'
   | 'multi-node'

@@ -140,6 +140,13 @@ export function infeasibleError(
       .filter((x) => x.f.length > 0)
       .map((x) => `${x.c} (no ${x.f.join(', ')})`);
     if (lacking.length) details.push(`clouds without a feature the request needs: ${lacking.join(', ')}`);
+    if (r.autostop && !r.autostop.down && cs.some((c) => c.features.has('autostop'))) {
+      details.push(
+        r.useSpot
+          ? 'no cloud here can stop spot instances; ask for autodown (--down) to tear the cluster down when idle instead'
+          : 'autostop needs a cloud that can stop instances; autodown (--down) tears the cluster down instead and works on more clouds',
+      );
+    }
     if (r.region)
       details.push(`the request is pinned to region ${r.region}${r.zone ? `, zone ${r.zone}` : ''}`);
   }

@@ -27,6 +27,26 @@ export function exitCodeFor(o: JobOutcome): number {
   return o.exitCode && o.exitCode > 0 ? o.exitCode : 1;
 }
 
+/** Refuses autostop that the cluster's cloud cannot carry out (before anything is asked of the cluster). */
+export function checkAutostop(
+  cloud: Cloud,
+  rec: ClusterRecord,
+  a: { idleMinutes: number; down: boolean } | null | undefined,
+): void {
+  if (!a) return;
+  if (!cloud.autostopCommand || !cloud.features.has('autostop')) {
+    throw new UserError(
+      `${cloud.displayName} clusters cannot stop themselves; autostop is not available for ${rec.name}`,
+    );
+  }
+  if (!a.down && !cloud.features.has(rec.resources.useSpot ? 'stop-spot' : 'stop')) {
+    const what = rec.resources.useSpot
+      ? `${cloud.displayName} spot clusters`
+      : `${cloud.displayName} clusters`;
+    throw new UserError(`${what} cannot be stopped; use autodown (\`skyhop autostop --down ${rec.name}\`)`);
+  }
+}
+
 /**
  * The agent's autostop setting for a cluster (null turns it off), after the cloud's provider has
  * readied the nodes for it. Refuses what the cloud cannot do, before the agent is told anything.
@@ -37,18 +57,14 @@ export async function autostopFor(
   a: { idleMinutes: number; down: boolean } | null | undefined,
 ): Promise<agent.AutostopConfig | null> {
   if (!a) return null;
-  if (!cloud.autostopCommand) {
-    throw new UserError(
-      `${cloud.displayName} clusters cannot stop themselves; autostop is not available for ${rec.name}`,
-    );
-  }
-  if (!a.down && (!cloud.features.has('stop') || rec.resources.useSpot)) {
-    const what = rec.resources.useSpot ? 'spot clusters' : `${cloud.displayName} clusters`;
-    throw new UserError(`${what} cannot be stopped; use \`skyhop autostop --down ${rec.name}\``);
-  }
+  checkAutostop(cloud, rec, a);
   const action = a.down ? 'down' : 'stop';
   await cloud.provider(rec.region).prepareAutostop?.(rec.name, action);
-  return { idleMinutes: a.idleMinutes, down: a.down, command: cloud.autostopCommand(rec.name, action) };
+  return {
+    idleMinutes: a.idleMinutes,
+    down: a.down,
+    command: (cloud.autostopCommand as NonNullable<Cloud['autostopCommand']>)(rec.name, action),
+  };
 }
 
 /** Writes cluster.json and starts the agent daemon on the head node (idempotent). */

@@ -23,7 +23,7 @@ import {
   jobDemand,
   validateClusterName,
 } from './clusters.js';
-import { installClusterAgent, submitTask, followJob, type JobOutcome } from './jobs.js';
+import { checkAutostop, installClusterAgent, submitTask, followJob, type JobOutcome } from './jobs.js';
 
 export interface LaunchOptions extends SdkEvents {
   dag: Dag;
@@ -96,6 +96,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
           `cluster ${name} exists with ${describeLaunched(rec)}, but ${why}; use another name (-c) or \`skyhop down ${name}\` first`,
         );
       }
+      checkAutostop(cloudOf(rec), rec, autostop);
       rec = await bringUp(store, rec, step, opts.signal);
       reused = true;
     } else {

@@ -384,6 +384,12 @@ export function checkResources(
         `${cloud} clusters cannot stop themselves; drop autostop or choose another cloud`,
       );
     }
+    if (r.autostop && !r.autostop.down && r.useSpot && !lacks('stop') && lacks('stop-spot')) {
+      throw fail(
+        'autostop',
+        `${cloud} cannot stop spot instances, only tear them down; ask for autodown (--down, or autostop: {idle_minutes: ${r.autostop.idleMinutes}, down: true})`,
+      );
+    }
     if (r.autostop && !r.autostop.down && lacks('stop')) {
       throw fail(
         'autostop',

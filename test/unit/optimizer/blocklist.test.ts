@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { BlocklistEntry, Cloud } from '../../../src/clouds/types.js';
 import type { Plan } from '../../../src/optimizer/index.js';
 import type { Resources } from '../../../src/task/types.js';
+import { UserError } from '../../../src/util/errors.js';
 import type { RawCatalog } from './bruteforce.js';
 import { catalogClouds, mkTask, rawCatalogs, tempHome } from './helpers.js';
 
@@ -110,5 +111,25 @@ describe('autostop as a request', () => {
     assert.equal(stop.choice.cloud, plan(A100_8, [{ cloud: 'lambda' }]).tasks[0].choice.cloud);
     const down = plan({ ...A100_8, autostop: { idleMinutes: 10, down: true } }).tasks[0];
     assert.equal(down.choice.cloud, 'lambda');
+  });
+
+  test('no cloud stops spot instances: spot with autostop is refused with the way out; spot with autodown plans', () => {
+    const spot: Resources = { useSpot: true, accelerators: { name: 'A100', count: 8 } };
+    assert.throws(
+      () => plan({ ...spot, autostop: { idleMinutes: 10, down: false } }),
+      (e: unknown) => {
+        assert.ok(e instanceof UserError);
+        assert.ok(
+          e.details.includes(
+            'no cloud here can stop spot instances; ask for autodown (--down) to tear the cluster down when idle instead',
+          ),
+          e.details.join('\n'),
+        );
+        return true;
+      },
+    );
+    const down = plan({ ...spot, autostop: { idleMinutes: 10, down: true } }).tasks[0];
+    assert.equal(down.choice.cloud, plan(spot).tasks[0].choice.cloud);
+    assert.equal(down.choice.useSpot, true);
   });
 });
