@@ -440,7 +440,11 @@ export class SshRunner implements CommandRunner {
       });
       child.stdout!.setEncoding('utf8');
       child.stderr!.setEncoding('utf8');
-      child.stdout!.on('data', (c: string) => out.push(c));
+      let sawOutput = false;
+      child.stdout!.on('data', (c: string) => {
+        sawOutput = true;
+        out.push(c);
+      });
       child.stderr!.on('data', (c: string) => err.push(c));
       if (child.stdin) {
         child.stdin.on('error', () => {}); // the command may exit without reading its input
@@ -463,8 +467,12 @@ export class SshRunner implements CommandRunner {
       kill = (code: number) => {
         if (forced !== null || remoteCode !== null || settled) return;
         forced = code;
-        // Only a started command has processes on the node; before that, ending ssh is enough.
-        if (err.started) remoteKill = this.killRemote(runId);
+        // Kill by the run marker on the node. The command's start marker comes on stderr and its
+        // output on stdout, two pipes with no order between them, so output seen means started
+        // too. Not seen started, the command may still be starting: kill anyway, and say nothing
+        // if that fails (there was likely nothing to kill).
+        if (err.started || sawOutput) remoteKill = this.killRemote(runId);
+        else remoteKill = this.killRemote(runId).then(() => '');
         endLocal();
       };
 
