@@ -4,19 +4,14 @@
  * steps are skipped with that reason. Capacity errors are INJECTED (moto cannot run out of capacity):
  * the proxy in test/helpers/moto.ts answers RunInstances with EC2's InsufficientInstanceCapacity error.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { createCloud } from '../../src/clouds/aws/index.js';
-import { type MotoHandle, motoMissing, startMoto } from '../helpers/moto.js';
+import { type MotoEnv, type MotoHandle, motoEnv, motoMissing } from '../helpers/moto.js';
 import { conformance } from './kit.js';
 
 const missing = motoMissing();
-const ENV = ['HOME', 'SKYHOP_HOME', 'SKYHOP_AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
-const saved: Record<string, string | undefined> = {};
+let env: MotoEnv;
 let moto: MotoHandle;
-let dir = '';
 
 if (missing) {
   test('conformance: aws', { skip: `moto is not available: ${missing}` }, () => {});
@@ -28,24 +23,12 @@ if (missing) {
     reachable: { skip: "moto's instances are not real hosts" },
     expectedCapacityScope: 'zone',
     async setup() {
-      for (const k of ENV) saved[k] = process.env[k];
-      dir = mkdtempSync(join(tmpdir(), 'skyhop-conf-aws-'));
-      mkdirSync(join(dir, 'home'));
-      process.env.HOME = join(dir, 'home');
-      process.env.SKYHOP_HOME = join(dir, 'skyhop');
-      process.env.AWS_ACCESS_KEY_ID = 'testing';
-      process.env.AWS_SECRET_ACCESS_KEY = 'testing';
-      moto = await startMoto();
-      process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;
+      env = await motoEnv('skyhop-conf-aws-');
+      moto = env.moto;
       return createCloud();
     },
     async teardown() {
-      await moto?.stop();
-      for (const k of ENV) {
-        if (saved[k] === undefined) delete process.env[k];
-        else process.env[k] = saved[k];
-      }
-      rmSync(dir, { recursive: true, force: true });
+      await env?.close();
     },
     async injectCapacityError() {
       // Real AWS answers HTTP 500 here; the SDK retries 5xx, so every attempt gets the error.

@@ -13,9 +13,13 @@
  * moto is started with MOTO_AMIS_PATH pointing at two Canonical Ubuntu 22.04 images (amd64 and arm64):
  * moto's own image list has no 22.04, and the provider's default image lookup asks for it.
  * A process that exits without stop() still kills its moto servers (an 'exit' hook).
+ *
+ * motoEnv() does the whole set-up most tests want: a temp HOME and SKYHOP_HOME, no AWS settings from
+ * the caller's environment, fake keys (unless `credentials: false`), moto, and the endpoint; close()
+ * stops moto and puts the environment back.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { createServer as createNetServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -229,4 +233,63 @@ export async function startMoto(): Promise<MotoHandle> {
     },
   };
   return handle;
+}
+
+/** The environment variables motoEnv sets or clears (and close() restores). */
+const MOTO_ENV = [
+  'HOME',
+  'SKYHOP_HOME',
+  'SKYHOP_AWS_ENDPOINT_URL',
+  'SKYHOP_AWS_PRICING_ENDPOINT_URL',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_CONFIG_FILE',
+];
+
+export interface MotoEnv {
+  moto: MotoHandle;
+  /** The temp directory (HOME is `<dir>/home`, SKYHOP_HOME `<dir>/skyhop`). */
+  dir: string;
+  /** Stops moto, restores the environment, removes the temp directory. */
+  close(): Promise<void>;
+}
+
+export async function motoEnv(prefix: string, opts: { credentials?: boolean } = {}): Promise<MotoEnv> {
+  const saved = new Map(MOTO_ENV.map((k) => [k, process.env[k]]));
+  for (const k of MOTO_ENV) delete process.env[k];
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  mkdirSync(join(dir, 'home'));
+  process.env.HOME = join(dir, 'home');
+  process.env.SKYHOP_HOME = join(dir, 'skyhop');
+  if (opts.credentials !== false) {
+    process.env.AWS_ACCESS_KEY_ID = 'testing';
+    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+  }
+  const restore = () => {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  let moto: MotoHandle;
+  try {
+    moto = await startMoto();
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;
+  return {
+    moto,
+    dir,
+    close: async () => {
+      await moto.stop();
+      restore();
+    },
+  };
 }

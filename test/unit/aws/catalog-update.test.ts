@@ -5,9 +5,8 @@
  * failure moto cannot produce is injected by the proxy in test/helpers/moto.ts (an EC2 XML error).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, beforeEach, describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +27,7 @@ import {
 import { ec2Client } from '../../../src/clouds/aws/ec2.js';
 import { hourlyPrice } from '../../../src/clouds/aws/pricing.js';
 import { CloudError } from '../../../src/util/errors.js';
-import { type MotoHandle, motoMissing, startMoto } from '../../helpers/moto.js';
+import { type MotoEnv, type MotoHandle, motoEnv, motoMissing } from '../../helpers/moto.js';
 import { type PriceListHandle, productDoc, startPriceList } from '../../helpers/pricelist.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -70,42 +69,21 @@ const OLD = [
 ].join('\n');
 
 describe('aws catalog from the EC2 APIs, on moto', { skip: missing ?? false }, () => {
+  let env: MotoEnv;
   let moto: MotoHandle;
-  let dir = '';
   let ec2: EC2Client;
   let sdk: typeof import('@aws-sdk/client-ec2');
-  const saved: Record<string, string | undefined> = {};
-  const ENV = [
-    'HOME',
-    'SKYHOP_HOME',
-    'SKYHOP_AWS_ENDPOINT_URL',
-    'SKYHOP_AWS_PRICING_ENDPOINT_URL',
-    'AWS_ACCESS_KEY_ID',
-    'AWS_SECRET_ACCESS_KEY',
-  ];
 
   before(async () => {
-    for (const k of ENV) saved[k] = process.env[k];
-    dir = mkdtempSync(join(tmpdir(), 'skyhop-awscat-'));
-    mkdirSync(join(dir, 'home'));
-    process.env.HOME = join(dir, 'home');
-    process.env.SKYHOP_HOME = join(dir, 'skyhop');
-    process.env.AWS_ACCESS_KEY_ID = 'testing';
-    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
-    moto = await startMoto();
-    process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;
+    env = await motoEnv('skyhop-awscat-');
+    moto = env.moto;
     ({ sdk, client: ec2 } = await ec2Client('us-east-1'));
   });
 
   after(async () => {
     ec2?.destroy();
-    await moto?.stop();
-    for (const k of ENV) {
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
-    }
+    await env?.close();
     clearCatalogMemo();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   beforeEach(() => {

@@ -4,50 +4,22 @@
  * STS's InvalidClientTokenId error.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createCloud } from '../../../src/clouds/aws/index.js';
-import { type MotoHandle, motoMissing, startMoto } from '../../helpers/moto.js';
+import { type MotoEnv, type MotoHandle, motoEnv, motoMissing } from '../../helpers/moto.js';
 
 const missing = motoMissing();
 if (missing) console.log(`# aws verbose credential tests skipped: ${missing}`);
 const SECRET = 'wJalrXUtnFEMI-K7MDENG-not-a-real-secret';
 
 describe('aws checkCredentials({ verbose: true }) on moto', { skip: missing ?? false }, () => {
+  let env: MotoEnv;
   let moto: MotoHandle;
-  let dir = '';
-  const saved: Record<string, string | undefined> = {};
-  const ENV = [
-    'HOME',
-    'SKYHOP_HOME',
-    'SKYHOP_AWS_ENDPOINT_URL',
-    'AWS_ACCESS_KEY_ID',
-    'AWS_SECRET_ACCESS_KEY',
-    'AWS_PROFILE',
-    'AWS_DEFAULT_PROFILE',
-    'AWS_SHARED_CREDENTIALS_FILE',
-    'AWS_CONFIG_FILE',
-  ];
   before(async () => {
-    for (const k of ENV) saved[k] = process.env[k];
-    for (const k of ENV) delete process.env[k];
-    dir = mkdtempSync(join(tmpdir(), 'skyhop-aws-sts-'));
-    mkdirSync(join(dir, 'home'));
-    process.env.HOME = join(dir, 'home');
-    process.env.SKYHOP_HOME = join(dir, 'skyhop');
-    moto = await startMoto();
-    process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;
+    env = await motoEnv('skyhop-aws-sts-', { credentials: false });
+    moto = env.moto;
   });
-  after(async () => {
-    await moto?.stop();
-    for (const k of ENV) {
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => env?.close());
 
   test('no credentials: not ok, and STS is not called', async () => {
     const n = moto.actions.length;

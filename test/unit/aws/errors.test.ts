@@ -5,14 +5,11 @@
  * exception the provider throws. Nothing here is mocked above the HTTP layer.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { classifyAwsError } from '../../../src/clouds/aws/errors.js';
 import { AwsProvider } from '../../../src/clouds/aws/provider.js';
 import type { BlockScope } from '../../../src/clouds/types.js';
-import { type MotoHandle, motoMissing, startMoto } from '../../helpers/moto.js';
+import { type MotoEnv, type MotoHandle, motoEnv, motoMissing } from '../../helpers/moto.js';
 
 const missing = motoMissing();
 if (missing) console.log(`# aws error classification tests skipped: ${missing}`);
@@ -39,36 +36,13 @@ const CASES: Array<[string, number, BlockScope]> = [
 describe('aws error classification (errors injected by the test proxy in front of moto)', {
   skip: missing ?? false,
 }, () => {
+  let env: MotoEnv;
   let moto: MotoHandle;
-  let dir = '';
-  const saved: Record<string, string | undefined> = {};
-  const ENV = [
-    'HOME',
-    'SKYHOP_HOME',
-    'SKYHOP_AWS_ENDPOINT_URL',
-    'AWS_ACCESS_KEY_ID',
-    'AWS_SECRET_ACCESS_KEY',
-  ];
-
   before(async () => {
-    for (const k of ENV) saved[k] = process.env[k];
-    dir = mkdtempSync(join(tmpdir(), 'skyhop-aws-err-'));
-    mkdirSync(join(dir, 'home'));
-    process.env.HOME = join(dir, 'home');
-    process.env.SKYHOP_HOME = join(dir, 'skyhop');
-    process.env.AWS_ACCESS_KEY_ID = 'testing';
-    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
-    moto = await startMoto();
-    process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;
+    env = await motoEnv('skyhop-aws-err-');
+    moto = env.moto;
   });
-  after(async () => {
-    await moto?.stop();
-    for (const k of ENV) {
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => env?.close());
 
   for (const [code, status, scope] of CASES) {
     test(`${code} (HTTP ${status}) -> ${scope}`, async () => {

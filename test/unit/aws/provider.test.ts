@@ -4,9 +4,6 @@
  * answers chosen EC2 actions with an EC2 XML error (said where used).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ec2Client } from '../../../src/clouds/aws/ec2.js';
@@ -17,7 +14,14 @@ import { ensureClusterKey } from '../../../src/runtime/ssh-keys.js';
 import { refresh } from '../../../src/sdk/lifecycle.js';
 import { openStore } from '../../../src/state/index.js';
 import { InterruptedError, UserError } from '../../../src/util/errors.js';
-import { type MotoHandle, motoMissing, startMoto, UBUNTU_AMD64, UBUNTU_ARM64 } from '../../helpers/moto.js';
+import {
+  type MotoEnv,
+  type MotoHandle,
+  motoEnv,
+  motoMissing,
+  UBUNTU_AMD64,
+  UBUNTU_ARM64,
+} from '../../helpers/moto.js';
 
 const REGION = 'us-east-1';
 const missing = motoMissing();
@@ -35,40 +39,20 @@ const spec = (cluster: string, extra: Partial<ClusterSpec> = {}): ClusterSpec =>
 });
 
 describe('aws provider on moto', { skip: missing ?? false }, () => {
+  let env: MotoEnv;
   let moto: MotoHandle;
-  let dir = '';
   let ec2: EC2Client;
   let sdk: typeof import('@aws-sdk/client-ec2');
-  const saved: Record<string, string | undefined> = {};
-  const ENV = [
-    'HOME',
-    'SKYHOP_HOME',
-    'SKYHOP_AWS_ENDPOINT_URL',
-    'AWS_ACCESS_KEY_ID',
-    'AWS_SECRET_ACCESS_KEY',
-  ];
   const provider = () => new AwsProvider(REGION, { pollMs: 50, maxAttempts: 1 });
 
   before(async () => {
-    for (const k of ENV) saved[k] = process.env[k];
-    dir = mkdtempSync(join(tmpdir(), 'skyhop-aws-'));
-    mkdirSync(join(dir, 'home'));
-    process.env.HOME = join(dir, 'home');
-    process.env.SKYHOP_HOME = join(dir, 'skyhop');
-    process.env.AWS_ACCESS_KEY_ID = 'testing';
-    process.env.AWS_SECRET_ACCESS_KEY = 'testing';
-    moto = await startMoto();
-    process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;
+    env = await motoEnv('skyhop-aws-');
+    moto = env.moto;
     ({ sdk, client: ec2 } = await ec2Client(REGION));
   });
   after(async () => {
     ec2?.destroy();
-    await moto?.stop();
-    for (const k of ENV) {
-      if (saved[k] === undefined) delete process.env[k];
-      else process.env[k] = saved[k];
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await env?.close();
   });
 
   const instance = async (id: string) =>
