@@ -61,6 +61,7 @@ import { createConnection } from 'node:net';
 import type { Connection } from '../clouds/types.js';
 import { CloudError, UserError } from '../util/errors.js';
 import { skyhopHome } from '../util/paths.js';
+import { sleep } from '../util/sleep.js';
 import { shExports, shPath, shq } from '../util/shell.js';
 import { killByMarkerShell } from './procs.js';
 import { ignorePatterns, parseIgnore } from './sync.js';
@@ -300,7 +301,7 @@ export class SshRunner implements CommandRunner {
           `Cannot reach ${this.where} over SSH${tries > 1 ? ` (${tries} tries in ${waited} s)` : ''}: ${line || `ssh exit code ${r.code}`}; check that the node is running and its SSH port is open.`,
         );
       }
-      await sleep(delay, signal);
+      await sleep(delay, signal).catch(() => {}); // an abort ends the wait; checked next
       if (signal.aborted) throw new CloudError(`Connecting to ${this.where} was cancelled.`);
       delay = Math.min(Math.round(delay * 1.5), 1000);
     }
@@ -952,18 +953,6 @@ function execFileCollect(
       opts.signal?.removeEventListener('abort', onAbort);
       resolveRun({ code: code ?? (sig ? 255 : -1), stdout, stderr });
     });
-  });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((r) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      r();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
   });
 }
 

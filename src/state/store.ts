@@ -3,6 +3,7 @@
  * and cached. Every change is a single statement or one transaction, so a process that dies at any
  * line leaves the database as it was before or after the change, never between.
  */
+import { sleep } from '../util/sleep.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -162,10 +163,6 @@ function installExitHook(): void {
 
 function seconds(ms: number): string {
   return ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function headIpOf(nodes: readonly NodeInfo[]): string | null {

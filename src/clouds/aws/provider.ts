@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import type { EC2Client, Filter, Instance, _InstanceType } from '@aws-sdk/client-ec2';
 import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
+import { sleep } from '../../util/sleep.js';
 import { envValue, errorFacts } from '../credentials.js';
 import type { ClusterSpec, NodeInfo, NodeProvider } from '../types.js';
 import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';
@@ -119,21 +120,6 @@ function byRank(a: NodeInfo, b: NodeInfo): number {
 
 function codeOf(e: unknown): string {
   return errorFacts(e).code;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new InterruptedError());
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new InterruptedError());
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 type Ec2 = { sdk: Ec2Sdk; client: EC2Client };

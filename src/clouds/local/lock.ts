@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CloudError, InterruptedError } from '../../util/errors.js';
+import { sleep } from '../../util/sleep.js';
 
 interface Owner {
   pid: number;
@@ -48,8 +49,6 @@ function readOwner(path: string): { text: string; owner: Owner | null } | null {
     return { text, owner: null };
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Run `fn` holding the lock at `path`. Waits (polling) while a live process holds it, up to

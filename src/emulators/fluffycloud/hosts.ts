@@ -36,6 +36,7 @@ import {
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { HostProcs } from './state.js';
+import { sleep } from '../../util/sleep.js';
 
 export const RUN_ROOT = '/run/skyhop-fluffycloud';
 
@@ -61,8 +62,6 @@ export interface HostSpec {
   hostKey: string;
   authorizedKeys: string;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Where the hosts of the emulator with this data dir keep their sshd files: one folder per emulator. */
 export function runPrefixFor(dataDir: string): string {

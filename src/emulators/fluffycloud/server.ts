@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import type { FluffyCloudEmulator } from './cloud.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { type CallName, ScenarioError } from './scenario.js';
+import { sleep } from '../../util/sleep.js';
 
 const MAX_BODY = 1 << 20;
 
@@ -154,8 +155,6 @@ function sameSecret(a: string, b: string): boolean {
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface ServerOptions {
   /** Bearer token of the /admin calls; without one they answer 403. */
