@@ -598,8 +598,8 @@ export class AwsProvider implements NodeProvider {
     await this.deleteBootstrap(cluster);
   }
 
-  /** Deletes the cluster's security groups and key pairs (found by tag / name); repeat-safe. */
-  private async deleteBootstrap(cluster: string): Promise<void> {
+  /** The ids of the cluster's security groups: named after it and tagged with it. */
+  private async clusterGroupIds(cluster: string): Promise<string[]> {
     const { sdk, client } = await this.conn();
     const groups = await client.send(
       new sdk.DescribeSecurityGroupsCommand({
@@ -609,12 +609,18 @@ export class AwsProvider implements NodeProvider {
         ],
       }),
     );
-    for (const g of groups.SecurityGroups ?? []) {
+    return (groups.SecurityGroups ?? []).map((g) => g.GroupId).filter((x): x is string => !!x);
+  }
+
+  /** Deletes the cluster's security groups and key pairs (found by tag / name); repeat-safe. */
+  private async deleteBootstrap(cluster: string): Promise<void> {
+    const { sdk, client } = await this.conn();
+    for (const groupId of await this.clusterGroupIds(cluster)) {
       // A terminated instance's network interface can hold the group for a while after it ends
       // (up to 60 polls).
       for (let attempt = 0; ; attempt++) {
         try {
-          await client.send(new sdk.DeleteSecurityGroupCommand({ GroupId: g.GroupId }));
+          await client.send(new sdk.DeleteSecurityGroupCommand({ GroupId: groupId }));
           break;
         } catch (e) {
           const code = codeOf(e);
@@ -700,16 +706,7 @@ export class AwsProvider implements NodeProvider {
 
   async openPorts(cluster: string, ports: string[]): Promise<void> {
     for (const p of ports) portRange(p);
-    const { sdk, client } = await this.conn();
-    const groups = await client.send(
-      new sdk.DescribeSecurityGroupsCommand({
-        Filters: [
-          { Name: 'group-name', Values: [securityGroupName(cluster)] },
-          { Name: `tag:${TAG_CLUSTER}`, Values: [cluster] },
-        ],
-      }),
-    );
-    const ids = (groups.SecurityGroups ?? []).map((g) => g.GroupId).filter((x): x is string => !!x);
+    const ids = await this.clusterGroupIds(cluster);
     if (ids.length === 0) {
       throw new UserError(
         `AWS cluster ${cluster} has no security group ${securityGroupName(cluster)} in ${this.region}; launch it first`,
