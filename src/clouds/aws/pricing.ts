@@ -46,9 +46,11 @@ export function hourlyPrice(doc: unknown): { instanceType: string; price: number
     terms?: { OnDemand?: Record<string, { priceDimensions?: Record<string, PriceDimension> }> };
   };
   try {
-    // The SDK hands each document over as a string or a LazyJsonString (whose text is its String()).
-    const v: unknown = typeof doc === 'string' || doc instanceof String ? JSON.parse(String(doc)) : doc;
-    p = typeof v === 'object' && v !== null && !('product' in v) ? JSON.parse(String(v)) : (v as typeof p);
+    // The SDK hands each document over as a string or a LazyJsonString (a String object: its text).
+    p =
+      typeof doc === 'object' && doc !== null && !(doc instanceof String)
+        ? (doc as typeof p)
+        : JSON.parse(String(doc));
   } catch {
     return null;
   }
