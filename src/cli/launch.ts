@@ -79,18 +79,19 @@ export default async function launchCmd(args: string[], opts: Record<string, unk
         `Job ${o.jobId} on ${r.cluster} ${o.status}${o.reason ? `: ${o.reason}` : ''}${o.exitCode ? ` (exit code ${o.exitCode})` : ''}\n`,
       );
     }
-    if (opts.down && !(Number(opts.idleMinutesToAutostop) > 0)) {
+    const rec = store.getCluster(r.cluster);
+    const a = rec?.autostop;
+    if (!rec) {
+      ui.stop(); // its autodown has already torn it down
+    } else if (a?.down && a.idleMinutes === 0) {
       // The agent's autodown also does this; doing it here means `launch --down` returns with the
       // cluster gone (with -i N > 0 the cluster waits N idle minutes first, as asked).
       const { down } = await import('../sdk/lifecycle.js');
-      if (store.getCluster(r.cluster)) {
-        await down(store, r.cluster, { onStep: (m) => ui.step(m) }).catch((e) => {
-          if (store.getCluster(r.cluster)) throw e;
-        });
-      }
+      await down(store, r.cluster, { onStep: (m) => ui.step(m) }).catch((e) => {
+        if (store.getCluster(r.cluster)) throw e;
+      });
       ui.stop();
     } else {
-      const a = store.getCluster(r.cluster)?.autostop;
       const idle = a
         ? ` It ${a.down ? 'tears itself down' : 'stops'} after ${a.idleMinutes} idle minute${a.idleMinutes === 1 ? '' : 's'}.`
         : '';
