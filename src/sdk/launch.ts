@@ -10,7 +10,6 @@ import type { Cloud, ClusterSpec, Launchable, NodeInfo } from '../clouds/types.j
 import { closeAll, agentBundlePath, runNodeSetup, runnersFor, syncTaskFiles } from '../runtime/bootstrap.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { openStore, type ClusterRecord, type Store } from '../state/index.js';
-import { applyOverrides } from '../task/overrides.js';
 import type { Dag, Resources, Task } from '../task/types.js';
 import { CloudError, InterruptedError, UserError } from '../util/errors.js';
 import { provisionWithFailover } from '../provision/failover.js';
@@ -32,9 +31,6 @@ export interface LaunchOptions extends SdkEvents {
   clouds: Cloud[];
   target?: 'cost' | 'time';
   detach?: boolean;
-  /** Autostop for every resource alternative, as the CLI's `--down` / `-i` (they override the task's `autostop`). */
-  down?: boolean;
-  idleMinutes?: number;
   retryUntilUp?: boolean;
   signal?: AbortSignal;
   /** Called once the job is submitted (the CLI uses it for the Ctrl-C message). */
@@ -62,16 +58,8 @@ function singleTask(dag: Dag): Task {
   return dag.tasks[0];
 }
 
-export async function launch(options: LaunchOptions): Promise<LaunchResult> {
-  // Autostop is a resource request (clouds that cannot honour it are not planned), so the SDK's
-  // down/idleMinutes go through the same override as the CLI's flags.
-  const opts =
-    options.down || options.idleMinutes !== undefined
-      ? {
-          ...options,
-          dag: applyOverrides(options.dag, { down: options.down, idleMinutes: options.idleMinutes }),
-        }
-      : options;
+/** Autostop is the task's `resources.autostop` (the CLI's -i/--down are overrides of it). */
+export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   const store = opts.store ?? openStore();
   const task = singleTask(opts.dag);
   const name = opts.cluster ?? generateClusterName();
