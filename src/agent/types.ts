@@ -2,7 +2,7 @@
  * The file protocol between the client and the on-cluster agent (see README.md in this folder).
  * All times are milliseconds since the epoch.
  */
-import type { Connection } from '../clouds/types.js';
+import type { Connection } from '../core/cluster.js';
 
 export type JobStatus =
   | 'INIT' // its id is claimed, its spec is not (completely) written yet

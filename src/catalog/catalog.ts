@@ -4,6 +4,7 @@
  * -> rows) once, so each query is a map lookup plus a scan of one type's rows. Nothing here does I/O.
  */
 import { UserError } from '../util/errors.js';
+import { nearestNames } from '../util/suggest.js';
 import { type AcceleratorCount, type CatalogProfile, catalogProfile } from './profiles.js';
 import type {
   AcceleratorOffer,
@@ -51,34 +52,6 @@ function countText(c: number): string {
 
 function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Levenshtein distance (two rows); local so that loading a catalog imports no package. */
-function distance(a: string, b: string): number {
-  if (a === b) return 0;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
-/** Up to `n` names nearest to `word` (edit distance, or containing it), nearest first. */
-export function nearestNames(word: string, names: Iterable<string>, n = 3): string[] {
-  const w = word.toLowerCase();
-  const limit = Math.max(2, Math.floor(w.length / 3));
-  const scored: Array<{ name: string; d: number }> = [];
-  for (const name of names) {
-    const l = name.toLowerCase();
-    const d = distance(w, l);
-    if (d <= limit || (w.length >= 2 && (l.includes(w) || w.includes(l)))) scored.push({ name, d });
-  }
-  scored.sort((a, b) => a.d - b.d || byName(a.name, b.name));
-  return scored.slice(0, n).map((s) => s.name);
 }
 
 /** Memory of one GPU in GiB from a SkyPilot GpuInfo string ("...'SizeInMiB': 40960..."). */

@@ -2,7 +2,7 @@
  * The catalog module: SkyPilot-format price catalogs (vms.csv, schema v7), loaded once per process
  * (parsed cache on disk), and the query functions every cloud shares.
  */
-export { CatalogImpl, catalogFromRows, nearestNames } from './catalog.js';
+export { CatalogImpl, catalogFromRows } from './catalog.js';
 export {
   bundledCatalogClouds,
   bundledCatalogPath,

@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import { CloudError, UserError } from '../util/errors.js';
-import { nearestNames } from './catalog.js';
+import { nearestNames } from '../util/suggest.js';
 import { catalogCachePath, clearCatalogMemo, writeFileAtomic, writeParsedCache } from './load.js';
 import { parseCatalogCsv } from './parse.js';
 import { catalogProfile, knownCatalogClouds, publicCatalogClouds } from './profiles.js';

@@ -35,7 +35,7 @@ export async function planForCli(
     import('../optimizer/index.js'),
   ]);
   const every = allClouds();
-  let dag: import('../task/types.js').Dag;
+  let dag: import('../core/task.js').Dag;
   if (typeof entry === 'string') {
     if (!existsSync(entry) || !statSync(entry).isFile()) {
       throw new UserError(`Task file not found: ${entry}; pass the path of a task YAML.`);

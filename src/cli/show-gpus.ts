@@ -6,7 +6,7 @@
  */
 import type { AcceleratorOffer } from '../catalog/types.js';
 import type { Cloud } from '../clouds/types.js';
-import { closest, distance } from 'fastest-levenshtein';
+import { closestName, nearestNames } from '../util/suggest.js';
 import { textTable } from '../util/table.js';
 import { UserError } from '../util/errors.js';
 
@@ -58,7 +58,7 @@ async function selectClouds(opts: Record<string, unknown>): Promise<Cloud[]> {
   if (found.length === 0) {
     const names = every.map((c) => c.name);
     throw new UserError(
-      `Unknown cloud '${String(opts.cloud)}' for --cloud; did you mean ${closest(want, names)}? (clouds: ${names.join(', ')})`,
+      `Unknown cloud '${String(opts.cloud)}' for --cloud; did you mean ${closestName(want, names)}? (clouds: ${names.join(', ')})`,
     );
   }
   return found;
@@ -164,11 +164,8 @@ async function details(clouds: Cloud[], arg: string, opts: Record<string, unknow
         `No ${name}:${count} on ${where}; offered counts: ${[...counts].sort((a, b) => a - b).join(', ') || 'none'}.`,
       );
     }
-    const near = [...allNames]
-      .map((n) => ({ n, d: distance(n.toLowerCase(), lname) }))
-      .sort((a, b) => a.d - b.d || a.n.localeCompare(b.n))
-      .slice(0, 4)
-      .map((x) => x.n);
+    const near = nearestNames(name, allNames, 4);
+    if (near.length === 0) near.push(...[closestName(name, allNames) ?? []].flat());
     throw new UserError(
       `Unknown accelerator '${name}' on ${where}; nearest names: ${near.join(', ') || 'none'}. ` +
         'List them all with skyhop show-gpus --all.',
@@ -216,7 +213,7 @@ async function checkRegion(clouds: Cloud[], region: string | undefined): Promise
   if (region === undefined) return;
   const regions = new Set(clouds.flatMap((c) => c.catalog().regions()));
   if (regions.has(region)) return;
-  const hint = regions.size ? `; did you mean ${closest(region, [...regions])}?` : '';
+  const hint = regions.size ? `; did you mean ${closestName(region, regions)}?` : '';
   throw new UserError(`Unknown region '${region}' for ${clouds.map((c) => c.name).join(', ')}${hint}`);
 }
 

@@ -4,7 +4,7 @@ import type { Cloud } from '../clouds/types.js';
 import { taskFromCommand } from '../task/command.js';
 import { knownNamesFromClouds } from '../task/known.js';
 import { applyOverrides, type CliOverrides } from '../task/overrides.js';
-import type { Dag } from '../task/types.js';
+import type { Dag } from '../core/task.js';
 import { minutes } from './ui.js';
 
 export function isYamlPath(args: string[]): boolean {

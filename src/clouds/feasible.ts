@@ -23,11 +23,11 @@
  * nothing from it. SkyPilot silently ignores disk_size and labels where a cloud has no such thing;
  * skyhop treats them as requirements, so a plan never drops part of what the task asked for.
  */
-import { closest } from 'fastest-levenshtein';
+import { closestName } from '../util/suggest.js';
 import type { Catalog, Offering, ResourceFilter } from '../catalog/types.js';
-import type { AcceleratorDemand, Amount, Resources } from '../task/types.js';
+import type { AcceleratorDemand, Amount, Resources } from '../core/task.js';
 import { UserError } from '../util/errors.js';
-import type { Feature, Launchable } from './types.js';
+import type { Feature, Launchable } from '../core/cluster.js';
 
 /** The part of a Cloud that planning needs. */
 export interface PlanningCloud {
@@ -155,7 +155,7 @@ function candidateTypes(
     if (!catalog.instanceTypeExists(t)) {
       if (!pinned(cloud, r)) return [];
       const names = [...new Set(catalog.rows.map((row) => row.instanceType).filter((n) => n !== ''))];
-      const near = names.length > 0 ? closest(t, names) : null;
+      const near = closestName(t, names);
       throw new UserError(
         `instance type '${t}' is not in the ${cloud.displayName} catalog` +
           (near ? ` (did you mean '${near}'?)` : '') +

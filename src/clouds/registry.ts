@@ -5,7 +5,7 @@
  * Importing this module is cheap: `createCloud()` builds plain objects; catalogs load on first
  * `cloud.catalog()`, credential files are read only by `checkCredentials()`.
  */
-import { closest, distance } from 'fastest-levenshtein';
+import { nearestNames } from '../util/suggest.js';
 import { UserError } from '../util/errors.js';
 import { createCloud as aws } from './aws/index.js';
 import { createCloud as fluffycloud } from './fluffycloud/index.js';
@@ -13,7 +13,8 @@ import { createCloud as gcp } from './gcp/index.js';
 import { createCloud as lambda } from './lambda/index.js';
 import { createCloud as local } from './local/index.js';
 import { createCloud as runpod } from './runpod/index.js';
-import type { Cloud, CredentialStatus } from './types.js';
+import type { Cloud } from './types.js';
+import type { CredentialStatus } from '../core/cluster.js';
 
 /** Every cloud, in the order `skyhop check` lists them. */
 const CLOUDS: ReadonlyArray<() => Cloud> = [
@@ -44,8 +45,7 @@ export function getCloud(name: string): Cloud {
   const found = allClouds().find((c) => c.name === key);
   if (found) return found;
   const names = cloudNames();
-  const near = key === '' ? null : closest(key, names);
-  const hint = near !== null && distance(key, near) <= Math.max(2, Math.floor(near.length / 2)) ? near : null;
+  const hint = key === '' ? null : (nearestNames(key, names, 1)[0] ?? null);
   throw new UserError(
     `unknown cloud '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}; known clouds: ${names.join(', ')}`,
   );

@@ -3,8 +3,9 @@
  * alternative of the task's resources, minus the blocklist; and the deterministic orders used
  * to rank them.
  */
-import type { BlocklistEntry, Cloud, Launchable } from '../clouds/types.js';
-import type { Task } from '../task/types.js';
+import type { Cloud } from '../clouds/types.js';
+import type { BlocklistEntry, Launchable } from '../core/cluster.js';
+import type { Task } from '../core/task.js';
 
 /** Whether the entry blocks a (cloud, region) place as a whole (cloud- or region-scope entry). */
 function blocksRegion(e: BlocklistEntry, l: Launchable): boolean {

@@ -1,7 +1,7 @@
 /** Short human descriptions of requests and launchables for plan tables and error messages. */
-import type { Launchable } from '../clouds/types.js';
+import type { Launchable } from '../core/cluster.js';
 import { resourcesToString } from '../task/resources.js';
-import type { Resources, Task } from '../task/types.js';
+import type { Resources, Task } from '../core/task.js';
 
 /** The task module's short form of one request: `aws/us-east-1 8x A100 spot`, `4+ vCPUs 16+ GiB`, `any`. */
 export function describeResources(r: Resources): string {

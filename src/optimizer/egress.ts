@@ -9,7 +9,7 @@
  *   come from an upstream task pays X's egress for them when it runs anywhere but X.
  */
 import type { Cloud } from '../clouds/types.js';
-import type { Task } from '../task/types.js';
+import type { Task } from '../core/task.js';
 
 /** Whether `down`'s inputs are produced by `up`. */
 export function inputsFromUpstream(up: Task, down: Task): boolean {

@@ -3,11 +3,12 @@
  * that list the nearest feasible offers (the same accelerator count elsewhere, other counts of
  * the accelerator, close names, the largest CPU-only types).
  */
-import { closest, distance } from 'fastest-levenshtein';
+import { closestName, nearestNames } from '../util/suggest.js';
 import type { AcceleratorOffer } from '../catalog/types.js';
 import { missingFeatures } from '../clouds/feasible.js';
-import type { BlocklistEntry, Cloud } from '../clouds/types.js';
-import type { Resources, Task } from '../task/types.js';
+import type { Cloud } from '../clouds/types.js';
+import type { BlocklistEntry } from '../core/cluster.js';
+import type { Resources, Task } from '../core/task.js';
 import { UserError } from '../util/errors.js';
 import { describeRequest, money, taskLabel } from './describe.js';
 
@@ -53,12 +54,7 @@ function acceleratorDetails(r: Resources, clouds: readonly Cloud[]): string[] {
     for (const cloud of clouds) {
       for (const f of cloud.catalog().instanceTypesForAccelerator(acc.name, acc.count).fuzzy) fuzzy.add(f);
     }
-    const near = [...names]
-      .map((n) => ({ n, d: distance(n.toLowerCase(), lname) }))
-      .filter((x) => x.d <= Math.max(2, Math.floor(lname.length / 2)) || x.n.toLowerCase().includes(lname))
-      .sort((a, b) => a.d - b.d || (a.n < b.n ? -1 : 1))
-      .slice(0, 5)
-      .map((x) => x.n);
+    const near = nearestNames(acc.name, names, 5);
     const all = [...new Set([...near, ...fuzzy])].slice(0, 8);
     const none = `none of ${clouds.map((c) => c.name).join(', ') || 'the clouds'} offers ${acc.name}`;
     if (all.length) out.push(`${none}; close names: ${all.join(', ')}`);
@@ -75,7 +71,7 @@ function instanceTypeDetails(r: Resources, clouds: readonly Cloud[]): string[] {
   for (const c of clouds)
     for (const row of c.catalog().rows) if (row.instanceType) types.add(row.instanceType);
   if (types.size === 0) return [];
-  return [`no cloud has instance type ${it}; closest: ${closest(it, [...types])}`];
+  return [`no cloud has instance type ${it}; closest: ${closestName(it, types)}`];
 }
 
 function cpuDetails(clouds: readonly Cloud[]): string[] {

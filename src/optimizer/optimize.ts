@@ -13,8 +13,9 @@
  * transfer cost on each edge. Any other DAG -> an integer program (ilp.ts), which needs the
  * solver loaded first (`optimizeAsync` does that).
  */
-import type { Cloud, Launchable } from '../clouds/types.js';
-import type { Dag, Task } from '../task/types.js';
+import type { Cloud } from '../clouds/types.js';
+import type { Launchable } from '../core/cluster.js';
+import type { Dag, Task } from '../core/task.js';
 import { UserError } from '../util/errors.js';
 import { cmpNum, enumerateCandidates, tieBreak } from './candidates.js';
 import { taskLabel } from './describe.js';

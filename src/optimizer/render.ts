@@ -1,7 +1,7 @@
 /**
  * Plan output: the human table (`renderPlan`) and the JSON object scripts read (`planToJson`).
  */
-import type { Launchable } from '../clouds/types.js';
+import type { Launchable } from '../core/cluster.js';
 import { accString, money, placeOf, taskLabel } from './describe.js';
 import { textTable } from '../util/table.js';
 import { throughput } from './speed.js';

@@ -10,7 +10,7 @@
  * cancels out. Accelerators missing from the table count as UNKNOWN_ACCELERATOR_SPEED. A request
  * without accelerators is measured by vCPUs, even on a type that has GPUs.
  */
-import type { Launchable } from '../clouds/types.js';
+import type { Launchable } from '../core/cluster.js';
 
 const SPEED: Readonly<Record<string, number>> = {
   B200: 5.0,

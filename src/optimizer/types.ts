@@ -1,5 +1,6 @@
-import type { BlocklistEntry, Cloud, Launchable } from '../clouds/types.js';
-import type { Task } from '../task/types.js';
+import type { Cloud } from '../clouds/types.js';
+import type { BlocklistEntry, Launchable } from '../core/cluster.js';
+import type { Task } from '../core/task.js';
 
 /** What the optimizer minimises: money (default) or estimated wall-clock time. */
 export type Target = 'cost' | 'time';

@@ -1,4 +1,4 @@
-import type { BlockScope, BlocklistEntry, Launchable } from '../clouds/types.js';
+import type { BlockScope, BlocklistEntry, Launchable } from '../core/cluster.js';
 
 /** The entry that blocks `scope` of the place a launch just tried. */
 export function blockEntry(

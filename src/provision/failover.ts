@@ -4,8 +4,9 @@
  * creation is torn down before moving on. Every attempt is journaled before anything is created,
  * so a process killed at any line leaves a record `status --refresh` and `down` use.
  */
-import type { BlocklistEntry, Cloud, ClusterSpec, Launchable, NodeInfo } from '../clouds/types.js';
-import type { Dag } from '../task/types.js';
+import type { Cloud } from '../clouds/types.js';
+import type { BlocklistEntry, ClusterSpec, Launchable, NodeInfo } from '../core/cluster.js';
+import type { Dag } from '../core/task.js';
 import type { Store } from '../state/index.js';
 import { CloudError, InterruptedError, SkyhopError } from '../util/errors.js';
 import { blockEntry, firstZone, placeString } from './blocklist.js';

@@ -5,8 +5,9 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Cloud, Connection, NodeInfo } from '../clouds/types.js';
-import type { Task } from '../task/types.js';
+import type { Cloud } from '../clouds/types.js';
+import type { Connection, NodeInfo } from '../core/cluster.js';
+import type { Task } from '../core/task.js';
 import { CloudError, UserError } from '../util/errors.js';
 import { packageRoot } from '../util/package-root.js';
 import { shPath } from '../util/shell.js';

@@ -1,7 +1,7 @@
 /**
  * The runtime: how skyhop reaches its nodes. `makeRunner` is the only factory of runners.
  */
-import type { Connection } from '../clouds/types.js';
+import type { Connection } from '../core/cluster.js';
 import { UserError } from '../util/errors.js';
 import { LocalRunner } from './local-runner.js';
 import { SshRunner } from './ssh-runner.js';

@@ -17,7 +17,7 @@ import { constants as osConstants, userInfo } from 'node:os';
 import * as fsp from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import type { Connection } from '../clouds/types.js';
+import type { Connection } from '../core/cluster.js';
 import { CloudError } from '../util/errors.js';
 import { mirrorDir } from './sync.js';
 import type { CommandRunner, RunOptions, RunResult } from './types.js';

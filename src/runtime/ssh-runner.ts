@@ -58,7 +58,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createConnection } from 'node:net';
-import type { Connection } from '../clouds/types.js';
+import type { Connection } from '../core/cluster.js';
 import { CloudError, UserError } from '../util/errors.js';
 import { skyhopHome } from '../util/paths.js';
 import { sleep } from '../util/sleep.js';

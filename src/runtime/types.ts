@@ -1,4 +1,4 @@
-import type { Connection } from '../clouds/types.js';
+import type { Connection } from '../core/cluster.js';
 
 export interface RunOptions {
   /** Extra environment for the command (merged over the node's base environment). */

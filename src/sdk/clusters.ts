@@ -1,11 +1,12 @@
 /** Shared pieces of the SDK: looking clusters up, their runners, names, resource descriptions. */
 import { randomBytes } from 'node:crypto';
-import type { Cloud, Launchable, NodeInfo } from '../clouds/types.js';
+import type { Cloud } from '../clouds/types.js';
+import type { Launchable, NodeInfo } from '../core/cluster.js';
 import { getCloud } from '../clouds/registry.js';
 import { makeRunner } from '../runtime/index.js';
 import type { CommandRunner } from '../runtime/types.js';
 import type { ClusterRecord, Store } from '../state/index.js';
-import type { Resources, Task } from '../task/types.js';
+import type { Resources, Task } from '../core/task.js';
 import { UserError } from '../util/errors.js';
 
 export interface SdkEvents {

@@ -5,7 +5,7 @@ import type { Cloud } from '../clouds/types.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { connectionsFromHead, nodeBinaryFor } from '../runtime/bootstrap.js';
 import type { ClusterRecord, Store } from '../state/index.js';
-import type { Task } from '../task/types.js';
+import type { Task } from '../core/task.js';
 import { InterruptedError, UserError } from '../util/errors.js';
 import { cloudOf, headRunner, requireUp } from './clusters.js';
 

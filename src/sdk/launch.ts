@@ -6,11 +6,12 @@
  * attempt is journaled before the cloud is asked; Ctrl-C (the AbortSignal) during provisioning
  * removes what this launch created.
  */
-import type { Cloud, ClusterSpec, Launchable, NodeInfo } from '../clouds/types.js';
+import type { Cloud } from '../clouds/types.js';
+import type { ClusterSpec, Launchable, NodeInfo } from '../core/cluster.js';
 import { closeAll, agentBundlePath, runNodeSetup, runnersFor, syncTaskFiles } from '../runtime/bootstrap.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { openStore, type ClusterRecord, type Store } from '../state/index.js';
-import type { Dag, Resources, Task } from '../task/types.js';
+import type { Dag, Resources, Task } from '../core/task.js';
 import { CloudError, InterruptedError, UserError } from '../util/errors.js';
 import { provisionWithFailover } from '../provision/failover.js';
 import {

@@ -5,7 +5,7 @@
  */
 import { getCloud } from '../clouds/registry.js';
 import { removeClusterKey } from '../runtime/ssh-keys.js';
-import type { NodeInfo } from '../clouds/types.js';
+import type { NodeInfo } from '../core/cluster.js';
 import type { ClusterRecord, Store } from '../state/index.js';
 import { CloudError, UserError } from '../util/errors.js';
 import { type SdkEvents, cloudOf, requireCluster, headRunner } from './clusters.js';

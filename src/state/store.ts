@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import type { ClusterSpec, NodeInfo } from '../clouds/types.js';
+import type { ClusterSpec, NodeInfo } from '../core/cluster.js';
 import { UserError } from '../util/errors.js';
 import { type CostEvent, computeCostRows } from './cost.js';
 import { migrate, refuseNewer } from './migrations.js';

@@ -8,8 +8,8 @@
  * `command` are the command text the user typed (secret flags are the caller's to redact; the lock
  * table redacts `--secret` values from the argv it records by itself).
  */
-import type { ClusterSpec, NodeInfo } from '../clouds/types.js';
-import type { AcceleratorDemand } from '../task/types.js';
+import type { ClusterSpec, NodeInfo } from '../core/cluster.js';
+import type { AcceleratorDemand } from '../core/task.js';
 
 export type ClusterStatus = 'INIT' | 'UP' | 'STOPPED';
 

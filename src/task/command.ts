@@ -9,8 +9,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { parseEnvOverrides, substituteEnvs } from './env.js';
 import { type RawPath, setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
-import type { ParseOptions } from './parse.js';
-import type { Dag, Resources, Task } from './types.js';
+import type { ParseOptions } from './options.js';
+import type { Dag, Resources, Task } from '../core/task.js';
 import { whereError } from './where.js';
 
 function expandHome(p: string): string {

@@ -1,7 +1,7 @@
 /** The edges of a pipeline: a chain (i -> i+1), or from `depends_on` when any task uses it. */
 import { fieldWhere, type Where, whereError } from './where.js';
-import { didYouMean } from './suggest.js';
-import type { Dag, Task } from './types.js';
+import { didYouMean } from '../util/suggest.js';
+import type { Dag, Task } from '../core/task.js';
 
 export interface TaskPlaces {
   /** Where the task's name is written. */

@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Cloud } from '../clouds/types.js';
 import type { Catalog } from '../catalog/types.js';
 import { packageRoot } from '../util/package-root.js';
-import type { AcceleratorDemand } from './types.js';
+import type { Feature } from '../core/cluster.js';
+import type { AcceleratorDemand } from '../core/task.js';
 
 export interface KnownNames {
   /** Registry names, lower case. */
@@ -24,7 +24,7 @@ export interface KnownNames {
   zones(cloud: string, region?: string): string[];
   /** The region a zone belongs to, or null when the zone is unknown to the cloud. */
   zoneRegion(cloud: string, zone: string): string | null;
-  /** Feature names of src/clouds/types.ts (`spot`, `multi-node`, `ports`, `image-id`, ...). */
+  /** Feature names of src/core/cluster.ts (`spot`, `multi-node`, `ports`, `image-id`, ...). */
   cloudHasFeature?(cloud: string, feature: string): boolean;
 }
 
@@ -62,11 +62,18 @@ interface CloudIndex {
   zoneToRegion: Map<string, string>;
 }
 
+/** What the task checks need of a cloud (a `Cloud` satisfies it; task/ never imports clouds/). */
+export interface CatalogSource {
+  readonly name: string;
+  readonly features: ReadonlySet<Feature>;
+  catalog(): Catalog;
+}
+
 /**
  * KnownNames over the registered clouds' catalogs. Each cloud's catalog is loaded (and indexed)
  * only when a question about that cloud is asked.
  */
-export function knownNamesFromClouds(clouds: readonly Cloud[]): KnownNames {
+export function knownNamesFromClouds(clouds: readonly CatalogSource[]): KnownNames {
   const byName = new Map(clouds.map((c) => [c.name.toLowerCase(), c]));
   const indexes = new Map<string, CloudIndex>();
   let accNames: string[] | undefined;

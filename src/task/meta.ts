@@ -4,7 +4,7 @@
  * still point at the right line.
  */
 import type { Where } from './where.js';
-import type { Resources, Task } from './types.js';
+import type { Resources, Task } from '../core/task.js';
 
 export type ResField = keyof Resources;
 export type Origins = Partial<Record<ResField, Where>>;

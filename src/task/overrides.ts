@@ -9,7 +9,7 @@ import { getOrigins, getTaskMeta, type Origins, setOrigins, setTaskMeta } from '
 import { resolvePaths } from './command.js';
 import { type Alternative, checkResources, dedupe } from './resources.js';
 import { flagWhere, type Where } from './where.js';
-import type { AcceleratorDemand, Amount, Dag, Resources, Task } from './types.js';
+import type { AcceleratorDemand, Amount, Dag, Resources, Task } from '../core/task.js';
 import {
   type InfraSpec,
   parseAccelerators,

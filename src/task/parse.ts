@@ -21,7 +21,7 @@ import { resolvePaths } from './command.js';
 
 export { resolvePaths, taskFromCommand } from './command.js';
 import { ENV_NAME, parseEnvOverrides } from './env.js';
-import type { KnownNames } from './known.js';
+import type { ParseOptions } from './options.js';
 import { setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
 import { buildAlternatives, checkResources } from './resources.js';
 import {
@@ -34,20 +34,9 @@ import {
   UNSUPPORTED_TASK_FIELDS,
 } from './schema.js';
 import { type Path, SourceDoc } from './source.js';
-import { didYouMean } from './suggest.js';
-import type { Dag, DataEstimate, Resources, Task } from './types.js';
+import { didYouMean } from '../util/suggest.js';
+import type { Dag, DataEstimate, Resources, Task } from '../core/task.js';
 import { scalarString, show, storageCloud, ValueError } from './values.js';
-
-export interface ParseOptions {
-  /** Catalog knowledge for the checks that need it; without it only the shape is checked. */
-  known?: KnownNames;
-  /** `--env KEY=VAL` / `--env KEY` values, applied before substitution and the null-value check. */
-  env?: string[];
-  /** `--secret KEY=VAL` / `--secret KEY` values. */
-  secret?: string[];
-  /** Directory that relative workdir/file_mounts paths start from (default: the file's directory). */
-  baseDir?: string;
-}
 
 /** Reads and parses a task YAML file. `path` is shown in messages as given. */
 export function parseTaskFile(path: string, opts: ParseOptions = {}): Dag {

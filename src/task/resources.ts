@@ -7,8 +7,8 @@ import type { Origins, ResField } from './meta.js';
 import type { RawAlternative, RawResources } from './schema.js';
 import type { SourceDoc } from './source.js';
 import { fieldWhere, type Path, type Where, whereError } from './where.js';
-import { caseInsensitiveMatch, didYouMean } from './suggest.js';
-import type { AcceleratorDemand, Resources } from './types.js';
+import { caseInsensitiveMatch, didYouMean } from '../util/suggest.js';
+import type { AcceleratorDemand, Resources } from '../core/task.js';
 import { type AcceleratorSpec, scalarString } from './values.js';
 
 /** The YAML name of each Resources field (for messages about fields with no recorded origin). */

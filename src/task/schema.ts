@@ -3,7 +3,7 @@
  * values.ts, so a shape error already says what was expected. Unknown fields are errors.
  */
 import * as z from 'zod';
-import type { AcceleratorDemand, Amount } from './types.js';
+import type { AcceleratorDemand, Amount } from '../core/task.js';
 import {
   type AcceleratorSpec,
   type AutostopSpec,

@@ -3,7 +3,7 @@
  * Shared by the YAML schema and the CLI overrides: each throws a ValueError whose message says
  * what was expected and what was given; the caller adds where (file:line:col + field, or flag).
  */
-import type { AcceleratorDemand, Amount } from './types.js';
+import type { AcceleratorDemand, Amount } from '../core/task.js';
 
 export class ValueError extends Error {
   override readonly name = 'ValueError';

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { BlockScope, Cloud, ClusterSpec, NodeInfo } from '../../src/clouds/types.js';
+import type { Cloud } from '../../src/clouds/types.js';
+import type { BlockScope, ClusterSpec, NodeInfo } from '../../src/core/cluster.js';
 import { makeRunner } from '../../src/runtime/index.js';
 
 export interface CloudTestEnv {

@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Connection } from '../../src/clouds/types.js';
+import type { Connection } from '../../src/core/cluster.js';
 
 export type SshConnection = Extract<Connection, { kind: 'ssh' }>;
 

@@ -48,7 +48,7 @@ export function cloudScaffold(name: string): ScaffoldFile[] {
  */
 import { CloudError } from '../../util/errors.js';
 import { displayPath, homePath, nonEmpty, parseIni, readTextIfExists } from '../credentials.js';
-import type { CredentialStatus } from '../types.js';
+import type { CredentialStatus } from '../../core/cluster.js';
 
 const CLOUD = '${D}';
 const FILE = '~/.${name}/credentials';
@@ -213,7 +213,8 @@ export async function ${name}Api(): Promise<${D}Api> {
  * - terminateInstances removes every node with the cluster's tag, waits until they are gone, and is
  *   safe to repeat.
  */
-import type { ClusterSpec, NodeInfo, NodeProvider } from '../types.js';
+import type { NodeProvider } from '../types.js';
+import type { ClusterSpec, NodeInfo } from '../../core/cluster.js';
 import { NotImplementedError } from './api.js';
 
 export const TAG_CLUSTER = 'skyhop-cluster';
@@ -252,7 +253,7 @@ export class ${D}Provider implements NodeProvider {
  * derived from the cluster before launching, and add the image-specific preparation ${D} needs.
  * Every string that goes into a shell line passes through src/util/shell.ts (shq, shPath).
  */
-import type { NodeInfo } from '../types.js';
+import type { NodeInfo } from '../../core/cluster.js';
 import type { ${D}Api as Api } from './api.js';
 
 /** The name the cluster's key is registered under. */
@@ -286,7 +287,7 @@ export function nodeSetup(_node: NodeInfo): string[] {
  * 'retry', a malformed request -> 'fatal'.
  */
 import { errorFacts, isTransient } from '../credentials.js';
-import type { BlockScope } from '../types.js';
+import type { BlockScope } from '../../core/cluster.js';
 import { InterruptedError, UserError } from '../../util/errors.js';
 
 export function classifyError(e: unknown): BlockScope {
@@ -313,10 +314,11 @@ export function classifyError(e: unknown): BlockScope {
 import { readFileSync } from 'node:fs';
 import { bundledCatalogPath, catalogFromRows, loadCatalog } from '../../catalog/index.js';
 import type { Catalog } from '../../catalog/types.js';
-import type { Resources } from '../../task/types.js';
+import type { Resources } from '../../core/task.js';
 import { UserError } from '../../util/errors.js';
 import { feasibleFromCatalog } from '../feasible.js';
-import type { Cloud, Feature, NodeProvider } from '../types.js';
+import type { Cloud, NodeProvider } from '../types.js';
+import type { Feature } from '../../core/cluster.js';
 import { checkCredentials } from './credentials.js';
 import { classifyError } from './errors.js';
 import { ${D}Provider } from './provider.js';

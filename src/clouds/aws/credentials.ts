@@ -15,7 +15,7 @@
  * named by AWS_PROFILE that is in neither file is an error (the AWS CLI refuses it too), even when
  * env keys are set. SSO tokens are not checked for expiry. Key values are never returned.
  */
-import type { CredentialStatus } from '../types.js';
+import type { CredentialStatus } from '../../core/cluster.js';
 import {
   displayPath,
   envValue,

@@ -10,9 +10,10 @@
  */
 import type { Catalog } from '../../catalog/types.js';
 import { loadCatalog } from '../../catalog/index.js';
-import type { Resources } from '../../task/types.js';
+import type { Resources } from '../../core/task.js';
 import { type EgressTiers, feasibleFromCatalog, tieredEgressPerGb } from '../feasible.js';
-import type { AutostopCommand, Cloud, Feature, NodeProvider } from '../types.js';
+import type { Cloud, NodeProvider } from '../types.js';
+import type { AutostopCommand, Feature } from '../../core/cluster.js';
 import { checkAwsCredentials } from './credentials.js';
 import { classifyAwsError } from './errors.js';
 import { AwsProvider } from './provider.js';

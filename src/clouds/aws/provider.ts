@@ -30,7 +30,8 @@ import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { sleep } from '../../util/sleep.js';
 import { envValue, errorFacts } from '../credentials.js';
-import type { ClusterSpec, NodeInfo, NodeProvider } from '../types.js';
+import type { NodeProvider } from '../types.js';
+import type { ClusterSpec, NodeInfo } from '../../core/cluster.js';
 import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';
 
 export const TAG_CLUSTER = 'skyhop-cluster';

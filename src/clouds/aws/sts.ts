@@ -3,7 +3,7 @@
  * the credentials found on disk are proven to work. The STS client is imported only here, lazily.
  * Endpoint override as for EC2 (SKYHOP_AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL).
  */
-import type { CredentialStatus } from '../types.js';
+import type { CredentialStatus } from '../../core/cluster.js';
 import { errorFacts } from '../credentials.js';
 import { awsEndpoint } from './ec2.js';
 

@@ -3,7 +3,7 @@
  * section header is allowed) with both `api_key` and `endpoint` (the API's base URL, http or https).
  * The API key is never returned by the check; `loadFluffyCloudCredentials` hands it to the API client.
  */
-import type { CredentialStatus } from '../types.js';
+import type { CredentialStatus } from '../../core/cluster.js';
 import { CloudError } from '../../util/errors.js';
 import { displayPath, homePath, nonEmpty, parseIni, readTextIfExists } from '../credentials.js';
 

@@ -31,7 +31,7 @@
  * other SDKs (`{code: 'InsufficientCapacity'}`) classify sensibly too.
  */
 import { ProvisioningUnavailableError, errorFacts, isTransient } from '../credentials.js';
-import type { BlockScope } from '../types.js';
+import type { BlockScope } from '../../core/cluster.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { FluffyCloudApiError } from './api.js';
 

@@ -29,7 +29,8 @@ import { join } from 'node:path';
 import { makeRunner } from '../../runtime/index.js';
 import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
 import { InterruptedError, UserError } from '../../util/errors.js';
-import type { ClusterSpec, NodeInfo, NodeProvider } from '../types.js';
+import type { NodeProvider } from '../types.js';
+import type { ClusterSpec, NodeInfo } from '../../core/cluster.js';
 import {
   type FluffyCloudApi,
   type FluffyCloudApiOptions,

@@ -12,7 +12,7 @@
  * Light on purpose: index.ts imports this module at start-up for `nodeSetup`; crypto is loaded only
  * when a key name is computed.
  */
-import type { NodeInfo } from '../types.js';
+import type { NodeInfo } from '../../core/cluster.js';
 import { shq } from '../../util/shell.js';
 import type { FluffyCloudApi } from './api.js';
 

@@ -13,7 +13,7 @@
  * The file contents are never echoed (a JSON parse error could quote a private key).
  */
 import { join } from 'node:path';
-import type { CredentialStatus } from '../types.js';
+import type { CredentialStatus } from '../../core/cluster.js';
 import {
   displayPath,
   envValue,

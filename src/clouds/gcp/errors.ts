@@ -6,7 +6,7 @@
  */
 import { SkyhopError } from '../../util/errors.js';
 import { errorFacts, isTransient, ProvisioningUnavailableError } from '../credentials.js';
-import type { BlockScope } from '../types.js';
+import type { BlockScope } from '../../core/cluster.js';
 
 const ZONE = new Set([
   'zone_resource_pool_exhausted',

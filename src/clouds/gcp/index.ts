@@ -24,7 +24,7 @@
  */
 import type { Catalog, ResourceFilter } from '../../catalog/types.js';
 import { loadCatalog } from '../../catalog/index.js';
-import type { AcceleratorDemand, Resources } from '../../task/types.js';
+import type { AcceleratorDemand, Resources } from '../../core/task.js';
 import { ProvisioningUnavailableError } from '../credentials.js';
 import {
   type EgressTiers,
@@ -34,7 +34,8 @@ import {
   sameAccelerator,
   tieredEgressPerGb,
 } from '../feasible.js';
-import type { Cloud, Feature, NodeProvider } from '../types.js';
+import type { Cloud, NodeProvider } from '../types.js';
+import type { Feature } from '../../core/cluster.js';
 import { checkGcpCredentials } from './credentials.js';
 import { classifyGcpError } from './errors.js';
 

@@ -2,7 +2,7 @@
  * Lambda Cloud credentials: `~/.lambda_cloud/lambda_keys` with a line `api_key = <KEY>`, the file
  * SkyPilot's Lambda client reads. The key value is never returned.
  */
-import type { CredentialStatus } from '../types.js';
+import type { CredentialStatus } from '../../core/cluster.js';
 import { displayPath, homePath, nonEmpty, parseIni, readTextIfExists } from '../credentials.js';
 
 const HINT =

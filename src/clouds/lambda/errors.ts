@@ -5,7 +5,7 @@
  */
 import { SkyhopError } from '../../util/errors.js';
 import { errorFacts, isTransient, ProvisioningUnavailableError } from '../credentials.js';
-import type { BlockScope } from '../types.js';
+import type { BlockScope } from '../../core/cluster.js';
 
 export function classifyLambdaError(e: unknown): BlockScope {
   if (e instanceof ProvisioningUnavailableError) return 'cloud';

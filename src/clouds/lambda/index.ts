@@ -8,10 +8,11 @@
  */
 import type { Catalog } from '../../catalog/types.js';
 import { loadCatalog } from '../../catalog/index.js';
-import type { Resources } from '../../task/types.js';
+import type { Resources } from '../../core/task.js';
 import { ProvisioningUnavailableError } from '../credentials.js';
 import { feasibleFromCatalog } from '../feasible.js';
-import type { Cloud, Feature, NodeProvider } from '../types.js';
+import type { Cloud, NodeProvider } from '../types.js';
+import type { Feature } from '../../core/cluster.js';
 import { checkLambdaCredentials } from './credentials.js';
 import { classifyLambdaError } from './errors.js';
 

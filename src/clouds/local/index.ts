@@ -12,11 +12,12 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { catalogFromRows } from '../../catalog/catalog.js';
 import type { Catalog, CatalogRow } from '../../catalog/types.js';
-import type { Resources } from '../../task/types.js';
+import type { Resources } from '../../core/task.js';
 import { UserError } from '../../util/errors.js';
 import { skyhopHome } from '../../util/paths.js';
 import { packageRoot } from '../../util/package-root.js';
-import type { Cloud, Feature, Launchable } from '../types.js';
+import type { Cloud } from '../types.js';
+import type { Feature, Launchable } from '../../core/cluster.js';
 import {
   describeMachine,
   detectMachine,

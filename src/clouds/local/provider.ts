@@ -11,7 +11,8 @@
  * (`setsid nohup ... &`) ones included.
  */
 import { join } from 'node:path';
-import type { ClusterSpec, NodeInfo, NodeProvider } from '../../clouds/types.js';
+import type { NodeProvider } from '../../clouds/types.js';
+import type { ClusterSpec, NodeInfo } from '../../core/cluster.js';
 import { killByMarker } from '../../runtime/procs.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { withFileLock } from './lock.js';

@@ -3,7 +3,7 @@
  * `~/.runpod/config.toml` (written by `runpod config`) with a `[default]` profile holding
  * `api_key = "..."` (SkyPilot reads the `default` profile). The key value is never returned.
  */
-import type { CredentialStatus } from '../types.js';
+import type { CredentialStatus } from '../../core/cluster.js';
 import { displayPath, envValue, homePath, nonEmpty, parseIni, readTextIfExists } from '../credentials.js';
 
 const HINT = 'run `runpod config` (pip install runpod) to write ~/.runpod/config.toml, or set RUNPOD_API_KEY';

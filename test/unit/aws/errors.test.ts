@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { classifyAwsError } from '../../../src/clouds/aws/errors.js';
 import { AwsProvider } from '../../../src/clouds/aws/provider.js';
-import type { BlockScope } from '../../../src/clouds/types.js';
+import type { BlockScope } from '../../../src/core/cluster.js';
 import { type MotoEnv, type MotoHandle, motoEnv, motoMissing } from '../../helpers/moto.js';
 
 const missing = motoMissing();

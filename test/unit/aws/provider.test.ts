@@ -9,7 +9,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ec2Client } from '../../../src/clouds/aws/ec2.js';
 import { classifyAwsError } from '../../../src/clouds/aws/errors.js';
 import { AwsProvider, instanceArch, keyPairName, portRange } from '../../../src/clouds/aws/provider.js';
-import type { ClusterSpec } from '../../../src/clouds/types.js';
+import type { ClusterSpec } from '../../../src/core/cluster.js';
 import { ensureClusterKey } from '../../../src/runtime/ssh-keys.js';
 import { refresh } from '../../../src/sdk/lifecycle.js';
 import { openStore } from '../../../src/state/index.js';

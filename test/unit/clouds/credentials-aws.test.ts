@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { checkAwsCredentials } from '../../../src/clouds/aws/credentials.js';
-import type { CredentialStatus } from '../../../src/clouds/types.js';
+import type { CredentialStatus } from '../../../src/core/cluster.js';
 import { type Sandbox, sandbox } from './helpers.js';
 
 const KEY_ID = 'AKIAEXAMPLEKEYID0001';

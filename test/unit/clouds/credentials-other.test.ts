@@ -8,7 +8,7 @@ import {
 import { checkGcpCredentials } from '../../../src/clouds/gcp/credentials.js';
 import { checkLambdaCredentials } from '../../../src/clouds/lambda/credentials.js';
 import { checkRunpodCredentials } from '../../../src/clouds/runpod/credentials.js';
-import type { CredentialStatus } from '../../../src/clouds/types.js';
+import type { CredentialStatus } from '../../../src/core/cluster.js';
 import { CloudError } from '../../../src/util/errors.js';
 import { type Sandbox, sandbox } from './helpers.js';
 

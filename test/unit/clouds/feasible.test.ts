@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GCP_BOUND_ACCELERATORS } from '../../../src/clouds/gcp/index.js';
 import { getCloud } from '../../../src/clouds/registry.js';
-import type { Launchable } from '../../../src/clouds/types.js';
-import type { Resources } from '../../../src/task/types.js';
+import type { Launchable } from '../../../src/core/cluster.js';
+import type { Resources } from '../../../src/core/task.js';
 import { UserError } from '../../../src/util/errors.js';
 import { type Sandbox, sandbox } from './helpers.js';
 

@@ -9,7 +9,7 @@ import {
   FluffyCloudProvisionError,
 } from '../../../src/clouds/fluffycloud/errors.js';
 import { createCloud } from '../../../src/clouds/fluffycloud/index.js';
-import type { BlockScope } from '../../../src/clouds/types.js';
+import type { BlockScope } from '../../../src/core/cluster.js';
 import { CloudError, InterruptedError, UserError } from '../../../src/util/errors.js';
 
 const api = (status: number | null, code: string, message = `FluffyCloudError: ${code}`) =>

@@ -6,7 +6,7 @@ import type { FluffyCloudApi } from '../../../src/clouds/fluffycloud/api.js';
 import { createCloud } from '../../../src/clouds/fluffycloud/index.js';
 import { FluffyCloudProvider } from '../../../src/clouds/fluffycloud/provider.js';
 import { isClusterKeyName } from '../../../src/clouds/fluffycloud/setup.js';
-import type { ClusterSpec, NodeInfo } from '../../../src/clouds/types.js';
+import type { ClusterSpec, NodeInfo } from '../../../src/core/cluster.js';
 import { makeRunner } from '../../../src/runtime/index.js';
 import { baseScenario, emulatorUnavailable, type FluffyEnv, startFluffy } from './env.js';
 

@@ -23,7 +23,7 @@ import {
   rankFromTags,
 } from '../../../src/clouds/fluffycloud/provider.js';
 import { isClusterKeyName, nodeSetup, sshKeyName } from '../../../src/clouds/fluffycloud/setup.js';
-import type { NodeInfo } from '../../../src/clouds/types.js';
+import type { NodeInfo } from '../../../src/core/cluster.js';
 import { UserError } from '../../../src/util/errors.js';
 
 let dir = '';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { autostopCommand, createCloud, explainInfeasible } from '../../../src/clouds/local/index.js';
 import { detectMachine, type LocalMachine } from '../../../src/clouds/local/machine.js';
-import type { Resources } from '../../../src/task/types.js';
+import type { Resources } from '../../../src/core/task.js';
 import { UserError } from '../../../src/util/errors.js';
 
 const saved = {

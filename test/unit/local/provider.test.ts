@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LocalProvider } from '../../../src/clouds/local/provider.js';
-import type { ClusterSpec, NodeInfo } from '../../../src/clouds/types.js';
+import type { ClusterSpec, NodeInfo } from '../../../src/core/cluster.js';
 import { LocalRunner } from '../../../src/runtime/local-runner.js';
 import { CloudError, UserError } from '../../../src/util/errors.js';
 import { shq } from '../../../src/util/shell.js';

@@ -1,9 +1,10 @@
 /** The blocklist at cloud, region and zone scope moves the choice where it should (real catalogs). */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { BlocklistEntry, Cloud } from '../../../src/clouds/types.js';
+import type { Cloud } from '../../../src/clouds/types.js';
+import type { BlocklistEntry } from '../../../src/core/cluster.js';
 import type { Plan } from '../../../src/optimizer/index.js';
-import type { Resources } from '../../../src/task/types.js';
+import type { Resources } from '../../../src/core/task.js';
 import { UserError } from '../../../src/util/errors.js';
 import type { RawCatalog } from './bruteforce.js';
 import { catalogClouds, mkTask, rawCatalogs, tempHome } from './helpers.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Cloud } from '../../../src/clouds/types.js';
-import type { Dag } from '../../../src/task/types.js';
+import type { Dag } from '../../../src/core/task.js';
 import { type BruteRequest, type BruteTask, bruteForcePlan, type RawCatalog } from './bruteforce.js';
 import { catalogClouds, mkTask, prng, rawCatalogs, tempHome, toResources } from './helpers.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cloud } from '../../../src/clouds/types.js';
-import type { DataEstimate, Resources, Task } from '../../../src/task/types.js';
+import type { DataEstimate, Resources, Task } from '../../../src/core/task.js';
 import { type BruteCloudInfo, type BruteRequest, type RawCatalog, loadRawCatalog } from './bruteforce.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));

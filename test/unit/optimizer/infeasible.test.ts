@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Cloud } from '../../../src/clouds/types.js';
-import type { Resources } from '../../../src/task/types.js';
+import type { Resources } from '../../../src/core/task.js';
 import { UserError } from '../../../src/util/errors.js';
 import { catalogClouds, mkTask, REPO, tempHome } from './helpers.js';
 

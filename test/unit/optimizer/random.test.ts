@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Cloud } from '../../../src/clouds/types.js';
 import type { Plan } from '../../../src/optimizer/index.js';
-import type { DataEstimate, Task } from '../../../src/task/types.js';
+import type { DataEstimate, Task } from '../../../src/core/task.js';
 import { UserError } from '../../../src/util/errors.js';
 import { type BruteRequest, type BruteTask, bruteForcePlan, type RawCatalog } from './bruteforce.js';
 import {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Cloud } from '../../../src/clouds/types.js';
-import type { Resources } from '../../../src/task/types.js';
+import type { Resources } from '../../../src/core/task.js';
 import { catalogClouds, mkTask, tempHome } from './helpers.js';
 
 let env: ReturnType<typeof tempHome>;

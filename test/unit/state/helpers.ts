@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NodeInfo } from '../../../src/clouds/types.js';
+import type { NodeInfo } from '../../../src/core/cluster.js';
 import type { ClusterRecord } from '../../../src/state/index.js';
 
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');

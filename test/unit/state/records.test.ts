@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
 import Database from 'better-sqlite3';
-import type { ClusterSpec } from '../../../src/clouds/types.js';
+import type { ClusterSpec } from '../../../src/core/cluster.js';
 import { openStore, type Store } from '../../../src/state/index.js';
 import { UserError } from '../../../src/util/errors.js';
 import { cluster, node, tempHome } from './helpers.js';
@@ -27,7 +27,6 @@ const spec: ClusterSpec = {
   zone: 'us-east-1a',
   useSpot: false,
   accelerators: { name: 'V100', count: 1 },
-  sshPublicKey: 'ssh-ed25519 AAAA skyhop',
 };
 
 /** A pid that is certainly not running: a child that has exited. */

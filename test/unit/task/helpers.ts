@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { catalogFromRows } from '../../../src/catalog/catalog.js';
 import type { Catalog, CatalogRow } from '../../../src/catalog/types.js';
-import type { Cloud, Feature } from '../../../src/clouds/types.js';
+import type { Cloud } from '../../../src/clouds/types.js';
+import type { Feature } from '../../../src/core/cluster.js';
 import { type KnownNames, knownNamesFromClouds } from '../../../src/task/known.js';
 
 function row(

@@ -1,5 +1,25 @@
-/** Nearest-name suggestions for typos ("did you mean ...?"). */
-import { distance } from 'fastest-levenshtein';
+/** Nearest-name suggestions for typos ("did you mean ...?"): the one helper every message uses. */
+
+/**
+ * Edit distance where swapping two adjacent letters counts as one edit (optimal string alignment):
+ * 'gpc' is one edit from 'gcp', as a person would judge it.
+ */
+export function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, rows[i - 2][j - 2] + 1);
+      row[j] = d;
+    }
+    rows.push(row);
+  }
+  return rows[a.length][b.length];
+}
 
 /**
  * Up to `max` candidates close to `name`, closest first. A case-insensitive exact match always wins;
@@ -17,7 +37,7 @@ export function nearestNames(name: string, candidates: Iterable<string>, max = 3
     seen.add(c);
     const cl = c.toLowerCase();
     if (cl === lower) return [c];
-    const d = distance(lower, cl);
+    const d = editDistance(lower, cl);
     const contains = lower.length >= 3 && (cl.includes(lower) || lower.includes(cl));
     if (d <= limit || (contains && Math.abs(cl.length - lower.length) <= 3)) scored.push({ c, d });
   }
@@ -40,4 +60,19 @@ export function caseInsensitiveMatch(name: string, candidates: readonly string[]
   for (const c of candidates) if (c === name) return c;
   for (const c of candidates) if (c.toLowerCase() === lower) return c;
   return undefined;
+}
+
+/** The single nearest candidate by edit distance (case-insensitive), however far; null when there are none. */
+export function closestName(name: string, candidates: Iterable<string>): string | null {
+  const lower = name.toLowerCase();
+  let best: string | null = null;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(lower, c.toLowerCase());
+    if (d < bestD || (d === bestD && best !== null && c < best)) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
 }

@@ -1,0 +1,96 @@
+/**
+ * The shared vocabulary of clusters and nodes (floor 1: types only). Every layer speaks it:
+ * task, state, runtime and the agent read it without importing the cloud contract above them.
+ */
+import type { AcceleratorDemand, Resources } from './task.js';
+
+export type Feature =
+  | 'stop'
+  /** Spot instances can be stopped and started again (no cloud of skyhop's can yet: AWS one-time spot cannot). */
+  | 'stop-spot'
+  | 'autostop'
+  | 'spot'
+  | 'multi-node'
+  | 'ports'
+  | 'image-id'
+  | 'disk-size'
+  | 'labels'
+  | 'zones';
+
+export type CredentialStatus =
+  | { ok: true; source: string; identity?: string }
+  | { ok: false; reason: string; hint: string };
+
+/** What the failover loop blocks after an error; 'retry' = transient, retry the same place with backoff. */
+export type BlockScope = 'zone' | 'region' | 'cloud' | 'fatal' | 'retry';
+
+/** A concrete thing the optimizer can choose: one instance type in one region, priced per node. */
+export interface Launchable {
+  cloud: string;
+  instanceType: string;
+  region: string;
+  /** Zones (cheapest first) where it is offered at `hourlyPrice`; [] if the catalog has no zones. */
+  zones: string[];
+  /** The zone when the user pinned one or the price depends on the zone (spot); else null. */
+  zone: string | null;
+  accelerators: AcceleratorDemand | null;
+  vcpus: number | null;
+  memoryGiB: number | null;
+  useSpot: boolean;
+  /** USD per node-hour: instance plus attached accelerators (GCP). */
+  hourlyPrice: number;
+  /** The request alternative it satisfies (index into Task.resources). */
+  alternative: number;
+  /** The merged request it came from (disk size, ports, image, labels travel to provisioning). */
+  request: Resources;
+}
+
+/** How to reach a node; serializable, so the agent can reach workers the same way. */
+export type Connection =
+  | { kind: 'local'; home: string; nodeId: string }
+  | { kind: 'ssh'; host: string; port: number; user: string; keyPath: string; knownHostsPath?: string };
+
+export interface NodeInfo {
+  id: string; // the cloud's instance id
+  cluster: string;
+  role: 'head' | 'worker';
+  rank?: number; // 0 = head; workers 1..n-1 in creation order
+  status: 'pending' | 'running' | 'stopping' | 'stopped' | 'terminated';
+  internalIp: string;
+  externalIp: string | null;
+  tags: Record<string, string>;
+  zone?: string | null;
+  instanceType?: string;
+  spot?: boolean;
+  connection: Connection;
+}
+
+export interface ClusterSpec {
+  cluster: string;
+  numNodes: number;
+  instanceType: string;
+  region: string;
+  zone: string | null;
+  useSpot: boolean;
+  accelerators: AcceleratorDemand | null;
+  diskSize?: number;
+  ports?: string[];
+  imageId?: string;
+  labels?: Record<string, string>;
+}
+
+/** What a cluster's agent runs when autostop fires (see Cloud.autostopCommand). */
+export interface AutostopCommand {
+  /** Run on the head node, detached, with `env`. */
+  argv: string[];
+  env: Record<string, string>;
+  /** A shell script run first on every worker, over the agent's connection to it (failures are logged). */
+  workers?: string;
+}
+
+export interface BlocklistEntry {
+  cloud: string;
+  region?: string;
+  zone?: string;
+  reason?: string;
+}
