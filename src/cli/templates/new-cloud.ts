@@ -286,7 +286,7 @@ export function nodeSetup(_node: NodeInfo): string[] {
  * quota -> 'region' or 'cloud' (where it applies), bad credentials -> 'cloud', 429/5xx/timeouts ->
  * 'retry', a malformed request -> 'fatal'.
  */
-import { errorFacts, isTransient } from '../credentials.js';
+import { errorFacts, isTransient } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 import { InterruptedError, UserError } from '../../util/errors.js';
 

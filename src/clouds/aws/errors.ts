@@ -10,7 +10,7 @@
  * too far from AWS's clock) and expired tokens block the cloud: every region would say the same.
  */
 import { SkyhopError } from '../../util/errors.js';
-import { errorFacts, isTransient, ProvisioningUnavailableError } from '../credentials.js';
+import { errorFacts, isTransient, ProvisioningUnavailableError } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 
 const ZONE = new Set([

@@ -29,7 +29,8 @@ import type { EC2Client, Filter, Instance, _InstanceType } from '@aws-sdk/client
 import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { sleep } from '../../util/sleep.js';
-import { envValue, errorFacts } from '../credentials.js';
+import { envValue } from '../credentials.js';
+import { errorFacts } from '../errors.js';
 import type { NodeProvider } from '../types.js';
 import type { ClusterSpec, NodeInfo } from '../../core/cluster.js';
 import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';

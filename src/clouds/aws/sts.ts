@@ -4,7 +4,7 @@
  * Endpoint override as for EC2 (SKYHOP_AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL).
  */
 import type { CredentialStatus } from '../../core/cluster.js';
-import { errorFacts } from '../credentials.js';
+import { errorFacts } from '../errors.js';
 import { awsEndpoint } from './ec2.js';
 
 /** The caller's account and ARN added to `found`, or why AWS refused the credentials. */

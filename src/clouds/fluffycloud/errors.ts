@@ -30,7 +30,7 @@
  * Errors not from the client are matched by their code and message, so that errors with the shape of
  * other SDKs (`{code: 'InsufficientCapacity'}`) classify sensibly too.
  */
-import { ProvisioningUnavailableError, errorFacts, isTransient } from '../credentials.js';
+import { ProvisioningUnavailableError, errorFacts, isTransient } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { FluffyCloudApiError } from './api.js';

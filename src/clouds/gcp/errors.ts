@@ -5,7 +5,7 @@
  * rate limits and 5xx -> retry; invalid requests -> fatal. Unknown errors block the zone tried.
  */
 import { SkyhopError } from '../../util/errors.js';
-import { errorFacts, isTransient, ProvisioningUnavailableError } from '../credentials.js';
+import { errorFacts, isTransient, ProvisioningUnavailableError } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 
 const ZONE = new Set([

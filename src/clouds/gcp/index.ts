@@ -25,7 +25,7 @@
 import type { Catalog, ResourceFilter } from '../../catalog/types.js';
 import { loadCatalog } from '../../catalog/index.js';
 import type { AcceleratorDemand, Resources } from '../../core/task.js';
-import { ProvisioningUnavailableError } from '../credentials.js';
+import { ProvisioningUnavailableError } from '../errors.js';
 import {
   type EgressTiers,
   feasibleFromCatalog,

@@ -4,7 +4,7 @@
  * keys are per account (the whole cloud). Unknown errors block the region tried.
  */
 import { SkyhopError } from '../../util/errors.js';
-import { errorFacts, isTransient, ProvisioningUnavailableError } from '../credentials.js';
+import { errorFacts, isTransient, ProvisioningUnavailableError } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 
 export function classifyLambdaError(e: unknown): BlockScope {

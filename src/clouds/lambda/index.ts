@@ -9,7 +9,7 @@
 import type { Catalog } from '../../catalog/types.js';
 import { loadCatalog } from '../../catalog/index.js';
 import type { Resources } from '../../core/task.js';
-import { ProvisioningUnavailableError } from '../credentials.js';
+import { ProvisioningUnavailableError } from '../errors.js';
 import { feasibleFromCatalog } from '../feasible.js';
 import type { Cloud, NodeProvider } from '../types.js';
 import type { Feature } from '../../core/cluster.js';

@@ -4,7 +4,7 @@
  * whole cloud; rate limits and 5xx -> retry. Unknown errors block the zone tried.
  */
 import { SkyhopError } from '../../util/errors.js';
-import { errorFacts, isTransient, ProvisioningUnavailableError } from '../credentials.js';
+import { errorFacts, isTransient, ProvisioningUnavailableError } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 
 export function classifyRunpodError(e: unknown): BlockScope {

@@ -1,7 +1,7 @@
 // Egress pricing, failover classification and the not-yet-built providers of the catalog clouds.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ProvisioningUnavailableError } from '../../../src/clouds/credentials.js';
+import { ProvisioningUnavailableError } from '../../../src/clouds/errors.js';
 import { tieredEgressPerGb } from '../../../src/clouds/feasible.js';
 import { getCloud } from '../../../src/clouds/registry.js';
 import { CloudError, UserError } from '../../../src/util/errors.js';

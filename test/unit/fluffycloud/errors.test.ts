@@ -2,7 +2,7 @@
 // API client and the provider build them; the emulator tests check the client builds them so).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ProvisioningUnavailableError } from '../../../src/clouds/credentials.js';
+import { ProvisioningUnavailableError } from '../../../src/clouds/errors.js';
 import { FluffyCloudApiError } from '../../../src/clouds/fluffycloud/api.js';
 import {
   classifyFluffyCloudError,
