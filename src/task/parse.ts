@@ -17,6 +17,7 @@ import {
 } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { buildDag, type TaskPlaces } from './dag.js';
+import { duplicateKeyError, syntaxError } from './yaml-errors.js';
 import { resolvePaths } from './command.js';
 
 export { resolvePaths, taskFromCommand } from './command.js';
@@ -50,16 +51,6 @@ export function parseTaskFile(path: string, opts: ParseOptions = {}): Dag {
     throw new UserError(`${path}: cannot read it (${code ?? String(e)})`);
   }
   return parseTaskText(text, path, opts);
-}
-
-function syntaxError(file: string, doc: Document.Parsed): UserError {
-  const e = doc.errors[0];
-  const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-  const what = e.message
-    .split(/ at line \d+, column \d+/)[0]
-    .replace(/\s+/g, ' ')
-    .trim();
-  return new UserError(`${file}:${pos.line}:${pos.col}: YAML syntax error: ${what}`);
 }
 
 function isEmptyDoc(doc: Document.Parsed): boolean {
@@ -106,9 +97,15 @@ export function parseTaskText(text: string, file: string, opts: ParseOptions = {
     version: '1.1',
     customTags: pyyamlBools,
     prettyErrors: true,
+    // Duplicate keys are checked by duplicateKeyError in one pass; the library's check is quadratic.
+    uniqueKeys: false,
   });
   if (!Array.isArray(docs)) throw new UserError(`${file}:1:1: the file holds no task; it is empty`);
-  for (const d of docs) if (d.errors.length > 0) throw syntaxError(file, d);
+  for (const d of docs) if (d.errors.length > 0) throw syntaxError(file, text, d);
+  for (const d of docs) {
+    const dup = duplicateKeyError(file, d, lines);
+    if (dup) throw dup;
+  }
   let list = docs.filter((d) => !isEmptyDoc(d));
   if (list.length === 0) throw new UserError(`${file}:1:1: the file holds no task; it is empty`);
 
@@ -175,7 +172,9 @@ function unknownKeyMessage(path: Path, key: string): string {
 function validateShape(src: SourceDoc, js: unknown): RawTask {
   const r = taskSchema.safeParse(js);
   if (r.success) return r.data;
-  const problems: Array<{ line: number; col: number; err: UserError }> = [];
+  // Positions for every problem (cheap), messages only for the ones shown: a file with 20,000 unknown
+  // keys must not build 20,000 errors and suggestions.
+  const problems: Array<{ line: number; col: number; err: () => UserError }> = [];
   for (const issue of r.error.issues) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
     if (issue.code === 'unrecognized_keys') {
@@ -183,16 +182,19 @@ function validateShape(src: SourceDoc, js: unknown): RawTask {
         const at = [...path, k];
         problems.push({
           ...src.pos(at, { key: true }),
-          err: src.error(at, unknownKeyMessage(path, k), { key: true, label: path }),
+          err: () => src.error(at, unknownKeyMessage(path, k), { key: true, label: path }),
         });
       }
     } else {
-      problems.push({ ...src.pos(path), err: src.error(path, issue.message) });
+      problems.push({ ...src.pos(path), err: () => src.error(path, issue.message) });
     }
   }
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
   const [first, ...rest] = problems;
-  throw new UserError(first.err.message, { details: rest.slice(0, 5).map((p) => `also: ${p.err.message}`) });
+  const more = rest.length > 5 ? [`and ${rest.length - 5} more problems`] : [];
+  throw new UserError(first.err().message, {
+    details: [...rest.slice(0, 5).map((p) => `also: ${p.err().message}`), ...more],
+  });
 }
 
 function envMap(

@@ -2,7 +2,18 @@
  * Where a value came from, for error messages: a position in a YAML file (file:line:col plus
  * the field path), a CLI flag, or a field of a task built in code.
  */
-import { type Document, isAlias, isMap, isPair, isScalar, isSeq, type LineCounter, type Node } from 'yaml';
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  type LineCounter,
+  type Node,
+  type Pair,
+  type YAMLMap,
+} from 'yaml';
 import type { UserError } from '../util/errors.js';
 
 import { formatPath, type Path, type Where, whereError } from './where.js';
@@ -31,7 +42,7 @@ export class SourceDoc {
       const seg = path[i];
       if (isAlias(node)) node = node.resolve(this.doc);
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && keyString(p.key) === String(seg));
+        const pair = pairOf(node, seg);
         if (!pair) return last;
         const keyStart = rangeStart(pair.key);
         if (i === path.length - 1 && wantKey && keyStart !== undefined) return keyStart;
@@ -60,7 +71,7 @@ export class SourceDoc {
     for (const seg of path) {
       if (isAlias(node)) node = node.resolve(this.doc);
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && keyString(p.key) === String(seg));
+        const pair = pairOf(node, seg);
         if (!pair) return undefined;
         node = pair.value;
       } else if (isSeq(node) && typeof seg === 'number') {
@@ -94,6 +105,25 @@ export class SourceDoc {
   error(path: Path, message: string, opts: { key?: boolean; label?: Path } = {}): UserError {
     return whereError(this.where(path, opts), message);
   }
+}
+
+/**
+ * Each mapping's pairs by key, built once per mapping: a lookup per field is then O(1), so pointing at
+ * every key of a 20,000-key mapping stays linear (a scan per lookup made parsing quadratic).
+ */
+const pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+function pairOf(map: YAMLMap, seg: string | number): Pair | undefined {
+  let index = pairIndex.get(map);
+  if (!index) {
+    index = new Map();
+    for (const p of map.items) {
+      // The first pair of a key wins, as the linear search did.
+      if (isPair(p) && !index.has(keyString(p.key))) index.set(keyString(p.key), p as Pair);
+    }
+    pairIndex.set(map, index);
+  }
+  return index.get(String(seg));
 }
 
 function rangeStart(n: unknown): number | undefined {

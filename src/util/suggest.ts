@@ -37,9 +37,11 @@ export function nearestNames(name: string, candidates: Iterable<string>, max = 3
     seen.add(c);
     const cl = c.toLowerCase();
     if (cl === lower) return [c];
-    const d = editDistance(lower, cl);
+    // Lengths further apart than this cannot be close (and a 2 MB typo must not cost minutes).
+    if (Math.abs(cl.length - lower.length) > Math.max(limit, 3)) continue;
     const contains = lower.length >= 3 && (cl.includes(lower) || lower.includes(cl));
-    if (d <= limit || (contains && Math.abs(cl.length - lower.length) <= 3)) scored.push({ c, d });
+    const d = editDistance(lower, cl);
+    if (d <= limit || contains) scored.push({ c, d });
   }
   scored.sort((a, b) => a.d - b.d || a.c.localeCompare(b.c));
   return scored.slice(0, max).map((s) => s.c);
@@ -64,6 +66,8 @@ export function caseInsensitiveMatch(name: string, candidates: readonly string[]
 
 /** The single nearest candidate by edit distance (case-insensitive), however far; null when there are none. */
 export function closestName(name: string, candidates: Iterable<string>): string | null {
+  // Nothing is "closest" to a name far longer than any real one; the edit distance would cost minutes.
+  if (name.length > 200) return null;
   const lower = name.toLowerCase();
   let best: string | null = null;
   let bestD = Number.POSITIVE_INFINITY;
