@@ -5,7 +5,13 @@ import { cpus, totalmem } from 'node:os';
 console.log(
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
 );
-for (const script of ['bench/cli.ts', 'bench/optimizer.ts', 'bench/launch.ts', 'bench/fluffycloud.ts']) {
+for (const script of [
+  'bench/cli.ts',
+  'bench/optimizer.ts',
+  'bench/launch.ts',
+  'bench/fluffycloud.ts',
+  'bench/ssh.ts',
+]) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', script], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }

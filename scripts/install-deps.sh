@@ -1,13 +1,30 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: OpenSSH (client and server) for the FluffyCloud emulator's
-# hosts and the SSH runner, rsync for file sync, iproute2/util-linux for namespaces. Idempotent;
-# a no-op when everything is there. Needs root (or sudo) only when something is missing.
+# What the tests need beyond npm: Debian packages (OpenSSH client and server for the FluffyCloud
+# emulator's hosts and the SSH runner, rsync for file sync, util-linux for namespaces) and moto
+# (`moto_server`, the AWS emulator the AWS suites run against, from Python's package index).
+# Idempotent and fast: a no-op when everything is there (no apt, no pip, no Python started).
+# Needs root (or sudo) only when a Debian package is missing. Under CI=true a moto that cannot be
+# installed fails this script (a green CI must mean the AWS suites ran); elsewhere it is a warning
+# and those suites skip, saying why.
 set -euo pipefail
 need=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+
+# moto: installed with the pip of the first python3 on PATH (pyenv's shim, a venv's, or Debian's
+# /usr/bin/python3). Debian's python3 has no pip until python3-pip is installed.
+moto_missing=
+if ! command -v moto_server >/dev/null 2>&1; then
+  moto_missing=1
+  if ! command -v python3 >/dev/null 2>&1; then
+    need+=(python3 python3-pip)
+  elif ! python3 -m pip --version >/dev/null 2>&1 && [ "$(command -v python3)" = /usr/bin/python3 ]; then
+    need+=(python3-pip)
+  fi
+fi
+
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -17,3 +34,36 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # sshd refuses to start without its privilege-separation directory.
 [ -d /run/sshd ] || { [ "$(id -u)" -eq 0 ] && mkdir -m 0755 /run/sshd; } || true
+
+install_moto() {
+  local spec='moto[server]>=5,<6' log
+  log=$(mktemp)
+  echo "install-deps: installing $spec with $(command -v python3) -m pip"
+  if ! python3 -m pip install --quiet --disable-pip-version-check "$spec" >"$log" 2>&1; then
+    # PEP 668: Debian's own python3 refuses pip installs outside a venv unless told.
+    if grep -q externally-managed-environment "$log"; then
+      python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$spec" >"$log" 2>&1 ||
+        { cat "$log" >&2; rm -f "$log"; return 1; }
+    else
+      cat "$log" >&2
+      rm -f "$log"
+      return 1
+    fi
+  fi
+  rm -f "$log"
+  # pyenv finds new scripts only through shims made by a rehash.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
+  hash -r
+  if ! command -v moto_server >/dev/null 2>&1; then
+    echo "install-deps: moto is installed but moto_server is not on PATH; add the scripts directory of $(command -v python3) to PATH" >&2
+    return 1
+  fi
+}
+
+if [ -n "$moto_missing" ] && ! install_moto; then
+  if [ "${CI:-}" = true ]; then
+    echo "install-deps: cannot install moto (pip install 'moto[server]'); under CI=true the AWS suites must run" >&2
+    exit 1
+  fi
+  echo "install-deps: warning: moto is not installed; the AWS test suites will be skipped" >&2
+fi

@@ -5,6 +5,7 @@
  * a real EC2 error response.
  *
  *   const reason = motoMissing();           // a string when moto_server is not on PATH: skip with it
+ *                                           // (never under CI=true: startMoto then fails instead)
  *   const moto = await startMoto();
  *   process.env.SKYHOP_AWS_ENDPOINT_URL = moto.endpoint;   // the proxy
  *   moto.failNext('RunInstances', 'InsufficientInstanceCapacity');
@@ -62,10 +63,20 @@ export interface MotoHandle {
   stop(): Promise<void>;
 }
 
-/** Why moto cannot run here, or null when moto_server is on PATH. */
-export function motoMissing(): string | null {
+/** Why moto_server cannot run here, or null when it is on PATH. */
+function motoUnavailable(): string | null {
   const r = spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.trim() ? null : 'moto_server is not on PATH (pip install "moto[server]")';
+  return r.status === 0 && r.stdout.trim()
+    ? null
+    : 'moto_server is not on PATH (scripts/install-deps.sh installs it: pip install "moto[server]")';
+}
+
+/**
+ * A reason to skip the AWS suites (moto_server is not on PATH), or null. Under CI=true there is no
+ * such reason: the suites run and fail in `startMoto`, so a green CI always means AWS ran.
+ */
+export function motoMissing(): string | null {
+  return process.env.CI === 'true' ? null : motoUnavailable();
 }
 
 function freePort(): Promise<number> {
@@ -129,6 +140,12 @@ function amis(): object[] {
 }
 
 export async function startMoto(): Promise<MotoHandle> {
+  const unavailable = motoUnavailable();
+  if (unavailable) {
+    throw new Error(
+      `${unavailable}${process.env.CI === 'true' ? '; under CI=true the AWS suites must run, not skip' : ''}`,
+    );
+  }
   const dir = mkdtempSync(join(tmpdir(), 'skyhop-moto-'));
   const amisPath = join(dir, 'amis.json');
   writeFileSync(amisPath, JSON.stringify(amis()));
