@@ -98,7 +98,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
           `cluster ${name} exists with ${describeLaunched(rec)}, but ${why}; use another name (-c) or \`skyhop down ${name}\` first`,
         );
       }
-      checkAutostop(cloudOf(rec), rec, autostop);
+      checkAutostop(cloudFor(rec, opts.clouds), rec, autostop);
       rec = await bringUp(store, rec, { ...opts, onStep: step });
       reused = true;
     } else {
@@ -122,18 +122,23 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   }
 }
 
+/** The cloud of a recorded cluster: the one of that name among `clouds` (the caller's), else the registry's. */
+function cloudFor(rec: ClusterRecord, clouds: readonly Cloud[] = []): Cloud {
+  return clouds.find((c) => c.name === rec.cloud) ?? cloudOf(rec);
+}
+
+type BringUpOptions = Pick<LaunchOptions, 'onStep' | 'signal' | 'retryUntilUp' | 'backoffMs'> & {
+  clouds?: readonly Cloud[];
+};
+
 /**
  * A cluster on record: UP is reused (after checking the cloud still has it), STOPPED is started, INIT
  * (or UP with nodes missing) is relaunched with the spec it was launched with. Starting and relaunching
  * go through the failover loop's attempt function, pinned to the cluster's recorded place.
  */
-async function bringUp(
-  store: Store,
-  rec: ClusterRecord,
-  opts: Pick<LaunchOptions, 'onStep' | 'signal' | 'retryUntilUp' | 'backoffMs'>,
-): Promise<ClusterRecord> {
+async function bringUp(store: Store, rec: ClusterRecord, opts: BringUpOptions): Promise<ClusterRecord> {
   const step = opts.onStep ?? (() => {});
-  const cloud = cloudOf(rec);
+  const cloud = cloudFor(rec, opts.clouds);
   const provider = cloud.provider(rec.region);
   const live = await provider.queryInstances(rec.name);
   const running = live.filter((n) => n.status === 'running');
@@ -302,7 +307,7 @@ async function prepareNodes(cloud: Cloud, rec: ClusterRecord): Promise<void> {
 export async function relaunchExisting(
   store: Store,
   rec: ClusterRecord,
-  ev: SdkEvents & Pick<LaunchOptions, 'signal' | 'backoffMs'> = {},
+  ev: SdkEvents & Omit<BringUpOptions, 'retryUntilUp'> = {},
 ): Promise<ClusterRecord> {
   const release = await store.acquireClusterLock(rec.name, { wait: true });
   try {
