@@ -33,9 +33,11 @@ export default async function launchCmd(args: string[], opts: Record<string, unk
 
   if (!name || !store.getCluster(name)) {
     // A new cluster: show the plan and ask (SkyPilot's flow); -y skips the question.
-    const { optimize, renderPlan } = await import('../optimizer/index.js');
+    const { renderPlan } = await import('../optimizer/index.js');
     const { note } = opts.clouds || opts.allClouds ? await resolvePlanningClouds(opts) : { note: null };
-    const plan = optimize(dag, { clouds, target: (opts.target as 'cost' | 'time') ?? 'cost' });
+    // The plan the launch will try first (planLaunch: the same options as the SDK launch's failover).
+    const { planLaunch } = await import('../sdk/plan.js');
+    const plan = await planLaunch({ dag, clouds, target: (opts.target as 'cost' | 'time') ?? 'cost' });
     if (!opts.yes) {
       process.stderr.write(renderPlan(plan, note));
       const ok = await confirm(`Launching a new cluster${name ? ` '${name}'` : ''}. Proceed?`, false);

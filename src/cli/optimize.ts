@@ -49,7 +49,8 @@ export async function planForCli(
     allClouds: Boolean(opts.allClouds),
     cloud: opts.cloud as string | undefined,
   });
-  const plan = await optimizer.optimizeAsync(dag, { clouds, target, dataClouds: every });
+  const { planLaunch } = await import('../sdk/plan.js');
+  const plan = await planLaunch({ dag, clouds, target, dataClouds: every });
   const text = opts.json
     ? `${JSON.stringify(optimizer.planToJson(plan))}\n`
     : `${optimizer.renderPlan(plan, note)}\n`;

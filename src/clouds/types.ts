@@ -44,7 +44,11 @@ export interface Cloud {
   /** USD per GB leaving this cloud (to the internet or another cloud). */
   egressCostPerGb(gb: number): number;
   provider(region: string): NodeProvider;
-  classifyError(e: unknown): BlockScope;
+  /**
+   * What to block after this cloud's own API error; undefined when `e` is not one (the failover loop's
+   * `classify` handles what every cloud shares: ProvisionError, UserError, interrupts, transient errors).
+   */
+  classifyError(e: unknown): BlockScope | undefined;
   /** Shell lines run on each node after boot (image-specific preparation). */
   nodeSetup?(node: NodeInfo): string[];
   /**

@@ -1,16 +1,22 @@
 /**
- * The failover loop: try the optimizer's first choice; on an error the cloud classifies, block
- * that zone, region or cloud, re-optimize and try the next place, across clouds. A partial
- * creation is torn down before moving on. Every attempt is journaled before anything is created,
- * so a process killed at any line leaves a record `status --refresh` and `down` use.
+ * The failover loop: try the next place; on an error `classify` decides what to block (a zone, a
+ * region, a cloud) or whether to retry the same place, then the next place is asked for, across
+ * clouds. Every attempt goes through ONE attempt function (`attemptOnce`): the intent is journaled
+ * before the cloud is asked, the intent is resolved on every path, and what a failed attempt created
+ * is removed before moving on, so a process killed at any line leaves a record `status --refresh`
+ * and `down` use.
+ *
+ * Where the places come from is the caller's: a new launch re-plans after each block
+ * (`plannedPlaces`, fed by the SDK's `planLaunch`); a relaunch or start of a known cluster has its
+ * recorded place only (`recordedPlace`).
  */
-import type { Cloud } from '../clouds/types.js';
+import type { Cloud, NodeProvider } from '../clouds/types.js';
 import type { BlocklistEntry, ClusterSpec, Launchable, NodeInfo } from '../core/cluster.js';
-import type { Dag } from '../core/task.js';
 import type { Store } from '../state/index.js';
 import { CloudError, InterruptedError, SkyhopError } from '../util/errors.js';
-import { blockEntry, firstZone, placeString } from './blocklist.js';
 import { sleep } from '../util/sleep.js';
+import { blockEntry, firstZone, placeString } from './blocklist.js';
+import { classify } from './classify.js';
 
 export interface Attempt {
   place: string;
@@ -25,35 +31,59 @@ export interface ProvisionEvents {
   onStep?(message: string): void;
 }
 
+/** One place to try: the cloud and the whole spec it is asked for. */
+export interface Place {
+  cloud: Cloud;
+  spec: ClusterSpec;
+  /** The optimizer's choice (a new launch); null for a known cluster's recorded place. */
+  launchable: Launchable | null;
+  /** USD per node-hour, for the progress line; null when unknown. */
+  hourlyPrice: number | null;
+}
+
+/**
+ * The place to try next, given what failed so far. Throws when nothing is left: the planner's
+ * UserError (nothing fits at all), or any error once something is blocked.
+ */
+export type NextPlace = (blocklist: readonly BlocklistEntry[]) => Promise<Place>;
+
+/** How the cloud is asked for the nodes: runInstances, or startInstances for a stopped cluster. */
+export type CreateNodes = (
+  provider: NodeProvider,
+  spec: ClusterSpec,
+  signal?: AbortSignal,
+) => Promise<NodeInfo[]>;
+
 export interface ProvisionRequest {
   cluster: string;
-  dag: Dag;
-  clouds: Cloud[];
   store: Store;
-  target?: 'cost' | 'time';
+  next: NextPlace;
   retryUntilUp?: boolean;
   signal?: AbortSignal;
   events?: ProvisionEvents;
-  /** Extra ClusterSpec fields (e.g. the cluster's SSH public key). */
-  specExtras?: Partial<ClusterSpec>;
-  /** Called after the intent is journaled, before the cloud is asked (the caller records the INIT cluster). */
-  onAttempt?(l: Launchable, zone: string | null): void;
+  /**
+   * Called after the intent is journaled, before the cloud is asked (the caller records the INIT
+   * cluster). A throw ends the launch (the intent is resolved first: nothing was created).
+   */
+  onAttempt?(place: Place): void;
+  /**
+   * The cluster had nodes before this call (a known cluster): a failed attempt keeps them (they may
+   * hold the user's data) instead of terminating the cluster; its intent is resolved 'failed'.
+   */
+  keepOnFailure?: boolean;
+  /** Default: `provider.runInstances(spec, signal)`. */
+  create?: CreateNodes;
   /** Backoff for transient errors and --retry-until-up, in ms (tests shorten it). */
   backoffMs?: { initial: number; max: number };
 }
 
 export interface Provisioned {
   cloud: Cloud;
-  launchable: Launchable;
+  place: Place;
   zone: string | null;
   nodes: NodeInfo[];
   attempts: Attempt[];
 }
-
-type Optimize = (
-  dag: Dag,
-  opts: { clouds: Cloud[]; blocklist?: BlocklistEntry[]; target?: 'cost' | 'time' },
-) => { tasks: Array<{ choice: Launchable }> };
 
 function errorText(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
@@ -62,7 +92,7 @@ function errorText(e: unknown): string {
 
 /** The spec the provider gets for a launchable. */
 export function specFor(cluster: string, numNodes: number, l: Launchable, zone: string | null): ClusterSpec {
-  return {
+  const spec: ClusterSpec = {
     cluster,
     numNodes,
     instanceType: l.instanceType,
@@ -70,18 +100,109 @@ export function specFor(cluster: string, numNodes: number, l: Launchable, zone: 
     zone,
     useSpot: l.useSpot,
     accelerators: l.accelerators,
-    diskSize: l.request.diskSize,
-    ports: l.request.ports,
-    imageId: l.request.imageId,
-    labels: l.request.labels,
+  };
+  const r = l.request;
+  if (r.diskSize !== undefined) spec.diskSize = r.diskSize;
+  if (r.ports !== undefined) spec.ports = r.ports;
+  if (r.imageId !== undefined) spec.imageId = r.imageId;
+  if (r.labels !== undefined) spec.labels = r.labels;
+  return spec;
+}
+
+/** A new launch's places: the planner's first choice for the (single-task) DAG after the blocklist. */
+export function plannedPlaces(o: {
+  cluster: string;
+  numNodes: number;
+  clouds: Cloud[];
+  plan(blocklist: BlocklistEntry[]): Promise<{ tasks: Array<{ choice: Launchable }> }>;
+}): NextPlace {
+  return async (blocklist) => {
+    const choice = (await o.plan([...blocklist])).tasks[0].choice;
+    const cloud = o.clouds.find((c) => c.name === choice.cloud);
+    if (!cloud) throw new Error(`the plan chose ${choice.cloud}, which is not among the clouds given`);
+    return {
+      cloud,
+      spec: specFor(o.cluster, o.numNodes, choice, firstZone(choice)),
+      launchable: choice,
+      hourlyPrice: choice.hourlyPrice,
+    };
   };
 }
 
+function blocks(entry: BlocklistEntry, spec: ClusterSpec, cloud: string): boolean {
+  if (entry.cloud !== cloud) return false;
+  if (entry.region !== undefined && entry.region !== spec.region) return false;
+  if (entry.zone !== undefined && entry.zone !== spec.zone) return false;
+  return true;
+}
+
+/** A known cluster's place: its recorded spec, and nowhere else (its nodes, disks and name live there). */
+export function recordedPlace(cloud: Cloud, spec: ClusterSpec, hourlyPrice: number | null): NextPlace {
+  return async (blocklist) => {
+    const hit = blocklist.find((b) => blocks(b, spec, cloud.name));
+    if (hit) {
+      throw new CloudError(
+        `${spec.cluster} lives on ${placeString({ cloud: cloud.name, ...spec })}, which failed: ${hit.reason ?? 'blocked'}`,
+      );
+    }
+    return { cloud, spec, launchable: null, hourlyPrice };
+  };
+}
+
+type Outcome = { ok: true; nodes: NodeInfo[] } | { ok: false; error: unknown };
+
+/**
+ * The attempt function: journal the intent, ask the cloud, resolve the intent on every path. On a
+ * failure, what the attempt created is removed (unless `keepOnFailure`) before the error is returned;
+ * a cleanup that fails resolves the intent 'failed' and tells the user how to finish it.
+ */
+export async function attemptOnce(req: ProvisionRequest, place: Place): Promise<Outcome> {
+  const step = req.events?.onStep ?? (() => {});
+  const { spec, cloud } = place;
+  const where = placeString({ cloud: cloud.name, region: spec.region, zone: spec.zone });
+  const intent = req.store.journalIntent({
+    cluster: req.cluster,
+    cloud: cloud.name,
+    region: spec.region,
+    zone: spec.zone,
+    numNodes: spec.numNodes,
+    spec,
+  });
+  let asked = false;
+  let provider: NodeProvider | null = null;
+  try {
+    req.onAttempt?.(place);
+    if (req.signal?.aborted) throw new InterruptedError();
+    provider = cloud.provider(spec.region);
+    const create: CreateNodes = req.create ?? ((p, s, signal) => p.runInstances(s, signal));
+    asked = true;
+    const nodes = await create(provider, spec, req.signal);
+    req.store.journalResolve(intent, 'created');
+    return { ok: true, nodes };
+  } catch (error) {
+    if (!asked || !provider) {
+      req.store.journalResolve(intent, 'cleaned'); // the cloud was never asked: nothing to remove
+    } else if (req.keepOnFailure) {
+      // The cluster's nodes were there before this call: they stay, and so does its record.
+      req.store.journalResolve(intent, 'failed');
+    } else {
+      try {
+        await provider.terminateInstances(req.cluster);
+        req.store.journalResolve(intent, 'cleaned');
+      } catch (cleanupError) {
+        req.store.journalResolve(intent, 'failed');
+        step(
+          `Could not clean up the partial launch of ${req.cluster} on ${where}: ${errorText(cleanupError)}. Run \`skyhop down ${req.cluster}\`.`,
+        );
+      }
+    }
+    return { ok: false, error };
+  }
+}
+
 export async function provisionWithFailover(req: ProvisionRequest): Promise<Provisioned> {
-  const { optimize } = (await import('../optimizer/index.js')) as { optimize: Optimize };
   const step = req.events?.onStep ?? (() => {});
   const backoff = req.backoffMs ?? { initial: 2000, max: 60000 };
-  const numNodes = req.dag.tasks[0].numNodes;
   const attempts: Attempt[] = [];
   const blocklist: BlocklistEntry[] = [];
   let transientDelay = backoff.initial;
@@ -89,11 +210,11 @@ export async function provisionWithFailover(req: ProvisionRequest): Promise<Prov
 
   for (;;) {
     if (req.signal?.aborted) throw new InterruptedError();
-    let choice: Launchable;
+    let place: Place;
     try {
-      choice = optimize(req.dag, { clouds: req.clouds, blocklist, target: req.target }).tasks[0].choice;
+      place = await req.next(blocklist);
     } catch (e) {
-      if (blocklist.length === 0) throw e; // infeasible from the start: the optimizer's own message says why
+      if (blocklist.length === 0) throw e; // nothing fits from the start: the planner's own message says why
       if (req.retryUntilUp) {
         step(
           `Every option failed; retrying all of them in ${Math.round(cycleDelay / 1000)} s (--retry-until-up).`,
@@ -110,70 +231,45 @@ export async function provisionWithFailover(req: ProvisionRequest): Promise<Prov
         ],
       });
     }
-    const cloud = req.clouds.find((c) => c.name === choice.cloud)!;
-    const zone = firstZone(choice);
-    const place = { cloud: choice.cloud, region: choice.region, zone };
-    const where = placeString(place);
+    const { cloud, spec } = place;
+    const at = { cloud: cloud.name, region: spec.region, zone: spec.zone };
+    const where = placeString(at);
+    const price = place.hourlyPrice === null ? '' : `, $${place.hourlyPrice.toFixed(2)}/h per node`;
     step(
-      `Launching ${req.cluster} on ${where} (${choice.instanceType}${choice.useSpot ? ', spot' : ''}, $${choice.hourlyPrice.toFixed(2)}/h per node).`,
+      `Launching ${req.cluster} on ${where} (${spec.instanceType}${spec.useSpot ? ', spot' : ''}${price}).`,
     );
 
-    const spec = { ...specFor(req.cluster, numNodes, choice, zone), ...req.specExtras };
-    const intent = req.store.journalIntent({
-      cluster: req.cluster,
-      cloud: choice.cloud,
-      region: choice.region,
-      zone,
-      numNodes,
-      spec,
-    });
-    req.onAttempt?.(choice, zone);
-    let provider: ReturnType<Cloud['provider']> | null = null;
-    try {
-      provider = cloud.provider(choice.region);
-      const nodes = await provider.runInstances(spec, req.signal);
-      req.store.journalResolve(intent, 'created');
-      attempts.push({ place: where, instanceType: choice.instanceType, outcome: 'ok' });
-      return { cloud, launchable: choice, zone, nodes, attempts };
-    } catch (e) {
-      const interrupted = req.signal?.aborted || e instanceof InterruptedError;
-      const scope = interrupted ? 'fatal' : cloud.classifyError(e);
-      // Whatever this attempt created is removed before moving on (or giving up).
-      try {
-        if (provider) await provider.terminateInstances(req.cluster);
-        req.store.journalResolve(intent, 'cleaned');
-      } catch (cleanupError) {
-        req.store.journalResolve(intent, 'failed');
-        step(
-          `Could not clean up the partial launch on ${where}: ${errorText(cleanupError)}. Run \`skyhop down ${req.cluster}\`.`,
-        );
-      }
-      if (interrupted)
-        throw new InterruptedError(`Interrupted; what ${req.cluster} had created on ${where} was removed.`);
-      const msg = errorText(e);
-      if (scope === 'fatal') {
-        attempts.push({ place: where, instanceType: choice.instanceType, outcome: 'fatal', error: msg });
-        if (e instanceof SkyhopError) throw e;
-        throw new CloudError(`Failed to launch ${req.cluster} on ${where}: ${msg}`, { cause: e });
-      }
-      if (scope === 'retry') {
-        attempts.push({ place: where, instanceType: choice.instanceType, outcome: 'retry', error: msg });
-        step(`${where}: ${msg} — transient; retrying in ${(transientDelay / 1000).toFixed(1)} s.`);
-        await sleep(transientDelay, req.signal);
-        transientDelay = Math.min(transientDelay * 2, backoff.max);
-        continue;
-      }
-      transientDelay = backoff.initial;
-      const entry = blockEntry(scope, place, msg);
-      blocklist.push(entry);
-      attempts.push({
-        place: where,
-        instanceType: choice.instanceType,
-        outcome: 'blocked',
-        scope,
-        error: msg,
-      });
-      step(`${where}: ${msg} — blocking ${placeString(entry)} and trying the next place.`);
+    const result = await attemptOnce(req, place);
+    if (result.ok) {
+      attempts.push({ place: where, instanceType: spec.instanceType, outcome: 'ok' });
+      return { cloud, place, zone: spec.zone, nodes: result.nodes, attempts };
     }
+    const e = result.error;
+    if (req.signal?.aborted || e instanceof InterruptedError) {
+      throw new InterruptedError(
+        req.keepOnFailure
+          ? `Interrupted while bringing ${req.cluster} up on ${where}.`
+          : `Interrupted; what ${req.cluster} had created on ${where} was removed.`,
+      );
+    }
+    const scope = classify(cloud, e);
+    const msg = errorText(e);
+    if (scope === 'fatal') {
+      attempts.push({ place: where, instanceType: spec.instanceType, outcome: 'fatal', error: msg });
+      if (e instanceof SkyhopError) throw e;
+      throw new CloudError(`Failed to launch ${req.cluster} on ${where}: ${msg}`, { cause: e });
+    }
+    if (scope === 'retry') {
+      attempts.push({ place: where, instanceType: spec.instanceType, outcome: 'retry', error: msg });
+      step(`${where}: ${msg} — transient; retrying in ${(transientDelay / 1000).toFixed(1)} s.`);
+      await sleep(transientDelay, req.signal);
+      transientDelay = Math.min(transientDelay * 2, backoff.max);
+      continue;
+    }
+    transientDelay = backoff.initial;
+    const entry = blockEntry(scope, at, msg);
+    blocklist.push(entry);
+    attempts.push({ place: where, instanceType: spec.instanceType, outcome: 'blocked', scope, error: msg });
+    step(`${where}: ${msg} — blocking ${placeString(entry)} and trying the next place.`);
   }
 }

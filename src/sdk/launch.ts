@@ -2,18 +2,29 @@
  * `launch`: plan, provision with failover (or reuse / restart an existing cluster), prepare the
  * nodes, submit the task as a job and (unless detached) stream its output.
  *
- * Crash safety: the cluster lock is held from planning to job submission; every provisioning
- * attempt is journaled before the cloud is asked; Ctrl-C (the AbortSignal) during provisioning
- * removes what this launch created.
+ * One launch request, one attempt function: a new cluster's places come from `planLaunch` (the plan
+ * the user was shown), a known cluster's from its record (the whole spec it was launched with, labels
+ * included); both go through provision/failover.ts, which journals every attempt before the cloud is
+ * asked, resolves it on every path and removes what a failed attempt created.
+ *
+ * Crash safety: the cluster lock is held from planning to job submission; Ctrl-C (the AbortSignal)
+ * during provisioning removes what this launch created.
  */
 import type { Cloud } from '../clouds/types.js';
-import type { ClusterSpec, Launchable, NodeInfo } from '../core/cluster.js';
+import type { Launchable } from '../core/cluster.js';
 import { closeAll, agentBundlePath, runNodeSetup, runnersFor, syncTaskFiles } from '../runtime/bootstrap.js';
 import type { CommandRunner } from '../runtime/types.js';
-import { openStore, type ClusterRecord, type Store } from '../state/index.js';
+import { launchSpecOf, openStore, type ClusterRecord, type Store } from '../state/index.js';
 import type { Dag, Resources, Task } from '../core/task.js';
 import { CloudError, InterruptedError, UserError } from '../util/errors.js';
-import { provisionWithFailover } from '../provision/failover.js';
+import {
+  type CreateNodes,
+  type Place,
+  plannedPlaces,
+  provisionWithFailover,
+  recordedPlace,
+} from '../provision/failover.js';
+import { planLaunch } from './plan.js';
 import {
   type SdkEvents,
   cloudOf,
@@ -31,6 +42,8 @@ export interface LaunchOptions extends SdkEvents {
   /** Enabled clouds to choose from (the CLI resolves --cloud/--clouds). */
   clouds: Cloud[];
   target?: 'cost' | 'time';
+  /** Clouds that may hold the task's inputs (egress pricing); default every registered cloud (see planLaunch). */
+  dataClouds?: Cloud[];
   detach?: boolean;
   retryUntilUp?: boolean;
   signal?: AbortSignal;
@@ -85,8 +98,8 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
           `cluster ${name} exists with ${describeLaunched(rec)}, but ${why}; use another name (-c) or \`skyhop down ${name}\` first`,
         );
       }
-      checkAutostop(cloudOf(rec), rec, autostop);
-      rec = await bringUp(store, rec, step, opts.signal);
+      checkAutostop(cloudFor(rec, opts.clouds), rec, autostop);
+      rec = await bringUp(store, rec, { ...opts, onStep: step });
       reused = true;
     } else {
       const made = await provisionNew(store, name, opts, task, step);
@@ -109,14 +122,23 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   }
 }
 
-/** A cluster on record: UP is reused (after checking the cloud still has it), STOPPED is started, INIT is relaunched. */
-async function bringUp(
-  store: Store,
-  rec: ClusterRecord,
-  step: (m: string) => void,
-  signal?: AbortSignal,
-): Promise<ClusterRecord> {
-  const cloud = cloudOf(rec);
+/** The cloud of a recorded cluster: the one of that name among `clouds` (the caller's), else the registry's. */
+function cloudFor(rec: ClusterRecord, clouds: readonly Cloud[] = []): Cloud {
+  return clouds.find((c) => c.name === rec.cloud) ?? cloudOf(rec);
+}
+
+type BringUpOptions = Pick<LaunchOptions, 'onStep' | 'signal' | 'retryUntilUp' | 'backoffMs'> & {
+  clouds?: readonly Cloud[];
+};
+
+/**
+ * A cluster on record: UP is reused (after checking the cloud still has it), STOPPED is started, INIT
+ * (or UP with nodes missing) is relaunched with the spec it was launched with. Starting and relaunching
+ * go through the failover loop's attempt function, pinned to the cluster's recorded place.
+ */
+async function bringUp(store: Store, rec: ClusterRecord, opts: BringUpOptions): Promise<ClusterRecord> {
+  const step = opts.onStep ?? (() => {});
+  const cloud = cloudFor(rec, opts.clouds);
   const provider = cloud.provider(rec.region);
   const live = await provider.queryInstances(rec.name);
   const running = live.filter((n) => n.status === 'running');
@@ -124,38 +146,30 @@ async function bringUp(
     step(`Reusing cluster ${rec.name} (${describeLaunched(rec)}).`);
     return rec;
   }
-  let nodes: NodeInfo[];
+  let create: CreateNodes | undefined;
   if (live.length > 0 && live.every((n) => n.status === 'stopped') && provider.startInstances) {
     step(`Starting stopped cluster ${rec.name}.`);
-    nodes = await provider.startInstances(rec.name);
-    store.recordEvent(rec.name, 'start', Date.now(), rec.hourlyPrice, rec.resources.numNodes);
+    create = (p) => {
+      if (!p.startInstances) throw new Error(`${cloud.displayName}'s provider cannot start instances`);
+      return p.startInstances(rec.name);
+    };
   } else {
     step(`Relaunching ${rec.name} on ${rec.cloud}/${rec.region} (its nodes were not all running).`);
-    const spec: ClusterSpec = {
-      cluster: rec.name,
-      numNodes: rec.resources.numNodes,
-      instanceType: rec.resources.instanceType,
-      region: rec.region,
-      zone: rec.zone,
-      useSpot: rec.resources.useSpot,
-      accelerators: rec.resources.accelerators,
-      diskSize: rec.resources.diskSize,
-      ports: rec.resources.ports,
-      imageId: rec.resources.imageId,
-    };
-    const intent = store.journalIntent({
-      cluster: rec.name,
-      cloud: rec.cloud,
-      region: rec.region,
-      zone: rec.zone,
-      numNodes: rec.resources.numNodes,
-      spec,
-    });
-    nodes = await provider.runInstances(spec, signal);
-    store.journalResolve(intent, 'created');
-    if (rec.status !== 'UP')
-      store.recordEvent(rec.name, 'start', Date.now(), rec.hourlyPrice, rec.resources.numNodes);
   }
+  const { nodes } = await provisionWithFailover({
+    cluster: rec.name,
+    store,
+    next: recordedPlace(cloud, launchSpecOf(rec), rec.hourlyPrice),
+    // Nodes that exist may hold the user's data: a failed start or relaunch leaves them (and the record).
+    keepOnFailure: live.length > 0,
+    create,
+    retryUntilUp: opts.retryUntilUp,
+    signal: opts.signal,
+    events: { onStep: step },
+    backoffMs: opts.backoffMs,
+  });
+  if (create || rec.status !== 'UP')
+    store.recordEvent(rec.name, 'start', Date.now(), rec.hourlyPrice, rec.resources.numNodes);
   const up = {
     ...rec,
     nodes,
@@ -176,30 +190,38 @@ async function provisionNew(
   step: (m: string) => void,
 ): Promise<{ rec: ClusterRecord; request: Resources }> {
   const launchedAt = Date.now();
-  let chosen: Launchable | null = null;
+  let chosen: Place | null = null;
   try {
     const result = await provisionWithFailover({
       cluster: name,
-      dag: opts.dag,
-      clouds: opts.clouds,
       store,
-      target: opts.target,
+      // The same plan the user was shown (planLaunch), re-made without each place that failed.
+      next: plannedPlaces({
+        cluster: name,
+        numNodes: task.numNodes,
+        clouds: opts.clouds,
+        plan: (blocklist) =>
+          planLaunch({
+            dag: opts.dag,
+            clouds: opts.clouds,
+            target: opts.target,
+            blocklist,
+            dataClouds: opts.dataClouds,
+          }),
+      }),
       retryUntilUp: opts.retryUntilUp,
       signal: opts.signal,
       events: { onStep: step },
       backoffMs: opts.backoffMs,
-      onAttempt: (l, zone) => {
-        validateClusterName(
-          name,
-          opts.clouds.find((c) => c.name === l.cloud),
-        );
-        chosen = l;
-        store.upsertCluster(initialRecord(name, l, zone, task.numNodes, launchedAt));
+      onAttempt: (place) => {
+        validateClusterName(name, place.cloud);
+        chosen = place;
+        store.upsertCluster(initialRecord(place, task.numNodes, launchedAt));
       },
     });
-    const l = result.launchable;
+    const l = result.place.launchable as Launchable;
     const rec: ClusterRecord = {
-      ...initialRecord(name, l, result.zone, task.numNodes, launchedAt),
+      ...initialRecord(result.place, task.numNodes, launchedAt),
       nodes: result.nodes,
       headIp: result.nodes[0]?.externalIp ?? result.nodes[0]?.internalIp ?? null,
     };
@@ -224,11 +246,10 @@ async function provisionNew(
   } catch (e) {
     if (opts.signal?.aborted || e instanceof InterruptedError) {
       // Ctrl-C: remove whatever this launch created, then forget the cluster.
-      const l = chosen as Launchable | null;
-      if (l) {
+      const p = chosen as Place | null;
+      if (p) {
         step(`Interrupted: removing what was created for ${name}.`);
-        const cloud = opts.clouds.find((c) => c.name === l.cloud)!;
-        await cloud.provider(l.region).terminateInstances(name);
+        await p.cloud.provider(p.spec.region).terminateInstances(name);
         for (const i of store.openIntents(name)) store.journalResolve(i.id, 'cleaned');
         store.removeCluster(name);
       }
@@ -241,18 +262,14 @@ async function provisionNew(
   }
 }
 
-function initialRecord(
-  name: string,
-  l: Launchable,
-  zone: string | null,
-  numNodes: number,
-  launchedAt: number,
-): ClusterRecord {
+/** The INIT record of a new cluster about to be created at `place` (a planned place). */
+function initialRecord(place: Place, numNodes: number, launchedAt: number): ClusterRecord {
+  const l = place.launchable as Launchable;
   return {
-    name,
+    name: place.spec.cluster,
     cloud: l.cloud,
     region: l.region,
-    zone,
+    zone: place.spec.zone,
     status: 'INIT',
     resources: {
       instanceType: l.instanceType,
@@ -271,6 +288,7 @@ function initialRecord(
     hourlyPrice: l.hourlyPrice,
     autostop: null,
     headIp: null,
+    spec: place.spec,
   };
 }
 
@@ -289,12 +307,12 @@ async function prepareNodes(cloud: Cloud, rec: ClusterRecord): Promise<void> {
 export async function relaunchExisting(
   store: Store,
   rec: ClusterRecord,
-  ev: SdkEvents = {},
+  ev: SdkEvents & Omit<BringUpOptions, 'retryUntilUp'> = {},
 ): Promise<ClusterRecord> {
   const release = await store.acquireClusterLock(rec.name, { wait: true });
   try {
     const fresh = store.getCluster(rec.name) ?? rec;
-    return await bringUp(store, fresh, ev.onStep ?? (() => {}));
+    return await bringUp(store, fresh, ev);
   } finally {
     release();
   }

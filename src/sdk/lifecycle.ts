@@ -6,7 +6,7 @@
 import { getCloud } from '../clouds/registry.js';
 import { removeClusterKey } from '../runtime/ssh-keys.js';
 import type { NodeInfo } from '../core/cluster.js';
-import type { ClusterRecord, Store } from '../state/index.js';
+import type { ClusterRecord, Intent, Store } from '../state/index.js';
 import { CloudError, UserError } from '../util/errors.js';
 import { type SdkEvents, cloudOf, requireCluster, headRunner } from './clusters.js';
 import * as agent from '../agent/client.js';
@@ -112,110 +112,173 @@ export interface RefreshChange {
   note: string;
 }
 
-/** Reconcile every cluster (or the named ones) and every open journal intent with the clouds. */
+/** The holder's description, when another live process holds the cluster's lock. */
+async function tryLock(store: Store, name: string): Promise<(() => void) | string> {
+  try {
+    return await store.acquireClusterLock(name, { wait: false });
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    const h = store.lockHolder(name);
+    return h ? `pid ${h.pid} (${h.command})` : 'another process';
+  }
+}
+
+/**
+ * Reconcile every cluster (or the named ones) and every open journal intent with the clouds. Decided
+ * from facts only: each cluster is looked at under its lock (one busy in another live process is
+ * skipped, with a note), an open intent counts as a launch in progress only while the process that
+ * wrote it runs (pid and start time, see state/process.ts), and the cloud's answer says what exists.
+ */
 export async function refresh(store: Store, names?: string[]): Promise<RefreshChange[]> {
   const changes: RefreshChange[] = [];
-  const recs = store.listClusters().filter((c) => !names?.length || names.includes(c.name));
+  const wanted = (n: string) => !names?.length || names.includes(n);
+  const recs = store.listClusters().filter((c) => wanted(c.name));
   await Promise.all(
     recs.map(async (rec) => {
-      let nodes: NodeInfo[];
-      try {
-        nodes = await cloudOf(rec).provider(rec.region).queryInstances(rec.name);
-      } catch (e) {
+      const lock = await tryLock(store, rec.name);
+      if (typeof lock === 'string') {
         changes.push({
           cluster: rec.name,
           from: rec.status,
           to: rec.status,
-          note: `could not query: ${(e as Error).message}`,
+          note: `skipped: in use by ${lock}`,
         });
         return;
       }
-      const live = nodes.filter((n) => n.status !== 'terminated');
-      if (live.length === 0) {
-        if (
-          rec.status === 'INIT' &&
-          store.openIntents(rec.name).length > 0 &&
-          Date.now() - rec.launchedAt < 5000
-        )
-          return;
-        store.recordEvent(
-          rec.name,
-          'down',
-          Date.now(),
-          rec.status === 'STOPPED' ? 0 : rec.hourlyPrice,
-          rec.resources.numNodes,
-        );
-        if (rec.status !== 'INIT') {
-          // Gone by itself (autodown, preemption, deleted outside skyhop): what the cloud keeps
-          // beside the instances (AWS: security group, key pair) and the cluster's SSH key go too.
-          await cloudOf(rec)
-            .provider(rec.region)
-            .terminateInstances(rec.name)
-            .catch(() => {});
-          removeClusterKey(rec.name);
-        }
-        for (const i of store.openIntents(rec.name)) store.journalResolve(i.id, 'cleaned');
-        store.removeCluster(rec.name);
-        changes.push({
-          cluster: rec.name,
-          from: rec.status,
-          to: null,
-          note: 'no instances left in the cloud (terminated or preempted)',
-        });
-        return;
-      }
-      const allStopped = live.every((n) => n.status === 'stopped' || n.status === 'stopping');
-      const allRunning = live.length === rec.resources.numNodes && live.every((n) => n.status === 'running');
-      const to = allStopped
-        ? 'STOPPED'
-        : allRunning && rec.status !== 'INIT'
-          ? 'UP'
-          : rec.status === 'UP'
-            ? 'INIT'
-            : rec.status;
-      if (to !== rec.status) {
-        if (to === 'STOPPED')
-          store.recordEvent(rec.name, 'stop', Date.now(), rec.hourlyPrice, rec.resources.numNodes);
-        store.setClusterStatus(rec.name, to as ClusterRecord['status']);
-        changes.push({
-          cluster: rec.name,
-          from: rec.status,
-          to,
-          note: `the cloud reports ${live.map((n) => n.status).join(', ')}`,
-        });
+      try {
+        const change = await refreshCluster(store, store.getCluster(rec.name) ?? rec);
+        if (change) changes.push(change);
+      } finally {
+        lock();
       }
     }),
   );
   // Launches that died before recording a cluster: their intents name where to look.
   const known = new Set(store.listClusters().map((c) => c.name));
+  const orphans = new Map<string, Intent[]>();
   for (const i of store.openIntents()) {
-    if (known.has(i.cluster) || (names?.length && !names.includes(i.cluster))) continue;
-    if (isAlive(i.pid)) continue; // a launch still in progress
-    const nodes = await getCloud(i.cloud)
-      .provider(i.region)
-      .queryInstances(i.cluster)
-      .catch(() => null);
-    if (nodes === null) continue;
-    if (nodes.length === 0) {
-      store.journalResolve(i.id, 'cleaned');
+    if (known.has(i.cluster) || !wanted(i.cluster)) continue;
+    orphans.set(i.cluster, [...(orphans.get(i.cluster) ?? []), i]);
+  }
+  for (const [cluster, intents] of orphans) {
+    if (intents.some((i) => i.processAlive)) continue; // a launch in progress: it resolves its own intents
+    const lock = await tryLock(store, cluster);
+    if (typeof lock === 'string') {
+      changes.push({ cluster, from: null, to: null, note: `skipped: in use by ${lock}` });
       continue;
     }
-    changes.push({
-      cluster: i.cluster,
-      from: null,
-      to: 'INIT',
-      note: `a launch that did not finish left ${nodes.length} instance(s) on ${i.cloud}/${i.region}; \`skyhop down ${i.cluster}\` removes them`,
-    });
+    try {
+      for (const i of store.openIntents(cluster)) {
+        if (i.processAlive) continue;
+        const nodes = await getCloud(i.cloud)
+          .provider(i.region)
+          .queryInstances(i.cluster)
+          .catch(() => null);
+        if (nodes === null) continue;
+        if (nodes.length === 0) {
+          store.journalResolve(i.id, 'cleaned');
+          continue;
+        }
+        changes.push({
+          cluster: i.cluster,
+          from: null,
+          to: 'INIT',
+          note: `a launch that did not finish (pid ${i.pid}) left ${nodes.length} instance(s) on ${i.cloud}/${i.region}; \`skyhop down ${i.cluster}\` removes them`,
+        });
+      }
+    } finally {
+      lock();
+    }
   }
   return changes;
 }
 
-function isAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+/** One cluster, under its lock: what the journal and the cloud say it is now. */
+async function refreshCluster(store: Store, rec: ClusterRecord): Promise<RefreshChange | null> {
+  const intents = store.openIntents(rec.name);
+  const running = intents.find((i) => i.processAlive && i.pid !== process.pid);
+  if (running) {
+    // Its lock was free, yet a live process is creating its instances: leave it to that process.
+    return {
+      cluster: rec.name,
+      from: rec.status,
+      to: rec.status,
+      note: `skipped: pid ${running.pid} is launching it`,
+    };
   }
+  const dead = intents.filter((i) => !i.processAlive);
+  let nodes: NodeInfo[];
+  try {
+    nodes = await cloudOf(rec).provider(rec.region).queryInstances(rec.name);
+  } catch (e) {
+    return {
+      cluster: rec.name,
+      from: rec.status,
+      to: rec.status,
+      note: `could not query: ${(e as Error).message}`,
+    };
+  }
+  const live = nodes.filter((n) => n.status !== 'terminated');
+  if (live.length === 0) {
+    store.recordEvent(
+      rec.name,
+      'down',
+      Date.now(),
+      rec.status === 'STOPPED' ? 0 : rec.hourlyPrice,
+      rec.resources.numNodes,
+    );
+    // Gone by itself (autodown, preemption, deleted outside skyhop) or never created by a launch that
+    // died: what the cloud keeps beside the instances (AWS: security group, key pair) and the
+    // cluster's SSH key go too.
+    await cloudOf(rec)
+      .provider(rec.region)
+      .terminateInstances(rec.name)
+      .catch(() => {});
+    removeClusterKey(rec.name);
+    for (const i of dead) store.journalResolve(i.id, 'cleaned');
+    store.removeCluster(rec.name);
+    return {
+      cluster: rec.name,
+      from: rec.status,
+      to: null,
+      note:
+        rec.status === 'INIT' && dead.length > 0
+          ? `a launch that did not finish (pid ${dead[0].pid}) left no instances`
+          : 'no instances left in the cloud (terminated or preempted)',
+    };
+  }
+  // A dead launch's intent at the record's own place is covered by the record from now on (`down`
+  // finds the instances through it); one elsewhere stays open for `down` to look there too.
+  for (const i of dead) {
+    if (i.cloud === rec.cloud && i.region === rec.region) store.journalResolve(i.id, 'failed');
+  }
+  const allStopped = live.every((n) => n.status === 'stopped' || n.status === 'stopping');
+  const allRunning = live.length === rec.resources.numNodes && live.every((n) => n.status === 'running');
+  const to: ClusterRecord['status'] = allStopped
+    ? 'STOPPED'
+    : allRunning && rec.status !== 'INIT'
+      ? 'UP'
+      : rec.status === 'UP'
+        ? 'INIT'
+        : rec.status;
+  if (to === rec.status) {
+    if (rec.status === 'INIT' && dead.length > 0) {
+      return {
+        cluster: rec.name,
+        from: rec.status,
+        to,
+        note: `a launch that did not finish (pid ${dead[0].pid}) left ${live.length} instance(s); \`skyhop launch -c ${rec.name}\` finishes it, \`skyhop down ${rec.name}\` removes them`,
+      };
+    }
+    return null;
+  }
+  if (to === 'STOPPED')
+    store.recordEvent(rec.name, 'stop', Date.now(), rec.hourlyPrice, rec.resources.numNodes);
+  store.setClusterStatus(rec.name, to);
+  return {
+    cluster: rec.name,
+    from: rec.status,
+    to,
+    note: `the cloud reports ${live.map((n) => n.status).join(', ')}`,
+  };
 }

@@ -129,7 +129,51 @@ export const MIGRATIONS: readonly Migration[] = [
       }
     },
   },
+  {
+    name: 'v3: the whole launch spec of each cluster (labels included)',
+    up(db) {
+      db.exec('ALTER TABLE clusters ADD COLUMN spec TEXT');
+      // Clusters recorded before: their spec is rebuilt from what they did record (labels were never
+      // recorded, so a relaunch of such a cluster has none, as before).
+      const rows = db.prepare('SELECT name, region, zone, resources FROM clusters').all() as Array<{
+        name: string;
+        region: string;
+        zone: string | null;
+        resources: string;
+      }>;
+      const set = db.prepare('UPDATE clusters SET spec = ? WHERE name = ?');
+      for (const r of rows) {
+        let res: Record<string, unknown>;
+        try {
+          res = JSON.parse(r.resources) as Record<string, unknown>;
+        } catch {
+          continue; // unreadable resources: the row keeps no spec (launchSpecOf reports it when needed)
+        }
+        set.run(JSON.stringify(specFromResources(r.name, r.region, r.zone, res)), r.name);
+      }
+    },
+  },
 ];
+
+/** A v2 row's spec, from its `resources` JSON (the fields a v2 relaunch used). */
+function specFromResources(
+  cluster: string,
+  region: string,
+  zone: string | null,
+  res: Record<string, unknown>,
+): Record<string, unknown> {
+  const spec: Record<string, unknown> = {
+    cluster,
+    numNodes: typeof res.numNodes === 'number' ? res.numNodes : 1,
+    instanceType: res.instanceType,
+    region,
+    zone,
+    useSpot: res.useSpot === true,
+    accelerators: res.accelerators ?? null,
+  };
+  for (const k of ['diskSize', 'ports', 'imageId']) if (res[k] !== undefined) spec[k] = res[k];
+  return spec;
+}
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -84,6 +84,27 @@ export function openDatabase(home: string): { db: Db; path: string } {
   }
 }
 
+/**
+ * The spec a cluster was launched with: its recorded one, or (a record built without one) the spec its
+ * place and resources describe. The cluster name and place always come from the record itself.
+ */
+export function launchSpecOf(rec: ClusterRecord): ClusterSpec {
+  const r = rec.resources;
+  const derived: ClusterSpec = {
+    cluster: rec.name,
+    numNodes: r.numNodes,
+    instanceType: r.instanceType,
+    region: rec.region,
+    zone: rec.zone,
+    useSpot: r.useSpot,
+    accelerators: r.accelerators,
+    ...(r.diskSize !== undefined ? { diskSize: r.diskSize } : {}),
+    ...(r.ports !== undefined ? { ports: r.ports } : {}),
+    ...(r.imageId !== undefined ? { imageId: r.imageId } : {}),
+  };
+  return rec.spec ? { ...rec.spec, cluster: rec.name, region: rec.region, zone: rec.zone } : derived;
+}
+
 /** A short description of launched resources: '2x m5.large', '1x p4d.24xlarge[A100:8][spot]'. */
 export function describeResources(r: LaunchedResources): string {
   let s = `${r.numNodes}x ${r.instanceType}`;
@@ -107,6 +128,7 @@ interface ClusterRow {
   head_ip: string | null;
   cluster_hash: string | null;
   last_use: string | null;
+  spec: string | null;
 }
 
 interface IntentRow {
@@ -227,6 +249,7 @@ export class SqliteStore implements Store {
       headIp: r.head_ip,
       clusterHash: r.cluster_hash,
       lastUse: r.last_use,
+      ...(r.spec === null ? {} : { spec: this.json<ClusterSpec>('cluster', r.name, 'spec', r.spec) }),
     };
   }
 
@@ -246,15 +269,15 @@ export class SqliteStore implements Store {
     // ON CONFLICT DO UPDATE, not INSERT OR REPLACE: a REPLACE deletes the row and would cascade to jobs.
     this.st(
       `INSERT INTO clusters (name, cloud, region, zone, status, resources, nodes, launched_at,
-         status_updated_at, hourly_price, autostop, head_ip, cluster_hash, last_use)
+         status_updated_at, hourly_price, autostop, head_ip, cluster_hash, last_use, spec)
        VALUES (@name, @cloud, @region, @zone, @status, @resources, @nodes, @launchedAt,
-         @statusUpdatedAt, @hourlyPrice, @autostop, @headIp, @clusterHash, @lastUse)
+         @statusUpdatedAt, @hourlyPrice, @autostop, @headIp, @clusterHash, @lastUse, @spec)
        ON CONFLICT (name) DO UPDATE SET cloud = excluded.cloud, region = excluded.region,
          zone = excluded.zone, status = excluded.status, resources = excluded.resources,
          nodes = excluded.nodes, launched_at = excluded.launched_at,
          status_updated_at = excluded.status_updated_at, hourly_price = excluded.hourly_price,
          autostop = excluded.autostop, head_ip = excluded.head_ip, cluster_hash = excluded.cluster_hash,
-         last_use = excluded.last_use`,
+         last_use = excluded.last_use, spec = excluded.spec`,
     ).run({
       name: rec.name,
       cloud: rec.cloud,
@@ -270,6 +293,7 @@ export class SqliteStore implements Store {
       headIp: rec.headIp ?? null,
       clusterHash: rec.clusterHash ?? null,
       lastUse: rec.lastUse ?? null,
+      spec: JSON.stringify(launchSpecOf(rec)),
     });
   }
 

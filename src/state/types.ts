@@ -51,6 +51,13 @@ export interface ClusterRecord {
   clusterHash?: string | null;
   /** The last command that used the cluster (e.g. `skyhop exec dev ...`). */
   lastUse?: string | null;
+  /**
+   * The whole spec the cluster was launched with (instance type, place, disk, ports, image, labels):
+   * what a relaunch or start of this cluster asks the cloud for again. Every record written since
+   * schema v3 has it (older rows are filled in from `resources` by the migration, without labels,
+   * which they never recorded); read it through `launchSpecOf`, which also covers hand-built records.
+   */
+  spec?: ClusterSpec;
 }
 
 export type IntentOutcome = 'created' | 'failed' | 'cleaned';

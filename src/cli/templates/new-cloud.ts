@@ -278,26 +278,26 @@ export function nodeSetup(_node: NodeInfo): string[] {
   files.push({
     path: 'errors.ts',
     content: `/**
- * Step 5: failover. What the failover loop blocks after a launch error:
- * 'zone' | 'region' | 'cloud' (move on), 'retry' (transient: same place after a backoff), 'fatal'.
- * src/clouds/fluffycloud/errors.ts is a complete example.
+ * Step 5: failover. What the failover loop blocks after one of ${D}'s own API errors:
+ * 'zone' | 'region' | 'cloud' (move on), 'retry' (transient: same place after a backoff), 'fatal';
+ * undefined when the error is not one ${D}'s API raises. What every cloud shares is decided once by the
+ * failover loop (src/provision/classify.ts): interrupts, UserError, a ProvisionError your provider
+ * raises for its own failures (it carries its scope), bugs, network hiccups and 429/5xx (retry), and
+ * unknown errors (the zone tried). src/clouds/fluffycloud/errors.ts is a complete example.
  *
  * TODO: map ${D}'s error codes: no capacity -> 'zone' or 'region' (where its capacity is counted),
- * quota -> 'region' or 'cloud' (where it applies), bad credentials -> 'cloud', 429/5xx/timeouts ->
- * 'retry', a malformed request -> 'fatal'.
+ * quota -> 'region' or 'cloud' (where it applies), bad credentials -> 'cloud', a malformed request ->
+ * 'fatal'.
  */
-import { errorFacts, isTransient } from '../errors.js';
+import { errorFacts } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
-import { InterruptedError, UserError } from '../../util/errors.js';
 
-export function classifyError(e: unknown): BlockScope {
-  if (e instanceof InterruptedError || e instanceof UserError) return 'fatal';
+export function classifyError(e: unknown): BlockScope | undefined {
   const f = errorFacts(e);
   if (f.code === 'NotImplemented') return 'cloud';
   if (f.status === 401 || f.status === 403) return 'cloud';
-  if (isTransient(f)) return 'retry';
   if (f.status === 400 || f.status === 404) return 'fatal';
-  return 'region';
+  return undefined;
 }
 `,
   });

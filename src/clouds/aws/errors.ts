@@ -2,15 +2,16 @@
  * AWS failover classification, by EC2 error code (what SkyPilot's AWS failover handler blocks):
  * capacity in an AZ -> zone; account limits and things a region lacks (quota, AMI, opt-in) -> region;
  * credentials or permissions -> the whole cloud; throttling and 5xx -> retry; a malformed request -> fatal.
- * Unknown errors block the zones tried, as SkyPilot's default handler does.
+ * Only AWS's own codes are mapped here; what every cloud shares (interrupts, UserError, the provider's
+ * own ProvisionError, bugs, network hiccups, unknown errors -> the zone tried) is decided once by the
+ * failover loop (src/provision/classify.ts). undefined: not an AWS error this table knows.
  *
  * Spot: SpotMaxPriceTooLow blocks the zone (spot prices are set per AZ; another AZ of the region can be
  * below the maximum price); MaxSpotInstanceCountExceeded blocks the region (the spot quota is per account
  * and region, so no zone of the region can do better). RequestExpired (the request's signature time is
  * too far from AWS's clock) and expired tokens block the cloud: every region would say the same.
  */
-import { SkyhopError } from '../../util/errors.js';
-import { errorFacts, isTransient, ProvisioningUnavailableError } from '../errors.js';
+import { errorFacts } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 
 const ZONE = new Set([
@@ -58,16 +59,14 @@ const RETRY = new Set([
   'unavailable',
 ]);
 
-export function classifyAwsError(e: unknown): BlockScope {
-  if (e instanceof ProvisioningUnavailableError) return 'cloud';
-  if (e instanceof SkyhopError && e.name === 'UserError') return 'fatal';
+export function classifyAwsError(e: unknown): BlockScope | undefined {
   const f = errorFacts(e);
   const code = f.code.toLowerCase();
   if (ZONE.has(code)) return 'zone';
   if (REGION.has(code)) return 'region';
   if (CLOUD.has(code)) return 'cloud';
-  if (RETRY.has(code) || isTransient(f)) return 'retry';
+  if (RETRY.has(code)) return 'retry';
   if (code.startsWith('invalid') || code.startsWith('missingparameter')) return 'fatal';
   if (/insufficient capacity|capacity not available/.test(f.message)) return 'zone';
-  return 'zone';
+  return undefined;
 }

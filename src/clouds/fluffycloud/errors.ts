@@ -28,23 +28,30 @@
  * zone (AWS's InsufficientInstanceCapacity) should map them to 'zone'.
  *
  * Errors not from the client are matched by their code and message, so that errors with the shape of
- * other SDKs (`{code: 'InsufficientCapacity'}`) classify sensibly too.
+ * other SDKs (`{code: 'InsufficientCapacity'}`) classify sensibly too. What every cloud shares
+ * (interrupts, UserError, the provider's own ProvisionError, bugs, other network hiccups, unknown errors
+ * -> the zone tried) is decided once by the failover loop (src/provision/classify.ts); undefined here
+ * means "not a FluffyCloud error this table knows".
  */
-import { ProvisioningUnavailableError, errorFacts, isTransient } from '../errors.js';
+import { ProvisionError, errorFacts } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
-import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { FluffyCloudApiError } from './api.js';
 
-/** What the provider itself throws when a node never becomes usable. `code` drives the classification. */
-export class FluffyCloudProvisionError extends CloudError {
-  readonly code:
-    | 'boot_failed'
-    | 'boot_timeout'
-    | 'ssh_unreachable'
-    | 'cluster_conflict'
-    | 'terminate_timeout';
-  constructor(code: FluffyCloudProvisionError['code'], message: string, opts: { cause?: unknown } = {}) {
-    super(message, opts);
+type ProvisionCode =
+  | 'boot_failed'
+  | 'boot_timeout'
+  | 'ssh_unreachable'
+  | 'cluster_conflict'
+  | 'terminate_timeout';
+
+/**
+ * What the provider itself throws when a node never becomes usable: a ProvisionError whose scope comes
+ * from the table below (the failover loop reads `scope`). New code should raise ProvisionError directly.
+ */
+export class FluffyCloudProvisionError extends ProvisionError {
+  readonly code: ProvisionCode;
+  constructor(code: ProvisionCode, message: string, opts: { cause?: unknown } = {}) {
+    super(BY_CODE[code], code, message, opts);
     this.name = 'FluffyCloudProvisionError';
     this.code = code;
   }
@@ -68,11 +75,7 @@ const BY_CODE: Record<string, BlockScope> = {
   terminate_timeout: 'retry',
 };
 
-const PROGRAMMING_ERRORS = new Set(['TypeError', 'RangeError', 'ReferenceError', 'SyntaxError']);
-
-export function classifyFluffyCloudError(e: unknown): BlockScope {
-  if (e instanceof ProvisioningUnavailableError) return 'cloud';
-  if (e instanceof InterruptedError || e instanceof UserError) return 'fatal';
+export function classifyFluffyCloudError(e: unknown): BlockScope | undefined {
   if (e instanceof FluffyCloudApiError) {
     const known = BY_CODE[e.code];
     if (known) return known;
@@ -81,9 +84,6 @@ export function classifyFluffyCloudError(e: unknown): BlockScope {
     if (e.status >= 500) return 'retry';
     return 'fatal';
   }
-  if (e instanceof FluffyCloudProvisionError) return BY_CODE[e.code];
-  if (e instanceof Error && PROGRAMMING_ERRORS.has(e.name)) return 'fatal';
-
   const f = errorFacts(e);
   const code = f.code.toLowerCase();
   if (BY_CODE[code]) return BY_CODE[code];
@@ -93,7 +93,8 @@ export function classifyFluffyCloudError(e: unknown): BlockScope {
   if (/quota|limit.?exceeded/.test(text) || f.status === 403) return 'cloud';
   if (/unauthori[sz]ed|invalid.?api.?key|forbidden/.test(text) || f.status === 401) return 'cloud';
   if (/econnrefused|enotfound/.test(text)) return 'cloud';
-  if (isTransient(f)) return 'retry';
+  // A 429/5xx is transient even when its message says "invalid" (the rule below).
+  if (f.status === 429 || (f.status !== null && f.status >= 500)) return 'retry';
   if (/invalid|bad.?request|not.?found/.test(text) || f.status === 400 || f.status === 404) return 'fatal';
-  return 'region';
+  return undefined;
 }

@@ -2,10 +2,11 @@
  * GCP failover classification, by Compute Engine error reason (what SkyPilot's GCP failover handler
  * blocks): a zone out of resources or not offering the GPU -> zone; a regional quota -> region; the
  * global GPU quota (GPUS_ALL_REGIONS), a disabled API or missing permission -> the whole cloud;
- * rate limits and 5xx -> retry; invalid requests -> fatal. Unknown errors block the zone tried.
+ * rate limits -> retry; invalid requests -> fatal. What every cloud shares (interrupts, UserError,
+ * ProvisionError, bugs, network hiccups and 5xx, unknown errors -> the zone tried) is decided once by the
+ * failover loop (src/provision/classify.ts). undefined: not a GCP error this table knows.
  */
-import { SkyhopError } from '../../util/errors.js';
-import { errorFacts, isTransient, ProvisioningUnavailableError } from '../errors.js';
+import { errorFacts } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 
 const ZONE = new Set([
@@ -29,9 +30,7 @@ const CLOUD = new Set([
   'unauthenticated',
 ]);
 
-export function classifyGcpError(e: unknown): BlockScope {
-  if (e instanceof ProvisioningUnavailableError) return 'cloud';
-  if (e instanceof SkyhopError && e.name === 'UserError') return 'fatal';
+export function classifyGcpError(e: unknown): BlockScope | undefined {
   const f = errorFacts(e);
   const code = f.code.toLowerCase();
   if (code === 'quota_exceeded' || code === 'quotaexceeded') {
@@ -39,8 +38,8 @@ export function classifyGcpError(e: unknown): BlockScope {
   }
   if (ZONE.has(code)) return 'zone';
   if (CLOUD.has(code) || f.status === 401 || f.status === 403) return 'cloud';
-  if (RETRY.has(code) || isTransient(f)) return 'retry';
+  if (RETRY.has(code)) return 'retry';
   if (code.startsWith('invalid') || code === 'bad_request' || f.status === 400) return 'fatal';
   if (f.message.includes('does not have enough resources available')) return 'zone';
-  return 'zone';
+  return undefined;
 }

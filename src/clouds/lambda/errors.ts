@@ -1,15 +1,14 @@
 /**
  * Lambda Cloud failover classification, by the API's error codes (`global/...`,
  * `instance-operations/launch/...`). Lambda has no zones, so capacity is per region; quotas and
- * keys are per account (the whole cloud). Unknown errors block the region tried.
+ * keys are per account (the whole cloud). What every cloud shares (interrupts, UserError, ProvisionError,
+ * bugs, network hiccups and 429/5xx) is decided once by the failover loop (src/provision/classify.ts);
+ * its default for unknown errors, the zone tried, is the region here (Lambda has no zones).
  */
-import { SkyhopError } from '../../util/errors.js';
-import { errorFacts, isTransient, ProvisioningUnavailableError } from '../errors.js';
+import { errorFacts } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 
-export function classifyLambdaError(e: unknown): BlockScope {
-  if (e instanceof ProvisioningUnavailableError) return 'cloud';
-  if (e instanceof SkyhopError && e.name === 'UserError') return 'fatal';
+export function classifyLambdaError(e: unknown): BlockScope | undefined {
   const f = errorFacts(e);
   const code = f.code.toLowerCase();
   if (code.includes('insufficient-capacity') || f.message.includes('not enough capacity')) return 'region';
@@ -23,8 +22,7 @@ export function classifyLambdaError(e: unknown): BlockScope {
   ) {
     return 'cloud';
   }
-  if (isTransient(f)) return 'retry';
   if (code.includes('invalid-parameters') || code.includes('object-does-not-exist') || f.status === 400)
     return 'fatal';
-  return 'region';
+  return undefined;
 }

@@ -1,15 +1,13 @@
 /**
  * RunPod failover classification. RunPod's GraphQL API reports errors as messages: no machine left
  * with the requested GPUs in a data center (zone) -> zone; a bad key or an empty balance -> the
- * whole cloud; rate limits and 5xx -> retry. Unknown errors block the zone tried.
+ * whole cloud. What every cloud shares (interrupts, UserError, ProvisionError, bugs, rate limits and
+ * 5xx, unknown errors -> the zone tried) is decided once by the failover loop (src/provision/classify.ts).
  */
-import { SkyhopError } from '../../util/errors.js';
-import { errorFacts, isTransient, ProvisioningUnavailableError } from '../errors.js';
+import { errorFacts } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 
-export function classifyRunpodError(e: unknown): BlockScope {
-  if (e instanceof ProvisioningUnavailableError) return 'cloud';
-  if (e instanceof SkyhopError && e.name === 'UserError') return 'fatal';
+export function classifyRunpodError(e: unknown): BlockScope | undefined {
   const f = errorFacts(e);
   if (/no longer any instances available|no instances? available|not enough .*available/.test(f.message)) {
     return 'zone';
@@ -18,7 +16,6 @@ export function classifyRunpodError(e: unknown): BlockScope {
     return 'cloud';
   }
   if (f.status === 401 || f.status === 403) return 'cloud';
-  if (isTransient(f)) return 'retry';
   if (f.status === 400) return 'fatal';
-  return 'zone';
+  return undefined;
 }

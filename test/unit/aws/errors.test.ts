@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { classifyAwsError } from '../../../src/clouds/aws/errors.js';
+import { createCloud } from '../../../src/clouds/aws/index.js';
 import { AwsProvider } from '../../../src/clouds/aws/provider.js';
+import { classify } from '../../../src/provision/classify.js';
 import type { BlockScope } from '../../../src/core/cluster.js';
 import { type MotoEnv, type MotoHandle, motoEnv, motoMissing } from '../../helpers/moto.js';
 
@@ -81,5 +83,8 @@ test('errors the provider raises itself carry a code that classifies them', () =
     classifyAwsError({ name: 'ExpiredTokenException', $metadata: { httpStatusCode: 400 } }),
     'cloud',
   );
-  assert.equal(classifyAwsError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })), 'retry');
+  // A network error is no EC2 code: the failover loop's shared rules retry it.
+  const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+  assert.equal(classifyAwsError(reset), undefined);
+  assert.equal(classify(createCloud(), reset), 'retry');
 });

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { ProvisioningUnavailableError } from '../../../src/clouds/errors.js';
 import { tieredEgressPerGb } from '../../../src/clouds/feasible.js';
 import { getCloud } from '../../../src/clouds/registry.js';
+import { classify } from '../../../src/provision/classify.js';
 import { CloudError, UserError } from '../../../src/util/errors.js';
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
@@ -54,6 +55,8 @@ describe('egress', () => {
   });
 });
 
+// Each cloud's classifyError maps its own API's errors (undefined: not one of them); `classify` (the
+// failover loop's) decides what every cloud shares, then asks the cloud.
 describe('failover classification', () => {
   const ec2 = (name: string, message = '') => Object.assign(new Error(message), { name });
   test('AWS by EC2 error code', () => {
@@ -62,13 +65,15 @@ describe('failover classification', () => {
     assert.equal(aws.classifyError({ Code: 'VcpuLimitExceeded' }), 'region');
     assert.equal(aws.classifyError(ec2('AuthFailure')), 'cloud');
     assert.equal(aws.classifyError(ec2('RequestLimitExceeded')), 'retry');
-    assert.equal(
-      aws.classifyError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })),
-      'retry',
-    );
     assert.equal(aws.classifyError(ec2('InvalidParameterValue')), 'fatal');
-    assert.equal(aws.classifyError(new UserError('bad disk size')), 'fatal');
-    assert.equal(aws.classifyError(new Error('something odd')), 'zone');
+    // Not AWS's own: the shared rules decide.
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    assert.equal(aws.classifyError(reset), undefined);
+    assert.equal(classify(aws, reset), 'retry');
+    assert.equal(aws.classifyError(new UserError('bad disk size')), undefined);
+    assert.equal(classify(aws, new UserError('bad disk size')), 'fatal');
+    assert.equal(aws.classifyError(new Error('something odd')), undefined);
+    assert.equal(classify(aws, new Error('something odd')), 'zone');
   });
 
   test('GCP by error reason; the global GPU quota blocks the whole cloud', () => {
@@ -95,8 +100,9 @@ describe('failover classification', () => {
     );
     assert.equal(lambda.classifyError({ code: 'global/invalid-api-key' }), 'cloud');
     assert.equal(lambda.classifyError({ code: 'global/invalid-parameters' }), 'fatal');
-    assert.equal(lambda.classifyError({ status: 503 }), 'retry');
-    assert.equal(lambda.classifyError(new Error('?')), 'region');
+    assert.equal(classify(lambda, { status: 503 }), 'retry');
+    // Unknown: the zone tried, which for a cloud without zones is the region (provision/blocklist.ts).
+    assert.equal(classify(lambda, new Error('?')), 'zone');
     const runpod = getCloud('runpod');
     assert.equal(
       runpod.classifyError(
@@ -105,7 +111,7 @@ describe('failover classification', () => {
       'zone',
     );
     assert.equal(runpod.classifyError(new Error('Unauthorized request')), 'cloud');
-    assert.equal(runpod.classifyError({ status: 429 }), 'retry');
+    assert.equal(classify(runpod, { status: 429 }), 'retry');
     const fluffy = getCloud('fluffycloud');
     // FluffyCloud's own table (capacity -> region, quota -> cloud) is tested in test/unit/fluffycloud.
     assert.equal(fluffy.classifyError({ code: 'capacity', status: 503 }), 'region');
@@ -136,7 +142,7 @@ describe('providers', () => {
         `provisioning on ${shown} is not available in skyhop yet; \`skyhop optimize\` plans for it`,
       );
       assert.equal((err as CloudError).exitCode, 2);
-      assert.equal(cloud.classifyError(err), 'cloud');
+      assert.equal(classify(cloud, err), 'cloud');
     }
   });
 });

@@ -2,19 +2,22 @@
 // API client and the provider build them; the emulator tests check the client builds them so).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ProvisioningUnavailableError } from '../../../src/clouds/errors.js';
+import { ProvisionError, ProvisioningUnavailableError } from '../../../src/clouds/errors.js';
 import { FluffyCloudApiError } from '../../../src/clouds/fluffycloud/api.js';
 import {
   classifyFluffyCloudError,
   FluffyCloudProvisionError,
 } from '../../../src/clouds/fluffycloud/errors.js';
 import { createCloud } from '../../../src/clouds/fluffycloud/index.js';
+import { classify } from '../../../src/provision/classify.js';
 import type { BlockScope } from '../../../src/core/cluster.js';
 import { CloudError, InterruptedError, UserError } from '../../../src/util/errors.js';
 
 const api = (status: number | null, code: string, message = `FluffyCloudError: ${code}`) =>
   new FluffyCloudApiError(message, { status, code, call: 'POST /v1/instances' });
 
+// The table is what the failover loop decides for FluffyCloud (`classify`: the rules every cloud
+// shares, then FluffyCloud's classifyError); the last tests show which part decides what.
 describe('FluffyCloud failover classification', () => {
   const table: Array<[string, unknown, BlockScope]> = [
     [
@@ -64,11 +67,33 @@ describe('FluffyCloud failover classification', () => {
       'retry',
     ],
     ['{code: ECONNREFUSED} -> cloud', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), 'cloud'],
-    ['a plain CloudError -> region', new CloudError('something odd'), 'region'],
+    ['a plain CloudError -> the zone tried (the shared default)', new CloudError('something odd'), 'zone'],
   ];
+  const cloud = createCloud();
   for (const [name, e, want] of table) {
-    test(name, () => assert.equal(classifyFluffyCloudError(e), want));
+    test(name, () => assert.equal(classify(cloud, e), want));
   }
+
+  test("FluffyCloud's classifier maps only its own errors; the shared cases are the loop's", () => {
+    assert.equal(classifyFluffyCloudError(api(503, 'capacity')), 'region');
+    assert.equal(classifyFluffyCloudError(api(null, 'ECONNREFUSED')), 'cloud');
+    for (const e of [
+      new UserError('disk_size 0 is too small'),
+      new InterruptedError(),
+      new ProvisioningUnavailableError('FluffyCloud'),
+      new TypeError('x is undefined'),
+      new CloudError('something odd'),
+    ]) {
+      assert.equal(classifyFluffyCloudError(e), undefined, e.name);
+    }
+  });
+
+  test("the provider's own failures are ProvisionErrors whose scope the loop honours", () => {
+    const e = new FluffyCloudProvisionError('boot_timeout', 'slow');
+    assert.ok(e instanceof ProvisionError);
+    assert.equal(e.scope, 'region');
+    assert.equal(e.reason, 'boot_timeout');
+  });
 
   test('the cloud uses this classifier', () => {
     assert.equal(createCloud().classifyError(api(403, 'quota')), 'cloud');

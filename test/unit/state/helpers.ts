@@ -43,7 +43,7 @@ export function node(cluster: string, role: 'head' | 'worker', ip: string, ext: 
 }
 
 export function cluster(name: string, over: Partial<ClusterRecord> = {}): ClusterRecord {
-  return {
+  const rec: ClusterRecord = {
     name,
     cloud: 'aws',
     region: 'us-east-1',
@@ -67,6 +67,20 @@ export function cluster(name: string, over: Partial<ClusterRecord> = {}): Cluste
     headIp: '54.1.2.3',
     ...over,
   };
+  // The spec it was launched with (as a launch records it), unless the test gives its own.
+  rec.spec = over.spec ?? {
+    cluster: name,
+    numNodes: rec.resources.numNodes,
+    instanceType: rec.resources.instanceType,
+    region: rec.region,
+    zone: rec.zone,
+    useSpot: rec.resources.useSpot,
+    accelerators: rec.resources.accelerators,
+    diskSize: rec.resources.diskSize,
+    ports: rec.resources.ports,
+    labels: { team: 'ml' },
+  };
+  return rec;
 }
 
 /** `node --import tsx fixtures/<script> ...args`, its stdout split into lines as they come. */

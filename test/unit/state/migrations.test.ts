@@ -138,6 +138,16 @@ test('a database at v1 (written by hand) is migrated, keeping clusters, jobs and
   assert.equal(byName['old-stopped'].resources, '2x m5.large');
   assert.equal(byName['old-up'].status, 'live');
   assert.equal(byName['old-up'].cost, 3 * 0.5 * 2);
+  // v3 rebuilds each old row's launch spec from what it recorded (no labels: it never recorded any).
+  assert.deepEqual(up.spec, {
+    cluster: 'old-up',
+    numNodes: 2,
+    instanceType: 'm5.large',
+    region: 'us-east-1',
+    zone: null,
+    useSpot: false,
+    accelerators: null,
+  });
   // New columns work.
   assert.equal(s.setLastUse('old-up', 'skyhop exec old-up ls'), true);
   assert.equal(s.getCluster('old-up')!.lastUse, 'skyhop exec old-up ls');
@@ -145,6 +155,34 @@ test('a database at v1 (written by hand) is migrated, keeping clusters, jobs and
   const db = new Database(path, { readonly: true });
   assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   db.close();
+});
+
+test('a cluster record keeps its whole launch spec, labels included, across a re-open', () => {
+  const s = openStore();
+  const spec = {
+    cluster: 'tagged',
+    numNodes: 2,
+    instanceType: 'p3.2xlarge',
+    region: 'us-east-1',
+    zone: 'us-east-1a',
+    useSpot: false,
+    accelerators: { name: 'V100', count: 1 },
+    diskSize: 256,
+    ports: ['8080'],
+    imageId: 'ami-123',
+    labels: { team: 'ml', 'cost-center': '42' },
+  };
+  s.upsertCluster(cluster('tagged', { spec }));
+  s.upsertCluster({ ...cluster('plain'), spec: undefined });
+  s.close();
+  const again = openStore();
+  assert.deepEqual(again.getCluster('tagged')!.spec, spec);
+  // A record written without a spec gets the one its resources describe.
+  const plain = again.getCluster('plain')!.spec!;
+  assert.equal(plain.instanceType, 'p3.2xlarge');
+  assert.deepEqual(plain.ports, ['8080']);
+  assert.equal(plain.labels, undefined);
+  again.close();
 });
 
 test('a migration that fails is rolled back whole and the version stays', () => {
