@@ -1,17 +1,29 @@
 /**
- * FluffyCloud credentials: `~/.fluffycloud/credentials`, `key = value` lines (an optional `[default]`
+ * FluffyCloud credentials: the file named by `FLUFFYCLOUD_CREDENTIALS`, else `~/.fluffycloud/credentials`;
+ * `key = value` lines (an optional `[default]`
  * section header is allowed) with both `api_key` and `endpoint` (the API's base URL, http or https).
  * The API key is never returned by the check; `loadFluffyCloudCredentials` hands it to the API client.
  */
 import type { CredentialStatus } from '../../core/cluster.js';
 import { CloudError } from '../../util/errors.js';
-import { displayPath, homePath, nonEmpty, parseIni, readTextIfExists } from '../credentials.js';
+import {
+  displayPath,
+  envValue,
+  expandHome,
+  homePath,
+  nonEmpty,
+  parseIni,
+  readTextIfExists,
+} from '../credentials.js';
 
 const HINT =
-  'write `api_key = <KEY>` and `endpoint = <URL of the FluffyCloud API>` to ~/.fluffycloud/credentials';
+  'write `api_key = <KEY>` and `endpoint = <URL of the FluffyCloud API>` to ~/.fluffycloud/credentials ' +
+  '(or to a file named by FLUFFYCLOUD_CREDENTIALS)';
 
+/** `FLUFFYCLOUD_CREDENTIALS` when set (read at call time), else `~/.fluffycloud/credentials`. */
 export function fluffyCredentialsPath(): string {
-  return homePath('.fluffycloud', 'credentials');
+  const chosen = envValue('FLUFFYCLOUD_CREDENTIALS');
+  return chosen !== undefined ? expandHome(chosen) : homePath('.fluffycloud', 'credentials');
 }
 
 type Parsed = { ok: true; apiKey: string; endpoint: string; shown: string } | { ok: false; reason: string };

@@ -201,6 +201,18 @@ describe('fluffycloud credentials', () => {
     assert.equal(s.source, '~/.fluffycloud/credentials (api_key, endpoint)');
   });
 
+  test('FLUFFYCLOUD_CREDENTIALS chooses the file (the default one is then not read)', async () => {
+    sb.write('.fluffycloud/credentials', `api_key = ${SECRET}\nendpoint = http://127.0.0.1:1/\n`);
+    const chosen = sb.write('elsewhere/fc.ini', `api_key = ${SECRET}\nendpoint = http://127.0.0.1:8700/\n`);
+    sb.env({ FLUFFYCLOUD_CREDENTIALS: chosen });
+    const s = ok(await checkFluffyCloudCredentials());
+    assert.equal(s.identity, 'http://127.0.0.1:8700');
+    sb.env({ FLUFFYCLOUD_CREDENTIALS: `${chosen}.missing` });
+    const bad = notOk(await checkFluffyCloudCredentials());
+    assert.match(bad.reason, /fc\.ini\.missing not found/);
+    assert.match(bad.hint, /FLUFFYCLOUD_CREDENTIALS/);
+  });
+
   test('loadFluffyCloudCredentials hands the key to the API client, or a CloudError without it', async () => {
     await assert.rejects(loadFluffyCloudCredentials(), (e: unknown) => {
       assert.ok(e instanceof CloudError);

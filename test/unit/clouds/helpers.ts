@@ -26,6 +26,7 @@ export const CREDENTIAL_ENV = [
   'CLOUDSDK_CORE_PROJECT',
   'GCLOUD_PROJECT',
   'RUNPOD_API_KEY',
+  'FLUFFYCLOUD_CREDENTIALS',
 ];
 
 export interface Sandbox {
