@@ -5,6 +5,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { skyhopHome } from '../util/paths.js';
+import { options, type OptionsOf, flags } from './options.js';
+
+export const parse = options({ clouds: flags.words() });
+export type CatalogShowOptions = OptionsOf<typeof parse>;
 
 function pad(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -23,7 +27,8 @@ function downloadedClouds(): string[] {
   }
 }
 
-export default async function catalogShow(args: string[], _opts: Record<string, unknown>): Promise<number> {
+export default async function catalogShow(opts: CatalogShowOptions): Promise<number> {
+  const args = opts.clouds;
   const { bundledCatalogClouds, loadCatalog } = await import('../catalog/index.js');
   const clouds = args.length
     ? [...new Set(args)]

@@ -4,8 +4,17 @@
  * `--from-api` (aws only) rebuilds the AWS catalog from EC2's own APIs instead (optionally `--regions`).
  */
 import { SkyhopError, UserError } from '../util/errors.js';
+import { options, type OptionsOf, flags } from './options.js';
 
-async function fromApi(args: string[], opts: Record<string, unknown>): Promise<number> {
+export const parse = options({
+  clouds: flags.words(),
+  baseUrl: flags.str(),
+  fromApi: flags.bool(),
+  regions: flags.str(),
+});
+export type CatalogUpdateOptions = OptionsOf<typeof parse>;
+
+async function fromApi(args: string[], opts: CatalogUpdateOptions): Promise<number> {
   const clouds = args.length ? [...new Set(args)] : ['aws'];
   const others = clouds.filter((c) => c !== 'aws');
   if (others.length) {
@@ -16,7 +25,7 @@ async function fromApi(args: string[], opts: Record<string, unknown>): Promise<n
   }
   let regions: string[] | undefined;
   if (opts.regions !== undefined) {
-    regions = String(opts.regions)
+    regions = opts.regions
       .split(',')
       .map((r) => r.trim())
       .filter(Boolean);
@@ -43,13 +52,14 @@ async function fromApi(args: string[], opts: Record<string, unknown>): Promise<n
   }
 }
 
-export default async function catalogUpdate(args: string[], opts: Record<string, unknown>): Promise<number> {
+export default async function catalogUpdate(opts: CatalogUpdateOptions): Promise<number> {
+  const args = opts.clouds;
   if (opts.fromApi === true) return fromApi(args, opts);
   if (opts.regions !== undefined) throw new UserError('--regions works only with --from-api.');
   const { checkUpdatable, publicCatalogClouds, updateCatalog } = await import('../catalog/index.js');
   const clouds = args.length ? [...new Set(args)] : publicCatalogClouds();
   for (const c of clouds) checkUpdatable(c); // refuse unknown or non-downloadable clouds before any download
-  const baseUrl = typeof opts.baseUrl === 'string' ? opts.baseUrl : undefined;
+  const baseUrl = opts.baseUrl;
   let code = 0;
   for (const cloud of clouds) {
     process.stderr.write(`Updating the ${cloud} catalog...\n`);
