@@ -5,6 +5,7 @@ export const parse = options({
   cluster: flags.arg(),
   entrypoint: flags.words(),
   detachRun: flags.bool(),
+  name: flags.str(),
   ...resourceFlags,
 });
 export type ExecOptions = OptionsOf<typeof parse>;

@@ -11,6 +11,7 @@ export const parse = options({
   cluster: flags.str(),
   yes: flags.bool(),
   detachRun: flags.bool(),
+  name: flags.str(),
   dryrun: flags.bool(),
   down: flags.bool(),
   idleMinutesToAutostop: flags.minutes('--idle-minutes-to-autostop'),

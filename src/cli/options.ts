@@ -68,7 +68,10 @@ export const flags = {
   str: (): Reader<string | undefined> => (v, k) =>
     v === undefined || typeof v === 'string' ? v : bad(k, 'a value', v),
   /** A required positional argument. */
-  arg: (): Reader<string> => (v, k) => (typeof v === 'string' ? v : bad(k, 'a value', v)),
+  arg: (): Reader<string> => (v, k) => {
+    if (typeof v !== 'string') throw new UserError(`expected the argument <${k}>, got ${JSON.stringify(v)}`);
+    return v;
+  },
   /** A repeatable flag (absent: undefined). */
   list: (): Reader<string[] | undefined> => (v, k) =>
     v === undefined || isStrings(v) ? v : bad(k, 'values', v),
@@ -118,7 +121,6 @@ export const resourceFlags = {
   diskSize: flags.str(),
   imageId: flags.str(),
   ports: flags.list(),
-  name: flags.str(),
 };
 
 /** The planning flags of launch and optimize (main.ts's planFlags). */
@@ -131,9 +133,9 @@ export const planFlags = {
 
 type ResourceFlags = Parsed<typeof resourceFlags>;
 
-/** The task overrides (SDK spelling) from the resource flags, with -i and --down where the command has them. */
+/** The task overrides (SDK spelling) from the resource flags, with -n, -i and --down where the command has them. */
 export function overridesOf(
-  o: ResourceFlags & { idleMinutesToAutostop?: number; down?: boolean },
+  o: ResourceFlags & { name?: string; idleMinutesToAutostop?: number; down?: boolean },
 ): import('../sdk/tasks.js').TaskOverrides {
   return {
     env: o.env,

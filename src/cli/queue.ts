@@ -2,7 +2,8 @@ import { openStore } from '../state/index.js';
 import { options, type OptionsOf, flags } from './options.js';
 import { ago, duration, printJson, table } from './ui.js';
 
-export const parse = options({ clusters: flags.words(), json: flags.bool() });
+// --all is accepted (SkyPilot's flag) and is the only behaviour: finished jobs are always listed.
+export const parse = options({ clusters: flags.words(), all: flags.bool(), json: flags.bool() });
 export type QueueOptions = OptionsOf<typeof parse>;
 
 export default async function queueCmd(o: QueueOptions): Promise<number> {
