@@ -26,6 +26,13 @@ export { allClouds, enabledClouds, getCloud } from '../clouds/registry.js';
 export type { Cloud } from '../clouds/types.js';
 export { check, type CloudCheck } from './check.js';
 export {
+  type CatalogInfo,
+  type CatalogUpdate,
+  catalogs,
+  updateAwsCatalog,
+  updateCatalogs,
+} from './catalogs.js';
+export {
   COMMON_ACCELERATORS,
   type GpuOffer,
   type GpuOverview,
