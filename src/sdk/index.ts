@@ -44,7 +44,6 @@ export {
 // Launching and running jobs.
 export { launch, type LaunchOptions, type LaunchResult } from './launch.js';
 export { exec, type ExecOptions, type ExecResult } from './exec.js';
-export { teardownIfAutodownNow } from './teardown.js';
 export { logs, type LogsOptions, queue } from './queue.js';
 export { exitCodeFor, type JobOutcome, type JobRecord } from './jobs.js';
 export type { SdkEvents } from './clusters.js';
@@ -57,7 +56,6 @@ export {
   type StatusOptions,
   type StatusResult,
   status,
-  targetClusters,
 } from './status.js';
 export type { RefreshChange } from './lifecycle.js';
 export type { Autostop, ClusterRecord, ClusterStatus, CostRow, Store } from '../state/index.js';
