@@ -219,7 +219,9 @@ describe('the packed SDK in a scratch project', () => {
     const install = sh('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], proj);
     if (install.code !== 0) {
       if (process.env.CI === 'true') assert.fail(`npm install of the packed tarball failed:\n${install.out}`);
-      t.skip(`npm install --offline failed (is the npm cache filled by \`npm ci\`?): ${install.out.slice(-300)}`);
+      t.skip(
+        `npm install --offline failed (is the npm cache filled by \`npm ci\`?): ${install.out.slice(-300)}`,
+      );
       return;
     }
     const binding = join(proj, 'node_modules', BINDING);
