@@ -193,7 +193,21 @@ function tsconfig(files: string[], outDir: string | null): string {
   });
 }
 
-function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) {
+/**
+ * The environment for npm: this process's, without what an enclosing `npm test` exports
+ * (npm_config_local_prefix and friends would point the scratch install at this repo), except where
+ * the npm cache is.
+ */
+function npmEnv(): NodeJS.ProcessEnv {
+  const keep = new Set(['npm_config_cache', 'npm_config_userconfig']);
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !k.toLowerCase().startsWith('npm_') || keep.has(k.toLowerCase()),
+    ),
+  );
+}
+
+function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = npmEnv()) {
   const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: 300_000 });
   return { code: r.status ?? 1, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }
