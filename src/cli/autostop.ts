@@ -1,13 +1,19 @@
 import { openStore } from '../state/index.js';
-import { minutes } from './ui.js';
+import { options, type OptionsOf, flags } from './options.js';
 
-export default async function autostopCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
+export const parse = options({
+  clusters: flags.words(),
+  idleMinutes: flags.minutes('--idle-minutes'), // commander's default: '5'
+  cancel: flags.bool(),
+  down: flags.bool(),
+});
+export type AutostopOptions = OptionsOf<typeof parse>;
+
+export default async function autostopCmd(o: AutostopOptions): Promise<number> {
   const store = openStore();
   const { setAutostop } = await import('../sdk/lifecycle.js');
-  const setting = opts.cancel
-    ? null
-    : { idleMinutes: minutes(opts.idleMinutes, '--idle-minutes'), down: Boolean(opts.down) };
-  for (const n of args) {
+  const setting = o.cancel ? null : { idleMinutes: o.idleMinutes ?? 5, down: Boolean(o.down) };
+  for (const n of o.clusters) {
     await setAutostop(store, n, setting);
     process.stderr.write(
       setting

@@ -1,16 +1,22 @@
 import { openStore } from '../state/index.js';
 import { UserError } from '../util/errors.js';
+import { options, type OptionsOf, flags } from './options.js';
 
-export default async function cancelCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
-  const [cluster, ...idArgs] = args;
-  if (!opts.all && idArgs.length === 0) throw new UserError('name the job ids to cancel, or --all');
-  const bad = idArgs.filter((a) => !/^\d+$/.test(a));
-  if (bad.length) throw new UserError(`job ids must be numbers: ${bad.join(', ')}`);
+export const parse = options({
+  cluster: flags.arg(),
+  jobIds: flags.jobIds(),
+  all: flags.bool(),
+  yes: flags.bool(),
+});
+export type CancelOptions = OptionsOf<typeof parse>;
+
+export default async function cancelCmd(o: CancelOptions): Promise<number> {
+  if (!o.all && o.jobIds.length === 0) throw new UserError('name the job ids to cancel, or --all');
   const { cancel } = await import('../sdk/jobs.js');
-  const done = await cancel(openStore(), cluster, opts.all ? 'all' : idArgs.map(Number));
+  const done = await cancel(openStore(), o.cluster, o.all ? 'all' : o.jobIds);
   process.stderr.write(
     done.length
-      ? `Cancelled job${done.length > 1 ? 's' : ''} ${done.join(', ')} on ${cluster}.\n`
+      ? `Cancelled job${done.length > 1 ? 's' : ''} ${done.join(', ')} on ${o.cluster}.\n`
       : 'No unfinished jobs to cancel.\n',
   );
   return 0;

@@ -1,33 +1,33 @@
 /**
- * `skyhop catalog update [CLOUD...]`: download the newest catalogs (default: every cloud with a
- * public one). A failed or corrupt download keeps the old catalog; the others still update.
- * `--from-api` (aws only) rebuilds the AWS catalog from EC2's own APIs instead (optionally `--regions`).
+ * `skyhop catalog update [CLOUD...]`: renders the SDK's updateCatalogs (downloads) or, with
+ * `--from-api` (aws only, optionally `--regions`), updateAwsCatalog.
  */
 import { SkyhopError, UserError } from '../util/errors.js';
+import { flags, type OptionsOf, options } from './options.js';
 
-async function fromApi(args: string[], opts: Record<string, unknown>): Promise<number> {
-  const clouds = args.length ? [...new Set(args)] : ['aws'];
-  const others = clouds.filter((c) => c !== 'aws');
-  if (others.length) {
-    throw new UserError(
-      `--from-api builds only the aws catalog, not ${others.join(', ')}; ` +
-        `run \`skyhop catalog update ${others.join(' ')}\` without --from-api to download theirs.`,
-    );
-  }
-  let regions: string[] | undefined;
-  if (opts.regions !== undefined) {
-    regions = String(opts.regions)
-      .split(',')
-      .map((r) => r.trim())
-      .filter(Boolean);
-    if (regions.length === 0)
-      throw new UserError('--regions is empty; pass e.g. --regions us-east-1,us-west-2.');
-  }
-  const { updateAwsCatalogFromApi } = await import('../clouds/aws/catalog-update.js');
-  process.stderr.write('Building the aws catalog from the EC2 APIs...\n');
+export const parse = options({
+  clouds: flags.words(),
+  baseUrl: flags.str(),
+  fromApi: flags.bool(),
+  regions: flags.str(),
+});
+export type CatalogUpdateOptions = OptionsOf<typeof parse>;
+
+function printError(e: SkyhopError): void {
+  process.stderr.write(`error: ${e.message}\n`);
+  for (const d of e.details) process.stderr.write(`  ${d}\n`);
+}
+
+async function fromApi(opts: CatalogUpdateOptions): Promise<number> {
+  const { updateAwsCatalog } = await import('../sdk/catalogs.js');
+  const regions = opts.regions
+    ?.split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   try {
-    const r = await updateAwsCatalogFromApi({
+    const r = await updateAwsCatalog(opts.clouds, {
       regions,
+      onStart: () => process.stderr.write('Building the aws catalog from the EC2 APIs...\n'),
       onProgress: (msg) => process.stderr.write(`  ${msg}\n`),
     });
     process.stdout.write(
@@ -37,30 +37,26 @@ async function fromApi(args: string[], opts: Record<string, unknown>): Promise<n
     return 0;
   } catch (e) {
     if (!(e instanceof SkyhopError)) throw e;
-    process.stderr.write(`error: ${e.message}\n`);
-    for (const d of e.details) process.stderr.write(`  ${d}\n`);
+    printError(e);
     return e.exitCode;
   }
 }
 
-export default async function catalogUpdate(args: string[], opts: Record<string, unknown>): Promise<number> {
-  if (opts.fromApi === true) return fromApi(args, opts);
+export default async function catalogUpdate(opts: CatalogUpdateOptions): Promise<number> {
+  if (opts.fromApi === true) return fromApi(opts);
   if (opts.regions !== undefined) throw new UserError('--regions works only with --from-api.');
-  const { checkUpdatable, publicCatalogClouds, updateCatalog } = await import('../catalog/index.js');
-  const clouds = args.length ? [...new Set(args)] : publicCatalogClouds();
-  for (const c of clouds) checkUpdatable(c); // refuse unknown or non-downloadable clouds before any download
-  const baseUrl = typeof opts.baseUrl === 'string' ? opts.baseUrl : undefined;
+  const { updateCatalogs } = await import('../sdk/catalogs.js');
+  const results = await updateCatalogs(opts.clouds, {
+    baseUrl: opts.baseUrl,
+    onCloud: (cloud) => process.stderr.write(`Updating the ${cloud} catalog...\n`),
+  });
   let code = 0;
-  for (const cloud of clouds) {
-    process.stderr.write(`Updating the ${cloud} catalog...\n`);
-    try {
-      const r = await updateCatalog(cloud, { baseUrl });
-      process.stdout.write(`${cloud}: ${r.rows} rows from ${r.url} -> ${r.path}\n`);
-    } catch (e) {
-      if (!(e instanceof SkyhopError)) throw e;
-      process.stderr.write(`error: ${e.message}\n`);
-      for (const d of e.details) process.stderr.write(`  ${d}\n`);
-      code = Math.max(code, e.exitCode);
+  for (const r of results) {
+    if ('result' in r) {
+      process.stdout.write(`${r.cloud}: ${r.result.rows} rows from ${r.result.url} -> ${r.result.path}\n`);
+    } else {
+      printError(r.error);
+      code = Math.max(code, r.error.exitCode);
     }
   }
   return code;

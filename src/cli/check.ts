@@ -5,49 +5,20 @@
  * Exit code 0, or 1 when clouds were named and one of them is not enabled (for scripts:
  * `skyhop check aws && ...`).
  */
-import { allClouds, credentialStatuses, getCloud } from '../clouds/registry.js';
-import type { Cloud } from '../clouds/types.js';
+import { check as checkClouds } from '../sdk/check.js';
+import { options, type OptionsOf, flags } from './options.js';
 
 const VERBOSE_NOTE =
   '--verbose: skyhop does not call cloud identity APIs yet; the checks below read local files and the environment only';
 
-interface Row {
-  name: string;
-  displayName: string;
-  enabled: boolean;
-  source?: string;
-  identity?: string;
-  reason?: string;
-  hint?: string;
-}
+export const parse = options({ clouds: flags.words(), verbose: flags.bool(), json: flags.bool() });
+export type CheckOptions = OptionsOf<typeof parse>;
 
-export default async function check(args: string[], opts: Record<string, unknown>): Promise<number> {
+export default async function check(opts: CheckOptions): Promise<number> {
+  const args = opts.clouds;
   const verbose = opts.verbose === true;
   const named = args.length > 0;
-  const clouds: Cloud[] = [];
-  for (const a of named ? args : allClouds().map((c) => c.name)) {
-    const c = getCloud(a);
-    if (!clouds.includes(c)) clouds.push(c);
-  }
-
-  const statuses = await credentialStatuses(clouds, { verbose });
-  const rows: Row[] = statuses.map(({ cloud, status }) =>
-    status.ok
-      ? {
-          name: cloud.name,
-          displayName: cloud.displayName,
-          enabled: true,
-          source: status.source,
-          ...(status.identity ? { identity: status.identity } : {}),
-        }
-      : {
-          name: cloud.name,
-          displayName: cloud.displayName,
-          enabled: false,
-          reason: status.reason,
-          hint: status.hint,
-        },
-  );
+  const rows = await checkClouds(args, { verbose });
   const enabled = rows.filter((r) => r.enabled).map((r) => r.name);
   const code = named && rows.some((r) => !r.enabled) ? 1 : 0;
 

@@ -1,10 +1,14 @@
-import { openStore } from '../state/index.js';
+import { costReport } from '../sdk/status.js';
+import { options, type OptionsOf, flags } from './options.js';
 import { duration, printJson, table } from './ui.js';
 
-export default async function costReportCmd(_args: string[], opts: Record<string, unknown>): Promise<number> {
-  const rows = openStore().costReport(Date.now());
-  if (opts.json) {
-    printJson({ clusters: rows, total_cost: rows.reduce((s, r) => s + r.cost, 0) });
+export const parse = options({ json: flags.bool() });
+export type CostReportOptions = OptionsOf<typeof parse>;
+
+export default async function costReportCmd(o: CostReportOptions): Promise<number> {
+  const { clusters: rows, totalCost } = costReport();
+  if (o.json) {
+    printJson({ clusters: rows, total_cost: totalCost });
     return 0;
   }
   if (rows.length === 0) {
@@ -22,7 +26,6 @@ export default async function costReportCmd(_args: string[], opts: Record<string
   process.stdout.write(
     `${await table(['NAME', 'RESOURCES', 'WHERE', 'STATUS', 'DURATION', 'COST'], body)}\n`,
   );
-  const total = rows.reduce((s, r) => s + r.cost, 0);
-  process.stdout.write(`Total: $${total.toFixed(2)}\n`);
+  process.stdout.write(`Total: $${totalCost.toFixed(2)}\n`);
   return 0;
 }

@@ -1,10 +1,19 @@
 import { openStore } from '../state/index.js';
-import { targetClusters } from './targets.js';
+import { targetClusters } from '../sdk/status.js';
+import { options, type OptionsOf, flags } from './options.js';
 import { confirm, progress } from './ui.js';
 
-export default async function downCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
+export const parse = options({
+  clusters: flags.words(),
+  all: flags.bool(),
+  yes: flags.bool(),
+  purge: flags.bool(),
+});
+export type DownOptions = OptionsOf<typeof parse>;
+
+export default async function downCmd(o: DownOptions): Promise<number> {
   const store = openStore();
-  const names = targetClusters(store, args, opts, 'down');
+  const names = targetClusters('down', o.clusters, o.all, store);
   if (names.length === 0) {
     process.stderr.write('No clusters to tear down.\n');
     return 0;
@@ -12,7 +21,7 @@ export default async function downCmd(args: string[], opts: Record<string, unkno
   if (
     !(await confirm(
       `Tear down ${names.join(', ')}? Everything on ${names.length > 1 ? 'them' : 'it'} is deleted`,
-      opts.yes,
+      o.yes,
     ))
   )
     return 1;
@@ -22,7 +31,7 @@ export default async function downCmd(args: string[], opts: Record<string, unkno
   try {
     for (const n of names) {
       try {
-        await down(store, n, { onStep: (m) => ui.step(m), purge: Boolean(opts.purge) });
+        await down(store, n, { onStep: (m) => ui.step(m), purge: Boolean(o.purge) });
       } catch (e) {
         if (names.length === 1) throw e;
         failed++;

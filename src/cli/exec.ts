@@ -1,54 +1,48 @@
-import { allClouds } from '../clouds/registry.js';
-import { openStore } from '../state/index.js';
-import { dagFromArgs, isYamlPath } from './task-input.js';
+import { options, type OptionsOf, flags, overridesOf, resourceFlags } from './options.js';
 import { interruptSignal } from './ui.js';
-import { UserError } from '../util/errors.js';
 
-export default async function execCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
-  const [cluster, ...entry] = args;
-  const store = openStore();
-  const { requireUp, incompatibility, describeLaunched, jobDemand } = await import('../sdk/clusters.js');
-  const rec = requireUp(store, cluster);
-  const dag = await dagFromArgs(entry, opts, isYamlPath(entry) ? allClouds() : []);
-  if (dag.tasks.length !== 1) throw new UserError('exec runs one task; this file is a pipeline');
-  const task = dag.tasks[0];
-  const why = incompatibility(rec, task);
-  if (why) throw new UserError(`cluster ${cluster} (${describeLaunched(rec)}) cannot run this task: ${why}`);
-  const { submitTask, followJob, exitCodeFor } = await import('../sdk/jobs.js');
-  if (task.workdir) {
-    const { runnersFor, syncTaskFiles, closeAll } = await import('../runtime/bootstrap.js');
-    const runners = runnersFor(rec.nodes);
-    try {
-      await syncTaskFiles(task, runners, { fileMounts: false });
-    } finally {
-      await closeAll(runners);
-    }
-  }
-  const jobId = await submitTask(store, rec, task, {
-    withSetup: false,
-    demand: jobDemand(task),
-    command: entry.join(' '),
-  });
-  if (opts.detachRun) {
-    process.stderr.write(
-      `Job ${jobId} submitted to ${cluster}. Follow it: skyhop logs ${cluster} ${jobId}\n`,
-    );
-    return 0;
-  }
+export const parse = options({
+  cluster: flags.arg(),
+  entrypoint: flags.words(),
+  detachRun: flags.bool(),
+  name: flags.str(),
+  ...resourceFlags,
+});
+export type ExecOptions = OptionsOf<typeof parse>;
+
+export default async function execCmd(o: ExecOptions): Promise<number> {
+  const { cluster } = o;
+  const { exec } = await import('../sdk/exec.js');
+  const { exitCodeFor } = await import('../sdk/jobs.js');
   const intr = interruptSignal();
+  let jobId: number | null = null;
   try {
-    const o = await followJob(store, rec, jobId, {
-      onOutput: (c) => process.stdout.write(c),
+    const r = await exec({
+      cluster,
+      task: o.entrypoint,
+      overrides: overridesOf(o),
+      detach: o.detachRun,
       signal: intr.signal,
+      onSubmitted: (_, id) => {
+        jobId = id;
+      },
+      onOutput: (c) => process.stdout.write(c),
     });
-    if (o.status !== 'SUCCEEDED') {
+    if (!r.outcome) {
       process.stderr.write(
-        `Job ${jobId} ${o.status}${o.reason ? `: ${o.reason}` : ''}${o.exitCode ? ` (exit code ${o.exitCode})` : ''}\n`,
+        `Job ${r.jobId} submitted to ${cluster}. Follow it: skyhop logs ${cluster} ${r.jobId}\n`,
+      );
+      return 0;
+    }
+    const out = r.outcome;
+    if (out.status !== 'SUCCEEDED') {
+      process.stderr.write(
+        `Job ${r.jobId} ${out.status}${out.reason ? `: ${out.reason}` : ''}${out.exitCode ? ` (exit code ${out.exitCode})` : ''}\n`,
       );
     }
-    return exitCodeFor(o);
+    return exitCodeFor(out);
   } catch (e) {
-    if (intr.signal.aborted) {
+    if (jobId !== null && intr.signal.aborted) {
       process.stderr.write(
         `\nDetached from job ${jobId}; it keeps running. Follow: skyhop logs ${cluster} ${jobId}  Cancel: skyhop cancel ${cluster} ${jobId}\n`,
       );

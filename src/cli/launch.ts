@@ -1,43 +1,44 @@
-import { allClouds, resolvePlanningClouds, enabledClouds } from '../clouds/registry.js';
-import type { Cloud } from '../clouds/types.js';
+import { allClouds } from '../clouds/registry.js';
+import { resolveClouds } from '../sdk/plan.js';
 import { openStore } from '../state/index.js';
-import { UserError } from '../util/errors.js';
-import { dagFromArgs } from './task-input.js';
+import { loadTask } from '../sdk/tasks.js';
+import { options, type OptionsOf, flags, overridesOf, planFlags, resourceFlags } from './options.js';
 import { confirm, interruptSignal, progress } from './ui.js';
 
-/** The clouds a real launch may use: enabled ones, narrowed by --clouds. */
-async function launchClouds(opts: Record<string, unknown>): Promise<Cloud[]> {
-  const enabled = await enabledClouds();
-  if (!opts.clouds) return enabled;
-  const want = String(opts.clouds)
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
-  const off = want.filter((w) => !enabled.some((c) => c.name === w));
-  if (off.length)
-    throw new UserError(`not enabled: ${off.join(', ')}; run \`skyhop check\` to see how to enable them`);
-  return enabled.filter((c) => want.includes(c.name));
-}
+export const parse = options({
+  entrypoint: flags.words(),
+  cluster: flags.str(),
+  yes: flags.bool(),
+  detachRun: flags.bool(),
+  name: flags.str(),
+  dryrun: flags.bool(),
+  down: flags.bool(),
+  idleMinutesToAutostop: flags.minutes('--idle-minutes-to-autostop'),
+  retryUntilUp: flags.bool(),
+  ...planFlags,
+  ...resourceFlags,
+});
+export type LaunchOptions = OptionsOf<typeof parse>;
 
-export default async function launchCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
+export default async function launchCmd(opts: LaunchOptions): Promise<number> {
   if (opts.dryrun) {
     const { planForCli } = await import('./optimize.js');
-    const { text } = await planForCli(args, opts);
+    const { text } = await planForCli(opts.entrypoint, opts);
     process.stdout.write(text);
     return 0;
   }
-  const dag = await dagFromArgs(args, opts, allClouds());
-  const clouds = await launchClouds(opts);
+  const dag = await loadTask(opts.entrypoint, overridesOf(opts), { clouds: allClouds() });
+  const { clouds } = await resolveClouds({ clouds: opts.clouds }, 'launch');
   const store = openStore();
-  const name = opts.cluster as string | undefined;
+  const name = opts.cluster;
 
   if (!name || !store.getCluster(name)) {
     // A new cluster: show the plan and ask (SkyPilot's flow); -y skips the question.
     const { renderPlan } = await import('../optimizer/index.js');
-    const { note } = opts.clouds || opts.allClouds ? await resolvePlanningClouds(opts) : { note: null };
-    // The plan the launch will try first (planLaunch: the same options as the SDK launch's failover).
     const { planLaunch } = await import('../sdk/plan.js');
-    const plan = await planLaunch({ dag, clouds, target: (opts.target as 'cost' | 'time') ?? 'cost' });
+    const { note } = opts.clouds || opts.allClouds ? await resolveClouds(opts, 'plan') : { note: null };
+    // The plan the launch will try first (planLaunch: the same options as the SDK launch's failover).
+    const plan = await planLaunch({ dag, clouds, target: opts.target });
     if (!opts.yes) {
       process.stderr.write(renderPlan(plan, note));
       const ok = await confirm(`Launching a new cluster${name ? ` '${name}'` : ''}. Proceed?`, false);
@@ -56,9 +57,9 @@ export default async function launchCmd(args: string[], opts: Record<string, unk
       cluster: name,
       clouds,
       store,
-      target: (opts.target as 'cost' | 'time') ?? 'cost',
-      detach: Boolean(opts.detachRun),
-      retryUntilUp: Boolean(opts.retryUntilUp),
+      target: opts.target,
+      detach: opts.detachRun,
+      retryUntilUp: opts.retryUntilUp,
       signal: intr.signal,
       onStep: (m) => ui.step(m),
       onWait: (m) => ui.step(m),
@@ -81,19 +82,11 @@ export default async function launchCmd(args: string[], opts: Record<string, unk
         `Job ${o.jobId} on ${r.cluster} ${o.status}${o.reason ? `: ${o.reason}` : ''}${o.exitCode ? ` (exit code ${o.exitCode})` : ''}\n`,
       );
     }
+    // The SDK's launch has torn down a cluster set to autodown after 0 minutes (`--down`).
     const rec = store.getCluster(r.cluster);
-    const a = rec?.autostop;
-    if (!rec) {
-      ui.stop(); // its autodown has already torn it down
-    } else if (a?.down && a.idleMinutes === 0) {
-      // The agent's autodown also does this; doing it here means `launch --down` returns with the
-      // cluster gone (with -i N > 0 the cluster waits N idle minutes first, as asked).
-      const { down } = await import('../sdk/lifecycle.js');
-      await down(store, r.cluster, { onStep: (m) => ui.step(m) }).catch((e) => {
-        if (store.getCluster(r.cluster)) throw e;
-      });
-      ui.stop();
-    } else {
+    ui.stop();
+    if (rec) {
+      const a = rec.autostop;
       const idle = a
         ? ` It ${a.down ? 'tears itself down' : 'stops'} after ${a.idleMinutes} idle minute${a.idleMinutes === 1 ? '' : 's'}.`
         : '';

@@ -1,29 +1,36 @@
-import { openStore } from '../state/index.js';
-import { UserError } from '../util/errors.js';
+import { options, type OptionsOf, flags } from './options.js';
 import { interruptSignal } from './ui.js';
 
-export default async function logsCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
-  const [cluster, idArg] = args;
-  const store = openStore();
-  const { requireUp } = await import('../sdk/clusters.js');
-  const { followJob, latestJobId, exitCodeFor } = await import('../sdk/jobs.js');
-  const rec = requireUp(store, cluster);
-  if (idArg !== undefined && !/^\d+$/.test(idArg))
-    throw new UserError(`job id must be a number, got ${JSON.stringify(idArg)}`);
-  const jobId = idArg === undefined ? await latestJobId(store, cluster) : Number(idArg);
+export const parse = options({
+  cluster: flags.arg(),
+  jobId: flags.jobId(),
+  follow: flags.boolDefault(true),
+  status: flags.bool(),
+});
+export type LogsOptions = OptionsOf<typeof parse>;
+
+export default async function logsCmd(o: LogsOptions): Promise<number> {
+  const { logs } = await import('../sdk/queue.js');
+  const { exitCodeFor } = await import('../sdk/jobs.js');
   const intr = interruptSignal();
+  let jobId = o.jobId;
   try {
-    const o = await followJob(store, rec, jobId, {
-      follow: opts.follow !== false && !opts.status,
-      onOutput: opts.status ? undefined : (c) => process.stdout.write(c),
+    const out = await logs({
+      cluster: o.cluster,
+      jobId: o.jobId,
+      follow: o.follow && !o.status,
+      onOutput: o.status ? undefined : (c) => process.stdout.write(c),
+      onJob: (id) => {
+        jobId = id;
+      },
       signal: intr.signal,
     });
-    if (opts.status) {
-      process.stdout.write(`${o.status}\n`);
-      return o.status === 'SUCCEEDED' ? 0 : 1;
+    if (o.status) {
+      process.stdout.write(`${out.status}\n`);
+      return out.status === 'SUCCEEDED' ? 0 : 1;
     }
-    if (opts.follow === false) return 0;
-    return exitCodeFor(o);
+    if (!o.follow) return 0;
+    return exitCodeFor(out);
   } catch (e) {
     if (intr.signal.aborted) {
       process.stderr.write(`\nStopped following job ${jobId}; it keeps running.\n`);

@@ -6,18 +6,30 @@ import { Command, Option } from 'commander';
 import { SkyhopError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 
-type Opts = Record<string, unknown>;
-// biome-ignore lint/suspicious/noConfusingVoidType: command modules may return nothing
-type Handler = (args: string[], opts: Opts) => Promise<number | undefined | void>;
+/**
+ * A command module: `parse` turns what commander hands over (flags, and positional arguments by
+ * their camelCased names) into the command's typed options, once; `default` runs the command.
+ */
+interface CommandModule<T> {
+  parse(raw: Record<string, unknown>): T;
+  // biome-ignore lint/suspicious/noConfusingVoidType: command modules may return nothing
+  default(options: T): Promise<number | undefined | void>;
+}
 
-/** Run `src/cli/<mod>.ts`'s default export with the positional args and the flags. */
-function lazy(load: () => Promise<{ default: Handler }>) {
+function camel(s: string): string {
+  return s.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Run `src/cli/<mod>.ts` with its options parsed from the command line. */
+function lazy<T>(load: () => Promise<CommandModule<T>>) {
   return async (...a: unknown[]) => {
     const cmd = a[a.length - 1] as Command;
-    const opts = { ...cmd.optsWithGlobals() };
-    const args = cmd.args.slice();
+    const raw: Record<string, unknown> = { ...cmd.optsWithGlobals() };
+    cmd.registeredArguments.forEach((arg, i) => {
+      raw[camel(arg.name())] = cmd.processedArgs[i];
+    });
     const mod = await load();
-    const code = await mod.default(args, opts);
+    const code = await mod.default(mod.parse(raw));
     if (typeof code === 'number') process.exitCode = code;
   };
 }

@@ -13,6 +13,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { options, type OptionsOf, flags } from './options.js';
 import { CATALOG_HEADER, cloudScaffold, registryImportLine } from './templates/new-cloud.js';
 
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
@@ -153,13 +154,17 @@ export function scaffoldCloud(
   };
 }
 
-export default async function newCloud(args: string[], opts: Record<string, unknown>): Promise<number> {
-  const name = args[0] ?? '';
-  const r = scaffoldCloud(name, {
-    dir: typeof opts.dir === 'string' ? opts.dir : undefined,
-    force: opts.force === true,
-    register: opts.register === true,
-  });
+export const parse = options({
+  name: flags.arg(),
+  dir: flags.str(),
+  force: flags.bool(),
+  register: flags.bool(),
+});
+export type NewCloudOptions = OptionsOf<typeof parse>;
+
+export default async function newCloud(opts: NewCloudOptions): Promise<number> {
+  const { name } = opts;
+  const r = scaffoldCloud(name, { dir: opts.dir, force: opts.force, register: opts.register });
   const cwd = process.cwd();
   const show = (p: string) => {
     const rel = relative(cwd, p);

@@ -3,8 +3,17 @@
  * needs no credentials. `--json` prints exactly one JSON object on stdout.
  */
 import { existsSync, statSync } from 'node:fs';
-import type { Plan, Target } from '../optimizer/index.js';
+import type { Plan } from '../optimizer/index.js';
+import type { TaskOverrides } from '../sdk/tasks.js';
 import { UserError } from '../util/errors.js';
+import { options, type OptionsOf, flags, overridesOf, planFlags, resourceFlags } from './options.js';
+
+export const parse = options({ file: flags.arg(), ...planFlags, ...resourceFlags });
+export type OptimizeOptions = OptionsOf<typeof parse>;
+
+/** What planning reads from launch's or optimize's options. */
+type PlanOptions = Pick<OptimizeOptions, 'clouds' | 'allClouds' | 'cloud' | 'target' | 'json'> &
+  Parameters<typeof overridesOf>[0];
 
 export interface CliPlan {
   plan: Plan;
@@ -14,24 +23,17 @@ export interface CliPlan {
   text: string;
 }
 
-function targetOf(opts: Record<string, unknown>): Target {
-  const t = opts.target ?? 'cost';
-  if (t !== 'cost' && t !== 'time') throw new UserError(`--target must be cost or time, got ${String(t)}.`);
-  return t;
-}
-
 /**
  * Plan a task for the CLI (`optimize`, `launch --dryrun`). `entry` is a YAML path, or the
  * launch entrypoint words (a YAML path or an inline command), or nothing (a task from the flags).
  */
-export async function planForCli(
-  entry: string | string[] | undefined,
-  opts: Record<string, unknown>,
-): Promise<CliPlan> {
-  const target = targetOf(opts);
-  const [{ allClouds, resolvePlanningClouds }, taskInput, optimizer] = await Promise.all([
+export async function planForCli(entry: string | string[] | undefined, opts: PlanOptions): Promise<CliPlan> {
+  const target = opts.target;
+  const overrides: TaskOverrides = overridesOf(opts);
+  const [{ allClouds }, { loadTask }, { planLaunch, resolveClouds }, optimizer] = await Promise.all([
     import('../clouds/registry.js'),
-    import('./task-input.js'),
+    import('../sdk/tasks.js'),
+    import('../sdk/plan.js'),
     import('../optimizer/index.js'),
   ]);
   const every = allClouds();
@@ -40,26 +42,23 @@ export async function planForCli(
     if (!existsSync(entry) || !statSync(entry).isFile()) {
       throw new UserError(`Task file not found: ${entry}; pass the path of a task YAML.`);
     }
-    dag = await taskInput.dagFromArgs([entry], opts, every);
+    dag = await loadTask([entry], overrides, { clouds: every });
   } else {
-    dag = await taskInput.dagFromArgs(entry ?? [], opts, every);
+    dag = await loadTask(entry ?? [], overrides, { clouds: every });
   }
-  const { clouds, note } = await resolvePlanningClouds({
-    clouds: opts.clouds as string | undefined,
-    allClouds: Boolean(opts.allClouds),
-    cloud: opts.cloud as string | undefined,
-  });
-  const { planLaunch } = await import('../sdk/plan.js');
-  const plan = await planLaunch({ dag, clouds, target, dataClouds: every });
+  const { clouds, note } = await resolveClouds(
+    { clouds: opts.clouds, allClouds: Boolean(opts.allClouds), cloud: opts.cloud },
+    'plan',
+  );
+  const plan = await planLaunch({ dag, clouds, target });
   const text = opts.json
     ? `${JSON.stringify(optimizer.planToJson(plan))}\n`
     : `${optimizer.renderPlan(plan, note)}\n`;
   return { plan, note, text };
 }
 
-export default async function optimizeCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
-  if (args.length !== 1) throw new UserError('optimize takes one task YAML: skyhop optimize FILE.');
-  const { note, text } = await planForCli(args[0], opts);
+export default async function optimizeCmd(opts: OptimizeOptions): Promise<number> {
+  const { note, text } = await planForCli(opts.file, opts);
   if (opts.json && note) process.stderr.write(`${note}\n`);
   process.stdout.write(text);
   return 0;

@@ -1,26 +1,21 @@
 import { openStore } from '../state/index.js';
-import { UserError } from '../util/errors.js';
+import { options, type OptionsOf, flags } from './options.js';
 import { ago, duration, printJson, table } from './ui.js';
 
-export default async function queueCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
-  const store = openStore();
-  const { clusterQueue } = await import('../sdk/jobs.js');
-  const names = args.length
-    ? args
-    : store
-        .listClusters()
-        .filter((c) => c.status === 'UP')
-        .map((c) => c.name);
-  if (names.length === 0) throw new UserError('no UP clusters; name one, or see `skyhop status`');
-  const all: Record<string, unknown> = {};
-  for (const name of names) {
-    const jobs = await clusterQueue(store, name);
-    if (opts.json) {
-      all[name] = jobs;
-      continue;
-    }
-    const now = Date.now();
-    const rows = jobs
+// --all is accepted (SkyPilot's flag) and is the only behaviour: finished jobs are always listed.
+export const parse = options({ clusters: flags.words(), all: flags.bool(), json: flags.bool() });
+export type QueueOptions = OptionsOf<typeof parse>;
+
+export default async function queueCmd(o: QueueOptions): Promise<number> {
+  const { queue } = await import('../sdk/queue.js');
+  const all = await queue({ clusters: o.clusters, store: openStore() });
+  if (o.json) {
+    printJson(all);
+    return 0;
+  }
+  const now = Date.now();
+  for (const [name, jobs] of Object.entries(all)) {
+    const rows = [...jobs]
       .sort((a, b) => b.id - a.id)
       .map((j) => [
         j.id,
@@ -36,6 +31,5 @@ export default async function queueCmd(args: string[], opts: Record<string, unkn
       `${rows.length ? await table(['ID', 'NAME', 'SUBMITTED', 'DURATION', 'RESOURCES', 'STATUS', 'REASON'], rows) : 'No jobs.'}\n`,
     );
   }
-  if (opts.json) printJson(all);
   return 0;
 }

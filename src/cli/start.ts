@@ -1,16 +1,24 @@
 import { openStore } from '../state/index.js';
-import { confirm, minutes, progress } from './ui.js';
+import { options, type OptionsOf, flags } from './options.js';
+import { confirm, progress } from './ui.js';
 
-export default async function startCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
+export const parse = options({
+  clusters: flags.words(),
+  idleMinutesToAutostop: flags.minutes('-i'),
+  yes: flags.bool(),
+});
+export type StartOptions = OptionsOf<typeof parse>;
+
+export default async function startCmd(o: StartOptions): Promise<number> {
   const store = openStore();
-  if (!(await confirm(`Start ${args.join(', ')}?`, opts.yes))) return 1;
+  if (!(await confirm(`Start ${o.clusters.join(', ')}?`, o.yes))) return 1;
   const { start, setAutostop } = await import('../sdk/lifecycle.js');
   const ui = await progress();
   try {
-    for (const n of args) {
+    for (const n of o.clusters) {
       await start(store, n, { onStep: (m) => ui.step(m) });
-      if (opts.idleMinutesToAutostop !== undefined) {
-        await setAutostop(store, n, { idleMinutes: minutes(opts.idleMinutesToAutostop, '-i'), down: false });
+      if (o.idleMinutesToAutostop !== undefined) {
+        await setAutostop(store, n, { idleMinutes: o.idleMinutesToAutostop, down: false });
       }
       ui.step(`Cluster ${n} is UP.`);
     }

@@ -1,23 +1,16 @@
-import { openStore } from '../state/index.js';
+import { status } from '../sdk/status.js';
+import { options, type OptionsOf, flags } from './options.js';
 import { ago, printJson, table } from './ui.js';
 
-export default async function statusCmd(args: string[], opts: Record<string, unknown>): Promise<number> {
-  const store = openStore();
-  // Clusters that may stop or tear themselves down (autostop) are always asked, as SkyPilot does;
-  // --refresh asks about every cluster.
-  const selfStopping = store
-    .listClusters()
-    .filter((c) => c.autostop && c.status !== 'STOPPED' && (args.length === 0 || args.includes(c.name)))
-    .map((c) => c.name);
-  if (opts.refresh || selfStopping.length > 0) {
-    const { refresh } = await import('../sdk/lifecycle.js');
-    const changes = await refresh(store, opts.refresh ? args : selfStopping);
-    for (const c of changes) {
-      process.stderr.write(`${c.cluster}: ${c.from ?? 'unrecorded'} -> ${c.to ?? 'gone'} (${c.note})\n`);
-    }
+export const parse = options({ clusters: flags.words(), refresh: flags.bool(), json: flags.bool() });
+export type StatusOptions = OptionsOf<typeof parse>;
+
+export default async function statusCmd(o: StatusOptions): Promise<number> {
+  const { clusters: recs, changes } = await status({ clusters: o.clusters, refresh: o.refresh });
+  for (const c of changes) {
+    process.stderr.write(`${c.cluster}: ${c.from ?? 'unrecorded'} -> ${c.to ?? 'gone'} (${c.note})\n`);
   }
-  const recs = store.listClusters().filter((c) => args.length === 0 || args.includes(c.name));
-  if (opts.json) {
+  if (o.json) {
     printJson({
       clusters: recs.map((c) => ({
         name: c.name,

@@ -65,17 +65,6 @@ export function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
-/** Parse "--idle-minutes 30" style values (fractions allowed). */
-export function minutes(v: unknown, flag: string): number {
-  const n = Number(v);
-  if (v === undefined || v === '' || !Number.isFinite(n) || n < 0) {
-    throw new UserError(
-      `${flag}: expected a number of minutes (fractions allowed), got ${JSON.stringify(v)}`,
-    );
-  }
-  return n;
-}
-
 export function printJson(v: unknown): void {
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 }

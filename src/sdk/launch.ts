@@ -35,6 +35,7 @@ import {
   validateClusterName,
 } from './clusters.js';
 import { checkAutostop, installClusterAgent, submitTask, followJob, type JobOutcome } from './jobs.js';
+import { teardownIfAutodownNow } from './teardown.js';
 
 export interface LaunchOptions extends SdkEvents {
   dag: Dag;
@@ -115,6 +116,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
     release();
     if (opts.detach) return { cluster: name, jobId, outcome: null, reused };
     const outcome = await followJob(store, rec, jobId, { onOutput: opts.onOutput, signal: opts.signal });
+    await teardownIfAutodownNow(store, name, opts);
     return { cluster: name, jobId, outcome, reused };
   } finally {
     release();

@@ -15,7 +15,7 @@ afterEach(() => sb.restore());
 
 async function run(
   args: string[],
-  opts: Record<string, unknown> = {},
+  opts: { verbose?: boolean; json?: boolean } = {},
 ): Promise<{ code: number; out: string }> {
   // The command writes strings; node's test runner writes its own protocol to stdout as bytes, which
   // passes through untouched.
@@ -28,7 +28,7 @@ async function run(
     return true;
   }) as typeof process.stdout.write;
   try {
-    const code = await check(args, opts);
+    const code = await check({ clouds: args, ...opts });
     return { code, out: chunks.join('') };
   } finally {
     process.stdout.write = write;

@@ -119,7 +119,7 @@ describe('a scaffold in a copy of the project', () => {
     }) as typeof process.stdout.write;
     let code: number;
     try {
-      code = await newCloud(['acme'], { dir: join(copy, 'src', 'clouds'), register: true });
+      code = await newCloud({ name: 'acme', dir: join(copy, 'src', 'clouds'), register: true });
     } finally {
       process.stdout.write = write;
     }

@@ -19,8 +19,10 @@ before(async () => {
 });
 after(() => env.cleanup());
 
-async function offers(args: string[], opts: Record<string, unknown>): Promise<GpuOfferJson[]> {
-  const text = await showGpusText(args, { ...opts, json: true });
+type ShowGpusOptions = import('../../../src/cli/show-gpus.js').ShowGpusOptions;
+
+async function offers(args: string[], opts: ShowGpusOptions): Promise<GpuOfferJson[]> {
+  const text = await showGpusText({ ...opts, accelerator: args[0], json: true });
   return (JSON.parse(text) as { offers: GpuOfferJson[] }).offers;
 }
 
@@ -81,7 +83,7 @@ describe('show-gpus', () => {
     const got = await offers(['A100:8'], {});
     assert.ok(got.length >= 4);
     assert.ok(got.every((o) => o.count === 8 && o.accelerator.toUpperCase().startsWith('A100')));
-    const text = await showGpusText(['A100:8'], { cloud: 'aws' });
+    const text = await showGpusText({ accelerator: 'A100:8', cloud: 'aws' });
     assert.match(
       text,
       /ACCELERATOR\s+QTY\s+CLOUD\s+INSTANCE_TYPE\s+DEVICE_MEM\s+vCPUs\s+HOST_MEM\s+HOURLY_PRICE/,
@@ -90,7 +92,7 @@ describe('show-gpus', () => {
   });
 
   test('without a name: the counts per cloud, common accelerators first', async () => {
-    const j = JSON.parse(await showGpusText([], { json: true })) as {
+    const j = JSON.parse(await showGpusText({ json: true })) as {
       accelerators: Record<string, Record<string, number[]>>;
       others: string[];
     };
@@ -98,27 +100,27 @@ describe('show-gpus', () => {
     assert.deepEqual(j.accelerators.A100.lambda, [1, 2, 4, 8]);
     assert.equal(j.accelerators.A100.runpod, undefined);
     assert.ok(j.others.includes('RTX4090'));
-    const all = JSON.parse(await showGpusText([], { json: true, all: true })) as typeof j;
+    const all = JSON.parse(await showGpusText({ json: true, all: true })) as typeof j;
     assert.deepEqual(all.accelerators.RTX4090.runpod, [1, 2, 4, 8]);
-    const text = await showGpusText([], {});
+    const text = await showGpusText({});
     assert.match(text, /COMMON_ACCELERATOR\s+AWS\s+GCP\s+LAMBDA\s+RUNPOD\s+FLUFFYCLOUD/);
   });
 
   test('an unknown name, count, cloud or region is a UserError with the nearest names', async () => {
     await assert.rejects(
-      showGpusText(['A1000'], {}),
+      showGpusText({ accelerator: 'A1000' }),
       (e: Error) => e instanceof UserError && /A100/.test(e.message),
     );
     await assert.rejects(
-      showGpusText(['H100:3'], {}),
+      showGpusText({ accelerator: 'H100:3' }),
       (e: Error) => e instanceof UserError && /offered counts: 1, 2, 4, 8/.test(e.message),
     );
     await assert.rejects(
-      showGpusText(['A100'], { cloud: 'awss' }),
+      showGpusText({ accelerator: 'A100', cloud: 'awss' }),
       (e: Error) => e instanceof UserError && /did you mean aws/.test(e.message),
     );
     await assert.rejects(
-      showGpusText(['A100'], { cloud: 'aws', region: 'us-east-9' }),
+      showGpusText({ accelerator: 'A100', cloud: 'aws', region: 'us-east-9' }),
       (e: Error) => e instanceof UserError && /Unknown region 'us-east-9'/.test(e.message),
     );
   });
