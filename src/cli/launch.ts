@@ -40,7 +40,7 @@ export default async function launchCmd(opts: LaunchOptions): Promise<number> {
     // The plan the launch will try first (planLaunch: the same options as the SDK launch's failover).
     const plan = await planLaunch({ dag, clouds, target: opts.target });
     if (!opts.yes) {
-      process.stderr.write(renderPlan(plan, note));
+      process.stderr.write(`${renderPlan(plan, note)}\n`);
       const ok = await confirm(`Launching a new cluster${name ? ` '${name}'` : ''}. Proceed?`, false);
       if (!ok) return 1;
     }

@@ -41,6 +41,25 @@ describe('at a terminal', () => {
     });
   }
 
+  test('without -y and without a terminal: the plan, then the refusal on its own line; nothing launched', () => {
+    mkdirSync(sb.home, { recursive: true });
+    const r = spawnSync(process.execPath, [BIN, 'launch', '-c', 'noy', 'echo hi'], {
+      env,
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+      input: '',
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /CHOSEN\n/);
+    assert.match(
+      r.stderr,
+      /\n[^\n]*✔\n(error: )?Launching a new cluster 'noy'\. Proceed: needs confirmation and stdin is not a terminal; add -y\n/,
+    );
+    const st = spawnSync(process.execPath, [BIN, 'status', '--json'], { env, cwd: ROOT, encoding: 'utf8' });
+    assert.doesNotMatch(st.stdout, /noy/);
+  });
+
   test('--version, and --help on every command', () => {
     const v = spawnSync(process.execPath, [BIN, '--version'], { env, cwd: ROOT, encoding: 'utf8' });
     assert.match(v.stdout, /^\d+\.\d+\.\d+/);
