@@ -14,7 +14,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFile
 import { join, relative, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { options, type OptionsOf, flags } from './options.js';
-import { CATALOG_HEADER, cloudScaffold, registryImportLine } from './templates/new-cloud.js';
+import {
+  CATALOG_HEADER,
+  cloudScaffold,
+  conformanceScaffold,
+  pascalCase,
+  registryImportLine,
+} from './templates/new-cloud.js';
 
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
 const MAX_NAME = 24;
@@ -89,6 +95,8 @@ export interface ScaffoldResult {
   /** The lines to add to the registry (import, list entry). */
   registryLines: [string, string];
   registered: boolean;
+  /** test/conformance/NAME.test.ts, or null when the folder is not in a checkout with the kit. */
+  conformanceTest: string | null;
 }
 
 /** Writes the scaffold (the command without the printing). */
@@ -126,6 +134,14 @@ export function scaffoldCloud(
     mkdirSync(join(catalogPath, '..'), { recursive: true });
     writeAtomic(catalogPath, CATALOG_HEADER);
   }
+  // The conformance test beside the others (when this is a whole checkout with the kit).
+  const kit = join(dir, '..', '..', 'test', 'conformance', 'kit.ts');
+  const testPath = join(dir, '..', '..', 'test', 'conformance', `${name}.test.ts`);
+  let conformanceTest: string | null = null;
+  if (existsSync(kit)) {
+    if (!existsSync(testPath) || opts.force) writeAtomic(testPath, conformanceScaffold(name));
+    conformanceTest = resolve(testPath);
+  }
   const binding = registryBinding(name, source);
   const registryLines: [string, string] = [
     registryImportLine(name).replace(`as ${name} }`, `as ${binding} }`),
@@ -151,6 +167,7 @@ export function scaffoldCloud(
     registry,
     registryLines,
     registered,
+    conformanceTest,
   };
 }
 
@@ -185,9 +202,20 @@ export default async function newCloud(opts: NewCloudOptions): Promise<number> {
     out.push(r.registryLines[1]);
     out.push('(`--register` does this when scaffolding.)');
   }
+  if (r.conformanceTest) out.push(`Conformance test: ${show(r.conformanceTest)}`);
   out.push('');
-  out.push('Next: fill in the files step by step (docs/adding-a-cloud.md), then');
-  out.push(`  npx tsc -p tsconfig.json && npx skyhop check ${name} && node scripts/test.mjs conformance`);
+  const steps = [
+    ...(r.registered ? [] : [`register it in ${show(r.registry)} (the lines above)`]),
+    'fill in the files step by step (docs/adding-a-cloud.md)',
+    `add ${pascalCase(name)}'s instance types to ${show(r.catalog.path)}`,
+    'npm run build                  # the skyhop command runs the built dist/',
+    `npx skyhop check ${name}`,
+    r.conformanceTest
+      ? `node scripts/test.mjs ${show(r.conformanceTest)}   # needs ${name}'s credentials`
+      : 'copy test/conformance/local.test.ts for the new cloud and run it',
+  ];
+  out.push('Next, in this order:');
+  for (const [i, s] of steps.entries()) out.push(`  ${i + 1}. ${s}`);
   process.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

@@ -152,6 +152,14 @@ export function infeasibleError(
     ? [...new Set(task.resources.map((r) => r.cloud!))]
     : names;
   const where = pins.length ? pins.join(', ') : 'no clouds';
+  // A cloud whose catalog has no instance types yet (a new cloud's scaffold) fits nothing at all.
+  const looked = clouds.filter((c) => pins.includes(c.name));
+  if (looked.length > 0 && looked.every((c) => c.catalog().rows.length === 0)) {
+    const files = looked.map((c) => `catalogs/${c.name}/vms.csv`).join(', ');
+    return new UserError(
+      `${label}: the catalog of ${where} has no instance types, so nothing can be planned there; add rows to ${files}.`,
+    );
+  }
   const acc = task.resources.find((r) => r.accelerators)?.accelerators;
   const offered =
     acc !== undefined &&
@@ -186,7 +194,9 @@ export function infeasibleError(
         ? `see \`skyhop show-gpus ${acc.name}\``
         : 'see `skyhop show-gpus --all` for the accelerators offered'
     : 'relax the request or allow more clouds';
-  return new UserError(`${label}: nothing fits ${req} on ${where}; ${hint}.`, {
+  // The request without the cloud the message names anyway ("nothing fits acme on acme" said nothing).
+  const shown = req === 'any' ? 'any resources' : req;
+  return new UserError(`${label}: nothing fits ${shown} on ${where}; ${hint}.`, {
     details: uniq.slice(0, MAX_DETAILS),
   });
 }

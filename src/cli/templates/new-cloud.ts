@@ -379,3 +379,56 @@ export function createCloud(): Cloud {
 
   return files;
 }
+
+/**
+ * test/conformance/NAME.test.ts: the kit against the new cloud's real API. Region and instance type come
+ * from the cloud's catalog (its cheapest row), so nothing is left to fill in; without credentials or
+ * catalog rows it fails and says which, never passes without testing the cloud.
+ */
+export function conformanceScaffold(name: string): string {
+  const D = pascalCase(name);
+  return `/**
+ * ${D} passes the conformance kit against its real API (\`node scripts/test.mjs test/conformance/${name}.test.ts\`).
+ * It needs ${D}'s credentials (see src/clouds/${name}/credentials.ts) and rows in catalogs/${name}/vms.csv;
+ * without either it fails and says which. Scenarios ${D} cannot run yet are skipped with the reason printed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCloud } from '../../src/clouds/${name}/index.js';
+import { conformance } from './kit.js';
+
+// The cheapest instance type of the catalog, and its region: what the kit launches.
+const cheapest = createCloud()
+  .catalog()
+  .rows.filter((r) => r.price !== null && r.instanceType !== '')
+  .sort((a, b) => (a.price ?? 0) - (b.price ?? 0))[0];
+if (!cheapest) {
+  throw new Error(\`catalogs/${name}/vms.csv has no rows: add instance types first\`);
+}
+
+let dir = '';
+let saved: string | undefined;
+conformance({
+  name: '${name}',
+  region: cheapest.region,
+  instanceType: cheapest.instanceType,
+  reachable: true,
+  noCapacityReason: \`no way to make the cloud report a capacity error is wired into this test yet\`,
+  async setup() {
+    dir = mkdtempSync(join(tmpdir(), 'skyhop-conf-${name}-'));
+    saved = process.env.SKYHOP_HOME;
+    process.env.SKYHOP_HOME = dir;
+    const cloud = createCloud();
+    const cred = await cloud.checkCredentials();
+    if (!cred.ok) throw new Error(\`${D} credentials: \${cred.reason}; \${cred.hint}\`);
+    return cloud;
+  },
+  async teardown() {
+    if (saved === undefined) delete process.env.SKYHOP_HOME;
+    else process.env.SKYHOP_HOME = saved;
+    rmSync(dir, { recursive: true, force: true });
+  },
+});
+`;
+}

@@ -41,6 +41,8 @@ function projectCopy(): string {
   for (const f of ['src', 'tsconfig.json', 'package.json', 'biome.json', '.gitignore']) {
     cpSync(join(ROOT, f), join(d, f), { recursive: true });
   }
+  mkdirSync(join(d, 'test', 'conformance'), { recursive: true });
+  cpSync(join(ROOT, 'test', 'conformance', 'kit.ts'), join(d, 'test', 'conformance', 'kit.ts'));
   mkdirSync(join(d, 'catalogs'));
   cpSync(join(ROOT, 'catalogs'), join(d, 'catalogs'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(d, 'node_modules'));
@@ -127,6 +129,17 @@ describe('a scaffold in a copy of the project', () => {
     const out = chunks.join('');
     assert.match(out, /Scaffolded cloud acme/);
     assert.match(out, /Registered in/);
+    // Steps that work in this order: build before `check` (the CLI runs dist/), then the new cloud's own
+    // conformance test (scaffolded, so the step really tests the cloud).
+    const steps = out.slice(out.indexOf('Next, in this order:')).split('\n').slice(1, 6);
+    assert.match(steps[0], /^ {2}1\. fill in the files step by step/);
+    assert.match(steps[1], /^ {2}2\. add Acme's instance types to .*catalogs\/acme\/vms\.csv/);
+    assert.match(steps[2], /^ {2}3\. npm run build/);
+    assert.match(steps[3], /^ {2}4\. npx skyhop check acme$/);
+    assert.match(steps[4], /^ {2}5\. node scripts\/test\.mjs .*test\/conformance\/acme\.test\.ts/);
+    const conf = readFileSync(join(copy, 'test', 'conformance', 'acme.test.ts'), 'utf8');
+    assert.match(conf, /conformance\(\{\n {2}name: 'acme'/);
+    assert.match(conf, /createCloud \} from '\.\.\/\.\.\/src\/clouds\/acme\/index\.js'/);
     for (const f of ['api.ts', 'provider.ts', 'index.ts', 'setup.ts', 'errors.ts', 'credentials.ts']) {
       assert.ok(existsSync(join(copy, 'src', 'clouds', 'acme', f)), f);
     }
@@ -174,11 +187,22 @@ describe('a scaffold in a copy of the project', () => {
     );
     const ours = (tsc.stdout + tsc.stderr)
       .split('\n')
-      .filter((l) => /^src\/clouds\/(acme|abcdefghijklmnopqrstuvwx)\/|^src\/clouds\/registry\.ts/.test(l));
+      .filter((l) =>
+        /^src\/clouds\/(acme|abcdefghijklmnopqrstuvwx)\/|^src\/clouds\/registry\.ts|^test\/conformance\/(acme|abcdefghijklmnopqrstuvwx)\./.test(
+          l,
+        ),
+      );
     assert.deepEqual(ours, [], 'no type errors in the scaffolds or the registry');
     const biome = spawnSync(
       join(ROOT, 'node_modules', '.bin', 'biome'),
-      ['check', 'src/clouds/acme', `src/clouds/${long}`, 'src/clouds/registry.ts'],
+      [
+        'check',
+        'src/clouds/acme',
+        `src/clouds/${long}`,
+        'src/clouds/registry.ts',
+        'test/conformance/acme.test.ts',
+        `test/conformance/${long}.test.ts`,
+      ],
       { cwd: copy, encoding: 'utf8' },
     );
     assert.equal(biome.status, 0, biome.stdout + biome.stderr);
