@@ -7,6 +7,7 @@
 import type { Cloud } from '../clouds/types.js';
 import type { BlocklistEntry, ClusterSpec, Launchable, NodeInfo } from '../core/cluster.js';
 import type { Dag } from '../core/task.js';
+import { waitReachable } from '../runtime/bootstrap.js';
 import type { Store } from '../state/index.js';
 import { CloudError, InterruptedError, SkyhopError } from '../util/errors.js';
 import { blockEntry, firstZone, placeString } from './blocklist.js';
@@ -131,7 +132,10 @@ export async function provisionWithFailover(req: ProvisionRequest): Promise<Prov
     let provider: ReturnType<Cloud['provider']> | null = null;
     try {
       provider = cloud.provider(choice.region);
-      const nodes = await provider.runInstances(spec, req.signal);
+      // Running with IPs from the provider; answering over SSH is waited for here, for every cloud.
+      const nodes = await waitReachable(await provider.runInstances(spec, req.signal), {
+        signal: req.signal,
+      });
       req.store.journalResolve(intent, 'created');
       attempts.push({ place: where, instanceType: choice.instanceType, outcome: 'ok' });
       return { cloud, launchable: choice, zone, nodes, attempts };

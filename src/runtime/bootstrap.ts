@@ -1,20 +1,88 @@
 /**
- * Preparing a cluster after its nodes boot: a runner per node, the cloud's node setup, the
- * agent on the head node, then the task's files (workdir to ~/sky_workdir, file_mounts) on
+ * Preparing a cluster after its nodes boot: waiting until every node answers over SSH (for every
+ * cloud: a provider's runInstances returns nodes running with IPs, and this is the one wait for
+ * reachability, as SkyPilot's provisioner waits for SSH), a runner per node, the cloud's node setup,
+ * the agent on the head node, then the task's files (workdir to ~/sky_workdir, file_mounts) on
  * every node in parallel. Nothing here knows which cloud or runner kind it is talking to.
  */
+import { setMaxListeners } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cloud } from '../clouds/types.js';
 import type { Connection, NodeInfo } from '../core/cluster.js';
+import { ProvisionError } from '../core/errors.js';
 import type { Task } from '../core/task.js';
-import { CloudError, UserError } from '../util/errors.js';
+import { CloudError, InterruptedError, UserError } from '../util/errors.js';
 import { packageRoot } from '../util/package-root.js';
 import { shPath } from '../util/shell.js';
 import { makeRunner } from './index.js';
 import type { CommandRunner } from './types.js';
 
 export const REMOTE_WORKDIR = '~/sky_workdir';
+
+/** The longest wait for a running node to answer over SSH (the runner retries the connection patiently). */
+export const REACHABLE_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Waits until every node reached over SSH answers `true` (local nodes need no wait), all nodes at
+ * once. A node that does not answer in `timeoutMs` (or refuses the key) fails the wait with
+ * ProvisionError('fatal', 'ssh_unreachable'): SSH set-up is the same in every place, so no other
+ * place would do better; the failover loop then removes what the attempt created. Returns `nodes`.
+ */
+export async function waitReachable(
+  nodes: readonly NodeInfo[],
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<NodeInfo[]> {
+  const ssh = nodes.filter((n) => n.connection.kind === 'ssh');
+  if (ssh.length === 0) return [...nodes];
+  if (opts.signal?.aborted) throw new InterruptedError();
+  const timeoutMs = opts.timeoutMs ?? REACHABLE_TIMEOUT_MS;
+  const stop = new AbortController(); // ends the other checks once one has failed
+  const limit = AbortSignal.timeout(timeoutMs);
+  const signals = [stop.signal, limit, ...(opts.signal ? [opts.signal] : [])];
+  const probeSignal = AbortSignal.any(signals);
+  setMaxListeners(0, probeSignal); // one listener per node's command
+  const probe = async (n: NodeInfo) => {
+    const c = n.connection as { host: string; port: number; user: string };
+    const unreachable = (detail: string, cause?: unknown) =>
+      new ProvisionError(
+        'fatal',
+        'ssh_unreachable',
+        `node ${n.id} (${n.cluster} rank ${n.rank ?? '?'}) does not answer over SSH at ` +
+          `${c.user}@${c.host}:${c.port}${detail}`,
+        { cause },
+      );
+    const runner = makeRunner(n.connection);
+    try {
+      let r: Awaited<ReturnType<CommandRunner['run']>>;
+      try {
+        r = await runner.run('true', { signal: probeSignal });
+      } catch (e) {
+        if (opts.signal?.aborted || e instanceof InterruptedError) throw new InterruptedError();
+        throw unreachable(`: ${e instanceof Error ? e.message : String(e)}`, e);
+      }
+      if (opts.signal?.aborted) throw new InterruptedError();
+      if (r.code === 0 || (stop.signal.aborted && !limit.aborted)) return; // another node failed first
+      const last = r.stderr.trim().split('\n').pop() ?? '';
+      const why = limit.aborted ? ` within ${Math.round(timeoutMs / 1000)} s` : ` (exit ${r.code})`;
+      throw unreachable(`${why}${last ? `: ${last}` : ''}`);
+    } finally {
+      await runner.close().catch(() => {});
+    }
+  };
+  let failure: unknown = null;
+  await Promise.all(
+    ssh.map((n) =>
+      probe(n).catch((e) => {
+        failure ??= e;
+        stop.abort();
+      }),
+    ),
+  );
+  if (opts.signal?.aborted) throw new InterruptedError();
+  if (failure) throw failure;
+  return [...nodes];
+}
 
 export function runnersFor(nodes: readonly NodeInfo[]): CommandRunner[] {
   return nodes.map((n) => makeRunner(n.connection));

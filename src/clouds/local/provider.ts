@@ -17,7 +17,8 @@ import { killByMarker } from '../../runtime/procs.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { withFileLock } from './lock.js';
 import { describeMachine, detectMachine, gpuNameMatches } from './machine.js';
-import { checkClusterName, type NodeRecord, NodeRegistry, rankOf, TAG_ROLE } from './nodes.js';
+import { tooManyNodes } from '../reconcile.js';
+import { checkClusterName, type NodeRecord, NodeRegistry, rankOf } from './nodes.js';
 
 export const LOCAL_REGION = 'local';
 export const LOCAL_INSTANCE_TYPE = 'local';
@@ -44,7 +45,7 @@ export class LocalProvider implements NodeProvider {
     return {
       id: r.id,
       cluster: r.cluster,
-      role: r.tags[TAG_ROLE] === 'head' ? 'head' : 'worker',
+      role: rank === 0 ? 'head' : 'worker',
       rank,
       status: r.status,
       internalIp: r.ip,
@@ -104,10 +105,7 @@ export class LocalProvider implements NodeProvider {
         reg.cleanup(cluster);
         const existing = reg.records(cluster);
         if (existing.length > numNodes) {
-          throw new UserError(
-            `local cluster ${cluster} already has ${existing.length} nodes and the request asks for ${numNodes}; ` +
-              `ask for ${existing.length} nodes or run \`skyhop down ${cluster}\` first`,
-          );
+          throw tooManyNodes('local', cluster, existing.length, numNodes);
         }
         const now = new Date().toISOString();
         for (const r of existing) {
