@@ -30,6 +30,8 @@ export type FeatureField = keyof Resources | 'numNodes';
 
 interface Entry {
   field: FeatureField;
+  /** How the request shows the field, as in a task file: `use_spot: true`, `zone: us-east-1a`. */
+  asked(r: FeatureRequest): string;
   /** Whether the request needs the feature. */
   needs(r: FeatureRequest): boolean;
   /** What the cloud cannot do, naming it (`cloud` is its registry or display name). */
@@ -47,6 +49,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'spot',
     {
       field: 'useSpot',
+      asked: () => 'use_spot: true',
       needs: (r) => r.useSpot === true,
       problem: (c) => `${c} has no spot instances`,
       fix: () => 'drop use_spot or choose another cloud',
@@ -56,6 +59,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'zones',
     {
       field: 'zone',
+      asked: (r) => `zone: ${r.zone}`,
       needs: (r) => r.zone !== undefined && r.zone !== null,
       problem: (c) => `${c} has no zones`,
       fix: () => 'leave zone out',
@@ -65,6 +69,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'ports',
     {
       field: 'ports',
+      asked: (r) => `ports: ${r.ports?.join(',')}`,
       needs: (r) => r.ports !== undefined && r.ports.length > 0,
       problem: (c) => `${c} cannot open ports`,
       fix: () => 'drop ports',
@@ -74,6 +79,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'image-id',
     {
       field: 'imageId',
+      asked: (r) => `image_id: ${r.imageId}`,
       needs: (r) => r.imageId !== undefined,
       problem: (c) => `${c} does not take a custom image`,
       fix: () => 'drop image_id',
@@ -83,6 +89,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'disk-size',
     {
       field: 'diskSize',
+      asked: (r) => `disk_size: ${r.diskSize}`,
       needs: (r) => r.diskSize !== undefined,
       problem: (c) => `${c} cannot set the disk size`,
       fix: () => 'drop disk_size or choose another cloud',
@@ -92,6 +99,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'labels',
     {
       field: 'labels',
+      asked: (r) => `labels: ${Object.keys(r.labels ?? {}).join(',')}`,
       needs: (r) => r.labels !== undefined && Object.keys(r.labels).length > 0,
       problem: (c) => `${c} cannot label instances`,
       fix: () => 'drop labels or choose another cloud',
@@ -101,6 +109,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'autostop',
     {
       field: 'autostop',
+      asked: (r) => `autostop: ${r.autostop?.idleMinutes} min`,
       needs: (r) => r.autostop !== undefined,
       problem: (c) => `${c} clusters cannot stop themselves`,
       fix: () => 'drop autostop or choose another cloud',
@@ -110,6 +119,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'stop',
     {
       field: 'autostop',
+      asked: (r) => `autostop: ${r.autostop?.idleMinutes} min (stop)`,
       needs: (r) => r.autostop !== undefined && !r.autostop.down && r.useSpot !== true,
       problem: (c) => `${c} cannot stop instances, only tear them down`,
       fix: autodownFix,
@@ -119,6 +129,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'stop-spot',
     {
       field: 'autostop',
+      asked: (r) => `autostop: ${r.autostop?.idleMinutes} min (stop) with use_spot: true`,
       needs: (r) => r.autostop !== undefined && !r.autostop.down && r.useSpot === true,
       // A cloud that cannot stop at all says so; one that stops only on-demand instances, that.
       problem: (c, _r, has) =>
@@ -132,6 +143,7 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
     'multi-node',
     {
       field: 'numNodes',
+      asked: (r) => `num_nodes: ${r.numNodes}`,
       needs: (r) => (r.numNodes ?? 1) > 1,
       problem: (c, r) => `${c} runs single-node clusters only, but ${r.numNodes} nodes are asked for`,
       fix: () => '',
@@ -159,6 +171,21 @@ export function featureField(f: Feature): FeatureField {
   return (BY_FEATURE.get(f) as Entry).field;
 }
 
+/** How the request asks for `f`, as in a task file: `use_spot: true`, `zone: us-east-1a`. */
+export function featureAsked(f: Feature, r: FeatureRequest): string {
+  return (BY_FEATURE.get(f) as Entry).asked(r);
+}
+
+/** What the cloud cannot do, naming it: `lambda has no spot instances` (a message without the fix). */
+export function featureProblem(
+  f: Feature,
+  cloudName: string,
+  cloud: HasFeatures,
+  r: FeatureRequest = {},
+): string {
+  return (BY_FEATURE.get(f) as Entry).problem(cloudName, r, cloud);
+}
+
 /**
  * The one-line message for a request that needs `f` on a cloud that lacks it:
  * `<cloud> has no spot instances; drop use_spot or choose another cloud`. `fix` replaces the
@@ -171,8 +198,7 @@ export function featureMessage(
   r: FeatureRequest = {},
   fix?: string,
 ): string {
-  const e = BY_FEATURE.get(f) as Entry;
-  const problem = e.problem(cloudName, r, cloud);
-  const how = fix ?? e.fix(r);
+  const problem = featureProblem(f, cloudName, cloud, r);
+  const how = fix ?? (BY_FEATURE.get(f) as Entry).fix(r);
   return how === '' ? problem : `${problem}; ${how}`;
 }

@@ -5,8 +5,10 @@ import { GCP_BOUND_ACCELERATORS } from '../../../src/clouds/gcp/index.js';
 import { getCloud } from '../../../src/clouds/registry.js';
 import type { Feature, Launchable } from '../../../src/core/cluster.js';
 import {
+  featureAsked,
   featureField,
   featureMessage,
+  featureProblem,
   missingFeatures,
   requiredFeatures,
 } from '../../../src/core/features.js';
@@ -333,6 +335,8 @@ describe('the one table of features (src/core/features.ts)', () => {
       featureMessage('stop-spot', 'c', has(), spotStop, 'use autodown'),
       'c cannot stop instances, only tear them down; use autodown',
     );
+    assert.equal(featureAsked('zones', r), 'zone: z');
+    assert.equal(featureProblem('labels', 'c', has(), r), 'c cannot label instances');
     assert.equal(featureField('labels'), 'labels');
     assert.equal(featureField('stop-spot'), 'autostop');
     assert.equal(featureField('multi-node'), 'numNodes');
