@@ -12,14 +12,15 @@
  *    flight finish and are recorded;
  * 5. it waits until every node is running with an IP: a node that ends (or, where the cloud's list
  *    is consistent, vanishes) while booting, or that is not up in time, fails the launch with
- *    ProvisionError(bootScope, 'boot_failed' | 'boot_timeout'); known_hosts entries of the fresh
- *    nodes' addresses are forgotten (a new instance has a new host key);
+ *    ProvisionError(bootScope, 'boot_failed' | 'boot_timeout'); as each node is first seen running,
+ *    the known_hosts entry of a fresh node's address is forgotten (a new instance has a new host key)
+ *    and the caller's `onRunning` is told (it starts that node's SSH check);
  * 6. nodes that appeared meanwhile (a launch whose answer was lost) are removed as strays;
  * 7. on any failure or abort, the nodes this call created (not those it found) are removed before the
  *    error is thrown (InterruptedError after an abort).
  *
  * Reachability over SSH is not waited for here: the caller does it for every cloud
- * (runtime/bootstrap.ts waitReachable, after runInstances in the failover attempt).
+ * (runtime/bootstrap.ts launchReachable, in the failover attempt).
  */
 import type { BlockScope, ClusterSpec, NodeInfo } from '../core/cluster.js';
 import { ProvisionError } from '../core/errors.js';
@@ -112,6 +113,7 @@ export async function runCluster<I extends Listed, Ctx>(
   spec: ClusterSpec,
   api: ClusterApi<I, Ctx>,
   signal?: AbortSignal,
+  onRunning?: (node: NodeInfo) => void,
 ): Promise<NodeInfo[]> {
   if (signal?.aborted) throw new InterruptedError();
   const { cluster, numNodes } = spec;
@@ -151,9 +153,7 @@ export async function runCluster<I extends Listed, Ctx>(
       if (failure) throw (failure as { error: unknown }).error;
     }
 
-    const nodes = await waitRunning(spec, api, ids, signal);
-    const fresh = new Set(created);
-    forgetNodeHostKeys(nodes.filter((n) => fresh.has(n.id)));
+    const nodes = await waitRunning(spec, api, ids, new Set(created), signal, onRunning);
     // A launch whose answer was lost may still have made a node after the list above: a stray now.
     const wanted = new Set(ids.values());
     const late = (await api.list(signal)).filter((i) => !wanted.has(i.id));
@@ -180,9 +180,12 @@ async function waitRunning<I extends Listed, Ctx>(
   spec: ClusterSpec,
   api: ClusterApi<I, Ctx>,
   ids: ReadonlyMap<number, string>,
+  fresh: ReadonlySet<string>,
   signal?: AbortSignal,
+  onRunning?: (node: NodeInfo) => void,
 ): Promise<NodeInfo[]> {
   const deadline = Date.now() + api.bootTimeoutMs;
+  const up = new Set<string>();
   const where = `in ${api.region}`;
   for (;;) {
     const seen = new Map((await api.describe([...ids.values()], signal)).map((d) => [d.node.id, d]));
@@ -199,8 +202,16 @@ async function waitRunning<I extends Listed, Ctx>(
           `${api.displayName} instance ${id} (${spec.cluster} rank ${rank}) ${why} while booting ${where}`,
         );
       }
-      if (d?.node.status !== 'running' || !d.node.internalIp) pending++;
-      else nodes.push(d.node);
+      if (d?.node.status !== 'running' || !d.node.internalIp) {
+        pending++;
+        continue;
+      }
+      nodes.push(d.node);
+      if (!up.has(id)) {
+        up.add(id);
+        if (fresh.has(id)) forgetNodeHostKeys([d.node]);
+        onRunning?.(d.node);
+      }
     }
     if (pending === 0) return nodes.sort(byRank);
     if (Date.now() > deadline) {

@@ -20,11 +20,16 @@ import type { Resources } from '../core/task.js';
 export interface NodeProvider {
   /**
    * Creates missing nodes (reusing those already there), head first, and returns when all are running
-   * with IPs, head first then by rank; on failure, removes what this call created. That the nodes
-   * answer over SSH is not its job: the failover attempt waits for it, for every cloud
-   * (src/runtime/bootstrap.ts waitReachable).
+   * with IPs, head first then by rank; on failure, removes what this call created. `onRunning` is told
+   * of each node when it is first seen running with an IP. That the nodes answer over SSH is not its
+   * job: the failover attempt waits for it, for every cloud (src/runtime/bootstrap.ts
+   * launchReachable, which starts each node's check from `onRunning`).
    */
-  runInstances(spec: ClusterSpec, signal?: AbortSignal): Promise<NodeInfo[]>;
+  runInstances(
+    spec: ClusterSpec,
+    signal?: AbortSignal,
+    onRunning?: (node: NodeInfo) => void,
+  ): Promise<NodeInfo[]>;
   /** Every non-terminated node of the cluster, found by tag. Sorted head first, then by rank. */
   queryInstances(cluster: string): Promise<NodeInfo[]>;
   /** Safe to repeat; a no-op when nothing is there. */

@@ -7,7 +7,7 @@
 import type { Cloud } from '../clouds/types.js';
 import type { BlocklistEntry, ClusterSpec, Launchable, NodeInfo } from '../core/cluster.js';
 import type { Dag } from '../core/task.js';
-import { waitReachable } from '../runtime/bootstrap.js';
+import { launchReachable } from '../runtime/bootstrap.js';
 import type { Store } from '../state/index.js';
 import { CloudError, InterruptedError, SkyhopError } from '../util/errors.js';
 import { blockEntry, firstZone, placeString } from './blocklist.js';
@@ -133,7 +133,8 @@ export async function provisionWithFailover(req: ProvisionRequest): Promise<Prov
     try {
       provider = cloud.provider(choice.region);
       // Running with IPs from the provider; answering over SSH is waited for here, for every cloud.
-      const nodes = await waitReachable(await provider.runInstances(spec, req.signal), {
+      const p = provider;
+      const nodes = await launchReachable((onRunning) => p.runInstances(spec, req.signal, onRunning), {
         signal: req.signal,
       });
       req.store.journalResolve(intent, 'created');

@@ -5,7 +5,6 @@
  * the agent on the head node, then the task's files (workdir to ~/sky_workdir, file_mounts) on
  * every node in parallel. Nothing here knows which cloud or runner kind it is talking to.
  */
-import { setMaxListeners } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cloud } from '../clouds/types.js';
@@ -23,25 +22,27 @@ export const REMOTE_WORKDIR = '~/sky_workdir';
 /** The longest wait for a running node to answer over SSH (the runner retries the connection patiently). */
 export const REACHABLE_TIMEOUT_MS = 5 * 60_000;
 
+/** What `waitReachable` and `launchReachable` take. */
+export interface ReachOptions {
+  /** The longest wait for one node to answer, from when its check starts; default 5 min. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
 /**
- * Waits until every node reached over SSH answers `true` (local nodes need no wait), all nodes at
- * once. A node that does not answer in `timeoutMs` (or refuses the key) fails the wait with
- * ProvisionError('fatal', 'ssh_unreachable'): SSH set-up is the same in every place, so no other
- * place would do better; the failover loop then removes what the attempt created. Returns `nodes`.
+ * The SSH checks of a cluster's nodes: `check(node)` starts one node's check (`true` over SSH; the
+ * runner retries the connection patiently while sshd comes up), `wait(nodes)` checks the nodes not
+ * checked yet and waits for all, `stop()` ends the checks still running. Local nodes need no check.
+ * A node that does not answer in time (or refuses the key) fails the wait with
+ * ProvisionError('fatal', 'ssh_unreachable'): SSH set-up is the same in every place, so no other place
+ * would do better; the failover loop then removes what the attempt created.
  */
-export async function waitReachable(
-  nodes: readonly NodeInfo[],
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
-): Promise<NodeInfo[]> {
-  const ssh = nodes.filter((n) => n.connection.kind === 'ssh');
-  if (ssh.length === 0) return [...nodes];
-  if (opts.signal?.aborted) throw new InterruptedError();
+export function reachability(opts: ReachOptions = {}) {
   const timeoutMs = opts.timeoutMs ?? REACHABLE_TIMEOUT_MS;
-  const stop = new AbortController(); // ends the other checks once one has failed
-  const limit = AbortSignal.timeout(timeoutMs);
-  const signals = [stop.signal, limit, ...(opts.signal ? [opts.signal] : [])];
-  const probeSignal = AbortSignal.any(signals);
-  setMaxListeners(0, probeSignal); // one listener per node's command
+  const stop = new AbortController(); // ends the other checks once one has failed, or on stop()
+  const checks = new Map<string, Promise<void>>();
+  let failure: unknown = null;
+
   const probe = async (n: NodeInfo) => {
     const c = n.connection as { host: string; port: number; user: string };
     const unreachable = (detail: string, cause?: unknown) =>
@@ -52,17 +53,20 @@ export async function waitReachable(
           `${c.user}@${c.host}:${c.port}${detail}`,
         { cause },
       );
+    const limit = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([stop.signal, limit, ...(opts.signal ? [opts.signal] : [])]);
     const runner = makeRunner(n.connection);
     try {
       let r: Awaited<ReturnType<CommandRunner['run']>>;
       try {
-        r = await runner.run('true', { signal: probeSignal });
+        r = await runner.run('true', { signal });
       } catch (e) {
         if (opts.signal?.aborted || e instanceof InterruptedError) throw new InterruptedError();
+        if (stop.signal.aborted) return;
         throw unreachable(`: ${e instanceof Error ? e.message : String(e)}`, e);
       }
       if (opts.signal?.aborted) throw new InterruptedError();
-      if (r.code === 0 || (stop.signal.aborted && !limit.aborted)) return; // another node failed first
+      if (r.code === 0 || (stop.signal.aborted && !limit.aborted)) return; // stopped, or another failed first
       const last = r.stderr.trim().split('\n').pop() ?? '';
       const why = limit.aborted ? ` within ${Math.round(timeoutMs / 1000)} s` : ` (exit ${r.code})`;
       throw unreachable(`${why}${last ? `: ${last}` : ''}`);
@@ -70,18 +74,64 @@ export async function waitReachable(
       await runner.close().catch(() => {});
     }
   };
-  let failure: unknown = null;
-  await Promise.all(
-    ssh.map((n) =>
+
+  const check = (n: NodeInfo): void => {
+    if (n.connection.kind !== 'ssh' || checks.has(n.id) || stop.signal.aborted) return;
+    checks.set(
+      n.id,
       probe(n).catch((e) => {
         failure ??= e;
         stop.abort();
       }),
-    ),
-  );
-  if (opts.signal?.aborted) throw new InterruptedError();
-  if (failure) throw failure;
-  return [...nodes];
+    );
+  };
+
+  return {
+    check,
+    async wait(nodes: readonly NodeInfo[]): Promise<NodeInfo[]> {
+      if (opts.signal?.aborted) throw new InterruptedError();
+      for (const n of nodes) check(n);
+      await Promise.all(checks.values());
+      if (opts.signal?.aborted) throw new InterruptedError();
+      if (failure) throw failure;
+      return [...nodes];
+    },
+    async stop(): Promise<void> {
+      stop.abort();
+      await Promise.all(checks.values());
+    },
+  };
+}
+
+/** Waits until every node answers over SSH, all at once (see `reachability`). Returns `nodes`. */
+export async function waitReachable(
+  nodes: readonly NodeInfo[],
+  opts: ReachOptions = {},
+): Promise<NodeInfo[]> {
+  const reach = reachability(opts);
+  try {
+    return await reach.wait(nodes);
+  } finally {
+    await reach.stop();
+  }
+}
+
+/**
+ * A provider's runInstances, then the wait until its nodes answer over SSH: the one way every
+ * cloud's nodes become usable. Each node's check starts as soon as the provider reports it running
+ * (`onRunning`), so booting and connecting overlap across nodes; the checks still running when the
+ * launch fails are ended.
+ */
+export async function launchReachable(
+  launch: (onRunning: (node: NodeInfo) => void) => Promise<NodeInfo[]>,
+  opts: ReachOptions = {},
+): Promise<NodeInfo[]> {
+  const reach = reachability(opts);
+  try {
+    return await reach.wait(await launch(reach.check));
+  } finally {
+    await reach.stop();
+  }
 }
 
 export function runnersFor(nodes: readonly NodeInfo[]): CommandRunner[] {

@@ -206,7 +206,7 @@ export async function ${name}Api(): Promise<${D}Api> {
  *   every node is running with an IP, remove what this call created when it fails): ../reconcile.ts,
  *   given the calls below (ClusterApi);
  * - waiting until the nodes answer over SSH: the caller does it, for every cloud
- *   (src/runtime/bootstrap.ts waitReachable).
+ *   (src/runtime/bootstrap.ts launchReachable, told of each node running through \`onRunning\`).
  * src/clouds/fluffycloud/provider.ts is a complete example.
  *
  * TODO: fill in list, remove, launch, describe and prepare with ${D}'s API calls; a failure that is
@@ -287,7 +287,11 @@ export class ${D}Provider implements NodeProvider {
     };
   }
 
-  async runInstances(spec: ClusterSpec, signal?: AbortSignal): Promise<NodeInfo[]> {
+  async runInstances(
+    spec: ClusterSpec,
+    signal?: AbortSignal,
+    onRunning?: (node: NodeInfo) => void,
+  ): Promise<NodeInfo[]> {
     const { cluster } = spec;
     const api: ClusterApi<Instance, string> = {
       displayName: CLOUD,
@@ -306,7 +310,7 @@ export class ${D}Provider implements NodeProvider {
       pollMs: 1000,
       bootTimeoutMs: 10 * 60_000,
     };
-    return runCluster(spec, api, signal);
+    return runCluster(spec, api, signal, onRunning);
   }
 
   async queryInstances(cluster: string): Promise<NodeInfo[]> {

@@ -403,9 +403,13 @@ export class AwsProvider implements NodeProvider {
     return { id: img.ImageId, rootDevice: img.RootDeviceName ?? '/dev/sda1' };
   }
 
-  async runInstances(spec: ClusterSpec, signal?: AbortSignal): Promise<NodeInfo[]> {
+  async runInstances(
+    spec: ClusterSpec,
+    signal?: AbortSignal,
+    onRunning?: (node: NodeInfo) => void,
+  ): Promise<NodeInfo[]> {
     this.checkSpec(spec);
-    return runCluster(spec, this.clusterApi(spec), signal);
+    return runCluster(spec, this.clusterApi(spec), signal, onRunning);
   }
 
   /** EC2's calls for the shared runInstances (src/clouds/reconcile.ts). */

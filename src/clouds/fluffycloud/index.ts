@@ -57,7 +57,7 @@ export function lazyProvider(region: string, opts: FluffyCloudProviderOptions = 
     return real;
   };
   return {
-    runInstances: async (spec, signal) => (await get()).runInstances(spec, signal),
+    runInstances: async (spec, signal, onRunning) => (await get()).runInstances(spec, signal, onRunning),
     queryInstances: async (cluster) => (await get()).queryInstances(cluster),
     terminateInstances: async (cluster) => (await get()).terminateInstances(cluster),
   };

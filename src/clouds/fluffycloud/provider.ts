@@ -141,10 +141,14 @@ export class FluffyCloudProvider implements NodeProvider {
     }
   }
 
-  async runInstances(spec: ClusterSpec, signal?: AbortSignal): Promise<NodeInfo[]> {
+  async runInstances(
+    spec: ClusterSpec,
+    signal?: AbortSignal,
+    onRunning?: (node: NodeInfo) => void,
+  ): Promise<NodeInfo[]> {
     this.checkSpec(spec);
     const api = await this.client();
-    return runCluster(spec, this.clusterApi(api, spec), signal);
+    return runCluster(spec, this.clusterApi(api, spec), signal, onRunning);
   }
 
   /** FluffyCloud's calls for the shared runInstances (src/clouds/reconcile.ts). */

@@ -13,7 +13,7 @@ import { FluffyCloudProvider } from '../../../src/clouds/fluffycloud/provider.js
 import { isClusterKeyName } from '../../../src/clouds/fluffycloud/setup.js';
 import type { ClusterSpec, NodeInfo } from '../../../src/core/cluster.js';
 import { ProvisionError } from '../../../src/clouds/errors.js';
-import { waitReachable } from '../../../src/runtime/bootstrap.js';
+import { launchReachable, waitReachable } from '../../../src/runtime/bootstrap.js';
 import { makeRunner } from '../../../src/runtime/index.js';
 import { baseScenario, emulatorUnavailable, type FluffyEnv, startFluffy } from './env.js';
 
@@ -124,10 +124,20 @@ describe('FluffyCloud provider', { skip: skip ?? false }, () => {
     await provider().terminateInstances('two');
   });
 
-  test('runInstances returns nodes running with IPs; waitReachable (shared, for every cloud) sees them answer', async () => {
-    const nodes = await provider().runInstances(spec('reach', 2));
+  test('runInstances returns nodes running with IPs; launchReachable/waitReachable (shared, every cloud) see them answer', async () => {
+    const seen: string[] = [];
+    const nodes = await provider().runInstances(spec('reach', 2), undefined, (n) => seen.push(n.id));
     assert.ok(nodes.every((n) => n.status === 'running' && n.internalIp !== ''));
+    assert.deepEqual(seen.sort(), nodes.map((n) => n.id).sort(), 'each node is reported running once');
     assert.deepEqual(await waitReachable(nodes, { timeoutMs: 60_000 }), nodes);
+    // As the failover attempt does it: each node's check starts when it is reported running.
+    const again = await launchReachable((onRunning) =>
+      provider().runInstances(spec('reach', 2), undefined, onRunning),
+    );
+    assert.deepEqual(
+      again.map((n) => n.id),
+      nodes.map((n) => n.id),
+    );
     // A node that refuses the key: the wait fails with the shared layer's typed error, at once (an
     // authentication failure is not retried), naming the node.
     const wrongKey = join(mkdtempSync(join(tmpdir(), 'skyhop-wrong-key-')), 'id');

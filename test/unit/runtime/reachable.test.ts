@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ProvisionError } from '../../../src/clouds/errors.js';
 import type { NodeInfo } from '../../../src/core/cluster.js';
-import { waitReachable } from '../../../src/runtime/bootstrap.js';
+import { launchReachable, waitReachable } from '../../../src/runtime/bootstrap.js';
 import { InterruptedError } from '../../../src/util/errors.js';
 import { tempRoot } from './helpers.js';
 
@@ -83,5 +83,20 @@ describe('waitReachable', () => {
     setTimeout(() => ac.abort(), 200);
     await assert.rejects(wait, InterruptedError);
     await assert.rejects(waitReachable([await sshNode()], { signal: ac.signal }), InterruptedError);
+  });
+
+  test('launchReachable: a check started from onRunning is ended when the launch fails; its error wins', async () => {
+    const n = await sshNode();
+    const boom = new Error('capacity');
+    await assert.rejects(
+      launchReachable(
+        async (onRunning) => {
+          onRunning(n); // its SSH check starts (and would retry for the whole timeout)
+          throw boom;
+        },
+        { timeoutMs: 60_000 },
+      ),
+      (e: unknown) => e === boom,
+    );
   });
 });
