@@ -6,7 +6,7 @@
 import { CloudError } from '../util/errors.js';
 
 // Defined on floor 1 (core/errors.ts) so that the shared layer below the clouds raises it too
-// (runtime/bootstrap.ts's waitReachable).
+// (runtime/bootstrap.ts's SSH reachability wait).
 export { ProvisionError } from '../core/errors.js';
 
 /**

@@ -8,7 +8,7 @@
  *   `running` with an IP, and on a failure part-way (capacity for 2 of 4 nodes, a node that dies while
  *   booting, an abort) removes the instances it launched in this call (not the ones it found);
  * - that the nodes answer over SSH is waited for by the caller, for every cloud
- *   (src/runtime/bootstrap.ts waitReachable).
+ *   (src/runtime/bootstrap.ts launchReachable, from the failover attempt).
  *
  * The cloud is the truth: every question ("which nodes does this cluster have?") is answered by
  * listing instances and reading tags, never from local state, so a client that lost its state or died
