@@ -7,7 +7,6 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Cloud } from '../clouds/types.js';
 import type { Connection, NodeInfo } from '../core/cluster.js';
 import { ProvisionError } from '../core/errors.js';
 import type { Task } from '../core/task.js';
@@ -152,7 +151,7 @@ export function agentBundlePath(): string {
 
 /** Run the cloud's image-specific preparation on every node, in parallel. */
 export async function runNodeSetup(
-  cloud: Cloud,
+  cloud: { nodeSetup?(node: NodeInfo): string[] },
   nodes: readonly NodeInfo[],
   runners: readonly CommandRunner[],
 ) {
