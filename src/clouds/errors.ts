@@ -3,21 +3,11 @@
  * provider that knows what its own failure means raises `ProvisionError(scope, ...)`; the failover loop
  * handles the cases common to every cloud; a cloud's `classifyError` maps only its own API's errors.
  */
-import type { BlockScope } from '../core/cluster.js';
 import { CloudError } from '../util/errors.js';
 
-/** A provider's own failure, with what the failover loop should block (or retry). */
-export class ProvisionError extends CloudError {
-  readonly scope: BlockScope;
-  /** A short machine-readable reason ('boot_timeout', 'ssh_unreachable', ...). */
-  readonly reason: string;
-  constructor(scope: BlockScope, reason: string, message: string, opts: { cause?: unknown } = {}) {
-    super(message, opts);
-    this.name = 'ProvisionError';
-    this.scope = scope;
-    this.reason = reason;
-  }
-}
+// Defined on floor 1 (core/errors.ts) so that the shared layer below the clouds raises it too
+// (runtime/bootstrap.ts's SSH reachability wait).
+export { ProvisionError } from '../core/errors.js';
 
 /**
  * What a failover classifier needs from any thrown value: the error's code or name (SDK errors carry

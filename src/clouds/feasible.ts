@@ -19,8 +19,8 @@
  * matching zone of the region where the type is offered, cheapest first (the order the provisioner
  * tries), `zone` the pinned zone, else the cheapest zone for spot (spot prices differ by zone), else null.
  *
- * A request needing a feature the cloud lacks (use_spot, zone, ports, image_id, disk_size, labels) gets
- * nothing from it. SkyPilot silently ignores disk_size and labels where a cloud has no such thing;
+ * A request needing a feature the cloud lacks (use_spot, zone, ports, image_id, disk_size, labels,
+ * autostop; the one table is src/core/features.ts) gets nothing from it. SkyPilot silently ignores disk_size and labels where a cloud has no such thing;
  * skyhop treats them as requirements, so a plan never drops part of what the task asked for.
  */
 import { closestName } from '../util/suggest.js';
@@ -28,6 +28,7 @@ import type { Catalog, Offering, ResourceFilter } from '../catalog/types.js';
 import type { AcceleratorDemand, Amount, Resources } from '../core/task.js';
 import { UserError } from '../util/errors.js';
 import type { Feature, Launchable } from '../core/cluster.js';
+import { missingFeatures } from '../core/features.js';
 
 /** The part of a Cloud that planning needs. */
 export interface PlanningCloud {
@@ -60,30 +61,6 @@ export interface PlanningHooks {
     accelerators: { name: string; count: number } | null,
     at: { region: string; zone: string | null; useSpot: boolean },
   ): number | null;
-}
-
-/**
- * The feature each request field needs from a cloud (multi-node is checked elsewhere). Autostop
- * that stops (rather than tears down) needs `stop` too, or `stop-spot` for spot instances.
- */
-export function requiredFeatures(r: Resources): Feature[] {
-  const need: Feature[] = [];
-  if (r.useSpot) need.push('spot');
-  if (r.zone !== undefined) need.push('zones');
-  if (r.ports !== undefined && r.ports.length > 0) need.push('ports');
-  if (r.imageId !== undefined) need.push('image-id');
-  if (r.diskSize !== undefined) need.push('disk-size');
-  if (r.labels !== undefined && Object.keys(r.labels).length > 0) need.push('labels');
-  if (r.autostop) {
-    need.push('autostop');
-    if (!r.autostop.down) need.push(r.useSpot ? 'stop-spot' : 'stop');
-  }
-  return need;
-}
-
-/** The features the request needs that the cloud lacks. */
-export function missingFeatures(r: Resources, features: ReadonlySet<Feature>): Feature[] {
-  return requiredFeatures(r).filter((f) => !features.has(f));
 }
 
 /** Whether `have` satisfies an Amount ("4" exactly 4, "4+" at least 4). */
@@ -267,7 +244,7 @@ export function feasibleFromCatalog(
   hooks: PlanningHooks = {},
 ): Launchable[] {
   if (r.cloud !== undefined && r.cloud !== cloud.name) return [];
-  if (missingFeatures(r, cloud.features).length > 0) return [];
+  if (missingFeatures(r, cloud).length > 0) return [];
   const catalog = cloud.catalog();
   const place = placeOf(cloud, catalog, r);
   if (place === null) return [];

@@ -11,10 +11,25 @@ import type {
 } from '../core/cluster.js';
 import type { Resources } from '../core/task.js';
 
-/** Cluster-level, idempotent, tag-based. Nodes carry tags `skyhop-cluster` and `skyhop-role`. */
+/**
+ * Cluster-level, idempotent, tag-based: nodes carry the tags of src/clouds/tags.ts (`skyhop-cluster`,
+ * `skyhop-role`, `skyhop-rank`). A provider holds its cloud's API calls; what every cloud does the same
+ * way is shared above it (src/clouds/reconcile.ts runCluster for runInstances). A provider's own
+ * failures are `ProvisionError(scope, reason, message)` (src/clouds/errors.ts).
+ */
 export interface NodeProvider {
-  /** Creates missing nodes (reusing those already there) and returns only when all are running and reachable. */
-  runInstances(spec: ClusterSpec, signal?: AbortSignal): Promise<NodeInfo[]>;
+  /**
+   * Creates missing nodes (reusing those already there), head first, and returns when all are running
+   * with IPs, head first then by rank; on failure, removes what this call created. `onRunning` is told
+   * of each node when it is first seen running with an IP. That the nodes answer over SSH is not its
+   * job: the failover attempt waits for it, for every cloud (src/runtime/bootstrap.ts
+   * launchReachable, which starts each node's check from `onRunning`).
+   */
+  runInstances(
+    spec: ClusterSpec,
+    signal?: AbortSignal,
+    onRunning?: (node: NodeInfo) => void,
+  ): Promise<NodeInfo[]>;
   /** Every non-terminated node of the cluster, found by tag. Sorted head first, then by rank. */
   queryInstances(cluster: string): Promise<NodeInfo[]>;
   /** Safe to repeat; a no-op when nothing is there. */

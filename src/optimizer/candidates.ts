@@ -5,6 +5,7 @@
  */
 import type { Cloud } from '../clouds/types.js';
 import type { BlocklistEntry, Launchable } from '../core/cluster.js';
+import { missingFeatures } from '../core/features.js';
 import type { Task } from '../core/task.js';
 
 /** Whether the entry blocks a (cloud, region) place as a whole (cloud- or region-scope entry). */
@@ -69,11 +70,10 @@ export function enumerateCandidates(
 ): TaskCandidates {
   const launchables: Launchable[] = [];
   let beforeBlocklist = 0;
-  const multiNode = task.numNodes > 1;
   task.resources.forEach((r, i) => {
     for (const cloud of clouds) {
       if (r.cloud !== undefined && r.cloud !== cloud.name) continue;
-      if (multiNode && !cloud.features.has('multi-node')) continue;
+      if (missingFeatures({ numNodes: task.numNodes }, cloud).length > 0) continue;
       const priceIn = (l: Launchable, zone: string) =>
         cloud
           .catalog()

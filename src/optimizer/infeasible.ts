@@ -5,9 +5,9 @@
  */
 import { closestName, nearestNames } from '../util/suggest.js';
 import type { AcceleratorOffer } from '../catalog/types.js';
-import { missingFeatures } from '../clouds/feasible.js';
 import type { Cloud } from '../clouds/types.js';
 import type { BlocklistEntry } from '../core/cluster.js';
+import { missingFeatures } from '../core/features.js';
 import type { Resources, Task } from '../core/task.js';
 import { UserError } from '../util/errors.js';
 import { describeRequest, money, taskLabel } from './describe.js';
@@ -132,7 +132,7 @@ export function infeasibleError(
     else if (r.accelerators) details.push(...acceleratorDetails(r, clouds));
     else details.push(...cpuDetails(cs));
     const lacking = cs
-      .map((c) => ({ c: c.name, f: missingFeatures(r, c.features) }))
+      .map((c) => ({ c: c.name, f: missingFeatures(r, c) }))
       .filter((x) => x.f.length > 0)
       .map((x) => `${x.c} (no ${x.f.join(', ')})`);
     if (lacking.length) details.push(`clouds without a feature the request needs: ${lacking.join(', ')}`);

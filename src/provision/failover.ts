@@ -12,6 +12,7 @@
  */
 import type { Cloud, NodeProvider } from '../clouds/types.js';
 import type { BlocklistEntry, ClusterSpec, Launchable, NodeInfo } from '../core/cluster.js';
+import { launchReachable } from '../runtime/bootstrap.js';
 import type { Store } from '../state/index.js';
 import { CloudError, InterruptedError, SkyhopError } from '../util/errors.js';
 import { sleep } from '../util/sleep.js';
@@ -52,6 +53,8 @@ export type CreateNodes = (
   provider: NodeProvider,
   spec: ClusterSpec,
   signal?: AbortSignal,
+  /** Called as each node is reported running (its reachability check starts then). */
+  onRunning?: (node: NodeInfo) => void,
 ) => Promise<NodeInfo[]>;
 
 export interface ProvisionRequest {
@@ -174,9 +177,15 @@ export async function attemptOnce(req: ProvisionRequest, place: Place): Promise<
     req.onAttempt?.(place);
     if (req.signal?.aborted) throw new InterruptedError();
     provider = cloud.provider(spec.region);
-    const create: CreateNodes = req.create ?? ((p, s, signal) => p.runInstances(s, signal));
+    const create: CreateNodes =
+      req.create ?? ((p, s, signal, onRunning) => p.runInstances(s, signal, onRunning));
     asked = true;
-    const nodes = await create(provider, spec, req.signal);
+    // The provider returns nodes running with IPs; answering over SSH is waited for here, for every
+    // cloud and every way of creating them (a node's check starts as soon as it is reported running).
+    const p = provider;
+    const nodes = await launchReachable((onRunning) => create(p, spec, req.signal, onRunning), {
+      signal: req.signal,
+    });
     req.store.journalResolve(intent, 'created');
     return { ok: true, nodes };
   } catch (error) {

@@ -2,6 +2,7 @@
 import { userInfo } from 'node:os';
 import * as agent from '../agent/client.js';
 import type { Cloud } from '../clouds/types.js';
+import { featureMessage, missingFeatures } from '../core/features.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { connectionsFromHead, nodeBinaryFor } from '../runtime/bootstrap.js';
 import type { ClusterRecord, Store } from '../state/index.js';
@@ -34,17 +35,16 @@ export function checkAutostop(
   a: { idleMinutes: number; down: boolean } | null | undefined,
 ): void {
   if (!a) return;
-  if (!cloud.autostopCommand || !cloud.features.has('autostop')) {
-    throw new UserError(
-      `${cloud.displayName} clusters cannot stop themselves; autostop is not available for ${rec.name}`,
-    );
-  }
-  if (!a.down && !cloud.features.has(rec.resources.useSpot ? 'stop-spot' : 'stop')) {
-    const what = rec.resources.useSpot
-      ? `${cloud.displayName} spot clusters`
-      : `${cloud.displayName} clusters`;
-    throw new UserError(`${what} cannot be stopped; use autodown (\`skyhop autostop --down ${rec.name}\`)`);
-  }
+  const need = { useSpot: rec.resources.useSpot, autostop: a };
+  const missing = cloud.autostopCommand
+    ? missingFeatures(need, cloud).filter((f) => f !== 'spot')
+    : (['autostop'] as const);
+  if (missing.length === 0) return;
+  const fix =
+    missing[0] === 'autostop'
+      ? `autostop is not available for ${rec.name}`
+      : `use autodown (\`skyhop autostop --down ${rec.name}\`)`;
+  throw new UserError(featureMessage(missing[0], cloud.displayName, cloud, need, fix));
 }
 
 /**

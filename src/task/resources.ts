@@ -8,6 +8,7 @@ import type { RawAlternative, RawResources } from './schema.js';
 import type { SourceDoc } from './source.js';
 import { fieldWhere, type Path, type Where, whereError } from './where.js';
 import { caseInsensitiveMatch, didYouMean } from '../util/suggest.js';
+import { featureField, featureMessage, type HasFeatures, missingFeatures } from '../core/features.js';
 import type { AcceleratorDemand, Resources } from '../core/task.js';
 import { type AcceleratorSpec, scalarString } from './values.js';
 
@@ -369,38 +370,16 @@ export function checkResources(
   }
 
   if (r.cloud !== undefined && known.cloudHasFeature) {
-    const cloud = r.cloud;
-    const lacks = (f: string) => known.cloudHasFeature?.(cloud, f) === false;
-    if (r.useSpot && lacks('spot')) {
-      throw fail('useSpot', `${cloud} has no spot instances; drop use_spot or choose another cloud`);
-    }
-    if (r.ports?.length && lacks('ports')) throw fail('ports', `${cloud} cannot open ports; drop ports`);
-    if (r.imageId !== undefined && lacks('image-id')) {
-      throw fail('imageId', `${cloud} does not take a custom image; drop image_id`);
-    }
-    if (r.autostop && lacks('autostop')) {
-      throw fail(
-        'autostop',
-        `${cloud} clusters cannot stop themselves; drop autostop or choose another cloud`,
-      );
-    }
-    if (r.autostop && !r.autostop.down && r.useSpot && !lacks('stop') && lacks('stop-spot')) {
-      throw fail(
-        'autostop',
-        `${cloud} cannot stop spot instances, only tear them down; ask for autodown (--down, or autostop: {idle_minutes: ${r.autostop.idleMinutes}, down: true})`,
-      );
-    }
-    if (r.autostop && !r.autostop.down && lacks('stop')) {
-      throw fail(
-        'autostop',
-        `${cloud} cannot stop instances, only tear them down; ask for autodown (--down, or autostop: {idle_minutes: ${r.autostop.idleMinutes}, down: true})`,
-      );
-    }
-    if (task.numNodes > 1 && lacks('multi-node')) {
-      throw whereError(
-        task.numNodesWhere ?? fieldWhere(['num_nodes']),
-        `${cloud} runs single-node clusters only, but ${task.numNodes} nodes are asked for`,
-      );
+    const name = r.cloud;
+    const has = known.cloudHasFeature;
+    const cloud: HasFeatures = { features: { has: (f) => has(name, f) } };
+    const need = { ...r, numNodes: task.numNodes };
+    const [missing] = missingFeatures(need, cloud);
+    if (missing !== undefined) {
+      const message = featureMessage(missing, name, cloud, need);
+      const field = featureField(missing);
+      if (field === 'numNodes') throw whereError(task.numNodesWhere ?? fieldWhere(['num_nodes']), message);
+      throw fail(field, message);
     }
   }
   return { r, origins: o };

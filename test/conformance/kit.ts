@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Cloud } from '../../src/clouds/types.js';
 import type { BlockScope, ClusterSpec, NodeInfo } from '../../src/core/cluster.js';
+import { waitReachable } from '../../src/runtime/bootstrap.js';
 import { makeRunner } from '../../src/runtime/index.js';
 
 export interface CloudTestEnv {
@@ -106,6 +107,8 @@ export function conformance(env: CloudTestEnv): void {
         );
         return;
       }
+      // runInstances returns nodes running with IPs; the shared layer waits until they answer.
+      await waitReachable(nodes);
       const r = makeRunner(nodes[0].connection);
       try {
         const out = await r.run('echo conformance-ok');
@@ -126,6 +129,7 @@ export function conformance(env: CloudTestEnv): void {
       checkTags(nodes, c, 2);
       assert.equal(nodes[1].role, 'worker');
       if (env.reachable === true) {
+        await waitReachable(nodes);
         for (const n of nodes) {
           const r = makeRunner(n.connection);
           try {

@@ -199,27 +199,28 @@ export async function ${name}Api(): Promise<${D}Api> {
   files.push({
     path: 'provider.ts',
     content: `/**
- * Step 1: the ${D} NodeProvider, over the API client (api.ts). src/clouds/fluffycloud/provider.ts is
- * a complete example; the conformance kit (\`node scripts/test.mjs conformance\`) checks these rules.
+ * Step 1: the ${D} NodeProvider: ${D}'s API calls (api.ts), nothing else. What every provider does
+ * the same way is shared, and the conformance kit (\`node scripts/test.mjs conformance\`) checks it:
+ * - the tags nodes carry and are found by (skyhop-cluster, skyhop-role, skyhop-rank): ../tags.ts;
+ * - runInstances (reuse the nodes there, remove strays, launch the missing ranks head first, wait until
+ *   every node is running with an IP, remove what this call created when it fails): ../reconcile.ts,
+ *   given the calls below (ClusterApi);
+ * - waiting until the nodes answer over SSH: the caller does it, for every cloud
+ *   (src/runtime/bootstrap.ts launchReachable, told of each node running through \`onRunning\`).
+ * src/clouds/fluffycloud/provider.ts is a complete example.
  *
- * TODO, the guarantees every provider gives:
- * - nodes are found by their tags (skyhop-cluster = cluster, skyhop-role = head | worker,
- *   skyhop-rank = 0..n-1), never from local state: the cloud is the truth;
- * - runInstances is idempotent: reuse the nodes that are there, launch the missing ranks head first with
- *   the tags set at launch, and return only when every node is running and answers over SSH
- *   (makeRunner(node.connection).run('true')); if it fails part-way or the signal aborts, remove the
- *   nodes this call created, then throw the original error;
- * - queryInstances returns every non-terminated node of the cluster, head first, then by rank;
- * - terminateInstances removes every node with the cluster's tag, waits until they are gone, and is
- *   safe to repeat.
+ * TODO: fill in list, remove, launch, describe and prepare with ${D}'s API calls; a failure that is
+ * ${D}'s own (not an API error errors.ts classifies) is a ProvisionError(scope, reason, message).
  */
-import type { NodeProvider } from '../types.js';
+import { join } from 'node:path';
 import type { ClusterSpec, NodeInfo } from '../../core/cluster.js';
-import { NotImplementedError } from './api.js';
+import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
+import { type ClusterApi, type Described, nodeStatus, runCluster } from '../reconcile.js';
+import { byRank, nodeTags, rankOf, TAG_CLUSTER } from '../tags.js';
+import type { NodeProvider } from '../types.js';
+import { type Instance, NotImplementedError } from './api.js';
 
-export const TAG_CLUSTER = 'skyhop-cluster';
-export const TAG_ROLE = 'skyhop-role';
-export const TAG_RANK = 'skyhop-rank';
+const CLOUD = '${D}';
 
 export class ${D}Provider implements NodeProvider {
   readonly region: string;
@@ -228,16 +229,96 @@ export class ${D}Provider implements NodeProvider {
     this.region = region;
   }
 
-  async runInstances(_spec: ClusterSpec, _signal?: AbortSignal): Promise<NodeInfo[]> {
-    throw new NotImplementedError('runInstances', 'provider.ts');
+  /**
+   * The cluster's instances that are not terminated, oldest first, in every region.
+   * TODO: (await ${name}Api()).listInstances(), those whose tags[TAG_CLUSTER] is the cluster.
+   */
+  private async list(_cluster: string, _signal?: AbortSignal): Promise<Instance[]> {
+    throw new NotImplementedError('list', 'provider.ts');
   }
 
-  async queryInstances(_cluster: string): Promise<NodeInfo[]> {
-    throw new NotImplementedError('queryInstances', 'provider.ts');
+  /** Removes instances and waits until the list shows them gone. TODO: api.remove(id) for each, then poll. */
+  private async remove(_ids: readonly string[]): Promise<void> {
+    throw new NotImplementedError('remove', 'provider.ts');
   }
 
-  async terminateInstances(_cluster: string): Promise<void> {
-    throw new NotImplementedError('terminateInstances', 'provider.ts');
+  /** What every launch needs, made once: the SSH key's registered name (setup.ts registerClusterKey). */
+  private async prepare(_cluster: string, _publicKey: string): Promise<string> {
+    throw new NotImplementedError('prepare', 'provider.ts');
+  }
+
+  /**
+   * Launches the node of \`rank\`, tagged at launch; returns its id.
+   * TODO: api.launch(name, spec.instanceType, this.region, keyName, { zone: spec.zone, spot: spec.useSpot, tags }).
+   */
+  private async launch(_spec: ClusterSpec, _keyName: string, _tags: Record<string, string>): Promise<string> {
+    throw new NotImplementedError('launch', 'provider.ts');
+  }
+
+  /** The instances \`ids\` as the cloud shows them now. TODO: api.listInstances(), those ids, as NodeInfo. */
+  private async describe(_ids: readonly string[]): Promise<Described[]> {
+    throw new NotImplementedError('describe', 'provider.ts');
+  }
+
+  toNodeInfo(i: Instance): NodeInfo {
+    const rank = rankOf(i.tags) ?? undefined;
+    const cluster = i.tags[TAG_CLUSTER] ?? '';
+    const dir = clusterKeyDir(cluster);
+    return {
+      id: i.id,
+      cluster,
+      role: rank === 0 ? 'head' : 'worker',
+      rank,
+      // TODO: map ${D}'s statuses where they differ from pending | running | stopped | terminated.
+      status: nodeStatus(i.status),
+      internalIp: i.ip,
+      externalIp: i.ip,
+      tags: { ...i.tags },
+      zone: i.zone,
+      instanceType: i.instanceType,
+      connection: {
+        kind: 'ssh',
+        host: i.ip,
+        port: i.sshPort,
+        user: i.sshUser,
+        keyPath: join(dir, 'id_ed25519'),
+        knownHostsPath: join(dir, 'known_hosts'),
+      },
+    };
+  }
+
+  async runInstances(
+    spec: ClusterSpec,
+    signal?: AbortSignal,
+    onRunning?: (node: NodeInfo) => void,
+  ): Promise<NodeInfo[]> {
+    const { cluster } = spec;
+    const api: ClusterApi<Instance, string> = {
+      displayName: CLOUD,
+      region: this.region,
+      list: (s) => this.list(cluster, s),
+      remove: (ids) => this.remove(ids),
+      prepare: () => this.prepare(cluster, ensureClusterKey(cluster).publicKey),
+      launch: (rank, keyName) => this.launch(spec, keyName, nodeTags(cluster, rank)),
+      describe: (ids) => this.describe(ids),
+      // TODO: how many launches may be in flight at once (after the head); the default is 1.
+      concurrency: 1,
+      // TODO: false if ${D}'s list may not show a new instance yet (eventually consistent).
+      absentIsGone: true,
+      // TODO: 'zone' if a node that dies while booting means only its zone is short.
+      bootScope: 'region',
+      pollMs: 1000,
+      bootTimeoutMs: 10 * 60_000,
+    };
+    return runCluster(spec, api, signal, onRunning);
+  }
+
+  async queryInstances(cluster: string): Promise<NodeInfo[]> {
+    return (await this.list(cluster)).map((i) => this.toNodeInfo(i)).sort(byRank);
+  }
+
+  async terminateInstances(cluster: string): Promise<void> {
+    await this.remove((await this.list(cluster)).map((i) => i.id));
   }
 }
 `,

@@ -13,23 +13,11 @@ import { loadCatalog } from '../../catalog/index.js';
 import type { Resources } from '../../core/task.js';
 import { type EgressTiers, feasibleFromCatalog, tieredEgressPerGb } from '../feasible.js';
 import type { Cloud, NodeProvider } from '../types.js';
-import type { AutostopCommand, Feature } from '../../core/cluster.js';
+import type { AutostopCommand } from '../../core/cluster.js';
 import { checkAwsCredentials } from './credentials.js';
 import { classifyAwsError } from './errors.js';
-import { AwsProvider } from './provider.js';
+import { AWS_FEATURES, AwsProvider } from './provider.js';
 import { callerIdentity } from './sts.js';
-
-const FEATURES: ReadonlySet<Feature> = new Set<Feature>([
-  'stop',
-  'autostop',
-  'spot',
-  'multi-node',
-  'ports',
-  'image-id',
-  'disk-size',
-  'labels',
-  'zones',
-]);
 
 /**
  * Egress to the internet as SkyPilot models it (from US East): the first 1 GB free, then $0.09/GB up
@@ -67,7 +55,7 @@ export function createCloud(): Cloud {
   const cloud: Cloud = {
     name: 'aws',
     displayName: 'AWS',
-    features: FEATURES,
+    features: AWS_FEATURES,
     maxClusterNameLength: 248,
     catalog(): Catalog {
       catalog ??= loadCatalog('aws');

@@ -17,9 +17,11 @@
  * - the image: `imageId` when given, else the newest Canonical Ubuntu 22.04 image for the instance's
  *   architecture (DescribeImages by name, table below).
  *
- * runInstances reuses the nodes already there, launches the missing ranks head first (one RunInstances
- * each, with a ClientToken so an SDK retry cannot create two), waits until all are running with an IP,
- * and on any failure (or abort) terminates the instances it launched in this call before throwing.
+ * runInstances is the shared one (src/clouds/reconcile.ts: reuse the nodes there, launch the missing
+ * ranks head first, wait until all are running with an IP, remove what this call created on failure);
+ * this file gives it EC2's calls: one RunInstances per node, with a ClientToken so an SDK retry cannot
+ * create two; stopped nodes are started again. Its own failures are ProvisionErrors (no subnet in the
+ * zone: 'zone'; no default VPC, no image: 'region'; an instance ended while booting: 'zone').
  * terminateInstances terminates every instance with the cluster's tag, waits until they are terminated,
  * then deletes the security group and key pairs; it is safe to repeat.
  */
@@ -27,17 +29,29 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { EC2Client, Filter, Instance, _InstanceType } from '@aws-sdk/client-ec2';
 import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
-import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
+import { CloudError, UserError } from '../../util/errors.js';
 import { sleep } from '../../util/sleep.js';
 import { envValue } from '../credentials.js';
-import { errorFacts } from '../errors.js';
+import { errorFacts, ProvisionError } from '../errors.js';
+import { type ClusterApi, nodeStatus, runCluster } from '../reconcile.js';
+import { byRank, isSkyhopTag, nodeTags, rankOf, TAG_CLUSTER } from '../tags.js';
 import type { NodeProvider } from '../types.js';
-import type { ClusterSpec, NodeInfo } from '../../core/cluster.js';
+import type { ClusterSpec, Feature, NodeInfo } from '../../core/cluster.js';
+import { featureMessage } from '../../core/features.js';
 import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';
 
-export const TAG_CLUSTER = 'skyhop-cluster';
-export const TAG_ROLE = 'skyhop-role';
-export const TAG_RANK = 'skyhop-rank';
+/** What AWS can do (SkyPilot's AWS: every optional feature; spot instances cannot be stopped). */
+export const AWS_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
+  'stop',
+  'autostop',
+  'spot',
+  'multi-node',
+  'ports',
+  'image-id',
+  'disk-size',
+  'labels',
+  'zones',
+]);
 
 /** Canonical's AWS account, the owner of the official Ubuntu images. */
 export const CANONICAL_OWNER = '099720109477';
@@ -94,37 +108,26 @@ function tagMap(i: Instance): Record<string, string> {
   return out;
 }
 
-function rankOf(tags: Record<string, string>): number | null {
-  const raw = tags[TAG_RANK];
-  if (raw !== undefined && /^\d+$/.test(raw)) return Number(raw);
-  return tags[TAG_ROLE] === 'head' ? 0 : null;
-}
-
-function nodeStatus(state: string | undefined): NodeInfo['status'] {
-  switch (state) {
-    case 'running':
-    case 'stopping':
-    case 'stopped':
-    case 'terminated':
-      return state;
-    case 'shutting-down':
-      return 'terminated';
-    default:
-      return 'pending';
-  }
-}
-
-function byRank(a: NodeInfo, b: NodeInfo): number {
-  return (
-    (a.rank ?? Number.MAX_SAFE_INTEGER) - (b.rank ?? Number.MAX_SAFE_INTEGER) || a.id.localeCompare(b.id)
-  );
-}
-
 function codeOf(e: unknown): string {
   return errorFacts(e).code;
 }
 
 type Ec2 = { sdk: Ec2Sdk; client: EC2Client };
+
+/** An instance as the shared runInstances reads it. */
+type Listed = { id: string; tags: Record<string, string>; instance: Instance };
+
+/** What each RunInstances of a launch uses, made once. */
+type LaunchCtx = {
+  keyName: string;
+  subnetId: string;
+  groupId: string;
+  image: { id: string; rootDevice: string };
+};
+
+function listed(i: Instance): Listed {
+  return { id: i.InstanceId ?? '', tags: tagMap(i), instance: i };
+}
 
 export class AwsProvider implements NodeProvider {
   private ec2: Promise<Ec2> | null = null;
@@ -271,7 +274,9 @@ export class AwsProvider implements NodeProvider {
     );
     const vpcId = vpcs.Vpcs?.[0]?.VpcId;
     if (!vpcId) {
-      throw new CloudError(
+      throw new ProvisionError(
+        'region',
+        'no_vpc',
         `AWS region ${this.region} has no default VPC; create one with \`aws ec2 create-default-vpc --region ${this.region}\`` +
           ' or set SKYHOP_AWS_VPC_ID',
       );
@@ -299,12 +304,11 @@ export class AwsProvider implements NodeProvider {
     if (!pick?.SubnetId) {
       const where = zone ? `zone ${zone}` : 'any zone';
       const vpc = configured ? `VPC ${vpcId} (SKYHOP_AWS_VPC_ID)` : `the default VPC ${vpcId}`;
-      throw Object.assign(
-        new CloudError(
-          `${vpc} in AWS region ${this.region} has no subnet in ${where}; ` +
-            `create ${configured ? 'a subnet' : 'a default subnet (`aws ec2 create-default-subnet`)'} there or pick another zone`,
-        ),
-        { code: 'Unsupported' },
+      throw new ProvisionError(
+        'zone',
+        'no_subnet',
+        `${vpc} in AWS region ${this.region} has no subnet in ${where}; ` +
+          `create ${configured ? 'a subnet' : 'a default subnet (`aws ec2 create-default-subnet`)'} there or pick another zone`,
       );
     }
     return { vpcId, subnetId: pick.SubnetId };
@@ -388,112 +392,79 @@ export class AwsProvider implements NodeProvider {
     );
     const img = images[0];
     if (!img?.ImageId) {
-      if (spec.imageId) {
-        throw Object.assign(
-          new CloudError(
-            `image ${spec.imageId} is not available in AWS region ${this.region}; check image_id`,
-          ),
-          { code: 'InvalidAMIID.NotFound' },
-        );
-      }
-      throw Object.assign(
-        new CloudError(
-          `no Ubuntu 22.04 (${arch}) image found in AWS region ${this.region}; set image_id in the task`,
-        ),
-        { code: 'InvalidAMIID.NotFound' },
+      throw new ProvisionError(
+        'region',
+        'image_not_found',
+        spec.imageId
+          ? `image ${spec.imageId} is not available in AWS region ${this.region}; check image_id`
+          : `no Ubuntu 22.04 (${arch}) image found in AWS region ${this.region}; set image_id in the task`,
       );
     }
     return { id: img.ImageId, rootDevice: img.RootDeviceName ?? '/dev/sda1' };
   }
 
-  async runInstances(spec: ClusterSpec, signal?: AbortSignal): Promise<NodeInfo[]> {
+  async runInstances(
+    spec: ClusterSpec,
+    signal?: AbortSignal,
+    onRunning?: (node: NodeInfo) => void,
+  ): Promise<NodeInfo[]> {
     this.checkSpec(spec);
-    if (signal?.aborted) throw new InterruptedError();
-    const { cluster, numNodes } = spec;
-    const { sdk, client } = await this.conn();
-    const key = ensureClusterKey(cluster);
-    const created: string[] = [];
-    try {
-      const existing = await this.clusterInstances(cluster, LIVE_STATES, signal);
-      const chosen = new Map<number, Instance>();
-      const strays: string[] = [];
-      for (const i of existing) {
-        const rank = rankOf(tagMap(i));
-        if (rank === null || chosen.has(rank)) strays.push(i.InstanceId ?? '');
-        else chosen.set(rank, i);
-      }
-      if ([...chosen.keys()].some((r) => r >= numNodes)) {
-        throw new UserError(
-          `AWS cluster ${cluster} already has ${chosen.size} nodes and the request asks for ${numNodes}; ` +
-            `ask for ${chosen.size} nodes or run \`skyhop down ${cluster}\` first`,
-        );
-      }
-      if (strays.length > 0) await this.terminateIds(strays.filter(Boolean));
+    return runCluster(spec, this.clusterApi(spec), signal, onRunning);
+  }
 
+  /** EC2's calls for the shared runInstances (src/clouds/reconcile.ts). */
+  private clusterApi(spec: ClusterSpec): ClusterApi<Listed, LaunchCtx> {
+    const { cluster } = spec;
+    return {
+      displayName: 'AWS',
+      region: this.region,
+      list: async (signal) => (await this.clusterInstances(cluster, LIVE_STATES, signal)).map(listed),
+      remove: (ids) => this.terminateIds(ids.filter(Boolean)),
       // Stopped nodes are started again (the cluster was stopped; launching it resumes it).
-      const stopped = [...chosen.values()].filter(
-        (i) => i.State?.Name === 'stopped' || i.State?.Name === 'stopping',
-      );
-      if (stopped.length > 0) {
-        await this.waitStates(
-          stopped.map((i) => i.InstanceId ?? ''),
-          ['stopped'],
-          signal,
-        );
-        await client.send(
-          new sdk.StartInstancesCommand({ InstanceIds: stopped.map((i) => i.InstanceId ?? '') }),
-        );
-      }
-
-      const ids = new Map<number, string>();
-      for (const [rank, i] of chosen) ids.set(rank, i.InstanceId ?? '');
-      if (ids.size < numNodes) {
+      reuse: async (kept, missing, signal) => {
+        const stopped = [...kept.values()]
+          .map((k) => k.instance)
+          .filter((i) => i.State?.Name === 'stopped' || i.State?.Name === 'stopping');
+        if (stopped.length > 0) {
+          const ids = stopped.map((i) => i.InstanceId ?? '');
+          await this.waitStates(ids, ['stopped'], signal);
+          const { sdk, client } = await this.conn();
+          await client.send(new sdk.StartInstancesCommand({ InstanceIds: ids }));
+        }
+        if (missing.length === 0 && spec.ports?.length) await this.openPorts(cluster, spec.ports);
+      },
+      prepare: async (signal) => {
+        const key = ensureClusterKey(cluster);
         const keyName = await this.ensureKeyPair(cluster, key.publicKey, signal);
         const { vpcId, subnetId } = await this.subnetFor(spec.zone, signal);
         const groupId = await this.ensureSecurityGroup(cluster, vpcId, signal);
         if (spec.ports?.length) await this.authorize(groupId, spec.ports);
         const image = await this.image(spec, signal);
-        for (let rank = 0; rank < numNodes; rank++) {
-          if (ids.has(rank)) continue;
-          // The signal is checked between launches, never passed to one: an abandoned RunInstances
-          // could still create an instance nobody recorded.
-          if (signal?.aborted) throw new InterruptedError();
-          const id = await this.launchOne(spec, rank, { keyName, subnetId, groupId, image });
-          created.push(id);
-          ids.set(rank, id);
-        }
-      } else if (spec.ports?.length) {
-        await this.openPorts(cluster, spec.ports);
-      }
-      const running = await this.waitStates([...ids.values()], ['running'], signal, true);
-      return running.map((i) => this.toNodeInfo(i, cluster)).sort(byRank);
-    } catch (e) {
-      await this.terminateIds(created).catch(() => {
-        // The original error matters more; the instances carry the cluster's tag, so the caller's
-        // terminateInstances or `skyhop down` still finds them.
-      });
-      if (signal?.aborted || e instanceof InterruptedError) {
-        throw new InterruptedError(
-          `Interrupted; the AWS instances this launch of ${cluster} had created were removed.`,
-        );
-      }
-      throw e;
-    }
+        return { keyName, subnetId, groupId, image };
+      },
+      // The signal is never passed to RunInstances: an abandoned one could still create an instance.
+      launch: (rank, ctx) => this.launchOne(spec, rank, ctx),
+      describe: async (ids, signal) =>
+        (await this.describe([{ Name: 'instance-id', Values: [...ids] }], undefined, signal)).map((i) => ({
+          node: this.toNodeInfo(i, cluster),
+          why: i.StateReason?.Message,
+        })),
+      // EC2 is eventually consistent: a new instance may not be listed yet.
+      absentIsGone: false,
+      // An instance that ends while booting is most often out of capacity in its AZ.
+      bootScope: 'zone',
+      pollMs: this.pollMs,
+      bootTimeoutMs: this.waitTimeoutMs,
+    };
   }
 
-  private async launchOne(
-    spec: ClusterSpec,
-    rank: number,
-    at: { keyName: string; subnetId: string; groupId: string; image: { id: string; rootDevice: string } },
-  ): Promise<string> {
+  private async launchOne(spec: ClusterSpec, rank: number, at: LaunchCtx): Promise<string> {
     const { sdk, client } = await this.conn();
     const tags = [
-      { Key: TAG_CLUSTER, Value: spec.cluster },
-      { Key: TAG_ROLE, Value: rank === 0 ? 'head' : 'worker' },
-      { Key: TAG_RANK, Value: String(rank) },
+      ...Object.entries(nodeTags(spec.cluster, rank)).map(([Key, Value]) => ({ Key, Value })),
       { Key: 'Name', Value: `${spec.cluster}-${rank === 0 ? 'head' : `worker${rank}`}` },
       ...Object.entries(spec.labels ?? {})
-        .filter(([k]) => !k.startsWith('skyhop-') && !k.toLowerCase().startsWith('aws:') && k !== 'Name')
+        .filter(([k]) => !isSkyhopTag(k) && !k.toLowerCase().startsWith('aws:') && k !== 'Name')
         .map(([Key, Value]) => ({ Key, Value })),
     ];
     const r = await client.send(
@@ -558,9 +529,10 @@ export class AwsProvider implements NodeProvider {
         const state = i?.State?.Name ?? 'pending';
         if (!states.includes(state) && (state === 'terminated' || state === 'shutting-down')) {
           const why = i?.StateReason?.Message ? ` (${i.StateReason.Message})` : '';
-          throw Object.assign(
-            new CloudError(`AWS instance ${id} in ${this.region} was terminated while waiting${why}`),
-            { code: 'InsufficientInstanceCapacity' },
+          throw new ProvisionError(
+            'zone',
+            'boot_failed',
+            `AWS instance ${id} in ${this.region} was terminated while waiting${why}`,
           );
         }
         if (!i || !states.includes(state) || (needIp && !i.PrivateIpAddress)) pending++;
@@ -578,15 +550,15 @@ export class AwsProvider implements NodeProvider {
   }
 
   /** Terminates instances (no signal: cleanup must finish) and waits until they are terminated. */
-  private async terminateIds(ids: string[]): Promise<void> {
+  private async terminateIds(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     const { sdk, client } = await this.conn();
     try {
-      await client.send(new sdk.TerminateInstancesCommand({ InstanceIds: ids }));
+      await client.send(new sdk.TerminateInstancesCommand({ InstanceIds: [...ids] }));
     } catch (e) {
       if (codeOf(e) !== 'InvalidInstanceID.NotFound') throw e;
     }
-    await this.waitStates(ids, ['terminated']);
+    await this.waitStates([...ids], ['terminated']);
   }
 
   async queryInstances(cluster: string): Promise<NodeInfo[]> {
@@ -644,14 +616,16 @@ export class AwsProvider implements NodeProvider {
     }
   }
 
+  /** A cluster on spot instances cannot stop (the table's 'stop-spot', which AWS lacks). */
+  private refuseSpotStop(cluster: string, fix: string): never {
+    const problem = featureMessage('stop-spot', 'AWS', { features: AWS_FEATURES }, {}, '');
+    throw new UserError(`${problem}, and cluster ${cluster} runs on them; ${fix}`);
+  }
+
   async stopInstances(cluster: string): Promise<void> {
     const found = await this.clusterInstances(cluster);
     const spot = found.filter((i) => i.InstanceLifecycle === 'spot');
-    if (spot.length > 0) {
-      throw new UserError(
-        `AWS cluster ${cluster} runs on spot instances, which cannot be stopped; use \`skyhop down ${cluster}\``,
-      );
-    }
+    if (spot.length > 0) this.refuseSpotStop(cluster, `use \`skyhop down ${cluster}\``);
     const ids = found.filter((i) => i.State?.Name !== 'stopped').map((i) => i.InstanceId ?? '');
     if (ids.length === 0) return;
     const { sdk, client } = await this.conn();
@@ -689,9 +663,7 @@ export class AwsProvider implements NodeProvider {
   async prepareAutostop(cluster: string, action: 'stop' | 'down'): Promise<void> {
     const found = await this.clusterInstances(cluster);
     if (action === 'stop' && found.some((i) => i.InstanceLifecycle === 'spot')) {
-      throw new UserError(
-        `AWS cluster ${cluster} runs on spot instances, which cannot be stopped; use \`skyhop autostop --down ${cluster}\``,
-      );
+      this.refuseSpotStop(cluster, `use \`skyhop autostop --down ${cluster}\``);
     }
     const { sdk, client } = await this.conn();
     for (const i of found) {

@@ -13,10 +13,11 @@
  *   network failures                    cloud     the API cannot be reached at all (the client
  *                                                 already retried)
  *   bad_request (400), not_found (404)  fatal     the request itself is wrong; no place fixes it
- *   boot_failed, boot_timeout           region    an instance died or never came up while booting
- *   ssh_unreachable                     fatal     SSH set-up is the same in every place
- *   cluster_conflict                    fatal     the cluster already has nodes in another region
- *   terminate_timeout                   retry     removed nodes were slow to go (cleanup only)
+ *
+ * The provider's own failures (a node that died or never came up while booting: region; nodes of the
+ * cluster in another region: fatal; removed nodes slow to go: retry) are ProvisionErrors that carry
+ * their scope (src/clouds/fluffycloud/provider.ts), and a node that never answers SSH is the shared
+ * reachability wait's (runtime/bootstrap.ts), so none of them is classified here.
  *
  * Capacity blocks the region, as the issue asks. The alternative, blocking only the zone the message
  * names, is not strictly better on FluffyCloud. skyhop's failover pins the cheapest zone of a region
@@ -33,29 +34,9 @@
  * -> the zone tried) is decided once by the failover loop (src/provision/classify.ts); undefined here
  * means "not a FluffyCloud error this table knows".
  */
-import { ProvisionError, errorFacts } from '../errors.js';
+import { errorFacts } from '../errors.js';
 import type { BlockScope } from '../../core/cluster.js';
 import { FluffyCloudApiError } from './api.js';
-
-type ProvisionCode =
-  | 'boot_failed'
-  | 'boot_timeout'
-  | 'ssh_unreachable'
-  | 'cluster_conflict'
-  | 'terminate_timeout';
-
-/**
- * What the provider itself throws when a node never becomes usable: a ProvisionError whose scope comes
- * from the table below (the failover loop reads `scope`). New code should raise ProvisionError directly.
- */
-export class FluffyCloudProvisionError extends ProvisionError {
-  readonly code: ProvisionCode;
-  constructor(code: ProvisionCode, message: string, opts: { cause?: unknown } = {}) {
-    super(BY_CODE[code], code, message, opts);
-    this.name = 'FluffyCloudProvisionError';
-    this.code = code;
-  }
-}
 
 const BY_CODE: Record<string, BlockScope> = {
   capacity: 'region',
@@ -68,11 +49,6 @@ const BY_CODE: Record<string, BlockScope> = {
   bad_request: 'fatal',
   not_found: 'fatal',
   bad_response: 'retry',
-  boot_failed: 'region',
-  boot_timeout: 'region',
-  ssh_unreachable: 'fatal',
-  cluster_conflict: 'fatal',
-  terminate_timeout: 'retry',
 };
 
 export function classifyFluffyCloudError(e: unknown): BlockScope | undefined {

@@ -28,6 +28,7 @@ import { packageRoot } from '../../util/package-root.js';
 import { feasibleFromCatalog } from '../feasible.js';
 import type { Cloud, NodeProvider } from '../types.js';
 import type { Feature } from '../../core/cluster.js';
+import { featureMessage } from '../../core/features.js';
 import { checkFluffyCloudCredentials } from './credentials.js';
 import { classifyFluffyCloudError } from './errors.js';
 import type { FluffyCloudProvider, FluffyCloudProviderOptions } from './provider.js';
@@ -35,7 +36,12 @@ import { nodeSetup } from './setup.js';
 
 export { loadFluffyCloudCredentials } from './credentials.js';
 
-const FEATURES: ReadonlySet<Feature> = new Set<Feature>(['autostop', 'spot', 'multi-node', 'zones']);
+export const FLUFFYCLOUD_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
+  'autostop',
+  'spot',
+  'multi-node',
+  'zones',
+]);
 
 /** USD per GB leaving FluffyCloud, any volume. */
 export const FLUFFYCLOUD_EGRESS_PER_GB = 0.02;
@@ -51,7 +57,7 @@ export function lazyProvider(region: string, opts: FluffyCloudProviderOptions = 
     return real;
   };
   return {
-    runInstances: async (spec, signal) => (await get()).runInstances(spec, signal),
+    runInstances: async (spec, signal, onRunning) => (await get()).runInstances(spec, signal, onRunning),
     queryInstances: async (cluster) => (await get()).queryInstances(cluster),
     terminateInstances: async (cluster) => (await get()).terminateInstances(cluster),
   };
@@ -77,9 +83,8 @@ export function autostopCommand(
   action: 'stop' | 'down',
 ): { argv: string[]; env: Record<string, string> } {
   if (action !== 'down') {
-    throw new UserError(
-      `FluffyCloud cannot stop instances; use \`skyhop autostop --down ${cluster}\` to tear the cluster down when idle`,
-    );
+    const fix = `use \`skyhop autostop --down ${cluster}\` to tear the cluster down when idle`;
+    throw new UserError(featureMessage('stop', 'FluffyCloud', { features: FLUFFYCLOUD_FEATURES }, {}, fix));
   }
   return {
     argv: [process.execPath, join(packageRoot(), 'bin', 'skyhop.js'), 'down', cluster, '-y'],
@@ -96,7 +101,7 @@ export function createCloud(): Cloud {
   const cloud: Cloud = {
     name: 'fluffycloud',
     displayName: 'FluffyCloud',
-    features: FEATURES,
+    features: FLUFFYCLOUD_FEATURES,
     maxClusterNameLength: 48,
     catalog(): Catalog {
       catalog ??= loadCatalog('fluffycloud');

@@ -1,19 +1,18 @@
 /**
- * Step 1 of the new-cloud guide: the FluffyCloud NodeProvider, over the API client (api.ts).
+ * Step 1 of the new-cloud guide: the FluffyCloud NodeProvider, over the API client (api.ts). It holds
+ * FluffyCloud's API calls only; what every cloud's provider does the same way is shared:
+ * - tags (skyhop-cluster, skyhop-role, skyhop-rank) and what they say: src/clouds/tags.ts;
+ * - runInstances: src/clouds/reconcile.ts reuses the nodes there (any status but terminated), removes
+ *   strays, launches the missing ranks (the head first, then the workers 8 at a time, tagged at launch;
+ *   a reused node with incomplete tags is tagged again with setTags), waits until every node is
+ *   `running` with an IP, and on a failure part-way (capacity for 2 of 4 nodes, a node that dies while
+ *   booting, an abort) removes the instances it launched in this call (not the ones it found);
+ * - that the nodes answer over SSH is waited for by the caller, for every cloud
+ *   (src/runtime/bootstrap.ts launchReachable, from the failover attempt).
  *
- * The cloud is the truth. A node is a FluffyCloud instance tagged
- *   skyhop-cluster = <cluster>, skyhop-role = head | worker, skyhop-rank = 0 (head) .. n-1
- * and every question ("which nodes does this cluster have?") is answered by listing instances and
- * reading tags, never from local state, so a client that lost its state or died at any line still
- * finds (and can remove) everything it started.
- *
- * Guarantees:
- * - runInstances is idempotent: nodes already there (any status but terminated) are reused; only the
- *   missing ranks are launched, the head first, then the workers 8 at a time, tagged at launch (a reused
- *   node with incomplete tags is tagged again with setTags). It returns
- *   only when every node is `running` and answers over SSH. If it fails part-way (capacity for 2 of 4
- *   nodes, a node that dies while booting, an abort), it removes the instances it launched in this call
- *   (not the ones it found) and then throws the original error (InterruptedError after an abort).
+ * The cloud is the truth: every question ("which nodes does this cluster have?") is answered by
+ * listing instances and reading tags, never from local state, so a client that lost its state or died
+ * at any line still finds (and can remove) everything it started.
  * - queryInstances and terminateInstances look at the cluster's nodes in every region (a node is
  *   never left unseen because it sits in another region than the caller thought); runInstances
  *   refuses to add to a cluster that has nodes in another region.
@@ -22,35 +21,31 @@
  *
  * Callers hold the cluster's lock (the SDK does), so two launches of one cluster do not race.
  */
-import { setMaxListeners } from 'node:events';
-import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { makeRunner } from '../../runtime/index.js';
 import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
-import { InterruptedError, UserError } from '../../util/errors.js';
+import { UserError } from '../../util/errors.js';
+import { ProvisionError } from '../errors.js';
+import { type ClusterApi, nodeStatus, runCluster } from '../reconcile.js';
+import { byRank, nodeTags, rankOf, TAG_CLUSTER } from '../tags.js';
 import type { NodeProvider } from '../types.js';
 import type { ClusterSpec, NodeInfo } from '../../core/cluster.js';
+import { featureMessage, missingFeatures } from '../../core/features.js';
+import { FLUFFYCLOUD_FEATURES } from './index.js';
 import {
   type FluffyCloudApi,
   type FluffyCloudApiOptions,
   type FluffyInstance,
   fluffyCloudApi,
 } from './api.js';
-import { FluffyCloudProvisionError } from './errors.js';
 import { nameSafe, registerClusterKey, removeClusterKeys } from './setup.js';
 import { sleep } from '../../util/sleep.js';
-import { inParallel } from '../../runtime/parallel.js';
 
 /** Worker launches in flight at once (each is one API call; the emulator boots an sshd for it). */
 const LAUNCH_CONCURRENCY = 8;
 
 /** Longest pause between instance listings while nodes boot (pollMs when that is shorter). */
 const READY_POLL_MS = 250;
-
-export const TAG_CLUSTER = 'skyhop-cluster';
-export const TAG_ROLE = 'skyhop-role';
-export const TAG_RANK = 'skyhop-rank';
 
 export interface FluffyCloudProviderOptions {
   /** The API client; default: one made from ~/.fluffycloud/credentials on first use. */
@@ -61,91 +56,21 @@ export interface FluffyCloudProviderOptions {
   pollMs?: number;
   /** Longest wait for all nodes to be `running`; default 10 min. */
   bootTimeoutMs?: number;
-  /** Longest wait for a running node to answer over SSH; default 5 min. */
-  sshTimeoutMs?: number;
   /** Longest wait for removed nodes to show as terminated; default 5 min. */
   terminateTimeoutMs?: number;
 }
 
 type SshKey = { keyPath: string; publicKey: string; knownHostsPath: string };
 
-/** The rank a node's tags say it has; null when the tags do not say. */
-export function rankFromTags(tags: Record<string, string>): number | null {
-  const raw = tags[TAG_RANK];
-  if (raw !== undefined && /^\d+$/.test(raw)) return Number(raw);
-  if (tags[TAG_ROLE] === 'head') return 0;
-  return null;
-}
-
-/** The tags a node of `cluster` at `rank` carries. */
-export function nodeTags(cluster: string, rank: number): Record<string, string> {
-  return { [TAG_CLUSTER]: cluster, [TAG_ROLE]: rank === 0 ? 'head' : 'worker', [TAG_RANK]: String(rank) };
-}
-
 /** A unique instance name per launch call: `<cluster>-head-<4 hex>` or `<cluster>-w<rank>-<4 hex>`. */
 export function instanceName(cluster: string, rank: number): string {
   return `${nameSafe(cluster)}-${rank === 0 ? 'head' : `w${rank}`}-${randomBytes(2).toString('hex')}`;
-}
-
-/** How known_hosts names a host: `ip` on port 22, `[ip]:port` otherwise. */
-function knownHostName(ip: string, port: number): string {
-  return port === 22 ? ip : `[${ip}]:${port}`;
-}
-
-function knownHostsLineMatches(line: string, names: ReadonlySet<string>): boolean {
-  const field = line.trim().split(/\s+/)[0] ?? '';
-  if (field.startsWith('|1|')) {
-    // Hashed: |1|base64(salt)|base64(HMAC-SHA1(salt, name)).
-    const [, , salt, hash] = field.split('|');
-    if (!salt || !hash) return false;
-    const key = Buffer.from(salt, 'base64');
-    return [...names].some((n) => createHmac('sha1', key).update(n).digest('base64') === hash);
-  }
-  return field.split(',').some((h) => names.has(h));
-}
-
-/**
- * Drops known_hosts entries for addresses of freshly created nodes: a new instance has a new host
- * key, and an entry left by an earlier instance at the same address would make SSH refuse it.
- */
-export function forgetHostKeys(knownHostsPath: string, hosts: ReadonlyArray<{ ip: string; port: number }>) {
-  if (hosts.length === 0 || !existsSync(knownHostsPath)) return;
-  const names = new Set(hosts.map((h) => knownHostName(h.ip, h.port)));
-  const lines = readFileSync(knownHostsPath, 'utf8').split('\n');
-  const kept = lines.filter((l) => !knownHostsLineMatches(l, names));
-  if (kept.length === lines.length) return;
-  const tmp = `${knownHostsPath}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`;
-  writeFileSync(tmp, kept.join('\n'), { mode: 0o600 });
-  renameSync(tmp, knownHostsPath);
-}
-
-function nodeStatus(s: string): NodeInfo['status'] {
-  switch (s) {
-    case 'running':
-    case 'stopping':
-    case 'stopped':
-    case 'terminated':
-      return s;
-    default:
-      return 'pending';
-  }
-}
-
-function sshPort(n: NodeInfo): number {
-  return n.connection.kind === 'ssh' ? n.connection.port : 22;
-}
-
-function byRank(a: NodeInfo, b: NodeInfo): number {
-  return (
-    (a.rank ?? Number.MAX_SAFE_INTEGER) - (b.rank ?? Number.MAX_SAFE_INTEGER) || a.id.localeCompare(b.id)
-  );
 }
 
 export class FluffyCloudProvider implements NodeProvider {
   private api: FluffyCloudApi | null;
   private readonly pollMs: number;
   private readonly bootTimeoutMs: number;
-  private readonly sshTimeoutMs: number;
   private readonly terminateTimeoutMs: number;
 
   constructor(
@@ -155,7 +80,6 @@ export class FluffyCloudProvider implements NodeProvider {
     this.api = opts.api ?? null;
     this.pollMs = opts.pollMs ?? 500;
     this.bootTimeoutMs = opts.bootTimeoutMs ?? 10 * 60_000;
-    this.sshTimeoutMs = opts.sshTimeoutMs ?? 5 * 60_000;
     this.terminateTimeoutMs = opts.terminateTimeoutMs ?? 5 * 60_000;
   }
 
@@ -173,7 +97,7 @@ export class FluffyCloudProvider implements NodeProvider {
   }
 
   toNodeInfo(i: FluffyInstance, key: SshKey): NodeInfo {
-    const rank = rankFromTags(i.tags) ?? undefined;
+    const rank = rankOf(i.tags) ?? undefined;
     return {
       id: i.id,
       cluster: i.tags[TAG_CLUSTER],
@@ -209,204 +133,77 @@ export class FluffyCloudProvider implements NodeProvider {
         `cluster ${spec.cluster} asks for FluffyCloud region ${spec.region} from the provider of region ${this.region}`,
       );
     }
-    const wrong: string[] = [];
-    if (spec.ports?.length) wrong.push(`ports ${spec.ports.join(',')}`);
-    if (spec.imageId) wrong.push(`image ${spec.imageId}`);
-    if (wrong.length) {
+    const [lacking] = missingFeatures(spec, { features: FLUFFYCLOUD_FEATURES });
+    if (lacking !== undefined) {
       throw new UserError(
-        `FluffyCloud cannot provide ${wrong.join(' or ')} for cluster ${spec.cluster}; drop them from the request`,
+        `${featureMessage(lacking, 'FluffyCloud', { features: FLUFFYCLOUD_FEATURES }, spec)} (cluster ${spec.cluster})`,
       );
     }
   }
 
-  async runInstances(spec: ClusterSpec, signal?: AbortSignal): Promise<NodeInfo[]> {
-    this.checkSpec(spec);
-    if (signal?.aborted) throw new InterruptedError();
-    const { cluster, numNodes } = spec;
-    const api = await this.client();
-    const key: SshKey = ensureClusterKey(cluster);
-    const created: string[] = [];
-    try {
-      const keyName = await registerClusterKey(api, cluster, key.publicKey, signal);
-      const existing = await this.clusterInstances(api, cluster, signal);
-      const elsewhere = existing.filter((i) => i.region !== this.region);
-      if (elsewhere.length > 0) {
-        throw new FluffyCloudProvisionError(
-          'cluster_conflict',
-          `cluster ${cluster} already has FluffyCloud nodes in region ${elsewhere[0].region} ` +
-            `(${elsewhere.map((i) => i.id).join(', ')}); launch it there or run \`skyhop down ${cluster}\` first`,
-        );
-      }
-      // One node per rank: the oldest wins; a node without a usable rank or a duplicate is a stray.
-      const chosen = new Map<number, FluffyInstance>();
-      const strays: FluffyInstance[] = [];
-      for (const i of existing) {
-        const rank = rankFromTags(i.tags);
-        if (rank === null || chosen.has(rank)) strays.push(i);
-        else chosen.set(rank, i);
-      }
-      const tooMany = [...chosen.keys()].filter((r) => r >= numNodes);
-      if (tooMany.length > 0) {
-        throw new UserError(
-          `FluffyCloud cluster ${cluster} already has ${chosen.size} nodes and the request asks for ${numNodes}; ` +
-            `ask for ${chosen.size} nodes or run \`skyhop down ${cluster}\` first`,
-        );
-      }
-      for (const s of strays) await this.removeQuietly(api, s.id);
-
-      // Launch the missing ranks: the head first, then the workers, LAUNCH_CONCURRENCY at a time. The
-      // signal is checked before each launch, never during one (an abandoned launch request could
-      // still create an instance nobody recorded); after the first failure no new launch starts, and
-      // the launches in flight finish and are recorded, so the cleanup below finds them.
-      const ids = new Map<number, string>();
-      for (const [rank, i] of chosen) ids.set(rank, i.id);
-      const missing = Array.from({ length: numNodes }, (_, r) => r).filter((r) => !ids.has(r));
-      let failure: { error: unknown } | null = null;
-      const launchRank = async (rank: number) => {
-        if (failure) return;
-        if (signal?.aborted) {
-          failure ??= { error: new InterruptedError() };
-          return;
-        }
-        try {
-          const { id } = await api.launch(
-            instanceName(cluster, rank),
-            spec.instanceType,
-            this.region,
-            keyName,
-            {
-              zone: spec.zone,
-              spot: spec.useSpot,
-              tags: nodeTags(cluster, rank),
-              signal,
-            },
-          );
-          created.push(id);
-          ids.set(rank, id);
-        } catch (error) {
-          failure ??= { error };
-        }
-      };
-      if (missing[0] === 0) await launchRank(missing.shift() as number);
-      await inParallel(missing, launchRank, { concurrency: LAUNCH_CONCURRENCY });
-      if (failure) throw (failure as { error: unknown }).error;
-      // Reused nodes whose tags are incomplete get them again (new ones were launched with them).
-      for (const [rank, i] of chosen) {
-        const want = nodeTags(cluster, rank);
-        if (Object.entries(want).every(([k, v]) => i.tags[k] === v)) continue;
-        await api.setTags(i.id, want, { signal });
-      }
-      const nodes = await this.waitReady(api, cluster, ids, key, new Set(created), signal);
-      // A launch that timed out may still have created an instance after we looked: remove such strays.
-      const wanted = new Set(ids.values());
-      for (const i of await this.clusterInstances(api, cluster, signal)) {
-        if (!wanted.has(i.id)) await this.removeQuietly(api, i.id);
-      }
-      return nodes;
-    } catch (e) {
-      await this.removeCreated(api, created).catch(() => {
-        // The original error matters more; the nodes carry the cluster's tags, so the caller's
-        // terminateInstances (the failover loop calls it) or `skyhop down` still finds them.
-      });
-      if (signal?.aborted || e instanceof InterruptedError) {
-        throw new InterruptedError(
-          `Interrupted; the FluffyCloud nodes this launch of ${cluster} had created were removed.`,
-        );
-      }
-      throw e;
-    }
-  }
-
-  /** Polls until every node is running; a node that vanishes or ends while booting fails the launch. */
-  /**
-   * Waits until every node is `running` and answers `true` over SSH. Each node's SSH check starts
-   * as soon as the list shows it running (after forgetting the old host key of a fresh node's
-   * address), so booting and connecting overlap across nodes. A node that is terminated or gone
-   * while booting, or that does not answer over SSH in time, fails the wait.
-   */
-  private async waitReady(
-    api: FluffyCloudApi,
-    cluster: string,
-    ids: Map<number, string>,
-    key: SshKey,
-    fresh: ReadonlySet<string>,
+  async runInstances(
+    spec: ClusterSpec,
     signal?: AbortSignal,
+    onRunning?: (node: NodeInfo) => void,
   ): Promise<NodeInfo[]> {
-    const deadline = Date.now() + this.bootTimeoutMs;
-    const stop = new AbortController(); // ends the SSH checks still running when the wait fails
-    const probeSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-    setMaxListeners(0, probeSignal); // one listener per node's command
-    const probes = new Map<string, Promise<void>>();
-    let probeError: unknown = null;
-    try {
-      for (;;) {
-        const all = new Map((await api.listInstances({ signal })).map((i) => [i.id, i]));
-        const nodes: NodeInfo[] = [];
-        let pending = 0;
-        for (const [rank, id] of ids) {
-          const i = all.get(id);
-          if (!i || i.status === 'terminated') {
-            const why = i ? `was terminated${i.status_reason ? ` (${i.status_reason})` : ''}` : 'disappeared';
-            throw new FluffyCloudProvisionError(
-              'boot_failed',
-              `FluffyCloud instance ${id} (${cluster} rank ${rank}) ${why} while booting in ${this.region}`,
-            );
-          }
-          const node = this.toNodeInfo(i, key);
-          nodes.push(node);
-          if (i.status !== 'running') {
-            pending++;
-            continue;
-          }
-          if (!probes.has(id)) {
-            if (fresh.has(id))
-              forgetHostKeys(key.knownHostsPath, [{ ip: node.internalIp, port: sshPort(node) }]);
-            const p = this.probeSsh(node, probeSignal, signal);
-            p.catch((e) => {
-              probeError ??= e;
-            });
-            probes.set(id, p);
-          }
-        }
-        if (probeError) throw probeError;
-        if (pending === 0) {
-          await Promise.all(probes.values());
-          return nodes.sort(byRank);
-        }
-        if (Date.now() > deadline) {
-          throw new FluffyCloudProvisionError(
-            'boot_timeout',
-            `${pending} FluffyCloud node(s) of ${cluster} were not running after ${Math.round(this.bootTimeoutMs / 1000)} s in ${this.region}`,
-          );
-        }
-        await sleep(Math.min(this.pollMs, READY_POLL_MS), signal);
-      }
-    } finally {
-      stop.abort();
-      if (probes.size > 0) await Promise.allSettled(probes.values());
-    }
+    this.checkSpec(spec);
+    const api = await this.client();
+    return runCluster(spec, this.clusterApi(api, spec), signal, onRunning);
   }
 
-  /** One node answers `true` over SSH within sshTimeoutMs (the SSH runner retries the connection patiently). */
-  private async probeSsh(n: NodeInfo, stop: AbortSignal, signal?: AbortSignal): Promise<void> {
-    const limit = AbortSignal.timeout(this.sshTimeoutMs);
-    const runner = makeRunner(n.connection);
-    try {
-      const r = await runner.run('true', { signal: AbortSignal.any([stop, limit]) });
-      if (signal?.aborted) throw new InterruptedError();
-      if (r.code !== 0) {
-        const c = n.connection as { host: string; port: number; user: string };
-        const last = r.stderr.trim().split('\n').pop() ?? '';
-        throw new FluffyCloudProvisionError(
-          'ssh_unreachable',
-          `FluffyCloud node ${n.id} (${n.cluster} rank ${n.rank}) does not answer over SSH at ` +
-            `${c.user}@${c.host}:${c.port}${limit.aborted ? ` within ${Math.round(this.sshTimeoutMs / 1000)} s` : ` (exit ${r.code})`}` +
-            `${last ? `: ${last}` : ''}`,
-        );
-      }
-    } finally {
-      await runner.close().catch(() => {});
-    }
+  /** FluffyCloud's calls for the shared runInstances (src/clouds/reconcile.ts). */
+  private clusterApi(api: FluffyCloudApi, spec: ClusterSpec): ClusterApi<FluffyInstance, string> {
+    const { cluster } = spec;
+    const key: SshKey = ensureClusterKey(cluster);
+    return {
+      displayName: 'FluffyCloud',
+      region: this.region,
+      list: async (signal) => {
+        const existing = await this.clusterInstances(api, cluster, signal);
+        const elsewhere = existing.filter((i) => i.region !== this.region);
+        if (elsewhere.length > 0) {
+          throw new ProvisionError(
+            'fatal',
+            'cluster_conflict',
+            `cluster ${cluster} already has FluffyCloud nodes in region ${elsewhere[0].region} ` +
+              `(${elsewhere.map((i) => i.id).join(', ')}); launch it there or run \`skyhop down ${cluster}\` first`,
+          );
+        }
+        return existing;
+      },
+      remove: (ids) => this.removeCreated(api, ids),
+      // Reused nodes whose tags are incomplete get them again (new ones are launched with them).
+      reuse: async (kept, _missing, signal) => {
+        for (const [rank, i] of kept) {
+          const want = nodeTags(cluster, rank);
+          if (Object.entries(want).every(([k, v]) => i.tags[k] === v)) continue;
+          await api.setTags(i.id, want, { signal });
+        }
+      },
+      prepare: (signal) => registerClusterKey(api, cluster, key.publicKey, signal),
+      launch: async (rank, keyName, signal) =>
+        (
+          await api.launch(instanceName(cluster, rank), spec.instanceType, this.region, keyName, {
+            zone: spec.zone,
+            spot: spec.useSpot,
+            tags: nodeTags(cluster, rank),
+            signal,
+          })
+        ).id,
+      concurrency: LAUNCH_CONCURRENCY,
+      describe: async (ids, signal) => {
+        const wanted = new Set(ids);
+        return (await api.listInstances({ signal }))
+          .filter((i) => wanted.has(i.id))
+          .map((i) => ({ node: this.toNodeInfo(i, key), why: i.status_reason ?? undefined }));
+      },
+      // The list shows every instance (terminated ones for a while): one not listed is gone.
+      absentIsGone: true,
+      // A node that dies or never comes up while booting: capacity and health are per region here.
+      bootScope: 'region',
+      pollMs: Math.min(this.pollMs, READY_POLL_MS),
+      bootTimeoutMs: this.bootTimeoutMs,
+    };
   }
 
   private async removeQuietly(api: FluffyCloudApi, id: string): Promise<void> {
@@ -431,7 +228,8 @@ export class FluffyCloudProvider implements NodeProvider {
       const left = (await api.listInstances()).filter((i) => wanted.has(i.id) && i.status !== 'terminated');
       if (left.length === 0) return;
       if (Date.now() > deadline) {
-        throw new FluffyCloudProvisionError(
+        throw new ProvisionError(
+          'retry',
           'terminate_timeout',
           `FluffyCloud instances ${left.map((i) => i.id).join(', ')} were still ${left[0].status} ` +
             `${Math.round(this.terminateTimeoutMs / 1000)} s after removal; run \`skyhop down\` again later`,

@@ -6,7 +6,7 @@
  * "the machine has at least 4 CPUs" (a node is not limited to what was asked; it sees the whole
  * machine); the same for memory; accelerators must match the detected GPU model with a count no
  * larger than the machine has. Spot, zones, ports and images do not exist here; disk size and
- * labels are not enforced (a node's disk is this machine's disk).
+ * labels are accepted and not enforced (a node's disk is this machine's disk): LOCAL_FEATURES.
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,8 @@ import { UserError } from '../../util/errors.js';
 import { skyhopHome } from '../../util/paths.js';
 import { packageRoot } from '../../util/package-root.js';
 import type { Cloud } from '../types.js';
-import type { Feature, Launchable } from '../../core/cluster.js';
+import type { Launchable } from '../../core/cluster.js';
+import { featureAsked, featureProblem, missingFeatures } from '../../core/features.js';
 import {
   describeMachine,
   detectMachine,
@@ -26,12 +27,10 @@ import {
   machineCachePath,
 } from './machine.js';
 import { MAX_CLUSTER_NAME } from './nodes.js';
-import { LOCAL_INSTANCE_TYPE, LOCAL_REGION, LocalProvider, NODE_MARKER } from './provider.js';
+import { LOCAL_FEATURES, LOCAL_INSTANCE_TYPE, LOCAL_REGION, LocalProvider, NODE_MARKER } from './provider.js';
 
 export { LocalProvider } from './provider.js';
 export { describeMachine, detectMachine, type LocalMachine } from './machine.js';
-
-const FEATURES: ReadonlySet<Feature> = new Set<Feature>(['stop', 'autostop', 'multi-node']);
 
 function amount(a: { value: number; orMore: boolean }): string {
   return `${a.value}${a.orMore ? '+' : ''}`;
@@ -46,7 +45,6 @@ export function explainInfeasible(r: Resources, machine: LocalMachine = detectMa
   if (r.cloud !== undefined && r.cloud !== 'local') asks.push(`cloud: ${r.cloud}`);
   if (r.region !== undefined && r.region !== LOCAL_REGION)
     asks.push(`region: ${r.region} (local has only 'local')`);
-  if (r.zone !== undefined) asks.push(`zone: ${r.zone} (local has no zones)`);
   if (r.instanceType !== undefined && r.instanceType !== LOCAL_INSTANCE_TYPE) {
     asks.push(`instance_type: ${r.instanceType} (local has only 'local')`);
   }
@@ -58,9 +56,10 @@ export function explainInfeasible(r: Resources, machine: LocalMachine = detectMa
       asks.push(`accelerators: ${r.accelerators.name}:${r.accelerators.count}`);
     }
   }
-  if (r.useSpot) asks.push('use_spot: true (local has no spot)');
-  if (r.ports?.length) asks.push(`ports: ${r.ports.join(',')} (local cannot open ports)`);
-  if (r.imageId !== undefined) asks.push(`image_id: ${r.imageId} (local has no images)`);
+  const local = { features: LOCAL_FEATURES };
+  for (const f of missingFeatures(r, local)) {
+    asks.push(`${featureAsked(f, r)} (${featureProblem(f, 'local', local, r)})`);
+  }
   if (asks.length === 0) return null;
   return `the local machine has ${describeMachine(machine)}; the task asks for ${asks.join(', ')}`;
 }
@@ -127,7 +126,7 @@ export function createCloud(): Cloud {
   return {
     name: 'local',
     displayName: 'Local',
-    features: FEATURES,
+    features: LOCAL_FEATURES,
     maxClusterNameLength: MAX_CLUSTER_NAME,
     catalog(): Catalog {
       if (catalog === null) {

@@ -31,6 +31,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { CloudError, UserError } from '../../util/errors.js';
+import { nodeTags, rankOf as rankFromTags } from '../tags.js';
 
 export type NodeStatus = 'running' | 'stopped';
 
@@ -44,10 +45,6 @@ export interface NodeRecord {
   createdAt: string;
   updatedAt: string;
 }
-
-export const TAG_CLUSTER = 'skyhop-cluster';
-export const TAG_ROLE = 'skyhop-role';
-export const TAG_RANK = 'skyhop-rank';
 
 const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export const MAX_CLUSTER_NAME = 64;
@@ -178,7 +175,7 @@ export class NodeRegistry {
       version: 1,
       id,
       cluster,
-      tags: { [TAG_CLUSTER]: cluster, [TAG_ROLE]: rank === 0 ? 'head' : 'worker', [TAG_RANK]: String(rank) },
+      tags: nodeTags(cluster, rank),
       status: 'running',
       ip,
       createdAt: now,
@@ -292,7 +289,7 @@ export class NodeRegistry {
   }
 }
 
+/** The node's rank by its tags (src/clouds/tags.ts); nodes without one sort last. */
 export function rankOf(r: NodeRecord): number {
-  const n = Number(r.tags[TAG_RANK]);
-  return Number.isInteger(n) && n >= 0 ? n : Number.MAX_SAFE_INTEGER;
+  return rankFromTags(r.tags) ?? Number.MAX_SAFE_INTEGER;
 }

@@ -12,12 +12,26 @@
  */
 import { join } from 'node:path';
 import type { NodeProvider } from '../../clouds/types.js';
-import type { ClusterSpec, NodeInfo } from '../../core/cluster.js';
+import type { ClusterSpec, Feature, NodeInfo } from '../../core/cluster.js';
+import { featureMessage, missingFeatures } from '../../core/features.js';
 import { killByMarker } from '../../runtime/procs.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { withFileLock } from './lock.js';
 import { describeMachine, detectMachine, gpuNameMatches } from './machine.js';
-import { checkClusterName, type NodeRecord, NodeRegistry, rankOf, TAG_ROLE } from './nodes.js';
+import { tooManyNodes } from '../reconcile.js';
+import { checkClusterName, type NodeRecord, NodeRegistry, rankOf } from './nodes.js';
+
+/**
+ * What the local cloud can do. Disk size and labels are accepted and not enforced (a node's disk is
+ * this machine's disk; its records keep only skyhop's tags); spot, zones, ports and images do not exist.
+ */
+export const LOCAL_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
+  'stop',
+  'autostop',
+  'multi-node',
+  'disk-size',
+  'labels',
+]);
 
 export const LOCAL_REGION = 'local';
 export const LOCAL_INSTANCE_TYPE = 'local';
@@ -44,7 +58,7 @@ export class LocalProvider implements NodeProvider {
     return {
       id: r.id,
       cluster: r.cluster,
-      role: r.tags[TAG_ROLE] === 'head' ? 'head' : 'worker',
+      role: rank === 0 ? 'head' : 'worker',
       rank,
       status: r.status,
       internalIp: r.ip,
@@ -71,15 +85,16 @@ export class LocalProvider implements NodeProvider {
     const wrong: string[] = [];
     if (spec.instanceType !== LOCAL_INSTANCE_TYPE) wrong.push(`instance type ${spec.instanceType}`);
     if (spec.region !== LOCAL_REGION) wrong.push(`region ${spec.region}`);
-    if (spec.zone) wrong.push(`zone ${spec.zone}`);
-    if (spec.useSpot) wrong.push('spot');
-    if (spec.ports?.length) wrong.push(`ports ${spec.ports.join(',')}`);
-    if (spec.imageId) wrong.push(`image ${spec.imageId}`);
     if (wrong.length) {
       throw new CloudError(
         `the local cloud cannot provide ${wrong.join(', ')} for cluster ${spec.cluster}: it has one instance ` +
-          `type 'local' in region 'local', no zones, spot, ports or images; drop those from the request`,
+          `type 'local' in region 'local'`,
       );
+    }
+    const local = { features: LOCAL_FEATURES };
+    const [lacking] = missingFeatures(spec, local);
+    if (lacking !== undefined) {
+      throw new CloudError(`${featureMessage(lacking, 'local', local, spec)} (cluster ${spec.cluster})`);
     }
     if (spec.accelerators) {
       const m = detectMachine();
@@ -104,10 +119,7 @@ export class LocalProvider implements NodeProvider {
         reg.cleanup(cluster);
         const existing = reg.records(cluster);
         if (existing.length > numNodes) {
-          throw new UserError(
-            `local cluster ${cluster} already has ${existing.length} nodes and the request asks for ${numNodes}; ` +
-              `ask for ${existing.length} nodes or run \`skyhop down ${cluster}\` first`,
-          );
+          throw tooManyNodes('local', cluster, existing.length, numNodes);
         }
         const now = new Date().toISOString();
         for (const r of existing) {

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ec2Client } from '../../../src/clouds/aws/ec2.js';
-import { classifyAwsError } from '../../../src/clouds/aws/errors.js';
 import { AwsProvider, instanceArch, keyPairName, portRange } from '../../../src/clouds/aws/provider.js';
 import type { ClusterSpec } from '../../../src/core/cluster.js';
+import { classifyAwsError } from '../../../src/clouds/aws/errors.js';
+import { ProvisionError } from '../../../src/clouds/errors.js';
 import { ensureClusterKey } from '../../../src/runtime/ssh-keys.js';
 import { refresh } from '../../../src/sdk/lifecycle.js';
 import { openStore } from '../../../src/state/index.js';
@@ -162,6 +163,7 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
     await assert.rejects(
       p.runInstances(spec('img-bad', { imageId: 'ami-00000000000000bad' })),
       (e: unknown) => {
+        // EC2's own error (InvalidAMIID.NotFound), which the AWS classifier maps.
         assert.match((e as Error).message, /ami-00000000000000bad|InvalidAMIID/);
         assert.equal(classifyAwsError(e), 'region');
         return true;
@@ -194,7 +196,7 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
       assert.ok(e instanceof UserError);
       assert.match(
         (e as Error).message,
-        /spot instances, which cannot be stopped; use `skyhop autostop --down idle-spot`/,
+        /^AWS cannot stop spot instances, only tear them down, and cluster idle-spot runs on them; use `skyhop autostop --down idle-spot`$/,
       );
       return true;
     });
@@ -297,10 +299,11 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
 
   test('a zone the default VPC has no subnet in fails before launching', async () => {
     const p = provider();
-    await assert.rejects(
-      p.runInstances(spec('nozone', { zone: 'use1-az99' })),
-      /no subnet in zone use1-az99/,
-    );
+    await assert.rejects(p.runInstances(spec('nozone', { zone: 'use1-az99' })), (e: unknown) => {
+      assert.match((e as Error).message, /no subnet in zone use1-az99/);
+      assert.ok(e instanceof ProvisionError && e.scope === 'zone');
+      return true;
+    });
     assert.deepEqual(await p.queryInstances('nozone'), []);
     await p.terminateInstances('nozone');
   });

@@ -44,14 +44,14 @@ test('checkAutostop: what each provisioning cloud can do', () => {
     'aws',
     true,
     STOP,
-    'AWS spot clusters cannot be stopped; use autodown (`skyhop autostop --down c1`)',
+    'AWS cannot stop spot instances, only tear them down; use autodown (`skyhop autostop --down c1`)',
   );
   checkAutostop(getCloud('fluffycloud'), rec('fluffycloud'), DOWN);
   refuses(
     'fluffycloud',
     false,
     STOP,
-    'FluffyCloud clusters cannot be stopped; use autodown (`skyhop autostop --down c1`)',
+    'FluffyCloud cannot stop instances, only tear them down; use autodown (`skyhop autostop --down c1`)',
   );
   refuses('gcp', false, DOWN, 'GCP clusters cannot stop themselves; autostop is not available for c1');
 });

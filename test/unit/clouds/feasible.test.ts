@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GCP_BOUND_ACCELERATORS } from '../../../src/clouds/gcp/index.js';
 import { getCloud } from '../../../src/clouds/registry.js';
-import type { Launchable } from '../../../src/core/cluster.js';
+import type { Feature, Launchable } from '../../../src/core/cluster.js';
+import {
+  featureAsked,
+  featureField,
+  featureMessage,
+  featureProblem,
+  missingFeatures,
+  requiredFeatures,
+} from '../../../src/core/features.js';
 import type { Resources } from '../../../src/core/task.js';
 import { UserError } from '../../../src/util/errors.js';
 import { type Sandbox, sandbox } from './helpers.js';
@@ -275,5 +283,62 @@ describe('lambda, runpod, fluffycloud', () => {
   test('fluffycloud plans from its bundled catalog', () => {
     const ls = plan('fluffycloud', { accelerators: { name: 'A100', count: 1 } });
     assert.ok(ls.length > 0 && ls.every((l) => l.cloud === 'fluffycloud' && l.accelerators?.name === 'A100'));
+  });
+});
+
+describe('the one table of features (src/core/features.ts)', () => {
+  const has = (...fs: Feature[]) => ({ features: new Set<Feature>(fs) });
+
+  test('what a request needs, in the order the checks report it', () => {
+    assert.deepEqual(requiredFeatures({ useSpot: false }), []);
+    assert.deepEqual(
+      requiredFeatures({
+        useSpot: true,
+        zone: 'z',
+        ports: ['80'],
+        imageId: 'i',
+        diskSize: 10,
+        labels: { a: 'b' },
+        autostop: { idleMinutes: 5, down: false },
+        numNodes: 2,
+      }),
+      ['spot', 'zones', 'ports', 'image-id', 'disk-size', 'labels', 'autostop', 'stop-spot', 'multi-node'],
+    );
+    assert.deepEqual(requiredFeatures({ autostop: { idleMinutes: 5, down: false } }), ['autostop', 'stop']);
+    assert.deepEqual(requiredFeatures({ autostop: { idleMinutes: 5, down: true } }), ['autostop']);
+    // Empty lists and a spec's null zone ask for nothing.
+    assert.deepEqual(requiredFeatures({ ports: [], labels: {}, zone: null, numNodes: 1 }), []);
+  });
+
+  test('what a cloud lacks, and the one message for each', () => {
+    const r = { diskSize: 10, labels: { a: 'b' }, zone: 'z' };
+    assert.deepEqual(missingFeatures(r, has('zones')), ['disk-size', 'labels']);
+    assert.deepEqual(missingFeatures(r, getCloud('aws')), []);
+    assert.deepEqual(missingFeatures(r, getCloud('fluffycloud')), ['disk-size', 'labels']);
+    assert.equal(featureMessage('zones', 'c', has(), r), 'c has no zones; leave zone out');
+    assert.equal(
+      featureMessage('disk-size', 'c', has(), r),
+      'c cannot set the disk size; drop disk_size or choose another cloud',
+    );
+    assert.equal(
+      featureMessage('multi-node', 'c', has(), { numNodes: 3 }),
+      'c runs single-node clusters only, but 3 nodes are asked for',
+    );
+    // Stopping spot instances: a cloud that stops on-demand ones says it cannot stop spot ones; a
+    // cloud that cannot stop at all says that.
+    const spotStop = { useSpot: true, autostop: { idleMinutes: 7, down: false } };
+    assert.equal(
+      featureMessage('stop-spot', 'c', has('stop'), spotStop),
+      'c cannot stop spot instances, only tear them down; ask for autodown (--down, or autostop: {idle_minutes: 7, down: true})',
+    );
+    assert.equal(
+      featureMessage('stop-spot', 'c', has(), spotStop, 'use autodown'),
+      'c cannot stop instances, only tear them down; use autodown',
+    );
+    assert.equal(featureAsked('zones', r), 'zone: z');
+    assert.equal(featureProblem('labels', 'c', has(), r), 'c cannot label instances');
+    assert.equal(featureField('labels'), 'labels');
+    assert.equal(featureField('stop-spot'), 'autostop');
+    assert.equal(featureField('multi-node'), 'numNodes');
   });
 });

@@ -1,12 +1,19 @@
 // The FluffyCloud NodeProvider against the real emulator, whose instances are real sshd hosts: nodes by
-// tag, head first, reachable over SSH (the real SSH runner), idempotent, crash-safe, abortable.
+// tag, head first, running with IPs and then reachable over SSH through the shared waitReachable (the
+// real SSH runner), idempotent, crash-safe, abortable.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FluffyCloudApi } from '../../../src/clouds/fluffycloud/api.js';
 import { createCloud } from '../../../src/clouds/fluffycloud/index.js';
 import { FluffyCloudProvider } from '../../../src/clouds/fluffycloud/provider.js';
 import { isClusterKeyName } from '../../../src/clouds/fluffycloud/setup.js';
 import type { ClusterSpec, NodeInfo } from '../../../src/core/cluster.js';
+import { ProvisionError } from '../../../src/clouds/errors.js';
+import { launchReachable, waitReachable } from '../../../src/runtime/bootstrap.js';
 import { makeRunner } from '../../../src/runtime/index.js';
 import { baseScenario, emulatorUnavailable, type FluffyEnv, startFluffy } from './env.js';
 
@@ -117,6 +124,39 @@ describe('FluffyCloud provider', { skip: skip ?? false }, () => {
     await provider().terminateInstances('two');
   });
 
+  test('runInstances returns nodes running with IPs; launchReachable/waitReachable (shared, every cloud) see them answer', async () => {
+    const seen: string[] = [];
+    const nodes = await provider().runInstances(spec('reach', 2), undefined, (n) => seen.push(n.id));
+    assert.ok(nodes.every((n) => n.status === 'running' && n.internalIp !== ''));
+    assert.deepEqual(seen.sort(), nodes.map((n) => n.id).sort(), 'each node is reported running once');
+    assert.deepEqual(await waitReachable(nodes, { timeoutMs: 60_000 }), nodes);
+    // As the failover attempt does it: each node's check starts when it is reported running.
+    const again = await launchReachable((onRunning) =>
+      provider().runInstances(spec('reach', 2), undefined, onRunning),
+    );
+    assert.deepEqual(
+      again.map((n) => n.id),
+      nodes.map((n) => n.id),
+    );
+    // A node that refuses the key: the wait fails with the shared layer's typed error, at once (an
+    // authentication failure is not retried), naming the node.
+    const wrongKey = join(mkdtempSync(join(tmpdir(), 'skyhop-wrong-key-')), 'id');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrongKey]);
+    const bad = nodes.map((n, i) =>
+      i === 1 && n.connection.kind === 'ssh'
+        ? { ...n, connection: { ...n.connection, keyPath: wrongKey } }
+        : n,
+    );
+    await assert.rejects(waitReachable(bad, { timeoutMs: 60_000 }), (e: unknown) => {
+      assert.ok(e instanceof ProvisionError);
+      assert.equal(e.scope, 'fatal');
+      assert.equal(e.reason, 'ssh_unreachable');
+      assert.match(e.message, new RegExp(`^node ${nodes[1].id} \\(reach rank 1\\) does not answer over SSH`));
+      return true;
+    });
+    await provider().terminateInstances('reach');
+  });
+
   test('terminate twice: nodes and the cluster key registration go; the second call is a no-op', async () => {
     const p = provider();
     await p.runInstances(spec('term', 2));
@@ -178,10 +218,32 @@ describe('FluffyCloud provider', { skip: skip ?? false }, () => {
     }
   });
 
+  test('nodes not running in time (boot delay 5 s, boot timeout 0.3 s): boot_timeout blocks the region, nothing left', async () => {
+    await env.scenario(baseScenario({ regions: { [REGION]: { boot_delay_s: 5 } } }));
+    try {
+      const p = new FluffyCloudProvider(REGION, {
+        api: env.api({ retries: 6 }),
+        pollMs: 100,
+        bootTimeoutMs: 300,
+      });
+      await assert.rejects(p.runInstances(spec('slow', 2)), (e: unknown) => {
+        assert.ok(e instanceof ProvisionError);
+        assert.deepEqual([e.scope, e.reason], ['region', 'boot_timeout']);
+        assert.match(e.message, /^2 FluffyCloud node\(s\) of slow were not running after 0 s in fluffy-east/);
+        return true;
+      });
+      assert.deepEqual(await live('slow'), [], 'what the launch created was removed');
+    } finally {
+      await env.scenario(baseScenario());
+    }
+  });
+
   test('a cluster with nodes in another region is refused, and those nodes are left alone', async () => {
     const [head] = await provider().runInstances(spec('elsewhere', 1));
     await assert.rejects(provider('fluffy-west').runInstances(spec('elsewhere', 1, 'fluffy-west')), {
-      code: 'cluster_conflict',
+      name: 'ProvisionError',
+      reason: 'cluster_conflict',
+      scope: 'fatal',
     });
     assert.deepEqual(
       (await live('elsewhere')).map((i) => i.id),

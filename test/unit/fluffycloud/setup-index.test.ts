@@ -16,14 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { autostopCommand, createCloud } from '../../../src/clouds/fluffycloud/index.js';
-import {
-  forgetHostKeys,
-  instanceName,
-  nodeTags,
-  rankFromTags,
-} from '../../../src/clouds/fluffycloud/provider.js';
+import { instanceName } from '../../../src/clouds/fluffycloud/provider.js';
+import { nodeTags, rankOf } from '../../../src/clouds/tags.js';
 import { isClusterKeyName, nodeSetup, sshKeyName } from '../../../src/clouds/fluffycloud/setup.js';
 import type { NodeInfo } from '../../../src/core/cluster.js';
+import { forgetHostKeys } from '../../../src/runtime/known-hosts.js';
 import { UserError } from '../../../src/util/errors.js';
 
 let dir = '';
@@ -129,9 +126,9 @@ describe('tags and names', () => {
   test('tags say cluster, role and rank; rank read back', () => {
     assert.deepEqual(nodeTags('c', 0), { 'skyhop-cluster': 'c', 'skyhop-role': 'head', 'skyhop-rank': '0' });
     assert.equal(nodeTags('c', 3)['skyhop-role'], 'worker');
-    assert.equal(rankFromTags(nodeTags('c', 3)), 3);
-    assert.equal(rankFromTags({ 'skyhop-role': 'head' }), 0);
-    assert.equal(rankFromTags({ 'skyhop-role': 'worker' }), null);
+    assert.equal(rankOf(nodeTags('c', 3)), 3);
+    assert.equal(rankOf({ 'skyhop-role': 'head' }), 0);
+    assert.equal(rankOf({ 'skyhop-role': 'worker' }), null);
   });
 
   test('instance names are unique, DNS-label-sized for the longest cluster name', () => {

@@ -48,7 +48,7 @@ describe('local cloud', () => {
     const c = createCloud();
     assert.equal(c.name, 'local');
     assert.equal(c.displayName, 'Local');
-    assert.deepEqual([...c.features].sort(), ['autostop', 'multi-node', 'stop']);
+    assert.deepEqual([...c.features].sort(), ['autostop', 'disk-size', 'labels', 'multi-node', 'stop']);
     assert.equal(c.maxClusterNameLength, 64);
     assert.deepEqual(await c.checkCredentials(), { ok: true, source: 'this machine' });
     assert.equal(c.egressCostPerGb(100), 0);
@@ -65,6 +65,7 @@ describe('local cloud', () => {
       req({ cpus: { value: 4, orMore: false } }),
       req({ cpus: { value: 2, orMore: true }, memory: { value: 16, orMore: true } }),
       req({ diskSize: 256 }),
+      req({ cloud: 'local', diskSize: 256, labels: { team: 'ml' } }),
     ]) {
       const ls = c.feasibleResources(r, 3);
       assert.equal(ls.length, 1, JSON.stringify(r));
@@ -110,6 +111,11 @@ describe('local cloud', () => {
       assert.ok(why?.includes(`; the task asks for ${asks}`), why ?? 'null');
       assert.ok(!why?.includes('\n'));
     }
+    // What local lacks is said in the words of the one features table (src/core/features.ts).
+    assert.match(
+      explainInfeasible(req({ useSpot: true })) ?? '',
+      /use_spot: true \(local has no spot instances\)$/,
+    );
     assert.equal(
       explainInfeasible(req({ cpus: { value: 8, orMore: true }, memory: { value: 64, orMore: false } }), {
         ...detectMachine(),
