@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -93,36 +93,63 @@ function collect(child: ChildProcess): Promise<Run> {
   );
 }
 
-/** Waits until processes carry YS=secret in their environment (the job runs); fails if the CLI ends first. */
-async function jobPids(secret: string, count: number, cli: Promise<Run>): Promise<number[]> {
+/** The job's own shells on this machine (their `sleep` children come and go): bash with YS=secret. */
+function jobShells(secret: string): number[] {
+  return pidsWithEnv('YS', secret).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'bash';
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A process's mount namespace (each FluffyCloud node has its own), or null when it is gone. */
+function mountNs(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits until the job's shells run on `nodes` different nodes (mount namespaces), seen in this
+ * machine's /proc; fails if the CLI ends first.
+ */
+async function waitJobOnNodes(secret: string, nodes: number, cli: Promise<Run>): Promise<void> {
   let ended: Run | null = null;
   void cli.then((r) => (ended = r));
   const deadline = Date.now() + 180_000;
   for (;;) {
-    // The job's own shells (not their `sleep` children, which may come and go).
-    const pids = pidsWithEnv('YS', secret).filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'bash';
-      } catch {
-        return false;
-      }
-    });
-    if (pids.length >= count) return pids;
-    if (ended) assert.fail(`the launch ended before its job ran: ${JSON.stringify(ended)}`);
-    if (Date.now() > deadline) assert.fail('the job did not start');
+    const seen = new Set(
+      jobShells(secret)
+        .map(mountNs)
+        .filter((n) => n !== null),
+    );
+    if (seen.size >= nodes) return;
+    if (ended)
+      assert.fail(`the launch ended before its job ran on ${nodes} node(s): ${JSON.stringify(ended)}`);
+    if (Date.now() > deadline) assert.fail(`the job did not start on ${nodes} node(s)`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-/** Let the waiting job go: create `release` in the working directory of each of its shells. */
-function release(pids: number[], name: string): void {
-  for (const p of pids) {
-    try {
-      writeFileSync(`/proc/${p}/cwd/${name}`, '');
-    } catch {
-      // that shell has ended meanwhile
+/** Lets the waiting job go until `cli` ends: creates `name` in the working directory of its shells. */
+async function releaseUntil(secret: string, name: string, cli: Promise<Run>): Promise<Run> {
+  let ended: Run | null = null;
+  void cli.then((r) => (ended = r));
+  while (!ended) {
+    for (const p of jobShells(secret)) {
+      try {
+        writeFileSync(`/proc/${p}/cwd/${name}`, '');
+      } catch {
+        // that shell has ended meanwhile
+      }
     }
+    await new Promise((r) => setTimeout(r, 100));
   }
+  return ended;
 }
 
 async function scenario(
@@ -153,11 +180,9 @@ async function scenario(
         job,
       ]),
     );
-    const pids = await jobPids(secret, opts.nodes, launch);
-    // The job runs on every node: its processes are in this machine's /proc (namespaces included).
-    assert.ok(pids.length >= opts.nodes);
-    release(pids, rel);
-    const r = await launch;
+    // The job runs on every node, and its processes are in this machine's /proc: the sampler sees them.
+    await waitJobOnNodes(secret, opts.nodes, launch);
+    const r = await releaseUntil(secret, rel, launch);
     assert.equal(r.code, 0, r.stderr);
     for (let rank = 0; rank < opts.nodes; rank++) {
       assert.match(r.stdout, new RegExp(`env-ok rank=${rank} nodes=${opts.nodes} task=set ips=set`));
