@@ -131,15 +131,20 @@ export async function agentRunning(head: CommandRunner): Promise<boolean> {
 export type JobSpecInput = Omit<JobSpec, 'submittedAt' | 'user'> &
   Partial<Pick<JobSpec, 'submittedAt' | 'user'>>;
 
-/** Specs up to this size travel inside the command (shell builtins only); larger ones through stdin. */
-const INLINE_SPEC_MAX = 64 * 1024;
+/**
+ * Specs up to this size are read by the shell's `read` builtin (no process to spawn, but one system
+ * call per byte); larger ones by `cat`.
+ */
+const READ_SPEC_MAX = 4 * 1024;
 
 /**
- * Queue a job; returns its id. One command on the head, made of shell builtins only (a process
- * spawn costs more than everything else a submission does): the id is claimed by creating
- * `jobs/<id>.json` exclusively (`set -C`, i.e. O_EXCL; the next id when it exists) and the spec
- * is written into it; `next_id` is only a hint where to start. Then the agent is woken. An agent
- * found not running is started.
+ * Queue a job; returns its id. One command on the head, made of shell builtins only for a spec of
+ * usual size (a process spawn costs more than everything else a submission does): the id is claimed
+ * by creating `jobs/<id>.json` exclusively (`set -C`, i.e. O_EXCL; the next id when it exists) and
+ * the spec is written into it; `next_id` is only a hint where to start. Then the agent is woken. An
+ * agent found not running is started. The spec travels on the command's stdin, never in the command
+ * itself: it holds the job's secrets, and a command line is visible to every user of a machine (the
+ * client's, where ssh runs, and the node's).
  */
 export async function submitJob(head: CommandRunner, spec: JobSpecInput): Promise<number> {
   let user = spec.user;
@@ -151,14 +156,15 @@ export async function submitJob(head: CommandRunner, spec: JobSpecInput): Promis
     }
   }
   const full: JobSpec = { ...spec, submittedAt: spec.submittedAt ?? Date.now(), user };
+  // One line: JSON.stringify escapes every control character, newlines included.
   const json = JSON.stringify(full);
-  const inline = Buffer.byteLength(json) <= INLINE_SPEC_MAX;
-  const writer = inline ? `printf '%s\\n' "$s"` : 'cat';
+  const small = Buffer.byteLength(json) <= READ_SPEC_MAX;
+  const writer = small ? `printf '%s\\n' "$s"` : 'cat';
   const jobs = AGENT_FILES.jobs;
   const cmd = [
     CD,
     `[ -d ${jobs} ] || exit ${EXIT_NOT_INSTALLED}`,
-    inline ? `s=${shq(json)}` : ':',
+    small ? `IFS= read -r s || { echo 'the job spec did not arrive on stdin' >&2; exit ${EXIT_IO}; }` : ':',
     `IFS= read -r i < next_id 2>/dev/null; case $i in ''|*[!0-9]*) i=1;; esac`,
     'umask 077', // the spec may carry secrets: readable by the node's user only
     'set -C',
@@ -169,7 +175,7 @@ export async function submitJob(head: CommandRunner, spec: JobSpecInput): Promis
     'echo $((i + 1)) >| next_id',
     `if ${ALIVE}; then kill -USR1 "$p" 2>/dev/null; echo "$i 1"; else echo "$i 0"; fi`,
   ].join('\n');
-  const res = await runChecked(head, 'submit a job', cmd, inline ? undefined : json);
+  const res = await runChecked(head, 'submit a job', cmd, `${json}\n`);
   const m = /^(\d+) ([01])$/m.exec(res.stdout);
   if (!m) throw new CloudError(`Unexpected answer from the head node (${where(head)}) to a job submission.`);
   if (m[2] === '0') await ensureAgent(head);

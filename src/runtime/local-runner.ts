@@ -178,14 +178,16 @@ export class LocalRunner implements CommandRunner {
     const st = await fsp.stat(localPath);
     if (!st.isFile()) throw new Error(`not a file: ${localPath}`);
     await fsp.mkdir(dirname(dest), { recursive: true });
-    const tmp = `${dest}.skyhop-upload-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    // The copy is made in a private (0700) directory next to the destination and given its mode
+    // there: a key or a file of secrets is never readable by others on the way.
+    const tmpDir = await fsp.mkdtemp(`${dest}.skyhop-upload-`);
     try {
+      const tmp = join(tmpDir, 'file');
       await fsp.copyFile(localPath, tmp);
       await fsp.chmod(tmp, opts.mode ?? st.mode & 0o7777);
       await fsp.rename(tmp, dest);
-    } catch (e) {
-      await fsp.rm(tmp, { force: true });
-      throw e;
+    } finally {
+      await fsp.rm(tmpDir, { recursive: true, force: true });
     }
   }
 

@@ -22,14 +22,21 @@
  *
  * A command runs as `bash --noprofile --norc -c <command>` (like LocalRunner) under a small bash
  * wrapper that the node user's login shell execs (`remoteScript` in ssh/session.ts):
- *   exports; cd -- <cwd> || exit 1; print <token>:start (stdout and stderr);
+ *   [read the environment from stdin and export it]; export the run marker; cd -- <cwd> || exit 1;
+ *   print <token>:start (stdout and stderr);
  *   bash --noprofile --norc -c <command>; c=$?; print <token>:<c> (stderr); exit $c
  * - Output: only what comes after the start lines is the command's; what comes before (the login
  *   shell's rc files, ssh's own notices) is dropped, and shown only when the command did not start.
  *   The exit line is taken out of stderr. The token is random per command and never appears whole
  *   in the script's text.
  * - Environment: the node's login environment (whatever sshd and the user's shell set up), then
- *   `opts.env` as `export K=V` lines, then the marker `SKYHOP_RUN_ID=<unique id>` (not overridable).
+ *   `opts.env`, then the marker `SKYHOP_RUN_ID=<unique id>` (not overridable). `opts.env` travels
+ *   on stdin, never in the script: the script is an argument of the local ssh and of bash on the
+ *   node, and every user of either machine can read a process's arguments (`/proc/PID/cmdline`),
+ *   while env values are often secrets. The session writes `export K=V` lines (src/util/shell.ts)
+ *   and a NUL byte first; the wrapper reads up to the NUL with bash's `read` (one byte at a time
+ *   from a pipe, so nothing after it is taken) and evaluates them; `opts.stdin` (or the upload's
+ *   file) follows for the command.
  * - cwd: default the node's HOME; `~/x` and relative paths are under HOME; a missing directory gives
  *   exit code 1, as on a local node.
  * - Exit status: the command's own (128+N when killed by signal N). Like LocalRunner, the result

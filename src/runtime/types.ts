@@ -1,7 +1,12 @@
 import type { Connection } from '../core/cluster.js';
 
 export interface RunOptions {
-  /** Extra environment for the command (merged over the node's base environment). */
+  /**
+   * Extra environment for the command (merged over the node's base environment). Values never
+   * appear in a command line, here or on the node (a local node gets them through the process
+   * environment, an SSH node through the session's stdin): they may be secrets. Pass secrets here,
+   * or on stdin, never inside `command`.
+   */
   env?: Readonly<Record<string, string>>;
   /** Working directory on the node; `~/x` is relative to the node's HOME. */
   cwd?: string;

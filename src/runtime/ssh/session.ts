@@ -146,30 +146,53 @@ export interface PreparedCommand {
   runId: string;
   token: string;
   script: string;
+  /**
+   * What the session writes to ssh's stdin before the command's own input: the environment
+   * (`opts.env`) as `export` lines ended by a NUL byte, which the wrapper reads and evaluates. Null
+   * when there is no environment to pass. Environment values never go into the script: it is an
+   * argument of ssh here and of bash on the node, visible to everyone in `/proc/PID/cmdline`.
+   */
+  stdinPrefix: string | null;
 }
 
 /** The command's remote script, its run marker and token (a retried session reuses them). */
 export function prepareCommand(where: string, command: string, opts: RunOptions): PreparedCommand {
   const runId = `${process.pid}-${randomBytes(8).toString('hex')}`;
   const token = randomBytes(16).toString('hex');
-  const script = remoteScript(command, opts, runId, token);
+  const hasEnv = opts.env !== undefined && Object.keys(opts.env).length > 0;
+  const stdinPrefix = hasEnv ? `${shExports(opts.env!)}\0` : null;
+  const script = remoteScript(command, opts, runId, token, hasEnv);
   if (Buffer.byteLength(script) > MAX_ARG_BYTES) {
     // One argument of a command line (here and on the node) is limited to 128 KiB by Linux.
     throw new CloudError(
       `Cannot run a command of ${Buffer.byteLength(command)} bytes on ${where}: too long for a command line; pass large data through stdin or a file.`,
     );
   }
-  return { runId, token, script };
+  return { runId, token, script, stdinPrefix };
 }
 
 /** The script the node's login shell runs for one command (see src/runtime/ssh-runner.ts). */
-function remoteScript(command: string, opts: RunOptions, runId: string, token: string): string {
+function remoteScript(
+  command: string,
+  opts: RunOptions,
+  runId: string,
+  token: string,
+  envOnStdin: boolean,
+): string {
   const cwd = opts.cwd === undefined || opts.cwd === '' ? '~' : opts.cwd;
   // The marker lines are printed from two halves, so the script's own text never contains them.
   const half = token.length / 2;
   const mark = (what: string) => `printf '%s%s:%s\\n' ${token.slice(0, half)} ${token.slice(half)} ${what}`;
   const lines: string[] = [];
-  if (opts.env && Object.keys(opts.env).length > 0) lines.push(shExports(opts.env));
+  if (envOnStdin) {
+    // The environment comes first on stdin (see PreparedCommand.stdinPrefix), up to a NUL byte.
+    // `read` takes one byte at a time from a pipe, so the command's own input after it stays whole.
+    lines.push(
+      `IFS= read -r -d '' e || { echo 'skyhop: the environment did not arrive on stdin' >&2; exit 1; }`,
+      // `unset e` is part of the text eval runs, so an environment variable named `e` survives.
+      'eval "unset e; $e"',
+    );
+  }
   lines.push(shExports({ [RUN_MARKER]: runId }));
   lines.push(`cd -- ${shPath(cwd)} || exit 1`);
   // The wrapper's own stderr goes quiet (bash reports a command killed by a signal there); the
@@ -299,7 +322,11 @@ export class CommandSession {
     });
     const child = spawn('ssh', target.sshArgv(prepared.script), {
       detached: true, // not in the terminal's process group: Ctrl-C reaches skyhop, which decides
-      stdio: [opts.stdin === undefined && !opts.stdinFile ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [
+        opts.stdin === undefined && !opts.stdinFile && prepared.stdinPrefix === null ? 'ignore' : 'pipe',
+        'pipe',
+        'pipe',
+      ],
     });
     this.child = child;
     const started = () => this.fire({ type: 'start-line' });
@@ -322,6 +349,7 @@ export class CommandSession {
     child.stderr!.on('data', (c: string) => this.err.push(c));
     if (child.stdin) {
       child.stdin.on('error', () => {}); // the command may exit without reading its input
+      if (prepared.stdinPrefix !== null) child.stdin.write(prepared.stdinPrefix);
       if (opts.stdinFile) {
         const file = createReadStream(opts.stdinFile);
         file.on('error', (e) =>

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -182,6 +183,23 @@ describe('agent: running jobs', () => {
     const stateFiles = readFileSync(join(c.agentDir, 'queue.json'), 'utf8') + JSON.stringify(jobState(c, id));
     assert.ok(!stateFiles.includes('s3cr3t-VALUE-xyz'));
     assert.ok(!readFileSync(join(c.agentDir, 'agent.log'), 'utf8').includes('s3cr3t-VALUE-xyz'));
+  });
+
+  test('a spec of any size arrives whole: read by the shell builtin, or by cat beyond 4 KiB', async () => {
+    // Two values, each under Linux's limit on one environment string (128 KiB).
+    for (const size of [10, 6 * 1024, 100 * 1024]) {
+      const big = `v'"$(x)\n\\${'z'.repeat(size)}`;
+      const id = await submitJob(c.head, {
+        ...baseSpec,
+        name: `size-${size}`,
+        envs: { BIG: big, BIG2: big },
+        run: '[ "$BIG" = "$BIG2" ] && printf %s "$BIG" | sha256sum | cut -c1-16',
+      });
+      let out = '';
+      const rec = await followLogs(c.head, id, { follow: true, onData: (d) => (out += d) });
+      assert.equal(rec.status, 'SUCCEEDED', `${size}: ${rec.reason} ${out}`);
+      assert.equal(out, `${createHash('sha256').update(big).digest('hex').slice(0, 16)}\n`);
+    }
   });
 
   test('a job that can never fit fails at once with a reason', async () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeRunner } from '../../../src/runtime/index.js';
@@ -178,6 +178,51 @@ describe('SshRunner: commands', { skip }, () => {
       assert.equal(echo.stdout, v);
     }
     assert.equal(existsSync(canary), false, 'a hostile string was executed');
+  });
+
+  test('opts.env travels on stdin, never in a command line; the command`s own stdin follows whole', async () => {
+    const secret = `sv-${process.pid}-${Date.now()}`;
+    const multi = `line1\n${secret}\n'quoted' $(x) \\`;
+    // While the command runs, this machine's /proc (the node's processes included: its pid namespace
+    // is a child of ours) is read over and over: no command line may hold the value, and some process
+    // must hold it in its environment (so the scans did overlap the command).
+    let running = true;
+    let inCmdline = 0;
+    let inEnviron = 0;
+    const scanner = (async () => {
+      while (running) {
+        for (const p of readdirSync('/proc')) {
+          if (!/^\d+$/.test(p)) continue;
+          try {
+            if (readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(secret)) inCmdline++;
+            if (readFileSync(`/proc/${p}/environ`, 'latin1').includes(`\0S=${secret}\0`)) inEnviron++;
+          } catch {
+            // gone
+          }
+        }
+        await new Promise((res) => setImmediate(res));
+      }
+    })();
+    let res: Awaited<ReturnType<SshRunner['run']>>;
+    try {
+      res = await r.run(
+        [
+          `printf '%s|%s|%s|' "$S" "$e" "$MULTI"`,
+          'IFS= read -r l; printf "[%s]" "$l"; od -An -tx1 | tr -d " \\n"; echo',
+          // The node's own view: no command line there holds the value either.
+          `for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < "$f"; echo; done | grep -c -F -f <(printf '%s\\n' "$S")`,
+          'sleep 0.5',
+        ].join('\n'),
+        { env: { S: secret, e: 'env-named-e', MULTI: multi }, stdin: Buffer.from('first line\nx\0y') },
+      );
+    } finally {
+      running = false;
+      await scanner;
+    }
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout, `${secret}|env-named-e|${multi}|[first line]780079\n0\n`);
+    assert.equal(inCmdline, 0, 'an env value appeared in a command line');
+    assert.ok(inEnviron > 0, 'the scans did not see the command running');
   });
 
   test('multiplexing: later commands reuse the master connection', async () => {
