@@ -6,7 +6,17 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { build } from 'esbuild';
+
+// Without the dependencies there is nothing to build with. As the `prepare` step of `npx skyhop` in a
+// checkout where `npm ci` never ran, say so and let the command itself explain (bin/skyhop.js);
+// as `npm run build`, fail.
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch {
+  console.error('skyhop: the dependencies are not installed; run `npm ci` in this folder first.');
+  process.exit(process.env.npm_lifecycle_event === 'prepare' ? 0 : 1);
+}
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 
