@@ -128,6 +128,7 @@ export function openDatabase(home: string): { db: Db; path: string; readOnlyFull
  * write's ENOSPC / EDQUOT.
  */
 export function isDiskFullError(e: unknown): boolean {
+  if (e instanceof DiskFullError) return true;
   let x: unknown = e;
   for (let depth = 0; x && depth < 5; depth++) {
     const err = x as { code?: string; message?: string; cause?: unknown };
@@ -298,9 +299,27 @@ export class SqliteStore implements Store {
     let s = this.stmts.get(sql);
     if (!s) {
       s = this.conn().prepare(sql);
+      if (!s.reader) this.guardWrite(s);
       this.stmts.set(sql, s);
     }
     return s;
+  }
+
+  /** A write that fails because the disk is full says so in one line (not "internal error"). */
+  private guardWrite(s: Statement): void {
+    const run = s.run.bind(s);
+    const path = this.path;
+    s.run = ((...args: unknown[]) => {
+      try {
+        return run(...args);
+      } catch (e) {
+        if (e instanceof DiskFullError || !isDiskFullError(e)) throw e;
+        throw new DiskFullError(
+          `the disk holding ${path} is full, so skyhop cannot record what it does; free some space and retry`,
+          { cause: e },
+        );
+      }
+    }) as typeof s.run;
   }
 
   private json<T>(table: string, key: string, column: string, text: string): T {

@@ -130,6 +130,16 @@ describe('a full disk', () => {
 
     // Now not one byte left for skyhop's own bookkeeping.
     fillDisk(join(sb.skyhopHome, 'filler'));
+    const st0 = await sb.run(['status', '--json']);
+    assert.equal(st0.code, 0, st0.stderr);
+    assert.deepEqual(
+      JSON.parse(st0.stdout).clusters.map((c: { name: string }) => c.name),
+      ['full'],
+      'status still reads the state on a full disk',
+    );
+    const relaunch = await sb.run(['launch', '-y', '-c', 'full', 'echo never']);
+    assert.notEqual(relaunch.code, 0);
+    assert.match(relaunch.stderr, /^error: the disk holding \S+ is full, so .*; free some space and retry\n/);
     const down = await sb.run(['down', '-y', 'full']);
     assert.equal(down.code, 0, `${down.stdout}\n${down.stderr}`);
     const said = down.stdout + down.stderr;
