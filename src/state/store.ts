@@ -72,11 +72,13 @@ function diskIsFull(dir: string): boolean {
  */
 function openSnapshot(path: string): Db {
   const bytes = readFileSync(path);
-  // The header's WAL mode (file format versions 2) would make SQLite look for a WAL; a snapshot has none.
-  if (bytes.length >= 20) {
-    bytes[18] = 1;
-    bytes[19] = 1;
+  // Never an empty state from a file that is not a database (a zero-byte or foreign file).
+  if (bytes.length < 100 || bytes.subarray(0, 16).toString('latin1') !== 'SQLite format 3\0') {
+    throw new Error(`${path} is not a SQLite database`);
   }
+  // The header's WAL mode (file format versions 2) would make SQLite look for a WAL; a snapshot has none.
+  bytes[18] = 1;
+  bytes[19] = 1;
   const db = new (loadSqlite())(bytes, { readonly: true });
   db.pragma('foreign_keys = ON');
   openedReadOnlyOnFullDisk = true;
@@ -140,7 +142,7 @@ export function isDiskFullError(e: unknown): boolean {
   return false;
 }
 
-/** The cluster lock could not be taken because the disk holding the state database is full. */
+/** A write to the state database (a cluster lock included) failed because its disk is full. */
 export class DiskFullError extends UserError {}
 
 /**
