@@ -7,8 +7,17 @@
  * `jobs/<id>/state.json` and `queue.json`. It wakes on SIGUSR1 and rescans every second anyway.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +26,7 @@ import { makeRunner } from '../runtime/index.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { readJson, writeAtomic } from './files.js';
 import { JobLog } from './joblog.js';
+import { dirUid } from './supervisor.js';
 import {
   give,
   infeasibility,
@@ -49,6 +59,14 @@ const SCAN_INTERVAL_MS = 1000;
 const INIT_TIMEOUT_MS = 60_000;
 const KILL_TIMEOUT_MS = 30_000;
 export const STALE_REASON = 'the cluster was stopped or the agent died';
+/** The reason of a job a crashed agent left running, when its supervisor restarted it at once. */
+export const AGENT_DIED_REASON =
+  'the skyhop agent died while the job ran; it was restarted at once and ended the job (its processes were killed)';
+/**
+ * Space the daemon keeps on its disk (`reserve`, zeros) and frees when a write fails with ENOSPC, so
+ * that the job states, the queue and the log's "cut short" line can still be written on a full disk.
+ */
+const RESERVE_BYTES = 512 * 1024;
 
 interface Job {
   record: JobRecord;
@@ -64,7 +82,16 @@ export function agentDir(): string {
 }
 
 function log(msg: string): void {
-  process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+  try {
+    process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+  } catch {
+    // agent.log cannot be written (a full disk): the daemon goes on without it
+  }
+}
+
+function isDiskFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function errMsg(e: unknown): string {
@@ -86,10 +113,13 @@ export class AgentDaemon {
   private interval: NodeJS.Timeout | undefined;
   private lock: Server | undefined;
   private uid = '';
+  /** Started by the supervisor after the previous daemon died (not by a client). */
+  private readonly restarted: boolean;
 
-  constructor(dir: string = agentDir()) {
+  constructor(dir: string = agentDir(), opts: { restarted?: boolean } = {}) {
     this.dir = dir;
     this.jobsDir = join(dir, AGENT_FILES.jobs);
+    this.restarted = opts.restarted ?? false;
   }
 
   /** Takes the lock and starts serving; false when another daemon already serves this directory. */
@@ -97,8 +127,7 @@ export class AgentDaemon {
     mkdirSync(this.jobsDir, { recursive: true });
     process.chdir(this.dir);
     process.title = AGENT_PROCESS_TITLE;
-    const st = statSync(this.dir);
-    this.uid = createHash('sha256').update(`${st.dev}:${st.ino}`).digest('hex').slice(0, 12);
+    this.uid = dirUid(this.dir);
     const lock = createServer();
     const ok = await new Promise<boolean>((resolve, reject) => {
       lock.once('error', (e: NodeJS.ErrnoException) =>
@@ -108,9 +137,12 @@ export class AgentDaemon {
     });
     if (!ok) return false;
     this.lock = lock;
-    writeAtomic(join(this.dir, AGENT_FILES.pid), `${process.pid}\n`);
+    this.writeFile(join(this.dir, AGENT_FILES.pid), `${process.pid}\n`);
     this.reloadInfo(true);
-    log(`agent ${process.pid} started for cluster '${this.info.name}' (${this.info.nodes.length} nodes)`);
+    log(
+      `agent ${process.pid} ${this.restarted ? 'restarted by its supervisor' : 'started'} for cluster '${this.info.name}' (${this.info.nodes.length} nodes)`,
+    );
+    this.makeReserve();
     this.recover();
     process.on('SIGUSR1', () => this.requestScan());
     this.idleSince = Date.now();
@@ -124,6 +156,54 @@ export class AgentDaemon {
     clearInterval(this.interval);
     clearTimeout(this.scanTimer);
     this.lock?.close();
+  }
+
+  // ---- a full disk ---------------------------------------------------------------------------
+
+  private reservePath(): string {
+    return join(this.dir, AGENT_FILES.reserve);
+  }
+
+  /** Sets the space reserve aside (when the disk has room for it; a partial one is removed). */
+  private makeReserve(): void {
+    try {
+      if (statSync(this.reservePath()).size === RESERVE_BYTES) return;
+    } catch {
+      // none yet
+    }
+    try {
+      writeFileSync(this.reservePath(), Buffer.alloc(RESERVE_BYTES), { mode: 0o600 });
+    } catch (e) {
+      this.freeReserve();
+      log(`no space reserve on this disk (${errMsg(e)})`);
+    }
+  }
+
+  /** Gives the reserve back to the disk; true when there was one. */
+  private freeReserve(): boolean {
+    try {
+      unlinkSync(this.reservePath());
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A job's log could not be written (the disk is full): free the reserve for the bookkeeping. */
+  private onLogError(id: number, e: NodeJS.ErrnoException): void {
+    if (isDiskFull(e)) this.freeReserve();
+    log(`job ${id}: its log stops here: ${errMsg(e)}; the job keeps running`);
+  }
+
+  /** writeAtomic, retried once after freeing the reserve when the disk is full. */
+  private writeFile(path: string, data: string, mode?: number): void {
+    try {
+      writeAtomic(path, data, mode);
+    } catch (e) {
+      if (!isDiskFull(e) || !this.freeReserve()) throw e;
+      log(`the disk is full: freed the space reserve to write ${path}`);
+      writeAtomic(path, data, mode);
+    }
   }
 
   /** The marker value every process of job `id` carries: unique per agent directory. */
@@ -229,7 +309,9 @@ export class AgentDaemon {
         const nodes = (record.nodes ?? [])
           .map((r) => this.info.nodes.find((n) => n.rank === r))
           .filter((n): n is ClusterNodeInfo => !!n);
-        this.finish(job, 'FAILED', { reason: STALE_REASON });
+        const reason = this.restarted ? AGENT_DIED_REASON : STALE_REASON;
+        this.noteInLog(id, reason);
+        this.finish(job, 'FAILED', { reason });
         void this.killOnNodes(id, nodes);
       } else if (record.status === 'PENDING') {
         try {
@@ -262,6 +344,17 @@ export class AgentDaemon {
         continue;
       }
       this.accept(job, spec);
+    }
+  }
+
+  /** Appends a `[skyhop] ...` line to job `id`'s log (best effort). */
+  private noteInLog(id: number, note: string): void {
+    try {
+      const jl = new JobLog(join(this.jobDir(id), JOB_FILES.log), [], (e) => this.onLogError(id, e));
+      jl.emit(`[skyhop] ${note}\n`);
+      jl.close();
+    } catch (e) {
+      log(`job ${id}: cannot append to its log: ${errMsg(e)}`);
     }
   }
 
@@ -349,7 +442,7 @@ export class AgentDaemon {
     const redacted = Object.fromEntries(Object.keys(secrets).map((k) => [k, '<redacted>']));
     job.spec = { ...job.spec!, secrets: redacted };
     try {
-      writeAtomic(join(this.jobsDir, specFileName(job.record.id)), `${JSON.stringify(job.spec)}\n`, 0o600);
+      this.writeFile(join(this.jobsDir, specFileName(job.record.id)), `${JSON.stringify(job.spec)}\n`, 0o600);
     } catch (e) {
       log(`job ${job.record.id}: could not scrub secrets from its spec: ${errMsg(e)}`);
     }
@@ -359,7 +452,7 @@ export class AgentDaemon {
     this.queueDirty = true;
     try {
       mkdirSync(this.jobDir(job.record.id), { recursive: true });
-      writeAtomic(join(this.jobDir(job.record.id), JOB_FILES.state), `${JSON.stringify(job.record)}\n`);
+      this.writeFile(join(this.jobDir(job.record.id), JOB_FILES.state), `${JSON.stringify(job.record)}\n`);
     } catch (e) {
       log(`job ${job.record.id}: cannot write state.json: ${errMsg(e)}`);
     }
@@ -368,9 +461,9 @@ export class AgentDaemon {
 
   private flushQueue(): void {
     if (!this.queueDirty) return;
-    this.queueDirty = false;
     const all = [...this.jobs.values()].map((j) => j.record).sort((a, b) => a.id - b.id);
-    writeAtomic(join(this.dir, AGENT_FILES.queue), `${JSON.stringify(all)}\n`);
+    this.writeFile(join(this.dir, AGENT_FILES.queue), `${JSON.stringify(all)}\n`);
+    this.queueDirty = false; // only once written: a failed write is retried on the next scan
   }
 
   // ---- cancel ----------------------------------------------------------------------------
@@ -451,7 +544,11 @@ export class AgentDaemon {
       patch: { exitCode: 0 },
     };
     try {
-      jobLog = new JobLog(join(this.jobDir(id), JOB_FILES.log), Object.values(stringRecord(spec.secrets)));
+      jobLog = new JobLog(
+        join(this.jobDir(id), JOB_FILES.log),
+        Object.values(stringRecord(spec.secrets)),
+        (e) => this.onLogError(id, e),
+      );
       const runners = nodes.map((x) => makeRunner(x.connection));
       if (spec.setup?.trim()) {
         const res = await this.gang(job, runners, spec.setup, cwd, jobLog, prefixes, (r) => ({
@@ -510,6 +607,8 @@ export class AgentDaemon {
       jobLog?.close(); // the log is complete before the state says the job ended
       give(this.free, pl);
       job.placement = null;
+      const cut = jobLog?.truncated;
+      if (cut) final.patch.reason = final.patch.reason ? `${final.patch.reason}; ${cut}` : cut;
       this.finish(job, final.status, final.patch);
     }
   }

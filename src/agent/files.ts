@@ -1,13 +1,22 @@
 /** Small file helpers the agent's processes share (atomic writes, liveness of the daemon). */
-import { readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_FILES, AGENT_PROCESS_TITLE } from './types.js';
 
 /** Write a file so that readers see the old or the new content, never a part (tmp + rename). */
 export function writeAtomic(path: string, data: string, mode = 0o644): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode });
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, data, { mode });
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp); // a part written on a full disk would hold on to its space
+    } catch {
+      // not created
+    }
+    throw e;
+  }
 }
 
 export function readJson<T>(path: string): T {

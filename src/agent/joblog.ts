@@ -9,12 +9,19 @@
  *   it has waited PARTIAL_FLUSH_MS (progress bars), so a secret printed in pieces across such a
  *   pause is the one case not caught.
  * - stdout and stderr are buffered separately, so their lines never mix mid-line.
+ * - A write that fails (the disk is full: ENOSPC, or any other error) never throws into the job's
+ *   output handlers: the log stops there, `onWriteError` is told once (the daemon frees its space
+ *   reserve), and one last line saying the output was cut is appended where it fits. `truncated`
+ *   then holds the reason; the job itself keeps running.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 
 const PARTIAL_FLUSH_MS = 300;
 const MAX_LINE = 64 * 1024;
 export const REDACTED = '<redacted>';
+/** What `truncated` says, and the log's last line says, when a write failed because the disk is full. */
+export const DISK_FULL_NOTE = 'its output was cut short: the disk of the head node is full (ENOSPC)';
+
 /** Shortest line of a multi-line secret that is redacted on its own. */
 const MIN_PIECE = 4;
 
@@ -28,8 +35,16 @@ export class JobLog {
   private fd: number | null;
   private readonly needles: string[];
   private readonly streams = new Set<LineStream>();
+  /** Why the log stopped early (null while it is complete). */
+  truncated: string | null = null;
+  /** Whether the last byte written ended a line. */
+  private atLineStart = true;
 
-  constructor(path: string, secrets: readonly string[]) {
+  constructor(
+    path: string,
+    secrets: readonly string[],
+    private readonly onWriteError: (e: NodeJS.ErrnoException) => void = () => {},
+  ) {
     this.fd = openSync(path, 'a', 0o600);
     const pieces = new Set<string>();
     for (const s of secrets) {
@@ -57,14 +72,42 @@ export class JobLog {
 
   /** @internal */
   emit(text: string): void {
-    if (this.fd !== null && text) writeSync(this.fd, text);
+    if (this.fd === null || !text || this.truncated) return;
+    const buf = Buffer.from(text);
+    let off = 0;
+    try {
+      while (off < buf.length) off += writeSync(this.fd, buf, off);
+      this.atLineStart = buf[buf.length - 1] === 10;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      this.truncated =
+        err.code === 'ENOSPC' || err.code === 'EDQUOT'
+          ? DISK_FULL_NOTE
+          : `its output was cut short: the log could not be written (${err.code ?? err.message})`;
+      this.onWriteError(err);
+      // One last line where it fits (the daemon has just freed its reserve); best effort.
+      try {
+        writeSync(
+          this.fd,
+          `${(off > 0 ? buf[off - 1] === 10 : this.atLineStart) ? '' : '\n'}[skyhop] ${this.truncated}; the rest of it is not kept\n`,
+        );
+      } catch {
+        // nothing more can be written
+      }
+    }
   }
 
   /** Flushes every stream's unfinished line and closes the file. */
   close(): void {
     for (const s of this.streams) s.end();
     this.streams.clear();
-    if (this.fd !== null) closeSync(this.fd);
+    if (this.fd !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // a close error (delayed write error on some filesystems) is already reflected in `truncated` or moot
+      }
+    }
     this.fd = null;
   }
 }

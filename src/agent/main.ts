@@ -1,31 +1,55 @@
 /**
  * The agent's entry point, bundled into dist/agent.cjs and shipped to each cluster's head node:
- *   node agent.cjs daemon               serve the job queue of ~/.skyhop/agent (one per directory)
+ *   node agent.cjs daemon               supervise the job queue daemon of ~/.skyhop/agent: start it,
+ *                                       and start it again at once whenever it dies (one supervisor
+ *                                       per directory)
+ *   node agent.cjs serve [--restarted]  the daemon itself (one per directory)
  *   node agent.cjs logs <id> [--follow] print a job's log (following it until the job ends)
  *   node agent.cjs queue                print the queue
  */
 import { AgentDaemon, agentDir } from './daemon.js';
 import { logsCommand, queueCommand } from './logs.js';
+import { EXIT_ALREADY_SERVED, EXIT_CANNOT_START, supervise } from './supervisor.js';
+
+function say(msg: string): void {
+  try {
+    process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+  } catch {
+    // agent.log cannot be written (a full disk)
+  }
+}
 
 async function main(argv: string[]): Promise<number | null> {
   const [cmd, ...rest] = argv;
   const dir = agentDir();
+  // agent.log on a full disk: a failed write must not become an uncaught 'error' event.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   switch (cmd) {
-    case 'daemon': {
-      const daemon = new AgentDaemon(dir);
-      if (!(await daemon.start())) {
-        process.stdout.write(`${new Date().toISOString()} another agent already serves ${dir}; exiting\n`);
-        return 0;
+    case 'daemon':
+      return supervise(dir, process.execPath, process.argv[1], say);
+    case 'serve': {
+      const daemon = new AgentDaemon(dir, { restarted: rest.includes('--restarted') });
+      let ok: boolean;
+      try {
+        ok = await daemon.start();
+      } catch (e) {
+        say(`agent cannot start: ${e instanceof Error ? e.message : String(e)}`);
+        return EXIT_CANNOT_START;
+      }
+      if (!ok) {
+        say(`another agent already serves ${dir}; exiting`);
+        return EXIT_ALREADY_SERVED;
       }
       const bye = (sig: string) => {
-        process.stdout.write(`${new Date().toISOString()} agent ${process.pid} stopping on ${sig}\n`);
+        say(`agent ${process.pid} stopping on ${sig}`);
         daemon.stop();
         process.exit(0);
       };
       process.on('SIGTERM', () => bye('SIGTERM'));
       process.on('SIGINT', () => bye('SIGINT'));
       process.on('uncaughtException', (e) => {
-        process.stdout.write(`${new Date().toISOString()} agent crashed: ${e.stack ?? e}\n`);
+        say(`agent crashed: ${e.stack ?? e}`);
         process.exit(1);
       });
       return null; // keep serving
@@ -37,7 +61,7 @@ async function main(argv: string[]): Promise<number | null> {
     case 'queue':
       return queueCommand(dir);
     default:
-      process.stderr.write('usage: agent.cjs daemon | logs <job id> [--follow] | queue\n');
+      process.stderr.write('usage: agent.cjs daemon | serve | logs <job id> [--follow] | queue\n');
       return 2;
   }
 }

@@ -128,6 +128,8 @@ export const AGENT_FILES = {
   queue: 'queue.json',
   jobs: 'jobs',
   autostopLog: 'autostop.log',
+  /** Space the daemon frees when the disk is full (see daemon.ts). */
+  reserve: 'reserve',
 } as const;
 /** Files in `jobs/<id>/` (the directory is made by the agent when it takes the job in). */
 export const JOB_FILES = {
@@ -147,6 +149,8 @@ export const SPEC_FILE_RE = /^([0-9]+)\.json$/;
 
 /** The process title of the daemon (what /proc/<pid>/comm shows): how clients recognise it. */
 export const AGENT_PROCESS_TITLE = 'skyhop-agent';
+/** The process title of the daemon's supervisor (restarts the daemon when it dies). */
+export const SUPERVISOR_PROCESS_TITLE = 'skyhop-sup';
 
 /** The per-job marker every process of a job carries (see src/runtime/procs.ts). */
 export const JOB_MARKER = 'SKYHOP_JOB_ID';

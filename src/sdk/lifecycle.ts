@@ -6,7 +6,7 @@
 import { getCloud } from '../clouds/registry.js';
 import { removeClusterKey } from '../runtime/ssh-keys.js';
 import type { NodeInfo } from '../core/cluster.js';
-import type { ClusterRecord, Intent, Store } from '../state/index.js';
+import { type ClusterRecord, type Intent, isDiskFullError, type Store } from '../state/index.js';
 import { CloudError, UserError } from '../util/errors.js';
 import { type SdkEvents, cloudOf, requireCluster, headRunner } from './clusters.js';
 import * as agent from '../agent/client.js';
@@ -42,7 +42,26 @@ export async function down(
   const rec = store.getCluster(name);
   const intents = store.openIntents(name);
   if (!rec && intents.length === 0) requireCluster(store, name); // throws the usual "does not exist"
-  const release = await store.acquireClusterLock(name, { wait: true });
+  // On a full disk the teardown still runs (it is what frees the space and ends the bill); what
+  // skyhop records about it is best effort, and the user is told what was skipped.
+  const skipped: string[] = [];
+  const bookkeep = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (e) {
+      if (!isDiskFullError(e)) throw e;
+      skipped.push(what);
+    }
+  };
+  let release: () => void;
+  try {
+    release = await store.acquireClusterLock(name, { wait: true });
+  } catch (e) {
+    if (!isDiskFullError(e)) throw e;
+    ev.onStep?.(`The disk holding skyhop's state is full: tearing down ${name} without taking its lock.`);
+    skipped.push('taking its lock');
+    release = () => {};
+  }
   try {
     ev.onStep?.(`Tearing down ${name}.`);
     // Every place this cluster may have instances: its record, and any launch attempt still open.
@@ -64,16 +83,29 @@ export async function down(
         );
       }
     }
-    for (const i of intents) store.journalResolve(i.id, 'cleaned');
+    store.retryWrites?.(); // the teardown may have freed space (a local cluster's nodes live there)
+    bookkeep('closing its launch records', () => {
+      for (const i of intents) store.journalResolve(i.id, 'cleaned');
+    });
     removeClusterKey(name); // its nodes are gone; a relaunch under the same name gets a new key
     if (rec) {
-      if (rec.status !== 'STOPPED')
-        store.recordEvent(name, 'down', Date.now(), rec.hourlyPrice, rec.resources.numNodes);
-      else store.recordEvent(name, 'down', Date.now(), 0, rec.resources.numNodes);
-      store.removeCluster(name);
+      bookkeep('recording its end in the cost report', () => {
+        if (rec.status !== 'STOPPED')
+          store.recordEvent(name, 'down', Date.now(), rec.hourlyPrice, rec.resources.numNodes);
+        else store.recordEvent(name, 'down', Date.now(), 0, rec.resources.numNodes);
+      });
+      bookkeep('removing its record', () => store.removeCluster(name));
     }
   } finally {
     release();
+  }
+  if (skipped.length > 0) {
+    const left = skipped.includes('removing its record')
+      ? `; free some space, then \`skyhop status --refresh\` drops its record`
+      : '';
+    ev.onStep?.(
+      `${name} is torn down; the disk holding skyhop's state is full, so skyhop skipped ${skipped.join(', ')}${left}.`,
+    );
   }
 }
 

@@ -10,7 +10,7 @@ import { SqliteStore } from './store.js';
 import type { Store } from './types.js';
 
 export type * from './types.js';
-export { describeResources, launchSpecOf } from './store.js';
+export { DiskFullError, describeResources, isDiskFullError, launchSpecOf } from './store.js';
 export { SCHEMA_VERSION } from './migrations.js';
 
 const stores = new Map<string, Store>();

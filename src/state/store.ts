@@ -5,7 +5,7 @@
  */
 import { sleep } from '../util/sleep.js';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statfsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -51,8 +51,42 @@ function loadSqlite(): typeof Database {
   return sqlite;
 }
 
+/** Free space under this counts as a full disk when the database cannot be opened. */
+const FULL_DISK_BYTES = 1024 * 1024;
+/** Set once this process had to open the database read-only because its disk is full. */
+let openedReadOnlyOnFullDisk = false;
+
+function diskIsFull(dir: string): boolean {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize < FULL_DISK_BYTES;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The database read from a snapshot in memory, read-only: what a command gets when the disk is too
+ * full for SQLite to open the file (its shared-memory and WAL files need space). Reads work (`down`
+ * finds what to tear down, `status` shows it); writes fail as on a full disk (`isDiskFullError`).
+ */
+function openSnapshot(path: string): Db {
+  const bytes = readFileSync(path);
+  // Never an empty state from a file that is not a database (a zero-byte or foreign file).
+  if (bytes.length < 100 || bytes.subarray(0, 16).toString('latin1') !== 'SQLite format 3\0') {
+    throw new Error(`${path} is not a SQLite database`);
+  }
+  // The header's WAL mode (file format versions 2) would make SQLite look for a WAL; a snapshot has none.
+  bytes[18] = 1;
+  bytes[19] = 1;
+  const db = new (loadSqlite())(bytes, { readonly: true });
+  db.pragma('foreign_keys = ON');
+  openedReadOnlyOnFullDisk = true;
+  return db;
+}
+
 /** Opens (creating the directory, 0700, and the file) and migrates the database. */
-export function openDatabase(home: string): { db: Db; path: string } {
+export function openDatabase(home: string): { db: Db; path: string; readOnlyFullDisk?: boolean } {
   const path = join(home, 'state.db');
   let db: Db | undefined;
   try {
@@ -69,6 +103,13 @@ export function openDatabase(home: string): { db: Db; path: string } {
     db?.close();
     if (e instanceof UserError) throw e;
     const err = e as { code?: string; message?: string };
+    if (/^SQLITE_(IOERR|FULL|CANTOPEN)/.test(err.code ?? '') && existsSync(path) && diskIsFull(home)) {
+      try {
+        return { db: openSnapshot(path), path, readOnlyFullDisk: true };
+      } catch {
+        // fall through to the error below
+      }
+    }
     if (err.code === 'SQLITE_NOTADB' || err.code === 'SQLITE_CORRUPT') {
       throw new UserError(
         `${path} is not a readable skyhop state database (${err.message}); move it away and run ` +
@@ -83,6 +124,26 @@ export function openDatabase(home: string): { db: Db; path: string } {
     );
   }
 }
+
+/**
+ * Whether `e` says the disk is full: SQLite's SQLITE_FULL ("database or disk is full"), or a file
+ * write's ENOSPC / EDQUOT.
+ */
+export function isDiskFullError(e: unknown): boolean {
+  if (e instanceof DiskFullError) return true;
+  let x: unknown = e;
+  for (let depth = 0; x && depth < 5; depth++) {
+    const err = x as { code?: string; message?: string; cause?: unknown };
+    if (err.code === 'SQLITE_FULL' || err.code === 'ENOSPC' || err.code === 'EDQUOT') return true;
+    if (err.code === 'SQLITE_READONLY' && openedReadOnlyOnFullDisk) return true;
+    if (typeof err.message === 'string' && /database or disk is full/.test(err.message)) return true;
+    x = err.cause;
+  }
+  return false;
+}
+
+/** A write to the state database (a cluster lock included) failed because its disk is full. */
+export class DiskFullError extends UserError {}
 
 /**
  * The spec a cluster was launched with: its recorded one, or (a record built without one) the spec its
@@ -199,13 +260,36 @@ export class SqliteStore implements Store {
   private db: Db | null;
   private readonly stmts = new Map<string, Statement>();
   private readonly onClose: () => void;
+  /** Opened read-only from a snapshot because the disk is full (see openDatabase). */
+  private readOnlyFullDisk: boolean;
 
   constructor(home: string, onClose: () => void = () => {}) {
-    const { db, path } = openDatabase(home);
+    const { db, path, readOnlyFullDisk } = openDatabase(home);
     this.home = home;
     this.path = path;
     this.db = db;
     this.onClose = onClose;
+    this.readOnlyFullDisk = readOnlyFullDisk ?? false;
+  }
+
+  /** A store opened read-only on a full disk opens the file again, when space was freed since. */
+  retryWrites(): boolean {
+    if (!this.readOnlyFullDisk || !this.db) return !this.readOnlyFullDisk;
+    let opened: ReturnType<typeof openDatabase>;
+    try {
+      opened = openDatabase(this.home);
+    } catch {
+      return false;
+    }
+    if (opened.readOnlyFullDisk) {
+      opened.db.close();
+      return false;
+    }
+    this.db.close();
+    this.stmts.clear();
+    this.db = opened.db;
+    this.readOnlyFullDisk = false;
+    return true;
   }
 
   private conn(): Db {
@@ -217,9 +301,27 @@ export class SqliteStore implements Store {
     let s = this.stmts.get(sql);
     if (!s) {
       s = this.conn().prepare(sql);
+      if (!s.reader) this.guardWrite(s);
       this.stmts.set(sql, s);
     }
     return s;
+  }
+
+  /** A write that fails because the disk is full says so in one line (not "internal error"). */
+  private guardWrite(s: Statement): void {
+    const run = s.run.bind(s);
+    const path = this.path;
+    s.run = ((...args: unknown[]) => {
+      try {
+        return run(...args);
+      } catch (e) {
+        if (e instanceof DiskFullError || !isDiskFullError(e)) throw e;
+        throw new DiskFullError(
+          `the disk holding ${path} is full, so skyhop cannot record what it does; free some space and retry`,
+          { cause: e },
+        );
+      }
+    }) as typeof s.run;
   }
 
   private json<T>(table: string, key: string, column: string, text: string): T {
@@ -538,7 +640,16 @@ export class SqliteStore implements Store {
     let delay = LOCK_POLL_MIN_MS;
     let told = false;
     for (;;) {
-      const holder = this.tryLock(name, token, command);
+      let holder: LockHolder | null;
+      try {
+        holder = this.tryLock(name, token, command);
+      } catch (e) {
+        if (!isDiskFullError(e)) throw e;
+        throw new DiskFullError(
+          `the disk holding ${this.path} is full, so cluster '${name}' cannot be locked; free some space and retry`,
+          { cause: e },
+        );
+      }
       if (holder === null) break;
       const who = `pid ${holder.pid} (${holder.command}) since ${new Date(holder.since).toISOString()}`;
       if (!opts.wait) {
@@ -568,16 +679,21 @@ export class SqliteStore implements Store {
       released = true;
       heldLocks.delete(release);
       const sql = 'DELETE FROM locks WHERE cluster = ? AND token = ?';
-      if (this.db) {
-        this.st(sql).run(name, token);
-      } else {
-        // The store was closed while the lock was held: a short connection to the same file.
-        const db = new (loadSqlite())(path, { timeout: BUSY_TIMEOUT_MS, fileMustExist: true });
-        try {
-          db.prepare(sql).run(name, token);
-        } finally {
-          db.close();
+      try {
+        if (this.db) {
+          this.st(sql).run(name, token);
+        } else {
+          // The store was closed while the lock was held: a short connection to the same file.
+          const db = new (loadSqlite())(path, { timeout: BUSY_TIMEOUT_MS, fileMustExist: true });
+          try {
+            db.prepare(sql).run(name, token);
+          } finally {
+            db.close();
+          }
         }
+      } catch (e) {
+        // A full disk: the row stays, and is stale (taken over) once this process has exited.
+        if (!isDiskFullError(e)) throw e;
       }
     };
     heldLocks.add(release);

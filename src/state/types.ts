@@ -217,6 +217,11 @@ export interface Store {
   /** One row per life of each cluster name, newest launch first. */
   costReport(now?: number): CostRow[];
 
+  /**
+   * A store opened read-only because its disk was full (see openDatabase) opens the file again;
+   * true when writes work now.
+   */
+  retryWrites?(): boolean;
   /** Per-cluster mutual exclusion across processes. The returned release is idempotent. */
   acquireClusterLock(name: string, opts: LockOptions): Promise<() => void>;
   /** The current holder, if any and alive. */

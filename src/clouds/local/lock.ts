@@ -1,7 +1,8 @@
 /**
  * A cross-process lock held as a file: `link(2)` of a file that already holds the owner's token
  * is atomic and fails with EEXIST when someone holds the lock, so a lock file is never seen empty.
- * A lock whose owner process is gone (crashed at any line) is broken by the next comer.
+ * A lock whose owner process is gone (crashed at any line) is broken by the next comer. On a full
+ * disk (ENOSPC writing the token) `fn` runs without the lock.
  */
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -64,7 +65,19 @@ export async function withFileLock<T>(
   const text = JSON.stringify(me);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${token}.tmp`;
-  writeFileSync(tmp, text);
+  try {
+    writeFileSync(tmp, text);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+    // A full disk has no room for the owner's token, and no other process can write one either:
+    // run unlocked rather than block what frees the space (tearing a local cluster down).
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // not created
+    }
+    return fn();
+  }
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
   let wait = 5;
   try {

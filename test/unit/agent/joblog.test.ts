@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { JobLog } from '../../../src/agent/joblog.js';
+import { DISK_FULL_NOTE, JobLog } from '../../../src/agent/joblog.js';
 import { waitFor } from '../runtime/helpers.js';
 
 describe('JobLog', () => {
@@ -53,5 +53,19 @@ describe('JobLog', () => {
     s.write(' 20%\nnext\n');
     log.close();
     assert.equal(readFileSync(p, 'utf8'), '(head, rank=0) progress 10% 20%\n(head, rank=0) next\n');
+  });
+
+  test('a full disk (/dev/full: ENOSPC) stops the log without throwing, once, and says why', () => {
+    const errors: string[] = [];
+    const log = new JobLog('/dev/full', [], (e) => errors.push(e.code ?? ''));
+    const out = log.stream('');
+    assert.doesNotThrow(() => {
+      out.write('a line\n');
+      out.write('another line\n');
+      out.end();
+      log.close();
+    });
+    assert.deepEqual(errors, ['ENOSPC']);
+    assert.equal(log.truncated, DISK_FULL_NOTE);
   });
 });

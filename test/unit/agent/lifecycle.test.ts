@@ -27,6 +27,25 @@ import {
   waitTerminal,
 } from './cluster.js';
 
+/** The pid of the head node's agent supervisor (process title skyhop-sup, the node's marker). */
+function supervisorPid(c: FakeCluster): number {
+  const conn = c.info.nodes[0].connection;
+  const marker = `SKYHOP_NODE_ID=${conn.kind === 'local' ? conn.nodeId : ''}\0`;
+  const pids = readdirSync('/proc').filter((p) => {
+    try {
+      return (
+        /^\d+$/.test(p) &&
+        readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'skyhop-sup' &&
+        readFileSync(`/proc/${p}/environ`, 'latin1').includes(marker)
+      );
+    } catch {
+      return false;
+    }
+  });
+  assert.equal(pids.length, 1, 'one supervisor');
+  return Number(pids[0]);
+}
+
 function getQueueInit(c: FakeCluster, id: number): boolean {
   try {
     const q = JSON.parse(readFileSync(join(c.agentDir, 'queue.json'), 'utf8')) as {
@@ -149,7 +168,7 @@ describe('agent: cancel, autostop, restart, install', () => {
     assert.match(log, /autostop: node rank 2: exit code 3/);
   });
 
-  test('a restarted agent marks jobs left running as FAILED, kills their processes and runs pending ones', async (t) => {
+  test('an agent started again after it died unsupervised (a stopped cluster) marks jobs left running as FAILED, kills their processes and runs pending ones', async (t) => {
     const c = await makeCluster({ cpus: 1 });
     t.after(() => c.cleanup());
     const spec = { ...baseSpec, demand: { cpus: 1, accelerators: null } };
@@ -161,6 +180,10 @@ describe('agent: cancel, autostop, restart, install', () => {
     await waitFor('the job to start', () => existsSync(join(c.homes[0], 'orphan.pid')));
     const pending = await submitJob(c.head, { ...spec, name: 'next', run: 'echo next-ran' });
     await waitStatus(c, pending, 'PENDING');
+    // Its supervisor first (as when the node stops), so nothing restarts the daemon by itself.
+    const sup = supervisorPid(c);
+    process.kill(sup, 'SIGKILL');
+    await waitFor('the supervisor to die', () => !alive(sup));
     const pid = agentPid(c);
     process.kill(pid, 'SIGKILL');
     await waitFor('the agent to die', () => !alive(pid));

@@ -16,10 +16,11 @@ import {
   installAgent,
   submitJob,
 } from '../../../src/agent/client.js';
-import type { ClusterInfoFile } from '../../../src/agent/types.js';
+import { AGENT_DIED_REASON } from '../../../src/agent/daemon.js';
+import { type ClusterInfoFile, isTerminal } from '../../../src/agent/types.js';
 import type { SshRunner } from '../../../src/runtime/ssh-runner.js';
 import { createSshd, type TestSshd } from '../../helpers/sshd.js';
-import { baseSpec, buildAgent } from '../agent/cluster.js';
+import { baseSpec, buildAgent, waitFor } from '../agent/cluster.js';
 import { type SshEnv, sshdUnavailable, sshEnv } from './helpers.js';
 
 const skip = sshdUnavailable();
@@ -132,6 +133,38 @@ describe('the agent over SSH', { skip }, () => {
     }
     const q = await getQueue(head);
     assert.equal(q.find((j) => j.id === id)?.status, 'CANCELLED');
+  });
+
+  test('kill -9 of the agent over SSH: its supervisor brings it back at once; the job it ran is ended and says why', async () => {
+    const id = await submitJob(head, {
+      ...baseSpec,
+      name: 'orphan-ssh',
+      run: 'echo before-the-kill; sleep 1000',
+    });
+    const status = async () => (await getQueue(head)).find((j) => j.id === id);
+    await waitFor('the job to run', async () => (await status())?.status === 'RUNNING');
+    const pidOf = async () => (await head.run('cat ~/.skyhop/agent/agent.pid')).stdout.trim();
+    const first = await pidOf();
+    assert.match(first, /^\d+$/);
+    assert.equal((await head.run(`kill -9 ${first}`)).code, 0);
+    // No client command brings it back: only the supervisor on the node.
+    await waitFor(
+      'the agent to be back',
+      async () => (await pidOf()) !== first && (await agentRunning(head)),
+      15_000,
+    );
+    const rec = await waitFor('the job to end', async () => {
+      const j = await status();
+      return j && isTerminal(j.status) ? j : null;
+    });
+    assert.equal(rec.status, 'FAILED');
+    assert.equal(rec.reason, AGENT_DIED_REASON);
+    let log = '';
+    await followLogs(head, id, { follow: false, onData: (c) => (log += c) });
+    assert.match(log, /before-the-kill\n/);
+    assert.ok(log.endsWith(`[skyhop] ${AGENT_DIED_REASON}\n`), log);
+    const left = await head.run("ps -eo args | grep -c '^sleep 1000' || true");
+    assert.equal(left.stdout.trim(), '0', 'the job left nothing running');
   });
 });
 
