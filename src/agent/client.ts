@@ -167,11 +167,15 @@ export async function submitJob(head: CommandRunner, spec: JobSpecInput): Promis
     small ? `IFS= read -r s || { echo 'the job spec did not arrive on stdin' >&2; exit ${EXIT_IO}; }` : ':',
     `IFS= read -r i < next_id 2>/dev/null; case $i in ''|*[!0-9]*) i=1;; esac`,
     'umask 077', // the spec may carry secrets: readable by the node's user only
+    // Claim an id by creating its file exclusively (noclobber: fails only when it exists), then write
+    // the spec into it. Apart, so a write that fails (a full disk) is an error, never "id taken": that
+    // read made a submission on a full disk claim ids forever, or take an empty spec for a job.
     'set -C',
-    `until { ${writer} > ${jobs}/$i.json; } 2>/dev/null; do`,
-    `  [ -e ${jobs}/$i.json ] || { echo "cannot write $PWD/${jobs}/$i.json" >&2; exit ${EXIT_IO}; }`,
+    `until : 2>/dev/null > ${jobs}/$i.json; do`,
+    `  [ -e ${jobs}/$i.json ] || { echo "cannot create $PWD/${jobs}/$i.json" >&2; exit ${EXIT_IO}; }`,
     '  i=$((i + 1))',
     'done',
+    `{ ${writer} >> ${jobs}/$i.json; } 2>/dev/null || { echo "cannot write $PWD/${jobs}/$i.json (is the head node's disk full?)" >&2; exit ${EXIT_IO}; }`,
     'echo $((i + 1)) >| next_id',
     `if ${ALIVE}; then kill -USR1 "$p" 2>/dev/null; echo "$i 1"; else echo "$i 0"; fi`,
   ].join('\n');
