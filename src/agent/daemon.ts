@@ -23,6 +23,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { killByMarker, killByMarkerShell } from '../runtime/procs.js';
 import { makeRunner } from '../runtime/index.js';
+import { shPath } from '../util/shell.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { readJson, writeAtomic } from './files.js';
 import { JobLog } from './joblog.js';
@@ -515,7 +516,9 @@ export class AgentDaemon {
     const gpusPerNode = acc ? String(Math.ceil(acc.count)) : '0';
     const nodeHasGpus = (info.perNode.accelerators?.count ?? 0) > 0;
     const devices = pl.gpus.map(visibleDevices);
-    const cwd = spec.workdir ? '~/sky_workdir' : '~';
+    // Every job's setup and run start in ~/sky_workdir, as SkyPilot's do (created when the task had no
+    // workdir), so `exec` after a launch with a workdir runs where the files are.
+    const cwd = '~/sky_workdir';
     const prefixes = nodes.map((x, r) =>
       n > 1 ? `(${x.rank === 0 ? 'head' : `worker${x.rank}`}, rank=${r}) ` : '',
     );
@@ -634,8 +637,8 @@ export class AgentDaemon {
         try {
           // One stream, so that a job's output and errors keep their order in the log (SkyPilot does
           // the same); on the same line, so that bash's error line numbers match the user's script.
-          const res = await runner.run(`exec 2>&1; ${script}`, {
-            cwd,
+          const dir = shPath(cwd);
+          const res = await runner.run(`exec 2>&1; mkdir -p ${dir} && cd ${dir} || exit 1; ${script}`, {
             env: envFor(r),
             onStdout: (c) => out.write(c),
             onStderr: (c) => err.write(c),

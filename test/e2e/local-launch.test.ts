@@ -97,6 +97,22 @@ describe('local cloud, end to end', () => {
     assert.equal((await sb.run(['down', '-y', 'two'])).code, 0);
   });
 
+  test("exec after a launch with a workdir runs in ~/sky_workdir, as SkyPilot's jobs do", async () => {
+    const wd = join(sb.dir, 'wd');
+    mkdirSync(wd, { recursive: true });
+    writeFileSync(join(wd, 'eval.sh'), 'echo evaluated-from-workdir\n');
+    const f = yaml(sb, 'wd.yaml', `workdir: ${wd}\nrun: echo launched\n`);
+    assert.equal((await sb.run(['launch', '-y', '-c', 'wd', f])).code, 0);
+    const e = await sb.run(['exec', 'wd', 'bash eval.sh; pwd']);
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, /evaluated-from-workdir\n.*\/sky_workdir\n/);
+    // A task without a workdir starts there too (the folder is made when missing).
+    const plain = await sb.run(['launch', '-y', '-c', 'nowd', 'pwd']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /\/sky_workdir\n/);
+    assert.equal((await sb.run(['down', '-y', 'wd', 'nowd'])).code, 0);
+  });
+
   test('a failing setup ends the job FAILED_SETUP with a clear message', async () => {
     const f = yaml(sb, 'badsetup.yaml', 'setup: |\n  echo preparing\n  exit 7\nrun: echo never-runs\n');
     const r = await sb.run(['launch', '-y', '-c', 'bad', f]);

@@ -38,7 +38,7 @@ describe('agent: running jobs', () => {
     assert.equal(rec.name, 'hello');
     assert.ok(rec.startedAt && rec.endedAt && rec.endedAt >= rec.startedAt);
     assert.deepEqual(rec.nodes, [0]);
-    assert.equal(out, `hello from 0 of 1\nto-stderr\n${c.homes[0]}\n`);
+    assert.equal(out, `hello from 0 of 1\nto-stderr\n${c.homes[0]}/sky_workdir\n`);
     assert.equal(runLog(c, id), out);
     const q = await getQueue(c.head);
     assert.equal(q.find((j) => j.id === id)?.status, 'SUCCEEDED');
