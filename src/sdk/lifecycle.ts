@@ -74,7 +74,8 @@ export async function down(
       } catch (e) {
         if (!ev.purge) {
           throw new CloudError(
-            `could not tear down ${name} on ${p.cloud}/${p.region}: ${(e as Error).message}; retry, or \`skyhop down --purge ${name}\` to forget it locally`,
+            `could not tear down ${name} on ${p.cloud}/${p.region} (${(e as Error).message.replace(/[;.]\s*$/, '')}). ` +
+              `Run \`skyhop down ${name}\` again, or \`skyhop down --purge ${name}\` to forget it locally`,
             { cause: e },
           );
         }

@@ -27,6 +27,7 @@ export interface StatusResult {
  */
 export async function status(o: StatusOptions = {}): Promise<StatusResult> {
   const store = o.store ?? openStore();
+  clearStaleLocks(store);
   const names = o.clusters ?? [];
   const wanted = (n: string) => names.length === 0 || names.includes(n);
   const selfStopping = store
@@ -73,4 +74,13 @@ export interface CostReport {
 export function costReport(o: { store?: Store; now?: number } = {}): CostReport {
   const rows = (o.store ?? openStore()).costReport(o.now ?? Date.now());
   return { clusters: rows, totalCost: rows.reduce((s, r) => s + r.cost, 0) };
+}
+
+/** Lock rows left by processes that died holding them (a `down` killed mid-way) are cleared; best effort. */
+export function clearStaleLocks(store: Store): void {
+  try {
+    store.clearStaleLocks();
+  } catch {
+    // A read-only or full disk: the rows stay, and a later lock takes them over anyway.
+  }
 }

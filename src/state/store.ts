@@ -633,6 +633,19 @@ export class SqliteStore implements Store {
     return { pid: row.pid, command: row.command, since: row.since };
   }
 
+  clearStaleLocks(): number {
+    const rows = this.st('SELECT cluster, token, pid, pid_start FROM locks').all() as Array<
+      Pick<LockRow, 'token' | 'pid' | 'pid_start'> & { cluster: string }
+    >;
+    const del = this.st('DELETE FROM locks WHERE cluster = ? AND token = ?');
+    let n = 0;
+    for (const r of rows) {
+      // By token: a live process that takes the lock meanwhile is never removed.
+      if (!isProcessAlive(r.pid, r.pid_start)) n += del.run(r.cluster, r.token).changes;
+    }
+    return n;
+  }
+
   async acquireClusterLock(name: string, opts: LockOptions): Promise<() => void> {
     const token = randomUUID();
     const command = opts.command ?? describeSelf();

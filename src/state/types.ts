@@ -226,6 +226,8 @@ export interface Store {
   acquireClusterLock(name: string, opts: LockOptions): Promise<() => void>;
   /** The current holder, if any and alive. */
   lockHolder(name: string): LockHolder | null;
+  /** Removes the lock rows of processes that died holding them (a `down` killed mid-way); how many. */
+  clearStaleLocks(): number;
 
   close(): void;
 }

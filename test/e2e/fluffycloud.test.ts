@@ -171,6 +171,25 @@ describe('FluffyCloud end to end', () => {
     assert.deepEqual(await live(emu), []);
   });
 
+  test('a teardown the cloud keeps refusing: one clear message, the cluster kept; the next down works', async () => {
+    const r = await sb.run(['launch', '-y', '-c', 'rm', '--cloud', 'fluffycloud', 'echo up']);
+    assert.equal(r.code, 0, r.stderr);
+    await emu.setScenario(scenario({ failures: { rate: 1, calls: ['remove'] } }));
+    try {
+      const d = await sb.run(['down', '-y', 'rm']);
+      assert.equal(d.code, 2, d.stderr);
+      assert.match(
+        d.stderr,
+        /could not tear down rm on fluffycloud\/[\w-]+ \([^\n]*in remove[^\n]*\)\. Run `skyhop down rm` again, or `skyhop down --purge rm` to forget it locally/,
+      );
+      assert.doesNotMatch(d.stderr, /retry; retry/);
+    } finally {
+      await reset();
+    }
+    assert.equal((await sb.run(['down', '-y', 'rm'])).code, 0);
+    assert.deepEqual(await live(emu), []);
+  });
+
   test('API errors are retried and survived', async () => {
     await emu.setScenario(scenario({ failures: { rate: 0.3, seed: 7 } }));
     try {

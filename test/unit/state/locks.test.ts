@@ -149,6 +149,29 @@ test('a lock whose holder died (SIGKILL, never released) is stale and taken over
   release();
 });
 
+test('rows of holders that died are cleared (a down killed mid-way); a live holder keeps its row', async () => {
+  const dier = fixture('hold-and-die', 'gone');
+  await dier.waitFor('LOCKED');
+  assert.equal(await dier.exited, 137);
+  const live = fixture('hold', 'busy');
+  await live.waitFor('LOCKED');
+  const rows = () => {
+    const db = new Database(join(t.home, 'state.db'));
+    try {
+      return (
+        db.prepare('SELECT cluster FROM locks ORDER BY cluster').all() as Array<{ cluster: string }>
+      ).map((r) => r.cluster);
+    } finally {
+      db.close();
+    }
+  };
+  assert.deepEqual(rows(), ['busy', 'gone']);
+  assert.equal(s.clearStaleLocks(), 1);
+  assert.deepEqual(rows(), ['busy']);
+  assert.equal(s.clearStaleLocks(), 0);
+  assert.ok(s.lockHolder('busy'));
+});
+
 test('a lock recorded under this pid by an earlier process (pid reused) is stale', async () => {
   const db = new Database(join(t.home, 'state.db'));
   db.prepare("INSERT INTO locks VALUES ('dev', 'old-token', ?, '1', 'skyhop launch old', 1)").run(
