@@ -5,19 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import {
-  type Document,
-  isMap,
-  isPair,
-  isScalar,
-  LineCounter,
-  parseAllDocuments,
-  type ScalarTag,
-  type Tags,
-} from 'yaml';
+import { type Document, isMap, isPair, isScalar, LineCounter, parseAllDocuments } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { buildDag, type TaskPlaces } from './dag.js';
 import { duplicateKeyError, syntaxError } from './yaml-errors.js';
+import { PYYAML_OPTIONS } from './pyyaml.js';
 import { resolvePaths } from './command.js';
 
 export { resolvePaths, taskFromCommand } from './command.js';
@@ -70,32 +62,12 @@ function isHeader(doc: Document.Parsed): boolean {
   );
 }
 
-/**
- * YAML 1.1 as PyYAML reads it (SkyPilot's parser): yes/no/on/off are booleans, but unlike the YAML 1.1
- * spec, single letters y/n stay strings. Dates stay strings too (`DAY: 2024-01-01` is an env value).
- */
-function pyyamlBools(tags: Tags): Tags {
-  const kept = tags.filter((t) => typeof t !== 'object' || t.tag !== 'tag:yaml.org,2002:timestamp');
-  return kept.map((t) => {
-    if (
-      typeof t === 'object' &&
-      t.tag === 'tag:yaml.org,2002:bool' &&
-      'test' in t &&
-      t.test instanceof RegExp
-    ) {
-      return { ...(t as ScalarTag), test: new RegExp(t.test.source.replace('Y|y|', '').replace('N|n|', '')) };
-    }
-    return t;
-  });
-}
-
 /** Parses YAML text; `file` names it in messages (and, when it is a path, anchors relative paths). */
 export function parseTaskText(text: string, file: string, opts: ParseOptions = {}): Dag {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, {
     lineCounter: lines,
-    version: '1.1',
-    customTags: pyyamlBools,
+    ...PYYAML_OPTIONS,
     prettyErrors: true,
     // Duplicate keys are checked by duplicateKeyError in one pass; the library's check is quadratic.
     uniqueKeys: false,
