@@ -5,7 +5,7 @@
  */
 import { UserError } from '../util/errors.js';
 import { nearestNames } from '../util/suggest.js';
-import { type AcceleratorCount, type CatalogProfile, catalogProfile } from './profiles.js';
+import { type AcceleratorCount, type CatalogProfile, catalogProfile, regionPreference } from './profiles.js';
 import type {
   AcceleratorOffer,
   Catalog,
@@ -477,7 +477,10 @@ export class CatalogImpl implements Catalog {
       const p = r.price ?? Number.POSITIVE_INFINITY;
       if (!(best.get(r.region)! <= p)) best.set(r.region, p);
     }
-    return [...best.entries()].sort((a, b) => a[1] - b[1] || byName(a[0], b[0])).map(([r]) => r);
+    const pref = (region: string) => regionPreference(this.cloud, region);
+    return [...best.entries()]
+      .sort((a, b) => a[1] - b[1] || pref(a[0]) - pref(b[0]) || byName(a[0], b[0]))
+      .map(([r]) => r);
   }
 
   zonesOf(instanceType: string, region: string): string[] {

@@ -50,6 +50,11 @@ export interface CatalogProfile {
   publicCatalog: boolean;
   /** Why there is nothing to download, for clouds without a public catalog. */
   noPublicCatalogReason?: string;
+  /**
+   * Among equally priced regions, those named `us-*` come first (SkyPilot's AWS and Lambda catalogs
+   * try US regions first, read 2026); the rest of every cloud's order is by region name.
+   */
+  usRegionsFirst: boolean;
 }
 
 const none = () => null;
@@ -111,6 +116,7 @@ const base: CatalogProfile = {
   attachableHosts: null,
   zones: null,
   publicCatalog: false,
+  usRegionsFirst: false,
 };
 
 const PROFILES: Record<string, CatalogProfile> = {
@@ -119,6 +125,7 @@ const PROFILES: Record<string, CatalogProfile> = {
     defaultFamilies: ['m6i.', 'm6id.', 'm7i.', 'r6i.', 'r6id.', 'r7i.', 'c6i.', 'c6id.', 'c7i.'],
     zones: true,
     publicCatalog: true,
+    usRegionsFirst: true,
   },
   gcp: {
     ...base,
@@ -137,7 +144,14 @@ const PROFILES: Record<string, CatalogProfile> = {
     zones: true,
     publicCatalog: true,
   },
-  lambda: { ...base, defaultVcpus: 30, defaultCpuOnly: false, zones: false, publicCatalog: true },
+  lambda: {
+    ...base,
+    defaultVcpus: 30,
+    defaultCpuOnly: false,
+    zones: false,
+    publicCatalog: true,
+    usRegionsFirst: true,
+  },
   runpod: {
     ...base,
     defaultVcpus: null,
@@ -164,6 +178,14 @@ const PROFILES: Record<string, CatalogProfile> = {
 /** The profile of a cloud; clouds not listed get the generic rule (CPU-only, 8+ vCPUs, 4 GiB per vCPU). */
 export function catalogProfile(cloud: string): CatalogProfile {
   return PROFILES[cloud] ?? { ...base, noPublicCatalogReason: `skyhop knows no public catalog for ${cloud}` };
+}
+
+/**
+ * SkyPilot's order of equally priced regions of a cloud, before the name: 0 for a region tried first,
+ * 1 for the rest. AWS and Lambda try US regions (`us-*`) first; other clouds have no preference.
+ */
+export function regionPreference(cloud: string, region: string): number {
+  return PROFILES[cloud]?.usRegionsFirst && !region.startsWith('us-') ? 1 : 0;
 }
 
 /** Clouds whose catalog `skyhop catalog update` can download. */

@@ -28,6 +28,7 @@ export default async function launchCmd(opts: LaunchOptions): Promise<number> {
     return 0;
   }
   const dag = await loadTask(opts.entrypoint, overridesOf(opts), { clouds: allClouds() });
+  for (const w of dag.warnings ?? []) process.stderr.write(`Warning: ${w}\n`);
   const { clouds } = await resolveClouds({ clouds: opts.clouds }, 'launch');
   const store = openStore();
   const name = opts.cluster;

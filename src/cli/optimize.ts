@@ -46,6 +46,7 @@ export async function planForCli(entry: string | string[] | undefined, opts: Pla
   } else {
     dag = await loadTask(entry ?? [], overrides, { clouds: every });
   }
+  for (const w of dag.warnings ?? []) process.stderr.write(`Warning: ${w}\n`);
   const { clouds, note } = await resolveClouds(
     { clouds: opts.clouds, allClouds: Boolean(opts.allClouds), cloud: opts.cloud },
     'plan',

@@ -75,4 +75,9 @@ export interface Dag {
   name?: string;
   tasks: Task[];
   edges: Array<[number, number]>;
+  /**
+   * One line each for what parsing left out or changed and the user should know (a `service:`
+   * section ignored, an any_of alternative on a cloud skyhop lacks dropped); the CLI prints them once.
+   */
+  warnings?: string[];
 }

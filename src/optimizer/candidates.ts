@@ -3,6 +3,7 @@
  * alternative of the task's resources, minus the blocklist; and the deterministic orders used
  * to rank them.
  */
+import { regionPreference } from '../catalog/profiles.js';
 import type { Cloud } from '../clouds/types.js';
 import type { BlocklistEntry, Launchable } from '../core/cluster.js';
 import { missingFeatures } from '../core/features.js';
@@ -92,10 +93,14 @@ function cmpStr(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The tie-break after the objective: cloud name, region, instance type, zone, on-demand first, alternative. */
+/**
+ * The tie-break after the objective: cloud name, region in SkyPilot's order (US regions first on AWS
+ * and Lambda, then by name: regionPreference), instance type, zone, on-demand first, alternative.
+ */
 export function tieBreak(a: Launchable, b: Launchable): number {
   return (
     cmpStr(a.cloud, b.cloud) ||
+    regionPreference(a.cloud, a.region) - regionPreference(b.cloud, b.region) ||
     cmpStr(a.region, b.region) ||
     cmpStr(a.instanceType, b.instanceType) ||
     cmpStr(a.zone ?? '', b.zone ?? '') ||

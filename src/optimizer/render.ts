@@ -6,6 +6,7 @@ import { accString, money, placeOf, taskLabel } from './describe.js';
 import { textTable } from '../util/table.js';
 import { throughput } from './speed.js';
 import type { Plan, PlannedTask } from './types.js';
+import { tieNote } from './ties.js';
 
 /** Rows of the candidates table per task (best per cloud and region); every cloud's best is always shown. */
 const MAX_ROWS = 12;
@@ -105,6 +106,8 @@ export function renderPlan(plan: Plan, note?: string | null): string {
   out.push(`Optimizer target: ${plan.target === 'time' ? 'estimated time' : 'cost'}.`);
   plan.tasks.forEach((p, i) => {
     out.push(choiceLine(p, i));
+    const tie = tieNote(plan, p);
+    if (tie) out.push(tie);
   });
   if (plan.tasks.length > 1 || plan.egressCost > 0) {
     const eg = plan.egressCost > 0 ? ` (egress $${money(plan.egressCost)})` : '';

@@ -32,6 +32,9 @@ function isDag(t: TaskInput): t is Dag {
  * The task(s) of an input, with the overrides applied. Names (clouds, regions, accelerators,
  * instance types) are checked against the catalogs of `clouds` (default: every registered cloud;
  * `[]` checks only the shape). A string is a YAML path when it looks like one, else a command.
+ * Relative paths in a file start from the current directory (as in SkyPilot). What was left out or
+ * changed on the way (a `service:` section, an alternative on a cloud skyhop lacks) is in
+ * `dag.warnings`, one line each, for the caller to show.
  */
 export async function loadTask(
   input: TaskInput,

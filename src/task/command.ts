@@ -19,20 +19,41 @@ function expandHome(p: string): string {
   return p;
 }
 
-/** workdir and file_mounts: substitute envs, resolve against the base directory, check they exist. */
+function stat(path: string): ReturnType<typeof statSync> | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * workdir and file_mounts: substitute envs, resolve relative paths against the base directory (the
+ * current directory, as SkyPilot does), check they exist. A relative path missing there but present
+ * beside the YAML file (skyhop's old rule) is taken from the file's folder, with a line in `warnings`.
+ */
 export function resolvePaths(
   raw: NonNullable<TaskMeta['raw']>,
   envs: Readonly<Record<string, string>>,
+  warnings: string[] = [],
 ): { workdir?: string; fileMounts: Record<string, string> } {
   const out: { workdir?: string; fileMounts: Record<string, string> } = { fileMounts: {} };
   const local = (p: RawPath, kind: 'directory' | 'path') => {
     const sub = substituteEnvs(p.value, envs, p.where);
-    const abs = isAbsolute(expandHome(sub)) ? expandHome(sub) : resolve(raw.baseDir, sub);
-    let st: ReturnType<typeof statSync> | undefined;
-    try {
-      st = statSync(abs);
-    } catch {
-      st = undefined;
+    const relative = !isAbsolute(expandHome(sub));
+    let abs = relative ? resolve(raw.baseDir, sub) : expandHome(sub);
+    let st = stat(abs);
+    const beside = relative && raw.fileDir !== undefined ? resolve(raw.fileDir, sub) : undefined;
+    if (!st && beside !== undefined && beside !== abs) {
+      st = stat(beside);
+      if (!st) {
+        throw whereError(p.where, `local ${kind} '${sub}' does not exist (looked for ${abs} and ${beside})`);
+      }
+      warnings.push(
+        `${p.where.prefix()}: '${sub}' is not in the current directory; using ${beside} beside the task file ` +
+          '(relative paths start from the current directory, as in SkyPilot)',
+      );
+      abs = beside;
     }
     if (!st) throw whereError(p.where, `local ${kind} '${sub}' does not exist (looked for ${abs})`);
     if (kind === 'directory' && !st.isDirectory()) {

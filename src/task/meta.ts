@@ -18,7 +18,10 @@ export interface TaskMeta {
   numNodes?: Where;
   /** workdir and file_mounts before env substitution, to redo it when --env changes a value. */
   raw?: {
+    /** Where relative paths start: the current directory, as in SkyPilot (or ParseOptions.baseDir). */
     baseDir: string;
+    /** The YAML file's folder, tried when a relative path is not under baseDir (with a warning). */
+    fileDir?: string;
     workdir?: RawPath;
     fileMounts: Array<{ remote: RawPath; local: RawPath }>;
   };

@@ -8,6 +8,10 @@ export interface ParseOptions {
   env?: string[];
   /** `--secret KEY=VAL` / `--secret KEY` values. */
   secret?: string[];
-  /** Directory that relative workdir/file_mounts paths start from (default: the file's directory). */
+  /**
+   * Directory that relative workdir/file_mounts paths start from. Default: the current directory, as
+   * SkyPilot resolves them; a path found only beside the YAML file is taken from there with a warning.
+   * Given explicitly, it is the only place looked in.
+   */
   baseDir?: string;
 }

@@ -7,7 +7,7 @@ import { parseEnvOverrides } from './env.js';
 import type { KnownNames } from './known.js';
 import { getOrigins, getTaskMeta, type Origins, setOrigins, setTaskMeta } from './meta.js';
 import { resolvePaths } from './command.js';
-import { type Alternative, checkResources, dedupe } from './resources.js';
+import { type Alternative, checkAlternatives, dedupe } from './resources.js';
 import { flagWhere, type Where } from './where.js';
 import type { AcceleratorDemand, Amount, Dag, Resources, Task } from '../core/task.js';
 import {
@@ -202,7 +202,7 @@ function overrideAlternative(res: Resources, p: Parsed, known: KnownNames | unde
   return { r, origins: o };
 }
 
-function overrideTask(t: Task, p: Parsed, known: KnownNames | undefined): Task {
+function overrideTask(t: Task, p: Parsed, known: KnownNames | undefined, warnings: string[]): Task {
   const meta = getTaskMeta(t) ?? {};
   const task: Task = { ...t, envs: { ...t.envs }, secrets: { ...t.secrets } };
   for (const [k, v] of p.env) task.envs[k] = v;
@@ -213,7 +213,7 @@ function overrideTask(t: Task, p: Parsed, known: KnownNames | undefined): Task {
     }
   }
   if (p.env.length > 0 && meta.raw) {
-    const paths = resolvePaths(meta.raw, task.envs);
+    const paths = resolvePaths(meta.raw, task.envs, warnings);
     if (paths.workdir !== undefined) task.workdir = paths.workdir;
     task.fileMounts = paths.fileMounts;
   }
@@ -224,9 +224,7 @@ function overrideTask(t: Task, p: Parsed, known: KnownNames | undefined): Task {
   }
   let alts = dedupe(t.resources.map((r) => overrideAlternative(r, p, known)));
   if (known)
-    alts = dedupe(
-      alts.map((a) => checkResources(a.r, a.origins, known, { numNodes: task.numNodes, numNodesWhere })),
-    );
+    alts = dedupe(checkAlternatives(alts, known, { numNodes: task.numNodes, numNodesWhere }, warnings));
   task.resources = alts.map((a) => {
     setOrigins(a.r, a.origins);
     return a.r;
@@ -242,8 +240,12 @@ function overrideTask(t: Task, p: Parsed, known: KnownNames | undefined): Task {
  */
 export function applyOverrides(dag: Dag, o: CliOverrides, known?: KnownNames): Dag {
   const p = parseFlags(o);
-  const tasks = dag.tasks.map((t) => overrideTask(t, p, known));
+  const warnings = [...(dag.warnings ?? [])];
+  const tasks = dag.tasks.map((t) => overrideTask(t, p, known, warnings));
   const name = o.name !== undefined ? nonEmpty('--name', o.name, 'a name') : undefined;
   if (name !== undefined && tasks.length === 1) tasks[0].name = name;
-  return { name: name ?? dag.name, tasks, edges: dag.edges.map(([a, b]) => [a, b]) };
+  const out: Dag = { name: name ?? dag.name, tasks, edges: dag.edges.map(([a, b]) => [a, b]) };
+  // A warning repeated by the second check (parse, then after the overrides) is shown once.
+  if (warnings.length > 0) out.warnings = [...new Set(warnings)];
+  return out;
 }

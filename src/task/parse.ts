@@ -5,28 +5,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import {
-  type Document,
-  isMap,
-  isPair,
-  isScalar,
-  LineCounter,
-  parseAllDocuments,
-  type ScalarTag,
-  type Tags,
-} from 'yaml';
+import { type Document, isMap, isPair, isScalar, LineCounter, parseAllDocuments } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { buildDag, type TaskPlaces } from './dag.js';
 import { duplicateKeyError, syntaxError } from './yaml-errors.js';
+import { PYYAML_OPTIONS } from './pyyaml.js';
 import { resolvePaths } from './command.js';
 
 export { resolvePaths, taskFromCommand } from './command.js';
 import { ENV_NAME, parseEnvOverrides } from './env.js';
 import type { ParseOptions } from './options.js';
 import { setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
-import { buildAlternatives, checkResources } from './resources.js';
+import { buildAlternatives, checkAlternatives } from './resources.js';
 import {
   ALTERNATIVE_KEYS,
+  IGNORED_TASK_FIELDS,
   RESOURCE_KEYS,
   type RawTask,
   TASK_KEYS,
@@ -70,32 +63,12 @@ function isHeader(doc: Document.Parsed): boolean {
   );
 }
 
-/**
- * YAML 1.1 as PyYAML reads it (SkyPilot's parser): yes/no/on/off are booleans, but unlike the YAML 1.1
- * spec, single letters y/n stay strings. Dates stay strings too (`DAY: 2024-01-01` is an env value).
- */
-function pyyamlBools(tags: Tags): Tags {
-  const kept = tags.filter((t) => typeof t !== 'object' || t.tag !== 'tag:yaml.org,2002:timestamp');
-  return kept.map((t) => {
-    if (
-      typeof t === 'object' &&
-      t.tag === 'tag:yaml.org,2002:bool' &&
-      'test' in t &&
-      t.test instanceof RegExp
-    ) {
-      return { ...(t as ScalarTag), test: new RegExp(t.test.source.replace('Y|y|', '').replace('N|n|', '')) };
-    }
-    return t;
-  });
-}
-
 /** Parses YAML text; `file` names it in messages (and, when it is a path, anchors relative paths). */
 export function parseTaskText(text: string, file: string, opts: ParseOptions = {}): Dag {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, {
     lineCounter: lines,
-    version: '1.1',
-    customTags: pyyamlBools,
+    ...PYYAML_OPTIONS,
     prettyErrors: true,
     // Duplicate keys are checked by duplicateKeyError in one pass; the library's check is quadratic.
     uniqueKeys: false,
@@ -119,14 +92,23 @@ export function parseTaskText(text: string, file: string, opts: ParseOptions = {
     dagName = name;
     list = list.slice(1);
   }
-  const baseDir = opts.baseDir ?? dirname(resolve(file));
+  // Relative paths start from the current directory, as in SkyPilot; the file's folder is the fallback.
+  const baseDir = opts.baseDir ?? process.cwd();
+  const fileDir = opts.baseDir === undefined ? dirname(resolve(file)) : undefined;
   const fileAbs = resolve(file);
   const tasks: Task[] = [];
   const places: TaskPlaces[] = [];
+  const warnings: string[] = [];
   for (const d of list) {
     const src = new SourceDoc(file, d, lines);
     const raw = validateShape(src, toJS(src, file));
-    const t = buildTask(raw, src, opts, baseDir, fileAbs);
+    for (const [field, why] of Object.entries(IGNORED_TASK_FIELDS)) {
+      if (Object.hasOwn(raw, field) && raw[field as keyof RawTask] !== undefined) {
+        const at = src.where([field], { key: true }).prefix();
+        warnings.push(`${at}: ignored; ${why}, so the task runs without it`);
+      }
+    }
+    const t = buildTask(raw, src, opts, { baseDir, fileDir }, fileAbs, warnings);
     tasks.push(t);
     places.push({
       name: raw.name !== undefined ? src.where(['name']) : undefined,
@@ -134,7 +116,9 @@ export function parseTaskText(text: string, file: string, opts: ParseOptions = {
     });
   }
   if (dagName === undefined && tasks.length === 1) dagName = tasks[0].name;
-  return buildDag(tasks, places, dagName);
+  const dag = buildDag(tasks, places, dagName);
+  if (warnings.length > 0) dag.warnings = warnings;
+  return dag;
 }
 
 function toJS(src: SourceDoc, file: string): Record<string, unknown> {
@@ -248,7 +232,14 @@ function dataEstimate(v: { location: string; sizeGb: number } | undefined): Data
     : { location: v.location, sizeGb: v.sizeGb };
 }
 
-function buildTask(raw: RawTask, src: SourceDoc, opts: ParseOptions, baseDir: string, fileAbs: string): Task {
+function buildTask(
+  raw: RawTask,
+  src: SourceDoc,
+  opts: ParseOptions,
+  dirs: { baseDir: string; fileDir?: string },
+  fileAbs: string,
+  warnings: string[],
+): Task {
   const envs = resolveEnvs(envMap(raw.envs, src, 'envs'), parseEnvOverrides(opts.env, '--env'), (k) =>
     src.error(['envs', k], `no value given; set one in the file or pass --env ${k}=VALUE`),
   );
@@ -265,7 +256,8 @@ function buildTask(raw: RawTask, src: SourceDoc, opts: ParseOptions, baseDir: st
     }
   }
 
-  const rawPaths: NonNullable<TaskMeta['raw']> = { baseDir, fileMounts: [] };
+  const rawPaths: NonNullable<TaskMeta['raw']> = { baseDir: dirs.baseDir, fileMounts: [] };
+  if (dirs.fileDir !== undefined && dirs.fileDir !== dirs.baseDir) rawPaths.fileDir = dirs.fileDir;
   if (raw.workdir !== undefined) rawPaths.workdir = { value: raw.workdir, where: src.where(['workdir']) };
   for (const [remote, local] of Object.entries(raw.file_mounts ?? {})) {
     if (local === undefined) {
@@ -276,7 +268,7 @@ function buildTask(raw: RawTask, src: SourceDoc, opts: ParseOptions, baseDir: st
       local: { value: local, where: src.where(['file_mounts', remote]) },
     });
   }
-  const paths = resolvePaths(rawPaths, envs);
+  const paths = resolvePaths(rawPaths, envs, warnings);
 
   const numNodes = raw.num_nodes ?? 1;
   const numNodesWhere = raw.num_nodes !== undefined ? src.where(['num_nodes']) : undefined;
@@ -284,9 +276,7 @@ function buildTask(raw: RawTask, src: SourceDoc, opts: ParseOptions, baseDir: st
   let alternatives = built.alternatives;
   if (opts.known) {
     const known = opts.known;
-    alternatives = alternatives.map((a) =>
-      checkResources(a.r, a.origins, known, { numNodes, numNodesWhere }),
-    );
+    alternatives = checkAlternatives(alternatives, known, { numNodes, numNodesWhere }, warnings);
   }
   const resources: Resources[] = alternatives.map((a) => {
     setOrigins(a.r, a.origins);

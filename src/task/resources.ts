@@ -2,6 +2,7 @@
  * Resources: merging `resources` with its any_of/ordered entries, expanding accelerator and
  * per-region image alternatives, the checks that need catalog knowledge, and a short human form.
  */
+import { UserError } from '../util/errors.js';
 import type { KnownNames } from './known.js';
 import type { Origins, ResField } from './meta.js';
 import type { RawAlternative, RawResources } from './schema.js';
@@ -410,4 +411,81 @@ export function resourcesToString(r: Resources): string {
   if (r.ports?.length) parts.push(`ports ${r.ports.join(',')}`);
   if (r.imageId) parts.push(`image ${r.imageId}`);
   return parts.length ? parts.join(' ') : 'any';
+}
+
+/**
+ * Clouds SkyPilot has (registry names and the `k8s` alias). An any_of/ordered alternative on one of
+ * them that skyhop lacks is left out with a warning, as SkyPilot leaves out clouds that are not enabled;
+ * any other unknown name is a mistake and stays an error.
+ */
+export const SKYPILOT_CLOUDS: ReadonlySet<string> = new Set([
+  'aws',
+  'azure',
+  'coreweave',
+  'cudo',
+  'do',
+  'fluidstack',
+  'gcp',
+  'hyperbolic',
+  'ibm',
+  'k8s',
+  'kubernetes',
+  'lambda',
+  'nebius',
+  'oci',
+  'paperspace',
+  'primeintellect',
+  'runpod',
+  'scp',
+  'seeweb',
+  'shadeform',
+  'slurm',
+  'ssh',
+  'vast',
+  'vsphere',
+]);
+
+/** Why skyhop cannot serve an alternative at all (a cloud it lacks, an accelerator no catalog knows), or null. */
+function unservable(a: Alternative, known: KnownNames): string | null {
+  const { r, origins } = a;
+  if (r.cloud !== undefined && caseInsensitiveMatch(r.cloud, known.clouds) === undefined) {
+    if (!SKYPILOT_CLOUDS.has(r.cloud.toLowerCase())) return null;
+    return `${whereOf(origins, 'cloud').prefix()}: skyhop has no cloud '${r.cloud}' (it has ${known.clouds.join(', ')})`;
+  }
+  if (r.accelerators !== undefined) {
+    const name = r.accelerators.name;
+    const names = known.acceleratorNames();
+    if (caseInsensitiveMatch(name, names) !== undefined) return null;
+    return `${whereOf(origins, 'accelerators').prefix()}: no catalog knows accelerator '${name}'${didYouMean(name, names)}`;
+  }
+  return null;
+}
+
+/**
+ * checkResources over every alternative. With several, one skyhop cannot serve (a cloud it lacks, an
+ * accelerator no catalog knows) is left out with one warning line; when none is left, the error names
+ * them all. A single alternative keeps its own error.
+ */
+export function checkAlternatives(
+  alts: Alternative[],
+  known: KnownNames,
+  task: TaskContext,
+  warnings: string[],
+): Alternative[] {
+  if (alts.length === 1) return [checkResources(alts[0].r, alts[0].origins, known, task)];
+  const kept: Alternative[] = [];
+  const dropped: string[] = [];
+  for (const a of alts) {
+    const why = unservable(a, known);
+    if (why === null) kept.push(checkResources(a.r, a.origins, known, task));
+    else dropped.push(why);
+  }
+  if (kept.length === 0) {
+    const [first, ...rest] = dropped;
+    throw new UserError(`${first}; no resource alternative is left that skyhop can serve`, {
+      details: rest.map((m) => `also: ${m}`),
+    });
+  }
+  for (const m of dropped) warnings.push(`${m}; this alternative is left out`);
+  return kept;
 }

@@ -201,6 +201,9 @@ const taskFields = {
   outputs: via(parseDataEstimate),
   estimated_hours: via(parseHours),
   depends_on: via(parseDependsOn),
+  // Read and ignored with a warning, as `sky launch` does (serving and pools are not built yet).
+  service: z.unknown().optional(),
+  pool: z.unknown().optional(),
 };
 
 export const TASK_KEYS = Object.keys(taskFields);
@@ -216,19 +219,27 @@ export type { AcceleratorDemand };
 
 /** SkyPilot fields skyhop does not implement (-> "field 'x' is not supported by skyhop (why)"). */
 export const UNSUPPORTED_TASK_FIELDS: Record<string, string> = {
-  service: 'SkyServe services',
   config: 'per-task config overrides',
-  volumes: 'volumes',
+  volumes:
+    'SkyPilot volumes, persistent disks mounted on the nodes, are not built yet; copy data with file_mounts',
   event_callback: 'event callbacks',
-  pool: 'worker pools',
   storage: 'storage objects; use file_mounts with local paths',
+  execution: "job groups (a first document with 'execution:') are not built yet; launch each task on its own",
+};
+
+/** Task sections `launch` reads and ignores with a warning (SkyPilot's `sky launch` does the same). */
+export const IGNORED_TASK_FIELDS: Record<string, string> = {
+  service: 'SkyServe services are not built in skyhop yet',
+  pool: 'worker pools are not built in skyhop yet',
 };
 
 export const UNSUPPORTED_RESOURCE_FIELDS: Record<string, string> = {
   accelerator_args: 'TPU settings; no TPU cloud is available',
-  job_recovery: 'managed jobs',
+  job_recovery: 'managed jobs (sky jobs launch) are not built yet',
+  spot_recovery: 'the old name of job_recovery; managed jobs (sky jobs launch) are not built yet',
   network_tier: 'network tiers',
   max_hourly_cost: 'price caps',
-  volumes: 'volumes',
+  volumes:
+    'SkyPilot volumes, persistent disks mounted on the nodes, are not built yet; copy data with file_mounts',
   priority: 'job priorities',
 };

@@ -108,7 +108,10 @@ describe('lambda catalog', () => {
 
   test('regions of gpu_8x_a100: all 17, no zones', () => {
     assert.deepEqual(lambda.regions(), ALL_REGIONS);
-    assert.deepEqual(lambda.regionsOf('gpu_8x_a100'), ALL_REGIONS); // same price everywhere: by name
+    // Same price everywhere: SkyPilot's order, US regions first, then by name.
+    const us = ALL_REGIONS.filter((r) => r.startsWith('us-'));
+    assert.ok(us.length > 0 && us.length < ALL_REGIONS.length);
+    assert.deepEqual(lambda.regionsOf('gpu_8x_a100'), [...us, ...ALL_REGIONS.filter((r) => !us.includes(r))]);
     assert.deepEqual(lambda.zones('us-east-1'), []);
     assert.deepEqual(lambda.zonesOf('gpu_8x_a100', 'us-east-1'), []);
     assert.deepEqual(lambda.offerings('gpu_8x_a100')[0], {

@@ -1,7 +1,7 @@
 /**
  * The bad-YAML corpus: every file in test/fixtures/tasks/bad/ starts with `# expect: MESSAGE`, the
  * exact one-line UserError it must give ({file} = the path as passed, {dir} = the corpus folder,
- * absolute). Catalog checks run against the small test clouds of helpers.ts.
+ * absolute, {cwd} = the current directory, the repository root). Catalog checks run against the small test clouds of helpers.ts.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -29,7 +29,10 @@ describe('bad task YAML corpus', () => {
       const first = readFileSync(path, 'utf8').split('\n')[0];
       const m = /^# expect: (.+)$/.exec(first);
       assert.ok(m, `${f} must start with '# expect: MESSAGE'`);
-      const expected = m[1].replaceAll('{file}', path).replaceAll('{dir}', resolve(dir));
+      const expected = m[1]
+        .replaceAll('{file}', path)
+        .replaceAll('{dir}', resolve(dir))
+        .replaceAll('{cwd}', process.cwd());
       assert.throws(
         () => parseTaskFile(path, { known }),
         (e: unknown) => {

@@ -244,7 +244,7 @@ describe('applyOverrides with --env redoes path substitution', () => {
     assert.deepEqual(o.tasks[0].fileMounts, { '/code/v2': join(tmp.dir, 'v2') });
     throwsMessage(
       () => applyOverrides(d, { env: ['V=v3'] }),
-      `${p}:3:10: workdir: local directory 'v3' does not exist (looked for ${join(tmp.dir, 'v3')})`,
+      `${p}:3:10: workdir: local directory 'v3' does not exist (looked for ${join(process.cwd(), 'v3')} and ${join(tmp.dir, 'v3')})`,
     );
   });
 });

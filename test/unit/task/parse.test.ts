@@ -343,6 +343,7 @@ describe('envs, secrets and paths', () => {
     oldHome = process.env.HOME;
     process.env.HOME = join(tmp.dir, 'home');
     mkdirSync(join(tmp.dir, 'home', 'models', 'small'), { recursive: true });
+    mkdirSync(join(tmp.dir, 'proj', 'code'), { recursive: true });
     mkdirSync(join(tmp.dir, 'proj', 'src'), { recursive: true });
     mkdirSync(join(tmp.dir, 'proj', 'data-13b'), { recursive: true });
     writeFileSync(join(tmp.dir, 'proj', 'config.json'), '{}');
@@ -393,13 +394,13 @@ describe('envs, secrets and paths', () => {
     );
   });
 
-  it('workdir and file_mounts resolve relative to the YAML file, with env references and ~', () => {
+  it('relative paths missing from the current directory are taken beside the YAML file, with a warning each', () => {
     const p = write(
       'task.yaml',
       [
         'envs:',
         '  SIZE: 13b',
-        '  SUB: src',
+        '  SUB: code',
         // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal env reference in YAML
         'workdir: ./${SUB}',
         'file_mounts:',
@@ -407,31 +408,63 @@ describe('envs, secrets and paths', () => {
         '  /data/$SIZE: data-${SIZE}',
         '  ~/cfg.json: config.json',
         '  /models: ~/models/small',
-        '  /abs: ' + join(tmp.dir, 'proj', 'src'),
+        '  /abs: ' + join(tmp.dir, 'proj', 'code'),
         '  /price$$: config.json',
         '',
       ].join('\n'),
     );
-    const t = parseTaskFile(p).tasks[0];
-    assert.equal(t.workdir, join(tmp.dir, 'proj', 'src'));
+    const dag = parseTaskFile(p);
+    const t = dag.tasks[0];
+    assert.equal(t.workdir, join(tmp.dir, 'proj', 'code'));
     assert.deepEqual(t.fileMounts, {
       '/data/13b': join(tmp.dir, 'proj', 'data-13b'),
       '~/cfg.json': join(tmp.dir, 'proj', 'config.json'),
       '/models': join(tmp.dir, 'home', 'models', 'small'),
-      '/abs': join(tmp.dir, 'proj', 'src'),
+      '/abs': join(tmp.dir, 'proj', 'code'),
       '/price$': join(tmp.dir, 'proj', 'config.json'),
     });
+    // Only the relative paths found beside the file warn (not ~ or absolute ones), one line each.
+    assert.deepEqual(dag.warnings, [
+      `${p}:4:10: workdir: './code' is not in the current directory; using ${join(tmp.dir, 'proj', 'code')} beside the task file (relative paths start from the current directory, as in SkyPilot)`,
+      `${p}:6:16: file_mounts['/data/$SIZE']: 'data-13b' is not in the current directory; using ${join(tmp.dir, 'proj', 'data-13b')} beside the task file (relative paths start from the current directory, as in SkyPilot)`,
+      `${p}:7:15: file_mounts['~/cfg.json']: 'config.json' is not in the current directory; using ${join(tmp.dir, 'proj', 'config.json')} beside the task file (relative paths start from the current directory, as in SkyPilot)`,
+      `${p}:10:13: file_mounts['/price$$']: 'config.json' is not in the current directory; using ${join(tmp.dir, 'proj', 'config.json')} beside the task file (relative paths start from the current directory, as in SkyPilot)`,
+    ]);
+  });
+
+  it('relative paths start from the current directory, as SkyPilot resolves them, even when the YAML folder has them too', () => {
+    // The test runs from the repository root, which has src/; the YAML's folder has a src/ too.
+    const p = write('cwd.yaml', 'workdir: src\nfile_mounts:\n  /pkg: package.json\n  /dot: .\n');
+    const dag = parseTaskFile(p);
+    assert.equal(dag.tasks[0].workdir, join(process.cwd(), 'src'));
+    assert.deepEqual(dag.tasks[0].fileMounts, {
+      '/pkg': join(process.cwd(), 'package.json'),
+      '/dot': process.cwd(),
+    });
+    assert.equal(dag.warnings, undefined);
+  });
+
+  it('a relative path in neither place names both', () => {
+    const p = write('none.yaml', 'workdir: no-such-dir\n');
+    throwsMessage(
+      () => parseTaskFile(p),
+      `${p}:1:10: workdir: local directory 'no-such-dir' does not exist (looked for ${join(process.cwd(), 'no-such-dir')} and ${join(tmp.dir, 'proj', 'no-such-dir')})`,
+    );
   });
 
   it('--env given to the parser changes the substitution', () => {
     const p = write('t2.yaml', 'envs:\n  SUB: nothing-here\nworkdir: $SUB\n');
     throwsMessage(() => parseTaskFile(p), /workdir: local directory 'nothing-here' does not exist/);
-    assert.equal(parseTaskFile(p, { env: ['SUB=src'] }).tasks[0].workdir, join(tmp.dir, 'proj', 'src'));
+    assert.equal(parseTaskFile(p, { env: ['SUB=code'] }).tasks[0].workdir, join(tmp.dir, 'proj', 'code'));
   });
 
-  it('baseDir overrides the YAML directory for relative paths', () => {
+  it('baseDir overrides the current directory for relative paths, with no fallback', () => {
     const t = parseTaskText('workdir: src\n', '<stdin>', { baseDir: join(tmp.dir, 'proj') }).tasks[0];
     assert.equal(t.workdir, join(tmp.dir, 'proj', 'src'));
+    throwsMessage(
+      () => parseTaskText('workdir: code\n', join(tmp.dir, 'proj', 'x.yaml'), { baseDir: tmp.dir }),
+      /looked for [^ ]+\/code\)$/,
+    );
   });
 });
 
