@@ -27,6 +27,7 @@ export default async function execCmd(o: ExecOptions): Promise<number> {
         jobId = id;
       },
       onOutput: (c) => process.stdout.write(c),
+      onWarning: (w) => process.stderr.write(`Warning: ${w}\n`),
     });
     if (!r.outcome) {
       process.stderr.write(

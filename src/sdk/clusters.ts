@@ -14,6 +14,8 @@ export interface SdkEvents {
   onStep?(message: string): void;
   /** Job output as it streams. */
   onOutput?(chunk: string): void;
+  /** A warning about the task (a section skyhop ignores, an alternative dropped), once each. */
+  onWarning?(message: string): void;
 }
 
 const NAME_RE = /^[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$/;

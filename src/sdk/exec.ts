@@ -40,6 +40,7 @@ export async function exec(o: ExecOptions): Promise<ExecResult> {
   const fromFile = typeof o.task !== 'object' || Array.isArray(o.task) ? isYamlPath(o.task) : true;
   const dag = await loadTask(o.task, o.overrides, { clouds: fromFile ? allClouds() : [] });
   if (dag.tasks.length !== 1) throw new UserError('exec runs one task; this file is a pipeline');
+  for (const w of dag.warnings ?? []) o.onWarning?.(w);
   const task = dag.tasks[0];
   const why = incompatibility(rec, task);
   if (why)

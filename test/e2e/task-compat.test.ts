@@ -43,6 +43,11 @@ describe('SkyPilot task files unchanged', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /workdir-is-the-project/);
     assert.equal(r.stderr.split('\n').filter((l) => l === warning).length, 1, r.stderr);
+    // exec of the same file: the same warning once, and the job runs in ~/sky_workdir.
+    const e = await sb.run(['exec', 'compat', 'recipes/serve.yaml'], { cwd: proj });
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, /workdir-is-the-project/);
+    assert.equal(e.stderr.split('\n').filter((l) => l === warning).length, 1, e.stderr);
     assert.equal((await sb.run(['down', '-y', 'compat'])).code, 0);
   });
 });
