@@ -60,6 +60,28 @@ export function requireUp(store: Store, name: string): ClusterRecord {
   return rec;
 }
 
+/**
+ * Why a cluster stopped answering while a command used it, when that is because it is going away: a
+ * `down` or `stop` holds its lock, or its record is gone or no longer UP. Null when it still looks UP
+ * and nobody is tearing it down (the original error then stands).
+ */
+export function goingAway(store: Store, name: string): string | null {
+  let holder: ReturnType<Store['lockHolder']> = null;
+  let rec: ClusterRecord | null = null;
+  try {
+    holder = store.lockHolder(name);
+    rec = store.getCluster(name);
+  } catch {
+    return null;
+  }
+  if (holder && /\b(down|stop|autostop)\b/.test(holder.command)) {
+    return `cluster ${name} is being ${/\bdown\b/.test(holder.command) ? 'torn down' : 'stopped'} (by pid ${holder.pid}: ${holder.command})`;
+  }
+  if (!rec) return `cluster ${name} was torn down`;
+  if (rec.status !== 'UP') return `cluster ${name} is ${rec.status} now`;
+  return null;
+}
+
 export function headNode(rec: ClusterRecord): NodeInfo {
   const head = rec.nodes.find((n) => n.role === 'head') ?? rec.nodes[0];
   if (!head)

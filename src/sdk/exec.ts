@@ -5,8 +5,15 @@
 import { allClouds } from '../clouds/registry.js';
 import type { Store } from '../state/index.js';
 import { openStore } from '../state/index.js';
-import { UserError } from '../util/errors.js';
-import { type SdkEvents, describeLaunched, incompatibility, jobDemand, requireUp } from './clusters.js';
+import { CloudError, InterruptedError, UserError } from '../util/errors.js';
+import {
+  type SdkEvents,
+  describeLaunched,
+  goingAway,
+  incompatibility,
+  jobDemand,
+  requireUp,
+} from './clusters.js';
 import { followJob, type JobOutcome, submitTask } from './jobs.js';
 import { isYamlPath, loadTask, type TaskInput, type TaskOverrides } from './tasks.js';
 
@@ -54,13 +61,25 @@ export async function exec(o: ExecOptions): Promise<ExecResult> {
       await closeAll(runners);
     }
   }
-  const jobId = await submitTask(store, rec, task, {
-    withSetup: false,
-    demand: jobDemand(task),
-    command: typeof o.task === 'string' ? o.task : Array.isArray(o.task) ? o.task.join(' ') : undefined,
-  });
-  o.onSubmitted?.(o.cluster, jobId);
-  if (o.detach) return { cluster: o.cluster, jobId, outcome: null };
-  const outcome = await followJob(store, rec, jobId, { onOutput: o.onOutput, signal: o.signal });
-  return { cluster: o.cluster, jobId, outcome };
+  let jobId: number | null = null;
+  try {
+    jobId = await submitTask(store, rec, task, {
+      withSetup: false,
+      demand: jobDemand(task),
+      command: typeof o.task === 'string' ? o.task : Array.isArray(o.task) ? o.task.join(' ') : undefined,
+    });
+    o.onSubmitted?.(o.cluster, jobId);
+    if (o.detach) return { cluster: o.cluster, jobId, outcome: null };
+    const outcome = await followJob(store, rec, jobId, { onOutput: o.onOutput, signal: o.signal });
+    return { cluster: o.cluster, jobId, outcome };
+  } catch (e) {
+    if (o.signal?.aborted || e instanceof InterruptedError) throw e;
+    // A `down` (or `stop`) racing this exec: say so, not what the vanishing node last printed.
+    const why = goingAway(store, o.cluster);
+    if (why === null) throw e;
+    throw new CloudError(
+      jobId === null ? `${why}; the job was not submitted` : `${why}; job ${jobId} ended with it`,
+      { cause: e },
+    );
+  }
 }

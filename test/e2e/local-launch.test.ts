@@ -113,6 +113,25 @@ describe('local cloud, end to end', () => {
     assert.equal((await sb.run(['down', '-y', 'wd', 'nowd'])).code, 0);
   });
 
+  test('exec racing a down: says the cluster is being torn down, not what the vanishing node printed', async () => {
+    assert.equal((await sb.run(['launch', '-y', '-c', 'race', 'echo up'])).code, 0);
+    const running = sb.run(['exec', 'race', 'echo started; sleep 60']);
+    // Wait for the job to be running, then tear the cluster down under it.
+    for (let i = 0; i < 100; i++) {
+      const q = await queueJson(sb, 'race');
+      if (q.some((j) => j.status === 'RUNNING' && j.id === 2)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await sb.run(['down', '-y', 'race'])).code, 0);
+    const e = await running;
+    assert.equal(e.code, 2, e.stderr);
+    assert.match(
+      e.stderr,
+      /^error: cluster race (is being torn down \(by pid \d+: skyhop down -y race\)|was torn down); job 2 ended with it$/m,
+    );
+    assert.doesNotMatch(e.stderr, /Cannot read the log|No such file or directory|exit code 137/);
+  });
+
   test('a failing setup ends the job FAILED_SETUP with a clear message', async () => {
     const f = yaml(sb, 'badsetup.yaml', 'setup: |\n  echo preparing\n  exit 7\nrun: echo never-runs\n');
     const r = await sb.run(['launch', '-y', '-c', 'bad', f]);
