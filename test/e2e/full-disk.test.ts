@@ -7,10 +7,10 @@
  * Needs root (mount). Outside CI a failed mount skips the test; under CI=true it fails it.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { fillDisk, mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
 import { pidsUnder, Sandbox } from './harness.js';
 
 /** Files named `name` anywhere under `dir`. */
@@ -42,54 +42,28 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Writes zeros into `path` until the filesystem refuses even one more byte (ENOSPC). */
-function fillDisk(path: string): void {
-  const fd = openSync(path, 'a');
-  try {
-    for (let size = 64 * 1024; size >= 1; size = Math.floor(size / 2)) {
-      const chunk = Buffer.alloc(size);
-      for (;;) {
-        try {
-          writeSync(fd, chunk);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
 describe('a full disk', () => {
   const sb = new Sandbox();
-  let mounted = false;
+  let fs: Tmpfs | null = null;
   after(async () => {
     try {
-      if (mounted) await sb.run(['down', '-a', '-y', '--purge'], { timeoutMs: 60_000 }).catch(() => {});
+      if (fs && !fs.error)
+        await sb.run(['down', '-a', '-y', '--purge'], { timeoutMs: 60_000 }).catch(() => {});
       for (const p of pidsUnder(sb.dir)) {
         try {
           process.kill(p, 'SIGKILL');
         } catch {}
       }
     } finally {
-      if (mounted) execFileSync('umount', ['-l', sb.skyhopHome]);
+      fs?.unmount();
       await sb.cleanup();
     }
   });
 
   test('the agent survives it, the next job runs, and down works on a full disk', async (t) => {
-    mkdirSync(sb.skyhopHome, { recursive: true });
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', sb.skyhopHome], {
-        stdio: 'pipe',
-      });
-      mounted = true;
-    } catch (e) {
-      const why = `cannot mount a tmpfs (needs root): ${(e as Error).message.split('\n')[0]}`;
-      if (process.env.CI === 'true') throw new Error(why);
-      t.skip(why);
+    fs = mountTmpfs(sb.skyhopHome, '8m');
+    if (fs.error) {
+      t.skip(fs.error);
       return;
     }
 

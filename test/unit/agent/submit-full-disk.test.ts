@@ -6,8 +6,7 @@
  * Needs root (mount): outside CI a failed mount skips; under CI=true it fails.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,40 +14,18 @@ import { submitJob } from '../../../src/agent/client.js';
 import { AGENT_DIR } from '../../../src/agent/types.js';
 import { makeRunner } from '../../../src/runtime/index.js';
 import { CloudError } from '../../../src/util/errors.js';
+import { fillDisk, mountTmpfs, type Tmpfs } from '../../helpers/tmpfs.js';
 import { baseSpec } from './cluster.js';
-
-function fillDisk(path: string): void {
-  const fd = openSync(path, 'a');
-  try {
-    for (let size = 64 * 1024; size >= 1; size = Math.floor(size / 2)) {
-      const chunk = Buffer.alloc(size);
-      for (;;) {
-        try {
-          writeSync(fd, chunk);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('submitting a job on a full disk', () => {
   const dir = mkdtempSync(join(tmpdir(), 'skyhop-fullsubmit-'));
-  let mountError: string | null = null;
+  let fs: Tmpfs;
   before(() => {
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', dir], { stdio: 'pipe' });
-    } catch (e) {
-      mountError = `cannot mount a tmpfs (needs root): ${(e as Error).message.split('\n')[0]}`;
-    }
+    fs = mountTmpfs(dir, '1m');
   });
   after(() => {
     try {
-      if (!mountError) execFileSync('umount', ['-l', dir]);
+      fs?.unmount();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -57,9 +34,8 @@ describe('submitting a job on a full disk', () => {
   test('fails with one line naming the spec file, and claims one id at most', {
     timeout: 60_000,
   }, async (t) => {
-    if (mountError) {
-      if (process.env.CI === 'true') throw new Error(mountError);
-      t.skip(mountError);
+    if (fs.error) {
+      t.skip(fs.error);
       return;
     }
     const home = join(dir, 'home');

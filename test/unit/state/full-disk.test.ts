@@ -6,66 +6,33 @@
  * under CI=true it fails.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DiskFullError, isDiskFullError } from '../../../src/state/index.js';
 import { SqliteStore } from '../../../src/state/store.js';
 import { UserError } from '../../../src/util/errors.js';
+import { fillDisk, mountTmpfs, type Tmpfs } from '../../helpers/tmpfs.js';
 import { cluster } from './helpers.js';
-
-function fillDisk(path: string): void {
-  const fd = openSync(path, 'a');
-  try {
-    for (let size = 64 * 1024; size >= 1; size = Math.floor(size / 2)) {
-      const chunk = Buffer.alloc(size);
-      for (;;) {
-        try {
-          writeSync(fd, chunk);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('the state store on a full disk', () => {
   const dir = mkdtempSync(join(tmpdir(), 'skyhop-fullstate-'));
-  let mountError: string | null = null;
+  let fs: Tmpfs;
   before(() => {
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', dir], { stdio: 'pipe' });
-    } catch (e) {
-      mountError = `cannot mount a tmpfs (needs root): ${(e as Error).message.split('\n')[0]}`;
-    }
+    fs = mountTmpfs(dir, '2m');
   });
   after(() => {
     try {
-      if (!mountError) execFileSync('umount', ['-l', dir]);
+      fs?.unmount();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   test('reads work, writes and locks say the disk is full, and writes come back with the space', async (t) => {
-    if (mountError) {
-      if (process.env.CI === 'true') throw new Error(mountError);
-      t.skip(mountError);
+    if (fs.error) {
+      t.skip(fs.error);
       return;
     }
     const home = join(dir, 'home');
