@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { ClusterSpec, NodeInfo } from '../core/cluster.js';
 import { UserError } from '../util/errors.js';
+import { shq } from '../util/shell.js';
+import { closeSync, existsSync, linkSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { type CostEvent, computeCostRows } from './cost.js';
 import { migrate, refuseNewer } from './migrations.js';
 import { describeSelf, isProcessAlive, selfStartTime } from './process.js';
@@ -35,6 +37,8 @@ import type {
 
 type Db = Database.Database;
 type Statement = Database.Statement;
+/** A prepared statement whose SQLite errors of a damaged file become the one clear error (guard). */
+type Stmt = Pick<Statement, 'run' | 'get' | 'all'>;
 
 /** How long a statement waits for another process's write transaction before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -51,6 +55,83 @@ function loadSqlite(): typeof Database {
   return sqlite;
 }
 
+/** SQLite's error codes for a file that is not (or no longer) a readable database. */
+const UNREADABLE_CODES = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT']);
+
+/** Whether `e` is SQLite saying the database file is damaged or not a database. */
+export function isUnreadableDatabase(e: unknown): boolean {
+  return UNREADABLE_CODES.has((e as { code?: string } | null)?.code ?? '');
+}
+
+/**
+ * The one message for a state database skyhop cannot read, found at open or in the middle of a
+ * command. Never advice to delete it: the clouds' tags still find every cluster, and the file may be
+ * worth keeping.
+ */
+/** The state database cannot be read (damaged, emptied, or not a database): one clear message. */
+export class UnreadableStateError extends UserError {}
+
+export function unreadableDatabaseError(path: string, why: string, cause?: unknown): UnreadableStateError {
+  return new UnreadableStateError(
+    `${path} is not a readable skyhop state database (${why}); move it aside ` +
+      `(\`mv ${shq(path)} ${shq(`${path}.broken`)}\`) and run \`skyhop status --refresh\`, which adopts ` +
+      'the clusters the clouds still have (found by their skyhop-cluster tags)',
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/** The 16 bytes every SQLite database file starts with. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * A state.db that exists must be an SQLite database: an empty (0-byte) or foreign file would open as
+ * an empty state ("no clusters") and hide clusters that still run. Fresh databases are created
+ * complete under a temporary name and linked into place (see createDatabase), so a 0-byte state.db
+ * is never one being created.
+ */
+function refuseUnreadable(path: string): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return; // not there: created below
+  }
+  if (size === 0) throw unreadableDatabaseError(path, 'the file is empty (0 bytes)');
+  const head = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!head.equals(SQLITE_HEADER)) throw unreadableDatabaseError(path, 'the file is not an SQLite database');
+}
+
+/**
+ * Creates `path` as a migrated database when it does not exist: built under a temporary name, then
+ * linked into place (atomic; a concurrent creator's file wins and this one is dropped).
+ */
+function createDatabase(path: string, Ctor: typeof Database): void {
+  if (existsSync(path)) return;
+  const tmp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.new`;
+  try {
+    const db = new Ctor(tmp, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      db.pragma('journal_mode = WAL');
+      migrate(db, path);
+    } finally {
+      db.close(); // checkpoints: the file is complete and its -wal is gone
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  } finally {
+    for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
+  }
+}
+
 /** Opens (creating the directory, 0700, and the file) and migrates the database. */
 export function openDatabase(home: string): { db: Db; path: string } {
   const path = join(home, 'state.db');
@@ -58,6 +139,8 @@ export function openDatabase(home: string): { db: Db; path: string } {
   try {
     mkdirSync(home, { recursive: true, mode: 0o700 });
     const Ctor = loadSqlite();
+    createDatabase(path, Ctor);
+    refuseUnreadable(path);
     db = new Ctor(path, { timeout: BUSY_TIMEOUT_MS });
     refuseNewer(db, path);
     if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
@@ -70,11 +153,7 @@ export function openDatabase(home: string): { db: Db; path: string } {
     if (e instanceof UserError) throw e;
     const err = e as { code?: string; message?: string };
     if (err.code === 'SQLITE_NOTADB' || err.code === 'SQLITE_CORRUPT') {
-      throw new UserError(
-        `${path} is not a readable skyhop state database (${err.message}); move it away and run ` +
-          "'skyhop status --refresh' to rebuild what the clouds still know",
-        { cause: e },
-      );
+      throw unreadableDatabaseError(path, err.message ?? String(e), e);
     }
     throw new UserError(
       `cannot open the state database ${path}: ${err.message ?? String(e)}; check that SKYHOP_HOME ` +
@@ -197,7 +276,7 @@ export class SqliteStore implements Store {
   readonly home: string;
   readonly path: string;
   private db: Db | null;
-  private readonly stmts = new Map<string, Statement>();
+  private readonly stmts = new Map<string, Stmt>();
   private readonly onClose: () => void;
 
   constructor(home: string, onClose: () => void = () => {}) {
@@ -213,10 +292,28 @@ export class SqliteStore implements Store {
     return this.db;
   }
 
-  private st(sql: string): Statement {
+  /**
+   * Runs `fn`; SQLite finding the file damaged in the middle of a command (a page read later than the
+   * open) gives the same clear error as at open, not an internal error.
+   */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (isUnreadableDatabase(e)) throw unreadableDatabaseError(this.path, (e as Error).message, e);
+      throw e;
+    }
+  }
+
+  private st(sql: string): Stmt {
     let s = this.stmts.get(sql);
     if (!s) {
-      s = this.conn().prepare(sql);
+      const raw = this.guard(() => this.conn().prepare(sql));
+      s = {
+        run: (...a: unknown[]) => this.guard(() => raw.run(...a)),
+        get: (...a: unknown[]) => this.guard(() => raw.get(...a)),
+        all: (...a: unknown[]) => this.guard(() => raw.all(...a)),
+      } as Stmt;
       this.stmts.set(sql, s);
     }
     return s;
