@@ -37,8 +37,6 @@ import type {
 
 type Db = Database.Database;
 type Statement = Database.Statement;
-/** A prepared statement whose SQLite errors of a damaged file become the one clear error (guard). */
-type Stmt = Pick<Statement, 'run' | 'get' | 'all'>;
 
 /** How long a statement waits for another process's write transaction before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -53,83 +51,6 @@ let sqlite: typeof Database | undefined;
 function loadSqlite(): typeof Database {
   if (!sqlite) sqlite = require('better-sqlite3') as typeof Database;
   return sqlite;
-}
-
-/** SQLite's error codes for a file that is not (or no longer) a readable database. */
-const UNREADABLE_CODES = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT']);
-
-/** Whether `e` is SQLite saying the database file is damaged or not a database. */
-export function isUnreadableDatabase(e: unknown): boolean {
-  return UNREADABLE_CODES.has((e as { code?: string } | null)?.code ?? '');
-}
-
-/**
- * The one message for a state database skyhop cannot read, found at open or in the middle of a
- * command. Never advice to delete it: the clouds' tags still find every cluster, and the file may be
- * worth keeping.
- */
-/** The state database cannot be read (damaged, emptied, or not a database): one clear message. */
-export class UnreadableStateError extends UserError {}
-
-export function unreadableDatabaseError(path: string, why: string, cause?: unknown): UnreadableStateError {
-  return new UnreadableStateError(
-    `${path} is not a readable skyhop state database (${why}); move it aside ` +
-      `(\`mv ${shq(path)} ${shq(`${path}.broken`)}\`) and run \`skyhop status --refresh\`, which adopts ` +
-      'the clusters the clouds still have (found by their skyhop-cluster tags)',
-    cause === undefined ? {} : { cause },
-  );
-}
-
-/** The 16 bytes every SQLite database file starts with. */
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
-
-/**
- * A state.db that exists must be an SQLite database: an empty (0-byte) or foreign file would open as
- * an empty state ("no clusters") and hide clusters that still run. Fresh databases are created
- * complete under a temporary name and linked into place (see createDatabase), so a 0-byte state.db
- * is never one being created.
- */
-function refuseUnreadable(path: string): void {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch {
-    return; // not there: created below
-  }
-  if (size === 0) throw unreadableDatabaseError(path, 'the file is empty (0 bytes)');
-  const head = Buffer.alloc(SQLITE_HEADER.length);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, head, 0, head.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (!head.equals(SQLITE_HEADER)) throw unreadableDatabaseError(path, 'the file is not an SQLite database');
-}
-
-/**
- * Creates `path` as a migrated database when it does not exist: built under a temporary name, then
- * linked into place (atomic; a concurrent creator's file wins and this one is dropped).
- */
-function createDatabase(path: string, Ctor: typeof Database): void {
-  if (existsSync(path)) return;
-  const tmp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.new`;
-  try {
-    const db = new Ctor(tmp, { timeout: BUSY_TIMEOUT_MS });
-    try {
-      db.pragma('journal_mode = WAL');
-      migrate(db, path);
-    } finally {
-      db.close(); // checkpoints: the file is complete and its -wal is gone
-    }
-    try {
-      linkSync(tmp, path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-  } finally {
-    for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
-  }
 }
 
 /** Opens (creating the directory, 0700, and the file) and migrates the database. */
@@ -147,6 +68,7 @@ export function openDatabase(home: string): { db: Db; path: string } {
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     migrate(db, path);
+    guardUnreadable(db, path);
     return { db, path };
   } catch (e) {
     db?.close();
@@ -276,7 +198,7 @@ export class SqliteStore implements Store {
   readonly home: string;
   readonly path: string;
   private db: Db | null;
-  private readonly stmts = new Map<string, Stmt>();
+  private readonly stmts = new Map<string, Statement>();
   private readonly onClose: () => void;
 
   constructor(home: string, onClose: () => void = () => {}) {
@@ -292,28 +214,10 @@ export class SqliteStore implements Store {
     return this.db;
   }
 
-  /**
-   * Runs `fn`; SQLite finding the file damaged in the middle of a command (a page read later than the
-   * open) gives the same clear error as at open, not an internal error.
-   */
-  private guard<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      if (isUnreadableDatabase(e)) throw unreadableDatabaseError(this.path, (e as Error).message, e);
-      throw e;
-    }
-  }
-
-  private st(sql: string): Stmt {
+  private st(sql: string): Statement {
     let s = this.stmts.get(sql);
     if (!s) {
-      const raw = this.guard(() => this.conn().prepare(sql));
-      s = {
-        run: (...a: unknown[]) => this.guard(() => raw.run(...a)),
-        get: (...a: unknown[]) => this.guard(() => raw.get(...a)),
-        all: (...a: unknown[]) => this.guard(() => raw.all(...a)),
-      } as Stmt;
+      s = this.conn().prepare(sql);
       this.stmts.set(sql, s);
     }
     return s;
@@ -690,4 +594,111 @@ export class SqliteStore implements Store {
     this.onClose();
     db.close();
   }
+}
+
+// ---- a state database that cannot be read: refused at open, one clear error mid-command ----
+
+/** SQLite's error codes for a file that is not (or no longer) a readable database. */
+const UNREADABLE_CODES = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT']);
+
+/** Whether `e` is SQLite saying the database file is damaged or not a database. */
+export function isUnreadableDatabase(e: unknown): boolean {
+  return UNREADABLE_CODES.has((e as { code?: string } | null)?.code ?? '');
+}
+
+/** The state database cannot be read (damaged, emptied, or not a database). */
+export class UnreadableStateError extends UserError {}
+
+/**
+ * The one message for a state database skyhop cannot read, found at open or in the middle of a
+ * command. Never advice to delete it: the clouds' tags still find every cluster, and the file may be
+ * worth keeping.
+ */
+export function unreadableDatabaseError(path: string, why: string, cause?: unknown): UnreadableStateError {
+  return new UnreadableStateError(
+    `${path} is not a readable skyhop state database (${why}); move it aside ` +
+      `(\`mv ${shq(path)} ${shq(`${path}.broken`)}\`) and run \`skyhop status --refresh\`, which adopts ` +
+      'the clusters the clouds still have (found by their skyhop-cluster tags)',
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/** The 16 bytes every SQLite database file starts with. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * A state.db that exists must be an SQLite database: an empty (0-byte) or foreign file would open as
+ * an empty state ("no clusters") and hide clusters that still run. Fresh databases are created
+ * complete under a temporary name and linked into place (see createDatabase), so a 0-byte state.db
+ * is never one being created.
+ */
+function refuseUnreadable(path: string): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return; // not there: created below
+  }
+  if (size === 0) throw unreadableDatabaseError(path, 'the file is empty (0 bytes)');
+  const head = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!head.equals(SQLITE_HEADER)) throw unreadableDatabaseError(path, 'the file is not an SQLite database');
+}
+
+/**
+ * Creates `path` as a migrated database when it does not exist: built under a temporary name, then
+ * linked into place (atomic; a concurrent creator's file wins and this one is dropped).
+ */
+function createDatabase(path: string, Ctor: typeof Database): void {
+  if (existsSync(path)) return;
+  const tmp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.new`;
+  try {
+    const db = new Ctor(tmp, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      db.pragma('journal_mode = WAL');
+      migrate(db, path);
+    } finally {
+      db.close(); // checkpoints: the file is complete and its -wal is gone
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  } finally {
+    for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
+  }
+}
+
+/** Runs `fn`; SQLite saying the file is damaged becomes the one clear error. */
+function guardCall<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (isUnreadableDatabase(e)) throw unreadableDatabaseError(path, (e as Error).message, e);
+    throw e;
+  }
+}
+
+/**
+ * Every statement prepared on `db` from now on: damage SQLite finds in the middle of a command (a page
+ * read later than the open) gives the same clear error as at open, not an internal error.
+ */
+function guardUnreadable(db: Db, path: string): void {
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((sql: string) => {
+    const s = guardCall(path, () => prepare(sql));
+    const run = s.run.bind(s);
+    const get = s.get.bind(s);
+    const all = s.all.bind(s);
+    s.run = ((...a: unknown[]) => guardCall(path, () => run(...a))) as typeof s.run;
+    s.get = ((...a: unknown[]) => guardCall(path, () => get(...a))) as typeof s.get;
+    s.all = ((...a: unknown[]) => guardCall(path, () => all(...a))) as typeof s.all;
+    return s;
+  }) as typeof db.prepare;
 }
