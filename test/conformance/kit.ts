@@ -178,7 +178,12 @@ export function conformance(env: CloudTestEnv): void {
       const c = fresh();
       const nodes = await provider().runInstances(spec(env, c, 1));
       assert.ok((await provider().listClusters()).includes(c), 'the launched cluster is listed');
-      const { found } = await discoverClusters([cloud], [c]);
+      const { found, problems } = await discoverClusters([cloud], [c]);
+      assert.deepEqual(
+        problems.map((p) => p.message),
+        [],
+        'every region of the catalog answers',
+      );
       assert.deepEqual(
         found.map((f) => [f.name, f.region, f.nodes.map((n) => n.id)]),
         [[c, env.region, nodes.map((n) => n.id)]],
