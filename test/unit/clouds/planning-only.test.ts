@@ -59,6 +59,22 @@ describe('planning-only clouds', () => {
     );
   });
 
+  test('a task pinned to a planning-only cloud: the launch plan says it is planning only', async () => {
+    const launch = await resolveClouds({}, 'launch');
+    const pinned = structuredClone(A100_8);
+    (pinned.tasks[0].resources[0] as Record<string, unknown>).cloud = 'lambda';
+    await assert.rejects(planLaunch({ dag: pinned as never, clouds: launch.clouds }), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      const details = (e as UserError).details.join('\n');
+      assert.match(
+        details,
+        /cloud lambda: planning only: skyhop cannot launch on Lambda yet; `skyhop optimize` plans for it/,
+      );
+      assert.match(details, /offered by aws, gcp \(planning only\), lambda \(planning only\)/);
+      return true;
+    });
+  });
+
   test('launch --clouds naming a planning-only cloud is a UserError that says so', async () => {
     await assert.rejects(
       resolveClouds({ clouds: 'local,lambda' }, 'launch'),
