@@ -5,6 +5,7 @@
  * Exit code 0, or 1 when clouds were named and one of them is not enabled (for scripts:
  * `skyhop check aws && ...`).
  */
+import { planningOnlyProblem } from '../core/features.js';
 import { check as checkClouds } from '../sdk/check.js';
 import { options, type OptionsOf, flags } from './options.js';
 
@@ -19,11 +20,18 @@ export default async function check(opts: CheckOptions): Promise<number> {
   const verbose = opts.verbose === true;
   const named = args.length > 0;
   const rows = await checkClouds(args, { verbose });
-  const enabled = rows.filter((r) => r.enabled).map((r) => r.name);
+  const enabled = rows.filter((r) => r.enabled && r.launchable).map((r) => r.name);
+  const planningOnly = rows.filter((r) => r.enabled && !r.launchable).map((r) => r.name);
   const code = named && rows.some((r) => !r.enabled) ? 1 : 0;
 
   if (opts.json) {
-    const out = { clouds: rows, enabled, verbose, ...(verbose ? { note: VERBOSE_NOTE } : {}) };
+    const out = {
+      clouds: rows,
+      enabled,
+      planning_only: planningOnly,
+      verbose,
+      ...(verbose ? { note: VERBOSE_NOTE } : {}),
+    };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     return code;
   }
@@ -37,6 +45,8 @@ export default async function check(opts: CheckOptions): Promise<number> {
     const head = `  ${r.displayName.padEnd(width)}`;
     if (r.enabled) {
       lines.push(`${head}enabled   ${r.source}${r.identity ? ` [${r.identity}]` : ''}`);
+      if (!r.launchable)
+        lines.push(`${indent}${planningOnlyProblem(r.displayName)}; \`skyhop optimize\` plans for it`);
     } else {
       lines.push(`${head}disabled  ${r.reason}`);
       lines.push(`${indent}fix: ${r.hint}`);
@@ -46,6 +56,7 @@ export default async function check(opts: CheckOptions): Promise<number> {
   lines.push(
     enabled.length > 0 ? `Enabled clouds: ${enabled.join(', ')}` : 'No cloud among these is enabled.',
   );
+  if (planningOnly.length > 0) lines.push(`Planning only (optimize, not launch): ${planningOnly.join(', ')}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return code;
 }

@@ -15,7 +15,9 @@ export default async function downCmd(o: DownOptions): Promise<number> {
   const store = openStore();
   const names = targetClusters('down', o.clusters, o.all, store);
   if (names.length === 0) {
-    process.stderr.write('No clusters to tear down.\n');
+    process.stderr.write(
+      'No clusters to tear down. (Clusters the local state does not know: `skyhop status --refresh` finds them by their tags.)\n',
+    );
     return 0;
   }
   if (

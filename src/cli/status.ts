@@ -8,7 +8,8 @@ export type StatusOptions = OptionsOf<typeof parse>;
 export default async function statusCmd(o: StatusOptions): Promise<number> {
   const { clusters: recs, changes } = await status({ clusters: o.clusters, refresh: o.refresh });
   for (const c of changes) {
-    process.stderr.write(`${c.cluster}: ${c.from ?? 'unrecorded'} -> ${c.to ?? 'gone'} (${c.note})\n`);
+    if (c.from === null && c.to === null) process.stderr.write(`${c.cluster}: ${c.note}\n`);
+    else process.stderr.write(`${c.cluster}: ${c.from ?? 'unrecorded'} -> ${c.to ?? 'gone'} (${c.note})\n`);
   }
   if (o.json) {
     printJson({

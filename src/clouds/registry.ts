@@ -87,7 +87,8 @@ export async function enabledClouds(): Promise<Cloud[]> {
 /**
  * The clouds to plan over.
  * - `clouds: 'a,b'` (`--clouds`) or `allClouds` (`--all-clouds`): those clouds, enabled or not; `note`
- *   says so ("planning over aws, gcp (credentials not checked)").
+ *   says so ("planning over aws, gcp (credentials not checked)"). `--all-clouds` is every cloud a real
+ *   user can plan for: an emulator's cloud (fluffycloud) joins only when its credentials exist.
  * - otherwise: the enabled clouds; `note` is null.
  * `cloud` is the cloud the task (or `--cloud`) pins: unknown -> UserError with the nearest name;
  * outside an explicit `--clouds` list, or not enabled -> UserError naming `skyhop check`.
@@ -129,7 +130,11 @@ export async function resolvePlanningClouds(opts: {
     };
   }
   if (opts.allClouds) {
-    const clouds = allClouds();
+    const emulated = allClouds().filter((c) => c.emulator);
+    const configured = new Set(
+      (await credentialStatuses(emulated)).filter((s) => s.status.ok).map((s) => s.cloud),
+    );
+    const clouds = allClouds().filter((c) => !c.emulator || configured.has(c));
     return {
       clouds,
       note: `planning over every cloud: ${clouds.map((c) => c.name).join(', ')} (credentials not checked)`,

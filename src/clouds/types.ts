@@ -34,6 +34,12 @@ export interface NodeProvider {
   queryInstances(cluster: string): Promise<NodeInfo[]>;
   /** Safe to repeat; a no-op when nothing is there. */
   terminateInstances(cluster: string): Promise<void>;
+  /**
+   * The names of the clusters with nodes that are not terminated in this provider's region, found by
+   * the `skyhop-cluster` tag (the cloud is the truth): how `status --refresh` finds clusters the local
+   * state has lost (src/clouds/discover.ts). Sorted; [] when there are none.
+   */
+  listClusters(): Promise<string[]>;
   stopInstances?(cluster: string): Promise<void>;
   startInstances?(cluster: string): Promise<NodeInfo[]>;
   openPorts?(cluster: string, ports: string[]): Promise<void>;
@@ -49,6 +55,11 @@ export interface Cloud {
   /** Human name for tables and messages: 'AWS', 'FluffyCloud'. */
   readonly displayName: string;
   readonly features: ReadonlySet<Feature>;
+  /**
+   * A cloud served by an emulator on this machine (fluffycloud): a cloud only for those who configured
+   * it, so `--all-clouds` plans over it only when its credentials exist.
+   */
+  readonly emulator?: boolean;
   readonly maxClusterNameLength: number;
   /** Loaded lazily on first use (catalog parsing is not free). */
   catalog(): Catalog;

@@ -5,6 +5,8 @@
 import type { AcceleratorDemand, Resources } from './task.js';
 
 export type Feature =
+  /** The cloud creates nodes (launch, exec, start); without it the cloud is planning-only (optimize). */
+  | 'provision'
   | 'stop'
   /** Spot instances can be stopped and started again (no cloud of skyhop's can yet: AWS one-time spot cannot). */
   | 'stop-spot'

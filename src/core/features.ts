@@ -154,6 +154,20 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
 const BY_FEATURE = new Map(TABLE);
 
 /**
+ * 'provision' is not asked for by a request: it is what launch, exec and start need of every cloud
+ * they plan over. A cloud without it (gcp, lambda, runpod today) is planning-only: `check` says so,
+ * `optimize` shows it marked as not launchable, and a launch never plans on it.
+ */
+export function canProvision(cloud: HasFeatures): boolean {
+  return cloud.features.has('provision');
+}
+
+/** What a planning-only cloud is, in one phrase: `planning only: skyhop cannot launch on Lambda yet`. */
+export function planningOnlyProblem(displayName: string): string {
+  return `planning only: skyhop cannot launch on ${displayName} yet`;
+}
+
+/**
  * The features a request needs, in the table's order. Autostop that stops (rather than tears down)
  * needs `stop`, or `stop-spot` for spot instances; more than one node needs `multi-node`.
  */

@@ -7,7 +7,7 @@ import { closestName, nearestNames } from '../util/suggest.js';
 import type { AcceleratorOffer } from '../catalog/types.js';
 import type { Cloud } from '../clouds/types.js';
 import type { BlocklistEntry } from '../core/cluster.js';
-import { missingFeatures } from '../core/features.js';
+import { canProvision, missingFeatures, planningOnlyProblem } from '../core/features.js';
 import type { Resources, Task } from '../core/task.js';
 import { UserError } from '../util/errors.js';
 import { describeRequest, money, taskLabel } from './describe.js';
@@ -121,8 +121,11 @@ export function infeasibleError(
       details.push(`${single.join(', ')} cannot run multi-node tasks (num_nodes: ${task.numNodes})`);
   }
   for (const p of pinned) {
+    const only = others.find((c) => c.name === p && !canProvision(c));
     details.push(
-      `cloud ${p} is not among the clouds planned over; enable it (\`skyhop check\`) or pass --clouds ${p}`,
+      only
+        ? `cloud ${p}: ${planningOnlyProblem(only.displayName)}; \`skyhop optimize\` plans for it`
+        : `cloud ${p} is not among the clouds planned over; enable it (\`skyhop check\`) or pass --clouds ${p}`,
     );
   }
   const scope = (r: Resources) => (r.cloud !== undefined ? clouds.filter((c) => c.name === r.cloud) : clouds);
@@ -180,7 +183,7 @@ export function infeasibleError(
               .listAccelerators({ name: acc.name })
               .some((o) => sameName(o, acc.name) && Math.abs(o.acceleratorCount - acc.count) <= 0.01),
           )
-          .map((c) => c.name);
+          .map((c) => (canProvision(c) ? c.name : `${c.name} (planning only)`));
   if (elsewhere.length) {
     uniq.unshift(
       `${acc!.name}:${acc!.count} is offered by ${elsewhere.join(', ')}, not planned over: ` +

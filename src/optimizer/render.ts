@@ -1,7 +1,9 @@
 /**
  * Plan output: the human table (`renderPlan`) and the JSON object scripts read (`planToJson`).
  */
+import { allClouds } from '../clouds/registry.js';
 import type { Launchable } from '../core/cluster.js';
+import { canProvision, planningOnlyProblem } from '../core/features.js';
 import { accString, money, placeOf, taskLabel } from './describe.js';
 import { textTable } from '../util/table.js';
 import { throughput } from './speed.js';
@@ -60,14 +62,21 @@ function hoursText(h: number): string {
   return Number(h.toPrecision(3)).toString();
 }
 
+/** The display name of a registered cloud skyhop can only plan for (features.ts canProvision); else null. */
+function planningOnly(cloud: string): string | null {
+  const c = allClouds().find((x) => x.name === cloud);
+  return c && !canProvision(c) ? c.displayName : null;
+}
+
 function choiceLine(p: PlannedTask, i: number): string {
   const c = p.choice;
   const nodes = p.task.numNodes;
   const spot = c.useSpot ? 'spot' : 'on-demand';
+  const only = planningOnly(c.cloud);
   return (
     `${taskLabel(p.task, i)}: ${c.cloud} ${c.instanceType} in ${placeOf(c)} (${accString(c)}, ${spot}), ` +
     `${nodes} node${nodes === 1 ? '' : 's'} x $${money(c.hourlyPrice)}/h x ${hoursText(p.estimatedHours)} h ` +
-    `= $${money(p.estimatedCost)}`
+    `= $${money(p.estimatedCost)}${only ? ` (${planningOnlyProblem(only)})` : ''}`
   );
 }
 
@@ -127,11 +136,14 @@ export function renderPlan(plan: Plan, note?: string | null): string {
     const { rows, hidden } = tableRows(p);
     const ref = p.ranked[0];
     const body: Array<Array<string | number>> = [];
+    let marked = false;
     for (const l of rows) {
+      const only = planningOnly(l.cloud) !== null;
+      marked ||= only;
       // Another candidate's hours under the time model: scale the choice's hours by throughput.
       const hours = time ? (p.estimatedHours * throughput(ref)) / throughput(l) : p.estimatedHours;
       const row = [
-        l.cloud,
+        only ? `${l.cloud}*` : l.cloud,
         `${l.instanceType}${l.useSpot ? '[spot]' : ''}`,
         l.vcpus ?? '-',
         l.memoryGiB ?? '-',
@@ -145,6 +157,8 @@ export function renderPlan(plan: Plan, note?: string | null): string {
     }
     out.push(textTable(head, body));
     if (hidden > 0) out.push(`  ... and ${hidden} more cloud/region option${hidden === 1 ? '' : 's'}.`);
+    if (marked)
+      out.push('  * planning only: skyhop cannot launch on this cloud yet (`launch` leaves it out).');
   });
   return out.join('\n');
 }

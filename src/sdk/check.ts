@@ -4,11 +4,14 @@
  */
 import { allClouds, credentialStatuses, getCloud } from '../clouds/registry.js';
 import type { Cloud } from '../clouds/types.js';
+import { canProvision } from '../core/features.js';
 
 export interface CloudCheck {
   name: string;
   displayName: string;
   enabled: boolean;
+  /** Whether launch may create clusters here; false: planning only (`optimize` plans for it). */
+  launchable: boolean;
   /** Where the credentials come from (enabled clouds). */
   source?: string;
   identity?: string;
@@ -31,6 +34,7 @@ export async function check(clouds: string[] = [], o: { verbose?: boolean } = {}
           name: cloud.name,
           displayName: cloud.displayName,
           enabled: true,
+          launchable: canProvision(cloud),
           source: status.source,
           ...(status.identity ? { identity: status.identity } : {}),
         }
@@ -38,6 +42,7 @@ export async function check(clouds: string[] = [], o: { verbose?: boolean } = {}
           name: cloud.name,
           displayName: cloud.displayName,
           enabled: false,
+          launchable: canProvision(cloud),
           reason: status.reason,
           hint: status.hint,
         },

@@ -11,6 +11,10 @@ import { CloudError, UserError } from '../util/errors.js';
 import { type SdkEvents, cloudOf, requireCluster, headRunner } from './clusters.js';
 import * as agent from '../agent/client.js';
 import { autostopFor } from './jobs.js';
+import type { FoundCluster } from '../clouds/discover.js';
+import { TAG_CLUSTER } from '../clouds/tags.js';
+import { launchSpecOf, UnreadableStateError } from '../state/index.js';
+import { adoptCluster, adoptedNote, adoptedRecord, choosePlace, findClusters, otherPlaces } from './adopt.js';
 
 export async function stop(store: Store, name: string, ev: SdkEvents = {}): Promise<void> {
   const rec = requireCluster(store, name);
@@ -34,12 +38,36 @@ export async function stop(store: Store, name: string, ev: SdkEvents = {}): Prom
   }
 }
 
+/**
+ * Tears a cluster down: every place its record and its open launch attempts name; a name not on
+ * record is looked for in the clouds first (adoptUnknown). When the state database turns out to be
+ * damaged after nodes were removed, the error says that they were (the teardown is not undone by a
+ * failure to record it).
+ */
 export async function down(
   store: Store,
   name: string,
   ev: SdkEvents & { purge?: boolean } = {},
 ): Promise<void> {
-  const rec = store.getCluster(name);
+  const removed: string[] = [];
+  try {
+    await tearDown(store, name, ev, removed);
+  } catch (e) {
+    if (removed.length === 0 || !(e instanceof UnreadableStateError)) throw e;
+    throw new UnreadableStateError(
+      `${name}'s instances on ${removed.join(', ')} were removed, but skyhop could not record it: ${e.message}`,
+      { cause: e },
+    );
+  }
+}
+
+async function tearDown(
+  store: Store,
+  name: string,
+  ev: SdkEvents & { purge?: boolean },
+  removed: string[],
+): Promise<void> {
+  const rec = store.getCluster(name) ?? (await adoptUnknown(store, name, ev));
   const intents = store.openIntents(name);
   if (!rec && intents.length === 0) requireCluster(store, name); // throws the usual "does not exist"
   // On a full disk the teardown still runs (it is what frees the space and ends the bill); what
@@ -71,6 +99,7 @@ export async function down(
     for (const p of places.values()) {
       try {
         await getCloud(p.cloud).provider(p.region).terminateInstances(name);
+        removed.push(`${p.cloud}/${p.region}`);
       } catch (e) {
         if (!ev.purge) {
           throw new CloudError(
@@ -107,6 +136,50 @@ export async function down(
     ev.onStep?.(
       `${name} is torn down; the disk holding skyhop's state is full, so skyhop skipped ${skipped.join(', ')}${left}.`,
     );
+  }
+}
+
+/**
+ * A name `down` does not know (no record, no open launch attempt): the clouds are asked for nodes
+ * tagged with it (the state may have been lost or moved away); found, the cluster is adopted into the
+ * state and torn down like any other; not found anywhere, a UserError says where skyhop looked.
+ */
+async function adoptUnknown(store: Store, name: string, ev: SdkEvents): Promise<ClusterRecord | null> {
+  if (store.openIntents(name).length > 0) return null;
+  ev.onStep?.(
+    `${name} is not on record; asking the enabled clouds for instances tagged ${TAG_CLUSTER}=${name}.`,
+  );
+  const { found, problems } = await findClusters([name]);
+  if (found.length === 0) {
+    const why = problems.length ? ` (${problems.map((p) => p.message).join('; ')})` : '';
+    const names = store.listClusters().map((c) => c.name);
+    throw new UserError(
+      `cluster ${JSON.stringify(name)} does not exist: it is not on record and no enabled cloud has instances ` +
+        `tagged ${TAG_CLUSTER}=${name}${why}${names.length ? ` (clusters: ${names.join(', ')})` : ''}; see \`skyhop status\``,
+    );
+  }
+  const chosen = choosePlace(found);
+  const rec = adoptCluster(store, chosen);
+  recordOtherPlaces(store, chosen, otherPlaces(found, chosen));
+  ev.onStep?.(`${name}: ${adoptedNote(chosen)}.`);
+  return rec;
+}
+
+/**
+ * A name found in more than one place: the record holds one; each other place gets an open journal
+ * intent, so `down` (which tears down every place of the record and of its open intents) reaches it.
+ */
+function recordOtherPlaces(store: Store, chosen: FoundCluster, others: readonly FoundCluster[]): void {
+  for (const o of others) {
+    const spec = launchSpecOf(adoptedRecord(o));
+    store.journalIntent({
+      cluster: chosen.name,
+      cloud: o.cloud.name,
+      region: o.region,
+      zone: spec.zone,
+      numNodes: o.nodes.length,
+      spec,
+    });
   }
 }
 
@@ -161,8 +234,16 @@ async function tryLock(store: Store, name: string): Promise<(() => void) | strin
  * from facts only: each cluster is looked at under its lock (one busy in another live process is
  * skipped, with a note), an open intent counts as a launch in progress only while the process that
  * wrote it runs (pid and start time, see state/process.ts), and the cloud's answer says what exists.
+ *
+ * With `adopt` (`status --refresh`), the enabled clouds are also asked for every cluster carrying
+ * skyhop's tags (src/clouds/discover.ts); one the state has neither a record nor an open intent of is
+ * adopted (src/sdk/adopt.ts), so a lost or emptied state database leaks nothing.
  */
-export async function refresh(store: Store, names?: string[]): Promise<RefreshChange[]> {
+export async function refresh(
+  store: Store,
+  names?: string[],
+  opts: { adopt?: boolean } = {},
+): Promise<RefreshChange[]> {
   const changes: RefreshChange[] = [];
   const wanted = (n: string) => !names?.length || names.includes(n);
   const recs = store.listClusters().filter((c) => wanted(c.name));
@@ -219,6 +300,39 @@ export async function refresh(store: Store, names?: string[]): Promise<RefreshCh
           note: `a launch that did not finish (pid ${i.pid}) left ${nodes.length} instance(s) on ${i.cloud}/${i.region}; \`skyhop down ${i.cluster}\` removes them`,
         });
       }
+    } finally {
+      lock();
+    }
+  }
+  if (opts.adopt) changes.push(...(await adoptFromClouds(store, names)));
+  return changes;
+}
+
+/** The clusters the clouds have by tag and the state knows nothing of (no record, no open intent), adopted. */
+async function adoptFromClouds(store: Store, names?: string[]): Promise<RefreshChange[]> {
+  const changes: RefreshChange[] = [];
+  const { found, problems } = await findClusters(names);
+  for (const p of problems) changes.push({ cluster: p.cloud.name, from: null, to: null, note: p.message });
+  const byName = new Map<string, FoundCluster[]>();
+  for (const f of found) byName.set(f.name, [...(byName.get(f.name) ?? []), f]);
+  for (const [name, places] of byName) {
+    if (store.getCluster(name) || store.openIntents(name).length > 0) continue;
+    const lock = await tryLock(store, name);
+    if (typeof lock === 'string') {
+      changes.push({ cluster: name, from: null, to: null, note: `skipped: in use by ${lock}` });
+      continue;
+    }
+    try {
+      // Looked at again under the lock: a launch may have recorded it meanwhile.
+      if (store.getCluster(name) || store.openIntents(name).length > 0) continue;
+      const chosen = choosePlace(places);
+      const rec = adoptCluster(store, chosen);
+      const others = otherPlaces(places, chosen);
+      recordOtherPlaces(store, chosen, others);
+      const also = others.length
+        ? `; it also has instances on ${others.map((o) => `${o.cloud.name}/${o.region}`).join(', ')}, which \`skyhop down ${name}\` removes too`
+        : '';
+      changes.push({ cluster: name, from: null, to: rec.status, note: `${adoptedNote(chosen)}${also}` });
     } finally {
       lock();
     }

@@ -57,28 +57,39 @@ export interface CloudChoice {
  * The clouds for `planLaunch`, parsed once.
  * - `purpose: 'plan'` (optimize, `launch --dryrun`): the named clouds, enabled or not, or every cloud
  *   with `allClouds`, else the enabled ones; `note` says when credentials were not checked.
- * - `purpose: 'launch'`: the enabled clouds, narrowed to the named ones; naming one that is not
- *   enabled is a UserError pointing at `skyhop check`.
+ * - `purpose: 'launch'`: the enabled clouds skyhop can launch on (feature 'provision'), narrowed to
+ *   the named ones; naming one that is not enabled, or one that is planning-only (gcp, lambda, runpod
+ *   today), is a UserError. So the plan a user confirms is one that can run.
  */
 export async function resolveClouds(
   choice: CloudChoice,
   purpose: 'plan' | 'launch',
 ): Promise<{ clouds: Cloud[]; note: string | null }> {
-  const { enabledClouds, resolvePlanningClouds } = await import('../clouds/registry.js');
+  const { enabledClouds, getCloud, resolvePlanningClouds } = await import('../clouds/registry.js');
   const list = Array.isArray(choice.clouds) ? choice.clouds.join(',') : choice.clouds;
   if (purpose === 'plan') {
     return resolvePlanningClouds({ clouds: list, allClouds: choice.allClouds, cloud: choice.cloud });
   }
+  const { canProvision, planningOnlyProblem } = await import('../core/features.js');
   const enabled = await enabledClouds();
-  if (list === undefined) return { clouds: enabled, note: null };
+  const launchable = enabled.filter(canProvision);
+  if (list === undefined) return { clouds: launchable, note: null };
   const want = list
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
+  const planningOnly = want.map(getCloud).filter((c) => !canProvision(c));
+  if (planningOnly.length) {
+    const names = planningOnly.map((c) => c.name).join(',');
+    throw new UserError(
+      `${planningOnly.map((c) => `${c.name}: ${planningOnlyProblem(c.displayName)}`).join('; ')}; ` +
+        `\`skyhop optimize --clouds ${names}\` plans for it, launch on another cloud`,
+    );
+  }
   const off = want.filter((w) => !enabled.some((c) => c.name === w));
   if (off.length) {
     throw new UserError(`not enabled: ${off.join(', ')}; run \`skyhop check\` to see how to enable them`);
   }
-  const clouds = enabled.filter((c) => want.includes(c.name));
+  const clouds = launchable.filter((c) => want.includes(c.name));
   return { clouds, note: `launching on ${clouds.map((c) => c.name).join(', ')}` };
 }

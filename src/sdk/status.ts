@@ -37,7 +37,8 @@ export async function status(o: StatusOptions = {}): Promise<StatusResult> {
   let changes: RefreshChange[] = [];
   if (o.refresh || selfStopping.length > 0) {
     const { refresh } = await import('./lifecycle.js');
-    changes = await refresh(store, o.refresh ? names : selfStopping);
+    // An explicit --refresh also asks the clouds for clusters the state does not know (lost state).
+    changes = await refresh(store, o.refresh ? names : selfStopping, { adopt: o.refresh === true });
   }
   return { clusters: store.listClusters().filter((c) => wanted(c.name)), changes };
 }

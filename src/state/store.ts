@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { ClusterSpec, NodeInfo } from '../core/cluster.js';
 import { UserError } from '../util/errors.js';
+import { shq } from '../util/shell.js';
+import { closeSync, existsSync, linkSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { type CostEvent, computeCostRows } from './cost.js';
 import { migrate, refuseNewer } from './migrations.js';
 import { describeSelf, isProcessAlive, selfStartTime } from './process.js';
@@ -92,12 +94,15 @@ export function openDatabase(home: string): { db: Db; path: string; readOnlyFull
   try {
     mkdirSync(home, { recursive: true, mode: 0o700 });
     const Ctor = loadSqlite();
+    createDatabase(path, Ctor);
+    refuseUnreadable(path);
     db = new Ctor(path, { timeout: BUSY_TIMEOUT_MS });
     refuseNewer(db, path);
     if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     migrate(db, path);
+    guardUnreadable(db, path);
     return { db, path };
   } catch (e) {
     db?.close();
@@ -111,11 +116,7 @@ export function openDatabase(home: string): { db: Db; path: string; readOnlyFull
       }
     }
     if (err.code === 'SQLITE_NOTADB' || err.code === 'SQLITE_CORRUPT') {
-      throw new UserError(
-        `${path} is not a readable skyhop state database (${err.message}); move it away and run ` +
-          "'skyhop status --refresh' to rebuild what the clouds still know",
-        { cause: e },
-      );
+      throw unreadableDatabaseError(path, err.message ?? String(e), e);
     }
     throw new UserError(
       `cannot open the state database ${path}: ${err.message ?? String(e)}; check that SKYHOP_HOME ` +
@@ -722,4 +723,111 @@ export class SqliteStore implements Store {
     this.onClose();
     db.close();
   }
+}
+
+// ---- a state database that cannot be read: refused at open, one clear error mid-command ----
+
+/** SQLite's error codes for a file that is not (or no longer) a readable database. */
+const UNREADABLE_CODES = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT']);
+
+/** Whether `e` is SQLite saying the database file is damaged or not a database. */
+export function isUnreadableDatabase(e: unknown): boolean {
+  return UNREADABLE_CODES.has((e as { code?: string } | null)?.code ?? '');
+}
+
+/** The state database cannot be read (damaged, emptied, or not a database). */
+export class UnreadableStateError extends UserError {}
+
+/**
+ * The one message for a state database skyhop cannot read, found at open or in the middle of a
+ * command. Never advice to delete it: the clouds' tags still find every cluster, and the file may be
+ * worth keeping.
+ */
+export function unreadableDatabaseError(path: string, why: string, cause?: unknown): UnreadableStateError {
+  return new UnreadableStateError(
+    `${path} is not a readable skyhop state database (${why}); move it aside ` +
+      `(\`mv ${shq(path)} ${shq(`${path}.broken`)}\`) and run \`skyhop status --refresh\`, which adopts ` +
+      'the clusters the clouds still have (found by their skyhop-cluster tags)',
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/** The 16 bytes every SQLite database file starts with. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * A state.db that exists must be an SQLite database: an empty (0-byte) or foreign file would open as
+ * an empty state ("no clusters") and hide clusters that still run. Fresh databases are created
+ * complete under a temporary name and linked into place (see createDatabase), so a 0-byte state.db
+ * is never one being created.
+ */
+function refuseUnreadable(path: string): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return; // not there: created below
+  }
+  if (size === 0) throw unreadableDatabaseError(path, 'the file is empty (0 bytes)');
+  const head = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!head.equals(SQLITE_HEADER)) throw unreadableDatabaseError(path, 'the file is not an SQLite database');
+}
+
+/**
+ * Creates `path` as a migrated database when it does not exist: built under a temporary name, then
+ * linked into place (atomic; a concurrent creator's file wins and this one is dropped).
+ */
+function createDatabase(path: string, Ctor: typeof Database): void {
+  if (existsSync(path)) return;
+  const tmp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.new`;
+  try {
+    const db = new Ctor(tmp, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      db.pragma('journal_mode = WAL');
+      migrate(db, path);
+    } finally {
+      db.close(); // checkpoints: the file is complete and its -wal is gone
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  } finally {
+    for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(f, { force: true });
+  }
+}
+
+/** Runs `fn`; SQLite saying the file is damaged becomes the one clear error. */
+function guardCall<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (isUnreadableDatabase(e)) throw unreadableDatabaseError(path, (e as Error).message, e);
+    throw e;
+  }
+}
+
+/**
+ * Every statement prepared on `db` from now on: damage SQLite finds in the middle of a command (a page
+ * read later than the open) gives the same clear error as at open, not an internal error.
+ */
+function guardUnreadable(db: Db, path: string): void {
+  const prepare = db.prepare.bind(db);
+  db.prepare = ((sql: string) => {
+    const s = guardCall(path, () => prepare(sql));
+    const run = s.run.bind(s);
+    const get = s.get.bind(s);
+    const all = s.all.bind(s);
+    s.run = ((...a: unknown[]) => guardCall(path, () => run(...a))) as typeof s.run;
+    s.get = ((...a: unknown[]) => guardCall(path, () => get(...a))) as typeof s.get;
+    s.all = ((...a: unknown[]) => guardCall(path, () => all(...a))) as typeof s.all;
+    return s;
+  }) as typeof db.prepare;
 }

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { discoverClusters } from '../../src/clouds/discover.js';
 import type { Cloud } from '../../src/clouds/types.js';
 import type { BlockScope, ClusterSpec, NodeInfo } from '../../src/core/cluster.js';
 import { waitReachable } from '../../src/runtime/bootstrap.js';
@@ -170,6 +171,27 @@ export function conformance(env: CloudTestEnv): void {
       assert.deepEqual(await provider().queryInstances(c), []);
       await provider().terminateInstances(c);
       assert.deepEqual(await provider().queryInstances(c), []);
+    });
+
+    test('listClusters finds a launched cluster by its tags, and not once it is terminated', async () => {
+      // How `status --refresh` finds clusters a lost state database forgot (src/clouds/discover.ts).
+      const c = fresh();
+      const nodes = await provider().runInstances(spec(env, c, 1));
+      assert.ok((await provider().listClusters()).includes(c), 'the launched cluster is listed');
+      const { found, problems } = await discoverClusters([cloud], [c]);
+      assert.deepEqual(
+        problems.map((p) => p.message),
+        [],
+        'every region of the catalog answers',
+      );
+      assert.deepEqual(
+        found.map((f) => [f.name, f.region, f.nodes.map((n) => n.id)]),
+        [[c, env.region, nodes.map((n) => n.id)]],
+        'found in its region only, with its nodes',
+      );
+      await provider().terminateInstances(c);
+      assert.ok(!(await provider().listClusters()).includes(c), 'a terminated cluster is not listed');
+      assert.deepEqual((await discoverClusters([cloud], [c])).found, []);
     });
 
     test('an injected capacity error is classified to the right block scope, and leaves nothing', async (t) => {

@@ -121,7 +121,8 @@ function amis(): object[] {
     root_device_name: '/dev/sda1',
     root_device_type: 'ebs',
     sriov: 'simple',
-    creation_date: '2026-01-15T00:00:00.000Z',
+    // No creation_date: moto parses it in place when the first region loads these images, and every
+    // other region then fails (HTTP 500) parsing the datetime again; without it each region works.
   };
   return [
     {

@@ -320,6 +320,16 @@ export class ${D}Provider implements NodeProvider {
   async terminateInstances(cluster: string): Promise<void> {
     await this.remove((await this.list(cluster)).map((i) => i.id));
   }
+
+  /**
+   * The clusters with instances that are not terminated in this region, sorted: how
+   * \`skyhop status --refresh\` finds clusters the local state has lost.
+   * TODO: (await ${name}Api()).listInstances(), those in this.region that are not terminated; the
+   * distinct values of tags[TAG_CLUSTER].
+   */
+  async listClusters(): Promise<string[]> {
+    throw new NotImplementedError('listClusters', 'provider.ts');
+  }
 }
 `,
   });
@@ -408,8 +418,9 @@ import { nodeSetup } from './setup.js';
 const NAME = '${name}';
 const CLOUD = '${D}';
 
-// TODO: 'stop', 'autostop', 'spot', 'multi-node', 'ports', 'image-id', 'disk-size', 'labels', 'zones'.
-const FEATURES: ReadonlySet<Feature> = new Set<Feature>([]);
+// 'provision': launch may create nodes here (provider.ts); without it the cloud is planning-only.
+// TODO: add 'stop', 'autostop', 'spot', 'multi-node', 'ports', 'image-id', 'disk-size', 'labels', 'zones'.
+const FEATURES: ReadonlySet<Feature> = new Set<Feature>(['provision']);
 
 /** Step 2: catalogs/${name}/vms.csv; until it has rows, the cloud offers nothing (and plans skip it). */
 function loadOrEmpty(): Catalog {

@@ -42,6 +42,7 @@ import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';
 
 /** What AWS can do (SkyPilot's AWS: every optional feature; spot instances cannot be stopped). */
 export const AWS_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
+  'provision',
   'stop',
   'autostop',
   'spot',
@@ -564,6 +565,20 @@ export class AwsProvider implements NodeProvider {
   async queryInstances(cluster: string): Promise<NodeInfo[]> {
     const found = await this.clusterInstances(cluster);
     return found.map((i) => this.toNodeInfo(i, cluster)).sort(byRank);
+  }
+
+  /** DescribeInstances in this region filtered by the tag key `skyhop-cluster` (all pages). */
+  async listClusters(): Promise<string[]> {
+    const found = await this.describe([
+      { Name: 'tag-key', Values: [TAG_CLUSTER] },
+      { Name: 'instance-state-name', Values: LIVE_STATES },
+    ]);
+    const names = new Set<string>();
+    for (const i of found) {
+      const cluster = tagMap(i)[TAG_CLUSTER];
+      if (cluster) names.add(cluster);
+    }
+    return [...names].sort();
   }
 
   async terminateInstances(cluster: string): Promise<void> {

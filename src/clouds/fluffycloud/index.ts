@@ -37,6 +37,7 @@ import { nodeSetup } from './setup.js';
 export { loadFluffyCloudCredentials } from './credentials.js';
 
 export const FLUFFYCLOUD_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
+  'provision',
   'autostop',
   'spot',
   'multi-node',
@@ -60,6 +61,7 @@ export function lazyProvider(region: string, opts: FluffyCloudProviderOptions = 
     runInstances: async (spec, signal, onRunning) => (await get()).runInstances(spec, signal, onRunning),
     queryInstances: async (cluster) => (await get()).queryInstances(cluster),
     terminateInstances: async (cluster) => (await get()).terminateInstances(cluster),
+    listClusters: async () => (await get()).listClusters(),
   };
 }
 
@@ -102,6 +104,7 @@ export function createCloud(): Cloud {
     name: 'fluffycloud',
     displayName: 'FluffyCloud',
     features: FLUFFYCLOUD_FEATURES,
+    emulator: true,
     maxClusterNameLength: 48,
     catalog(): Catalog {
       catalog ??= loadCatalog('fluffycloud');

@@ -253,6 +253,17 @@ export class FluffyCloudProvider implements NodeProvider {
     return found.map((i) => this.toNodeInfo(i, key)).sort(byRank);
   }
 
+  /** Clusters with nodes that are not terminated in this provider's region (one listing of the account). */
+  async listClusters(): Promise<string[]> {
+    const api = await this.client();
+    const names = new Set<string>();
+    for (const i of await api.listInstances()) {
+      const cluster = i.tags[TAG_CLUSTER];
+      if (cluster && i.region === this.region && i.status !== 'terminated') names.add(cluster);
+    }
+    return [...names].sort();
+  }
+
   async terminateInstances(cluster: string): Promise<void> {
     const api = await this.client();
     const found = await this.clusterInstances(api, cluster);

@@ -134,6 +134,13 @@ export class NodeRegistry {
     return join(this.root, 'ips');
   }
 
+  /** Clusters with at least one complete node, sorted. */
+  clusterNames(): string[] {
+    return listDir(join(this.root, 'clusters'))
+      .filter((c) => CLUSTER_NAME.test(c) && this.records(c).length > 0)
+      .sort();
+  }
+
   /** Node ids present on disk (half-created ones included; trash excluded). */
   nodeIds(cluster: string): string[] {
     return listDir(this.clusterDir(cluster))

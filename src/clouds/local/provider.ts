@@ -26,6 +26,7 @@ import { checkClusterName, type NodeRecord, NodeRegistry, rankOf } from './nodes
  * this machine's disk; its records keep only skyhop's tags); spot, zones, ports and images do not exist.
  */
 export const LOCAL_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
+  'provision',
   'stop',
   'autostop',
   'multi-node',
@@ -140,6 +141,10 @@ export class LocalProvider implements NodeProvider {
   async queryInstances(cluster: string): Promise<NodeInfo[]> {
     checkClusterName(cluster);
     return this.registry.records(cluster).map((r) => this.toNodeInfo(r));
+  }
+
+  async listClusters(): Promise<string[]> {
+    return this.registry.clusterNames();
   }
 
   /** Kill every process of every node of the cluster (half-created nodes included). */

@@ -45,12 +45,18 @@ describe('skyhop check', () => {
     assert.match(lines[0], /no network/);
     assert.match(out, /^ {2}Local {8}enabled {3}this machine$/m);
     assert.match(out, /^ {2}Lambda {7}enabled {3}~\/\.lambda_cloud\/lambda_keys \(api_key\)$/m);
+    // Lambda's keys are found, but skyhop only plans for it: check says so (issue 9 item 15).
+    assert.match(
+      out,
+      /lambda_keys \(api_key\)\n {25}planning only: skyhop cannot launch on Lambda yet; `skyhop optimize` plans for it\n/,
+    );
     assert.match(out, /^ {2}AWS {10}disabled {2}no AWS credentials found/m);
     assert.match(out, /^ {25}fix: run `aws configure`/m);
     assert.match(out, /^ {2}GCP {10}disabled {2}no application default credentials/m);
     assert.match(out, /^ {2}RunPod {7}disabled {2}RUNPOD_API_KEY is not set/m);
     assert.match(out, /^ {2}FluffyCloud {2}disabled {2}~\/\.fluffycloud\/credentials not found$/m);
-    assert.equal(lines.at(-1), 'Enabled clouds: local, lambda');
+    assert.equal(lines.at(-2), 'Enabled clouds: local');
+    assert.equal(lines.at(-1), 'Planning only (optimize, not launch): lambda');
     assert.equal(lines.filter((l) => /^ {2}\S/.test(l)).length, 6, 'one line per cloud');
   });
 
@@ -80,7 +86,8 @@ describe('skyhop check', () => {
     assert.equal(code, 0);
     assert.ok(!out.includes(SECRET));
     const j = JSON.parse(out);
-    assert.deepEqual(j.enabled, ['local', 'runpod']);
+    assert.deepEqual(j.enabled, ['local']);
+    assert.deepEqual(j.planning_only, ['runpod']);
     assert.equal(j.verbose, false);
     assert.equal(j.clouds.length, 6);
     const runpod = j.clouds.find((c: { name: string }) => c.name === 'runpod');
@@ -88,6 +95,7 @@ describe('skyhop check', () => {
       name: 'runpod',
       displayName: 'RunPod',
       enabled: true,
+      launchable: false,
       source: 'environment (RUNPOD_API_KEY)',
     });
     const gcp = j.clouds.find((c: { name: string }) => c.name === 'gcp');

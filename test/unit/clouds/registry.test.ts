@@ -81,11 +81,20 @@ describe('registry lookups', () => {
       'stop',
       'zones',
     ];
-    assert.deepEqual(facts.aws.features, all);
+    // 'provision': the clouds skyhop can launch on; gcp, lambda and runpod are planning-only.
+    assert.deepEqual(facts.aws.features, [...all, 'provision'].sort());
     assert.deepEqual(facts.gcp.features, all);
     assert.deepEqual(facts.lambda.features, ['autostop', 'multi-node', 'ports']);
     assert.deepEqual(facts.runpod.features, ['autostop', 'disk-size', 'image-id', 'ports', 'spot', 'zones']);
-    assert.deepEqual(facts.fluffycloud.features, ['autostop', 'multi-node', 'spot', 'zones']);
+    assert.deepEqual(facts.fluffycloud.features, ['autostop', 'multi-node', 'provision', 'spot', 'zones']);
+    assert.deepEqual(facts.local.features, [
+      'autostop',
+      'disk-size',
+      'labels',
+      'multi-node',
+      'provision',
+      'stop',
+    ]);
   });
 });
 
@@ -123,16 +132,24 @@ describe('enabled and planning clouds', () => {
     await assert.rejects(resolvePlanningClouds({ clouds: ' , ' }), userError(/--clouds is empty/));
   });
 
-  test('--all-clouds plans over every cloud; it does not go with --clouds', async () => {
+  test('--all-clouds plans over every cloud a real user can plan for; it does not go with --clouds', async () => {
+    // The FluffyCloud emulator is a cloud only for those who configured it (issue 10 item 9).
     const r = await resolvePlanningClouds({ allClouds: true });
     assert.deepEqual(
       r.clouds.map((c) => c.name),
-      cloudNames(),
+      ['local', 'aws', 'gcp', 'lambda', 'runpod'],
     );
     assert.equal(
       r.note,
-      'planning over every cloud: local, aws, gcp, lambda, runpod, fluffycloud (credentials not checked)',
+      'planning over every cloud: local, aws, gcp, lambda, runpod (credentials not checked)',
     );
+    sb.write('.fluffycloud/credentials', 'api_key = k\nendpoint = http://127.0.0.1:9\n');
+    const configured = await resolvePlanningClouds({ allClouds: true });
+    assert.deepEqual(
+      configured.clouds.map((c) => c.name),
+      cloudNames(),
+    );
+    assert.match(configured.note ?? '', /runpod, fluffycloud \(credentials not checked\)$/);
     await assert.rejects(
       resolvePlanningClouds({ allClouds: true, clouds: 'aws' }),
       userError(/do not go together/),
@@ -166,6 +183,6 @@ describe('enabled and planning clouds', () => {
       userError(/asks for cloud 'gcp', which --clouds aws leaves out/),
     );
     const all = await resolvePlanningClouds({ cloud: 'lambda', allClouds: true });
-    assert.equal(all.clouds.length, 6);
+    assert.equal(all.clouds.length, 5);
   });
 });

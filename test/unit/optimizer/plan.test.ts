@@ -88,22 +88,27 @@ describe('plan', () => {
     assert.equal(lines[0], 'planning over every cloud');
     assert.match(
       text,
-      /task 'train': lambda gpu_8x_a100 in \S+ \(A100:8, on-demand\), 1 node x \$10\.32\/h x 1 h = \$10\.32/,
+      /task 'train': lambda gpu_8x_a100 in \S+ \(A100:8, on-demand\), 1 node x \$10\.32\/h x 1 h = \$10\.32 \(planning only: skyhop cannot launch on Lambda yet\)$/m,
     );
     const head = lines.findIndex((l) => l.startsWith('CLOUD'));
     assert.match(
       lines[head],
       /^CLOUD\s+INSTANCE\s+vCPUs\s+Mem\(GB\)\s+ACCELERATORS\s+REGION\/ZONE\s+COST \(\$\)\s+CHOSEN$/,
     );
-    const rows = lines.slice(head + 1).filter((l) => /^(aws|gcp|lambda|runpod|fluffycloud)\s/.test(l));
+    const rows = lines.slice(head + 1).filter((l) => /^(aws|gcp|lambda|runpod|fluffycloud)\*?\s/.test(l));
     assert.equal(rows.filter((l) => l.includes('✔')).length, 1);
-    assert.match(rows[0], /^lambda\s+gpu_8x_a100\s+124\s+1800\s+A100:8\s+\S+\s+10\.32\s+✔$/);
+    // Planning-only clouds are marked, with a footnote (issue 9 item 15).
+    assert.match(rows[0], /^lambda\*\s+gpu_8x_a100\s+124\s+1800\s+A100:8\s+\S+\s+10\.32\s+✔$/);
     // Every cloud that offers A100:8 has its best row, even past the row limit.
     for (const c of ['aws', 'gcp', 'lambda', 'fluffycloud'])
       assert.ok(
         rows.some((l) => l.startsWith(c)),
         c,
       );
+    assert.ok(rows.some((l) => /^gcp\*\s/.test(l)) && rows.some((l) => /^aws\s/.test(l)));
+    assert.ok(
+      lines.includes('  * planning only: skyhop cannot launch on this cloud yet (`launch` leaves it out).'),
+    );
     const places = rows.map((l) => l.split(/\s+/).slice(0, 6).join(' '));
     assert.equal(new Set(places).size, places.length, 'one row per cloud and region');
   });

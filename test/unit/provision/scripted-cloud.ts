@@ -163,6 +163,9 @@ class ScriptedProvider implements NodeProvider {
     this.cloud.calls.push({ op: 'query', region: this.region });
     return this.local.queryInstances(cluster);
   }
+  listClusters(): Promise<string[]> {
+    return this.local.listClusters();
+  }
   async terminateInstances(cluster: string): Promise<void> {
     this.cloud.calls.push({ op: 'terminate', region: this.region });
     if (this.cloud.terminateFailures > 0) {
