@@ -5,14 +5,24 @@
  */
 import { sleep } from '../util/sleep.js';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statfsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { ClusterSpec, NodeInfo } from '../core/cluster.js';
 import { UserError } from '../util/errors.js';
 import { shq } from '../util/shell.js';
-import { closeSync, existsSync, linkSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  statfsSync,
+} from 'node:fs';
 import { type CostEvent, computeCostRows } from './cost.js';
 import { migrate, refuseNewer } from './migrations.js';
 import { describeSelf, isProcessAlive, selfStartTime } from './process.js';
