@@ -22,9 +22,22 @@ export interface Ec2ClientOptions {
 
 let sdkPromise: Promise<Ec2Sdk> | null = null;
 
+/**
+ * The module object of a lazily imported AWS SDK package, whichever way it was loaded: from
+ * node_modules (an ES namespace with named exports) or from skyhop's bundle, where esbuild turns the
+ * SDK's CommonJS build into a chunk whose only export is `default` (module.exports). `probe` is an
+ * export the package must have.
+ */
+export function sdkModule<T extends object>(mod: T, probe: keyof T): T {
+  if (probe in mod) return mod;
+  const d = (mod as { default?: T }).default;
+  if (d && typeof d === 'object' && probe in d) return d;
+  throw new Error(`the AWS SDK module has no ${String(probe)} export`);
+}
+
 /** The @aws-sdk/client-ec2 module, imported once, on first use. */
 export function loadEc2Sdk(): Promise<Ec2Sdk> {
-  sdkPromise ??= import('@aws-sdk/client-ec2');
+  sdkPromise ??= import('@aws-sdk/client-ec2').then((m) => sdkModule(m, 'EC2Client'));
   return sdkPromise;
 }
 

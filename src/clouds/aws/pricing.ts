@@ -13,7 +13,7 @@
  */
 import type { PricingClient } from '@aws-sdk/client-pricing';
 import { envValue } from '../credentials.js';
-import { awsEndpoint } from './ec2.js';
+import { awsEndpoint, sdkModule } from './ec2.js';
 
 /** The Price List API's own region; it serves the prices of every region. */
 export const PRICING_REGION = 'us-east-1';
@@ -81,7 +81,7 @@ export async function pricingClient(opts: PriceListOptions = {}): Promise<{
   sdk: typeof import('@aws-sdk/client-pricing');
   client: PricingClient;
 }> {
-  const sdk = await import('@aws-sdk/client-pricing');
+  const sdk = sdkModule(await import('@aws-sdk/client-pricing'), 'PricingClient');
   const endpoint = envValue('SKYHOP_AWS_PRICING_ENDPOINT_URL') ?? awsEndpoint('PRICING');
   const client = new sdk.PricingClient({
     region: PRICING_REGION,

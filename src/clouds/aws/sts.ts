@@ -5,13 +5,13 @@
  */
 import type { CredentialStatus } from '../../core/cluster.js';
 import { errorFacts } from '../errors.js';
-import { awsEndpoint } from './ec2.js';
+import { awsEndpoint, sdkModule } from './ec2.js';
 
 /** The caller's account and ARN added to `found`, or why AWS refused the credentials. */
 export async function callerIdentity(
   found: Extract<CredentialStatus, { ok: true }>,
 ): Promise<CredentialStatus> {
-  const { STSClient, GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
+  const { STSClient, GetCallerIdentityCommand } = sdkModule(await import('@aws-sdk/client-sts'), 'STSClient');
   const endpoint = awsEndpoint('STS');
   const client = new STSClient({
     region: process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || 'us-east-1',
