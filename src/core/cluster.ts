@@ -15,7 +15,9 @@ export type Feature =
   | 'image-id'
   | 'disk-size'
   | 'labels'
-  | 'zones';
+  | 'zones'
+  /** High-performance networking for `network_tier: best` (AWS: EFA on the instance types that have it). */
+  | 'network-tier-best';
 
 export type CredentialStatus =
   | { ok: true; source: string; identity?: string }
@@ -77,6 +79,8 @@ export interface ClusterSpec {
   ports?: string[];
   imageId?: string;
   labels?: Record<string, string>;
+  /** `network_tier: best`: the nodes get the cloud's high-performance network interface (AWS: EFA). */
+  networkTier?: 'best';
 }
 
 /** What a cluster's agent runs when autostop fires (see Cloud.autostopCommand). */

@@ -34,6 +34,12 @@ export interface Resources {
   labels?: Record<string, string>;
   /** Disk tier (SkyPilot's `disk_tier`); clouds without tiers ignore it. */
   diskTier?: 'low' | 'medium' | 'high' | 'ultra' | 'best';
+  /**
+   * Network tier (SkyPilot's `network_tier`): `best` asks for the cloud's high-performance
+   * networking (EFA on AWS) and plans only instance types that have it; `standard` is every cloud's
+   * ordinary network (the same as leaving it out).
+   */
+  networkTier?: 'standard' | 'best';
   /** Stop (or tear down, with `down`) the cluster after this many idle minutes (`autostop:`). */
   autostop?: { idleMinutes: number; down: boolean };
 }

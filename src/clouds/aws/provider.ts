@@ -14,6 +14,8 @@
  *   us-east-1a is accepted too); without a zone, the default subnet of the first AZ. A configured VPC
  *   (option `vpcId` or env SKYHOP_AWS_VPC_ID) is used instead of the default one: any available subnet
  *   of the zone, those that map public IPs first.
+ * - `network_tier: best` (spec.networkTier): the primary network interface is an EFA one (efa.ts), and
+ *   the security group also lets its own members in on every port, as EFA needs;
  * - the image: `imageId` when given, else the newest Canonical Ubuntu 22.04 image for the instance's
  *   architecture (DescribeImages by name, table below).
  *
@@ -39,6 +41,7 @@ import type { NodeProvider } from '../types.js';
 import type { ClusterSpec, Feature, NodeInfo } from '../../core/cluster.js';
 import { featureMessage } from '../../core/features.js';
 import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';
+import { hasEfa } from './efa.js';
 
 /** What AWS can do (SkyPilot's AWS: every optional feature; spot instances cannot be stopped). */
 export const AWS_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
@@ -51,6 +54,7 @@ export const AWS_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
   'disk-size',
   'labels',
   'zones',
+  'network-tier-best',
 ]);
 
 /** Canonical's AWS account, the owner of the official Ubuntu images. */
@@ -232,6 +236,12 @@ export class AwsProvider implements NodeProvider {
       );
     }
     for (const p of spec.ports ?? []) portRange(p);
+    if (spec.networkTier === 'best' && !hasEfa(spec.instanceType)) {
+      throw new UserError(
+        `network_tier: best needs an instance type with EFA, and ${spec.instanceType} has none; ` +
+          'leave instance_type out or pick an EFA type (e.g. p4d.24xlarge, c5n.18xlarge)',
+      );
+    }
   }
 
   /** Imports the cluster's public key once per region; returns the key pair's name. */
@@ -371,6 +381,24 @@ export class AwsProvider implements NodeProvider {
     }
   }
 
+  /**
+   * EFA's rule: the nodes' security group lets its own members in (and out, the default egress rule)
+   * on every protocol and port.
+   */
+  private async authorizeSelf(groupId: string): Promise<void> {
+    const { sdk, client } = await this.conn();
+    try {
+      await client.send(
+        new sdk.AuthorizeSecurityGroupIngressCommand({
+          GroupId: groupId,
+          IpPermissions: [{ IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: groupId }] }],
+        }),
+      );
+    } catch (e) {
+      if (codeOf(e) !== 'InvalidPermission.Duplicate') throw e;
+    }
+  }
+
   /** The image to boot: `imageId`, else the newest default image for the instance's architecture. */
   private async image(spec: ClusterSpec, signal?: AbortSignal): Promise<{ id: string; rootDevice: string }> {
     const { sdk, client } = await this.conn();
@@ -439,6 +467,7 @@ export class AwsProvider implements NodeProvider {
         const { vpcId, subnetId } = await this.subnetFor(spec.zone, signal);
         const groupId = await this.ensureSecurityGroup(cluster, vpcId, signal);
         if (spec.ports?.length) await this.authorize(groupId, spec.ports);
+        if (spec.networkTier === 'best') await this.authorizeSelf(groupId);
         const image = await this.image(spec, signal);
         return { keyName, subnetId, groupId, image };
       },
@@ -474,8 +503,21 @@ export class AwsProvider implements NodeProvider {
         MinCount: 1,
         MaxCount: 1,
         KeyName: at.keyName,
-        SubnetId: at.subnetId,
-        SecurityGroupIds: [at.groupId],
+        // network_tier: best: the primary interface is an EFA one (subnet and group then go on it).
+        ...(spec.networkTier === 'best'
+          ? {
+              NetworkInterfaces: [
+                {
+                  DeviceIndex: 0,
+                  NetworkCardIndex: 0,
+                  InterfaceType: 'efa',
+                  SubnetId: at.subnetId,
+                  Groups: [at.groupId],
+                  DeleteOnTermination: true,
+                },
+              ],
+            }
+          : { SubnetId: at.subnetId, SecurityGroupIds: [at.groupId] }),
         ClientToken: `skyhop-${randomBytes(12).toString('hex')}`,
         TagSpecifications: [
           { ResourceType: 'instance', Tags: tags },
