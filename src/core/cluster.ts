@@ -81,6 +81,11 @@ export interface ClusterSpec {
   labels?: Record<string, string>;
   /** `network_tier: best`: the nodes get the cloud's high-performance network interface (AWS: EFA). */
   networkTier?: 'best';
+  /**
+   * The network to launch in, from the config file (`aws.vpc_name`, or SKYHOP_AWS_VPC_ID): by id, else
+   * by name (the VPC's Name tag); absent: the region's default network.
+   */
+  vpc?: { id?: string; name?: string };
 }
 
 /** What a cluster's agent runs when autostop fires (see Cloud.autostopCommand). */

@@ -52,6 +52,17 @@ export interface DataEstimate {
   cloud?: string;
 }
 
+/**
+ * A task's `config:` section (SkyPilot's task-level overrides of the config file), as far as skyhop
+ * reads it; src/config validates it and merges it over the config file (`effectiveConfig`).
+ */
+export interface TaskConfig {
+  /** `docker.run_options`: extra `docker run` options for the task's container. */
+  docker?: { runOptions: string[] };
+  /** `nvidia_gpus.disable_ecc`. */
+  nvidiaGpus?: { disableEcc: boolean };
+}
+
 export interface Task {
   /** The file it came from (absolute), for error messages; undefined for tasks built in code. */
   file?: string;
@@ -74,6 +85,8 @@ export interface Task {
   estimatedHours?: number;
   /** Names of tasks this one depends on (skyhop extension for DAGs; chains are implicit). */
   dependsOn?: string[];
+  /** The task's `config:` overrides (only the keys SkyPilot lets a task override). */
+  config?: TaskConfig;
 }
 
 /** A pipeline: tasks plus edges (indices: from -> to). A chain has edges i -> i+1. */

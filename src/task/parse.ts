@@ -10,6 +10,7 @@ import { UserError } from '../util/errors.js';
 import { buildDag, type TaskPlaces } from './dag.js';
 import { isEmptyDocument, parseYamlDocuments } from '../util/yaml/parse.js';
 import { shapeError } from '../util/yaml/shape.js';
+import { parseTaskConfig } from '../config/config.js';
 import { resolvePaths } from './command.js';
 
 export { resolvePaths, taskFromCommand } from './command.js';
@@ -262,6 +263,9 @@ function buildTask(
   if (outputs) task.outputs = outputs;
   if (raw.estimated_hours !== undefined) task.estimatedHours = raw.estimated_hours;
   if (raw.depends_on !== undefined) task.dependsOn = raw.depends_on;
+  if (raw.config !== undefined && raw.config !== null) {
+    task.config = parseTaskConfig(src, ['config'], raw.config, warnings);
+  }
   setTaskMeta(task, { numNodes: numNodesWhere, raw: rawPaths });
   return task;
 }

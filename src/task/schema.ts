@@ -204,6 +204,8 @@ const taskFields = {
   outputs: via(parseDataEstimate),
   estimated_hours: via(parseHours),
   depends_on: via(parseDependsOn),
+  // Task-level config overrides: checked by src/config (parseTaskConfig), which knows the keys.
+  config: z.unknown().optional(),
   // Read and ignored with a warning, as `sky launch` does (serving and pools are not built yet).
   service: z.unknown().optional(),
   pool: z.unknown().optional(),
@@ -222,7 +224,6 @@ export type { AcceleratorDemand };
 
 /** SkyPilot fields skyhop does not implement (-> "field 'x' is not supported by skyhop (why)"). */
 export const UNSUPPORTED_TASK_FIELDS: Record<string, string> = {
-  config: 'per-task config overrides',
   volumes:
     'SkyPilot volumes, persistent disks mounted on the nodes, are not built yet; copy data with file_mounts',
   event_callback: 'event callbacks',

@@ -8,15 +8,19 @@ import type * as z from 'zod';
 import { UserError } from '../errors.js';
 import type { Path, SourceDoc } from './source.js';
 
-/** The UserError for a failed `safeParse` of the document `src`; `unknownKey` words an unknown key. */
+/**
+ * The UserError for a failed `safeParse` of the document `src` (of the value at `at` in it, when that
+ * is what was checked); `unknownKey` words an unknown key (its path is the full path in the document).
+ */
 export function shapeError(
   src: SourceDoc,
   error: z.ZodError,
   unknownKey: (path: Path, key: string) => string,
+  at: Path = [],
 ): UserError {
   const problems: Array<{ line: number; col: number; err: () => UserError }> = [];
   for (const issue of error.issues) {
-    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    const path = [...at, ...issue.path.filter((p): p is string | number => typeof p !== 'symbol')];
     if (issue.code === 'unrecognized_keys') {
       for (const k of issue.keys) {
         const at = [...path, k];

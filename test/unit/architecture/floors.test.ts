@@ -18,6 +18,7 @@ export const FLOORS: Record<string, number> = {
   state: 2,
   runtime: 2,
   task: 2,
+  config: 2,
   agent: 3,
   clouds: 3,
   emulators: 3,

@@ -1,5 +1,8 @@
 /**
- * `network_tier: best` on AWS against a real moto_server: the launch asks EC2 for an EFA network
+ * What a launch's spec asks of AWS beyond the instance, against a real moto_server: the config file's
+ * VPC (`aws.vpc_name`, by Name tag) and labels (as tags), through src/config's launchSpec.
+ *
+ * `network_tier: best`: the launch asks EC2 for an EFA network
  * interface (RunInstances NetworkInterfaces InterfaceType 'efa', read from the request the real SDK
  * sends, captured by a middleware), the security group lets its own members in, and the EFA table
  * (efa-types.ts) is exactly the set of types EC2's DescribeInstanceTypes reports as EfaSupported.
@@ -11,6 +14,8 @@ import { ec2Client } from '../../../src/clouds/aws/ec2.js';
 import { EFA_TYPES } from '../../../src/clouds/aws/efa-types.js';
 import { hasEfa } from '../../../src/clouds/aws/efa.js';
 import { AwsProvider, securityGroupName } from '../../../src/clouds/aws/provider.js';
+import { ProvisionError } from '../../../src/clouds/errors.js';
+import { launchSpec, parseConfigText } from '../../../src/config/index.js';
 import type { ClusterSpec } from '../../../src/core/cluster.js';
 import { UserError } from '../../../src/util/errors.js';
 import { type MotoEnv, motoEnv, motoMissing } from '../../helpers/moto.js';
@@ -30,7 +35,7 @@ const spec = (cluster: string, extra: Partial<ClusterSpec> = {}): ClusterSpec =>
   ...extra,
 });
 
-describe('aws network_tier: best on moto', { skip: missing ?? false }, () => {
+describe('aws launch options on moto', { skip: missing ?? false }, () => {
   let env: MotoEnv;
   let ec2: EC2Client;
   let sdk: typeof import('@aws-sdk/client-ec2');
@@ -94,6 +99,51 @@ describe('aws network_tier: best on moto', { skip: missing ?? false }, () => {
     );
     assert.ok(self, 'the group lets its own members in on every port');
     await p.terminateInstances('efa');
+  });
+
+  test('config aws.vpc_name: the VPC with that Name tag; aws.labels: tags under the task labels', async () => {
+    const vpc = await ec2.send(
+      new sdk.CreateVpcCommand({
+        CidrBlock: '10.88.0.0/16',
+        TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: 'research' }] }],
+      }),
+    );
+    const vpcId = vpc.Vpc!.VpcId!;
+    const sub = await ec2.send(
+      new sdk.CreateSubnetCommand({
+        VpcId: vpcId,
+        CidrBlock: '10.88.1.0/24',
+        AvailabilityZoneId: 'use1-az4',
+      }),
+    );
+    const cfg = parseConfigText('aws:\n  vpc_name: research\n  labels: {team: ml, owner: cfg}\n', 'c.yaml');
+    const s = launchSpec(
+      spec('named', { instanceType: 't3.micro', zone: 'use1-az4', labels: { owner: 'task' } }),
+      'aws',
+      cfg,
+    );
+    const p = provider();
+    const [n] = await p.runInstances(s);
+    const i = (await ec2.send(new sdk.DescribeInstancesCommand({ InstanceIds: [n.id] }))).Reservations![0]
+      .Instances![0];
+    assert.equal(i.VpcId, vpcId);
+    assert.equal(i.SubnetId, sub.Subnet!.SubnetId);
+    const tags = Object.fromEntries((i.Tags ?? []).map((t) => [t.Key, t.Value]));
+    assert.equal(tags.team, 'ml');
+    assert.equal(tags.owner, 'task');
+    await p.terminateInstances('named');
+    // A region without a VPC of that name: blocked as a region (another region may have one).
+    const none = launchSpec(
+      spec('nonamed', { instanceType: 't3.micro' }),
+      'aws',
+      parseConfigText('aws:\n  vpc_name: nowhere\n', 'c.yaml'),
+    );
+    await assert.rejects(p.runInstances(none), (e: unknown) => {
+      assert.ok(e instanceof ProvisionError);
+      assert.equal(e.scope, 'region');
+      assert.match(e.message, /has no VPC named nowhere \(aws\.vpc_name in the config file\)/);
+      return true;
+    });
   });
 
   test('standard (or none): SubnetId and SecurityGroupIds as before, no EFA interface', async () => {
