@@ -65,7 +65,7 @@ function emptyConfig(file: string | null): SkyhopConfig {
   return { file, aws: { labels: {} }, docker: { runOptions: [] }, nvidiaGpus: {}, warnings: [] };
 }
 
-/** Environment overrides of the file (documented in docs/config.md). */
+/** Environment overrides of the file (documented in docs/compatibility.md, "Config file"). */
 function applyEnv(cfg: SkyhopConfig): SkyhopConfig {
   const vpcId = process.env.SKYHOP_AWS_VPC_ID?.trim();
   if (vpcId) cfg.aws.vpcId = vpcId;

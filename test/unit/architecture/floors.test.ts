@@ -104,6 +104,14 @@ describe('module floors', () => {
     assert.deepEqual(up, []);
   });
 
+  test('config/ imports only util, core and catalog (task/ reads it, not the other way)', () => {
+    const allowed = new Set(['config', 'util', 'core', 'catalog']);
+    const bad = edges()
+      .filter((e) => e.from === 'config' && !allowed.has(e.to))
+      .map((e) => `src/${e.file} imports ${e.to}`);
+    assert.deepEqual(bad, []);
+  });
+
   test('modules on one floor import each other without a cycle', () => {
     const graph = new Map<string, Set<string>>();
     for (const e of edges()) {
