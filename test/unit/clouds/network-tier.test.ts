@@ -8,6 +8,7 @@ import type { Resources } from '../../../src/core/task.js';
 import { knownNamesFromClouds } from '../../../src/task/known.js';
 import { parseTaskText } from '../../../src/task/parse.js';
 import { resourcesToString } from '../../../src/task/resources.js';
+import { planLaunch } from '../../../src/sdk/plan.js';
 import { UserError } from '../../../src/util/errors.js';
 import { type Sandbox, sandbox } from './helpers.js';
 
@@ -106,5 +107,26 @@ describe('network_tier: planning', () => {
       assert.deepEqual(places(plan(c, { networkTier: 'standard' })), places(plan(c, {})), c);
     }
     assert.deepEqual(places(plan('aws', { networkTier: 'standard' })), places(plan('aws', {})));
+  });
+});
+
+describe('network_tier: the plan', () => {
+  test('best over every cloud lands on an EFA type of AWS; when nothing fits the error says why', async () => {
+    const dag = parse('resources:\n  network_tier: best\n  accelerators: A100:8\nrun: echo\n');
+    const p = await planLaunch({ dag, clouds: allClouds() });
+    assert.equal(p.tasks[0].choice.cloud, 'aws');
+    assert.ok(hasEfa(p.tasks[0].choice.instanceType));
+    const none = parse('resources:\n  network_tier: best\n  accelerators: V100:1\nrun: echo\n');
+    await assert.rejects(planLaunch({ dag: none, clouds: allClouds() }), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /nothing fits 1x V100 network tier best/);
+      assert.ok(e.details.some((d) => /lambda \(no network-tier-best\)/.test(d)));
+      assert.ok(
+        e.details.some((d) =>
+          /network_tier: best plans only instance types with a high-performance network/.test(d),
+        ),
+      );
+      return true;
+    });
   });
 });
