@@ -8,7 +8,9 @@ import type { Resources } from '../../../src/core/task.js';
 import { knownNamesFromClouds } from '../../../src/task/known.js';
 import { parseTaskText } from '../../../src/task/parse.js';
 import { resourcesToString } from '../../../src/task/resources.js';
+import { incompatibility } from '../../../src/sdk/clusters.js';
 import { planLaunch } from '../../../src/sdk/plan.js';
+import type { ClusterRecord } from '../../../src/state/index.js';
 import { UserError } from '../../../src/util/errors.js';
 import { type Sandbox, sandbox } from './helpers.js';
 
@@ -128,5 +130,50 @@ describe('network_tier: the plan', () => {
       );
       return true;
     });
+  });
+});
+
+describe('network_tier: an existing cluster', () => {
+  const record = (networkTier?: 'best'): ClusterRecord => ({
+    name: 'c',
+    cloud: 'aws',
+    region: 'us-east-1',
+    zone: null,
+    status: 'UP',
+    resources: {
+      instanceType: 'p4d.24xlarge',
+      accelerators: { name: 'A100', count: 8 },
+      useSpot: false,
+      vcpus: 96,
+      memoryGiB: 1152,
+      numNodes: 1,
+    },
+    nodes: [],
+    launchedAt: 0,
+    statusUpdatedAt: 0,
+    hourlyPrice: 32.77,
+    autostop: null,
+    headIp: null,
+    spec: {
+      cluster: 'c',
+      numNodes: 1,
+      instanceType: 'p4d.24xlarge',
+      region: 'us-east-1',
+      zone: null,
+      useSpot: false,
+      accelerators: { name: 'A100', count: 8 },
+      ...(networkTier ? { networkTier } : {}),
+    },
+  });
+
+  test('a task asking for best fits only a cluster launched with it', () => {
+    const best = parse('resources:\n  network_tier: best\nrun: echo\n').tasks[0];
+    assert.equal(
+      incompatibility(record(), best),
+      'the task asks for network_tier: best (cluster: standard network)',
+    );
+    assert.equal(incompatibility(record('best'), best), null);
+    const std = parse('resources:\n  network_tier: standard\nrun: echo\n').tasks[0];
+    assert.equal(incompatibility(record(), std), null);
   });
 });
