@@ -408,7 +408,7 @@ import { nodeSetup } from './setup.js';
 const NAME = '${name}';
 const CLOUD = '${D}';
 
-// TODO: 'stop', 'autostop', 'spot', 'multi-node', 'ports', 'image-id', 'disk-size', 'labels', 'zones'.
+// TODO: 'stop', 'autostop', 'spot', 'multi-node', 'ports', 'image-id', 'disk-size', 'labels', 'zones', 'network-tier-best'.
 const FEATURES: ReadonlySet<Feature> = new Set<Feature>([]);
 
 /** Step 2: catalogs/${name}/vms.csv; until it has rows, the cloud offers nothing (and plans skip it). */

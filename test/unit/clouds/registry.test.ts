@@ -81,7 +81,8 @@ describe('registry lookups', () => {
       'stop',
       'zones',
     ];
-    assert.deepEqual(facts.aws.features, all);
+    // AWS alone has a high-performance network tier (EFA; GCP is planning-only in skyhop).
+    assert.deepEqual(facts.aws.features, [...all, 'network-tier-best'].sort());
     assert.deepEqual(facts.gcp.features, all);
     assert.deepEqual(facts.lambda.features, ['autostop', 'multi-node', 'ports']);
     assert.deepEqual(facts.runpod.features, ['autostop', 'disk-size', 'image-id', 'ports', 'spot', 'zones']);
