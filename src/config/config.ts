@@ -20,7 +20,6 @@ import { didYouMean } from '../util/suggest.js';
 import { parseYamlDocument } from '../util/yaml/parse.js';
 import { shapeError } from '../util/yaml/shape.js';
 import type { Path, SourceDoc } from '../util/yaml/source.js';
-import { formatPath } from '../util/yaml/where.js';
 import {
   FILE_KEYS,
   fileSchema,
@@ -122,12 +121,11 @@ function ignoredWarnings(src: SourceDoc, js: unknown, at: Path): string[] {
 }
 
 function fileKeyMessage(path: Path, key: string): string {
-  const dotted = [...path, key].join('.');
   const level = FILE_KEYS.filter(
     (k) => k.split('.').length === path.length + 1 && k.startsWith(path.join('.')),
   );
   const names = level.map((k) => k.split('.').pop() as string);
-  return `unknown setting '${dotted}' (not a SkyPilot config key)${didYouMean(key, names, 1)}`;
+  return `unknown setting '${key}' (not a SkyPilot config key)${didYouMean(key, names, 1)}`;
 }
 
 /** Parses config file text; `file` names it in messages. */
@@ -169,7 +167,7 @@ function taskKeyMessage(at: Path) {
     }
     const depth = path.length - at.length;
     const names = TASK_OVERRIDABLE.filter((k) => k.split('.').length > depth).map((k) => k.split('.')[depth]);
-    return `unknown field '${formatPath([...path.slice(at.length), key])}'${didYouMean(key, names, 1)}`;
+    return `unknown field '${key}'${didYouMean(key, names, 1)}`;
   };
 }
 
