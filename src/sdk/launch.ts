@@ -11,7 +11,7 @@
  * during provisioning removes what this launch created.
  */
 import type { Cloud } from '../clouds/types.js';
-import { effectiveConfig, launchSpec, type SkyhopConfig } from '../config/config.js';
+import { effectiveConfig, launchSpec, loadConfig, type SkyhopConfig } from '../config/config.js';
 import type { Launchable } from '../core/cluster.js';
 import { closeAll, agentBundlePath, runNodeSetup, runnersFor, syncTaskFiles } from '../runtime/bootstrap.js';
 import type { CommandRunner } from '../runtime/types.js';
@@ -202,6 +202,7 @@ async function provisionNew(
   step: (m: string) => void,
 ): Promise<{ rec: ClusterRecord; request: Resources }> {
   const launchedAt = Date.now();
+  const config = await loadConfig();
   let chosen: Place | null = null;
   try {
     const result = await provisionWithFailover({
@@ -222,7 +223,7 @@ async function provisionNew(
               dataClouds: opts.dataClouds,
             }),
         }),
-        effectiveConfig(task),
+        effectiveConfig(task, config),
       ),
       retryUntilUp: opts.retryUntilUp,
       signal: opts.signal,

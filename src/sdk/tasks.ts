@@ -60,7 +60,7 @@ export async function loadTask(
   }
   const out = applyOverrides(dag, o, known);
   // The config file is read here too, so its errors and warnings come before any planning.
-  const config = loadConfig();
+  const config = await loadConfig();
   if (config.warnings.length > 0) out.warnings = [...config.warnings, ...(out.warnings ?? [])];
   return out;
 }

@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.js';
 import { buildDag, type TaskPlaces } from './dag.js';
 import { isEmptyDocument, parseYamlDocuments } from '../util/yaml/parse.js';
 import { shapeError } from '../util/yaml/shape.js';
-import { parseTaskConfig } from '../config/config.js';
+import { parseTaskConfig } from '../config/parse.js';
 import { resolvePaths } from './command.js';
 
 export { resolvePaths, taskFromCommand } from './command.js';

@@ -71,8 +71,8 @@ nvidia_gpus:
 `;
 
 describe('config file', () => {
-  test('none: an empty config; $SKYHOP_HOME/config.yaml is read; SKYHOP_CONFIG names another', () => {
-    const none = loadConfig();
+  test('none: an empty config; $SKYHOP_HOME/config.yaml is read; SKYHOP_CONFIG names another', async () => {
+    const none = await loadConfig();
     assert.equal(none.file, null);
     assert.deepEqual(none.aws, { labels: {} });
     assert.deepEqual(none.docker.runOptions, []);
@@ -81,7 +81,7 @@ describe('config file', () => {
     const home = join(process.env.SKYHOP_HOME as string, 'config.yaml');
     writeFileSync(home, FULL);
     assert.equal(configPath().path, home);
-    const c = loadConfig();
+    const c = await loadConfig();
     assert.equal(c.file, home);
     assert.deepEqual(c.aws, { labels: { team: 'ml', 'cost-center': '42' }, vpcName: 'research' });
     assert.deepEqual(c.docker.runOptions, ['--shm-size=2g', '-v /data:/data']);
@@ -94,18 +94,15 @@ describe('config file', () => {
     const other = join(dir, 'other.yaml');
     writeFileSync(other, 'docker:\n  run_options: --privileged\n');
     process.env.SKYHOP_CONFIG = other;
-    assert.deepEqual(loadConfig().docker.runOptions, ['--privileged']);
+    assert.deepEqual((await loadConfig()).docker.runOptions, ['--privileged']);
     process.env.SKYHOP_CONFIG = join(dir, 'missing.yaml');
-    assert.match(
-      userError(() => loadConfig()).message,
-      /missing\.yaml: no such file \(SKYHOP_CONFIG names it\)/,
-    );
+    await assert.rejects(loadConfig(), /missing\.yaml: no such file \(SKYHOP_CONFIG names it\)/);
   });
 
-  test('SKYHOP_AWS_VPC_ID overrides the file (a VPC id)', () => {
+  test('SKYHOP_AWS_VPC_ID overrides the file (a VPC id)', async () => {
     writeFileSync(join(process.env.SKYHOP_HOME as string, 'config.yaml'), FULL);
     process.env.SKYHOP_AWS_VPC_ID = 'vpc-0123';
-    assert.deepEqual(loadConfig().aws, {
+    assert.deepEqual((await loadConfig()).aws, {
       labels: { team: 'ml', 'cost-center': '42' },
       vpcName: 'research',
       vpcId: 'vpc-0123',
