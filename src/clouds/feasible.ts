@@ -20,7 +20,10 @@
  * tries), `zone` the pinned zone, else the cheapest zone for spot (spot prices differ by zone), else null.
  *
  * A request needing a feature the cloud lacks (use_spot, zone, ports, image_id, disk_size, labels,
- * autostop; the one table is src/core/features.ts) gets nothing from it. SkyPilot silently ignores disk_size and labels where a cloud has no such thing;
+ * autostop, network_tier: best; the one table is src/core/features.ts) gets nothing from it.
+ * `network_tier: best` keeps only the types the cloud's `highPerformanceNetwork` hook accepts (AWS:
+ * EFA); with no type or accelerator named, every such type meeting cpus/memory is a candidate
+ * (without cpus/memory, those without accelerators), instead of the default type. SkyPilot silently ignores disk_size and labels where a cloud has no such thing;
  * skyhop treats them as requirements, so a plan never drops part of what the task asked for.
  */
 import { closestName } from '../util/suggest.js';
@@ -55,6 +58,11 @@ export interface PlanningHooks {
    * USD/hour added to the instance row's price in this region/zone (GCP: the accelerator rows);
    * null when the addition is not offered there (the offering is then skipped). Default 0.
    */
+  /**
+   * Whether instance type `t` has the cloud's high-performance network (`network_tier: best`: only
+   * such types are candidates). A cloud with the 'network-tier-best' feature gives it.
+   */
+  highPerformanceNetwork?(instanceType: string): boolean;
   extraHourlyPrice?(
     catalog: Catalog,
     instanceType: string,
@@ -157,6 +165,14 @@ function candidateTypes(
     });
   }
 
+  // No type and no accelerators, with network_tier: best: every type with the fast network that meets
+  // the cpus/memory asked (the cloud's default families rarely have it); the cheapest wins the plan.
+  if (r.networkTier === 'best') {
+    const fast = hooks.highPerformanceNetwork;
+    if (!fast) return [];
+    const names = new Set(catalog.rows.map((row) => row.instanceType).filter((n) => n !== ''));
+    return [...names].filter((t) => fast(t) && fitsCpuMem(t) && (r.cpus || r.memory || accOf(t) === null));
+  }
   // No type and no accelerators: the cloud's default type for the cpus/memory asked (or none asked).
   const filter: ResourceFilter = filterOf(r);
   if (place.region !== undefined) filter.region = place.region;
@@ -249,7 +265,10 @@ export function feasibleFromCatalog(
   const place = placeOf(cloud, catalog, r);
   if (place === null) return [];
   const out: Launchable[] = [];
+  const fast = hooks.highPerformanceNetwork;
   for (const t of candidateTypes(cloud, catalog, r, place, hooks)) {
+    // network_tier: best plans only types with the cloud's high-performance network.
+    if (r.networkTier === 'best' && !fast?.(t)) continue;
     out.push(...launchablesForType(cloud, catalog, r, alternative, place, t, hooks));
   }
   return out.sort(

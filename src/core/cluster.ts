@@ -17,7 +17,9 @@ export type Feature =
   | 'image-id'
   | 'disk-size'
   | 'labels'
-  | 'zones';
+  | 'zones'
+  /** High-performance networking for `network_tier: best` (AWS: EFA on the instance types that have it). */
+  | 'network-tier-best';
 
 export type CredentialStatus =
   | { ok: true; source: string; identity?: string }
@@ -79,6 +81,13 @@ export interface ClusterSpec {
   ports?: string[];
   imageId?: string;
   labels?: Record<string, string>;
+  /** `network_tier: best`: the nodes get the cloud's high-performance network interface (AWS: EFA). */
+  networkTier?: 'best';
+  /**
+   * The network to launch in, from the config file (`aws.vpc_name`, or SKYHOP_AWS_VPC_ID): by id, else
+   * by name (the VPC's Name tag); absent: the region's default network.
+   */
+  vpc?: { id?: string; name?: string };
 }
 
 /** What a cluster's agent runs when autostop fires (see Cloud.autostopCommand). */

@@ -13,7 +13,7 @@ import type { Resources } from './task.js';
 
 /** What a request needs of a cloud: the fields of a Resources request, and how many nodes. */
 export type FeatureRequest = Partial<
-  Pick<Resources, 'useSpot' | 'ports' | 'imageId' | 'diskSize' | 'labels' | 'autostop'>
+  Pick<Resources, 'useSpot' | 'ports' | 'imageId' | 'diskSize' | 'labels' | 'autostop' | 'networkTier'>
 > & {
   /** A ClusterSpec spells "no zone" null. */
   zone?: string | null;
@@ -103,6 +103,16 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
       needs: (r) => r.labels !== undefined && Object.keys(r.labels).length > 0,
       problem: (c) => `${c} cannot label instances`,
       fix: () => 'drop labels or choose another cloud',
+    },
+  ],
+  [
+    'network-tier-best',
+    {
+      field: 'networkTier',
+      asked: () => 'network_tier: best',
+      needs: (r) => r.networkTier === 'best',
+      problem: (c) => `${c} has no high-performance network tier`,
+      fix: () => 'drop network_tier or choose another cloud (AWS has one: EFA)',
     },
   ],
   [

@@ -34,6 +34,12 @@ export interface Resources {
   labels?: Record<string, string>;
   /** Disk tier (SkyPilot's `disk_tier`); clouds without tiers ignore it. */
   diskTier?: 'low' | 'medium' | 'high' | 'ultra' | 'best';
+  /**
+   * Network tier (SkyPilot's `network_tier`): `best` asks for the cloud's high-performance
+   * networking (EFA on AWS) and plans only instance types that have it; `standard` is every cloud's
+   * ordinary network (the same as leaving it out).
+   */
+  networkTier?: 'standard' | 'best';
   /** Stop (or tear down, with `down`) the cluster after this many idle minutes (`autostop:`). */
   autostop?: { idleMinutes: number; down: boolean };
 }
@@ -44,6 +50,17 @@ export interface DataEstimate {
   sizeGb: number;
   /** The cloud that stores it, derived from the URL scheme (s3:// -> aws, gs:// -> gcp), if known. */
   cloud?: string;
+}
+
+/**
+ * A task's `config:` section (SkyPilot's task-level overrides of the config file), as far as skyhop
+ * reads it; src/config validates it and merges it over the config file (`effectiveConfig`).
+ */
+export interface TaskConfig {
+  /** `docker.run_options`: extra `docker run` options for the task's container. */
+  docker?: { runOptions: string[] };
+  /** `nvidia_gpus.disable_ecc`. */
+  nvidiaGpus?: { disableEcc: boolean };
 }
 
 export interface Task {
@@ -68,6 +85,8 @@ export interface Task {
   estimatedHours?: number;
   /** Names of tasks this one depends on (skyhop extension for DAGs; chains are implicit). */
   dependsOn?: string[];
+  /** The task's `config:` overrides (only the keys SkyPilot lets a task override). */
+  config?: TaskConfig;
 }
 
 /** A pipeline: tasks plus edges (indices: from -> to). A chain has edges i -> i+1. */

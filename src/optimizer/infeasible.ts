@@ -139,6 +139,11 @@ export function infeasibleError(
       .filter((x) => x.f.length > 0)
       .map((x) => `${x.c} (no ${x.f.join(', ')})`);
     if (lacking.length) details.push(`clouds without a feature the request needs: ${lacking.join(', ')}`);
+    if (r.networkTier === 'best' && cs.some((c) => c.features.has('network-tier-best'))) {
+      details.push(
+        'network_tier: best plans only instance types with a high-performance network (EFA on AWS), and none of them fits the rest of the request',
+      );
+    }
     if (r.autostop && !r.autostop.down && cs.some((c) => c.features.has('autostop'))) {
       details.push(
         r.useSpot

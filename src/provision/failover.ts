@@ -109,6 +109,7 @@ export function specFor(cluster: string, numNodes: number, l: Launchable, zone: 
   if (r.ports !== undefined) spec.ports = r.ports;
   if (r.imageId !== undefined) spec.imageId = r.imageId;
   if (r.labels !== undefined) spec.labels = r.labels;
+  if (r.networkTier === 'best') spec.networkTier = 'best';
   return spec;
 }
 

@@ -137,6 +137,8 @@ export function incompatibility(rec: ClusterRecord, task: Task): string | null {
         );
     }
     if (want.useSpot && !r.useSpot) return why('spot instances (cluster: on-demand)');
+    if (want.networkTier === 'best' && rec.spec?.networkTier !== 'best')
+      return why('network_tier: best (cluster: standard network)');
     if (want.cpus && r.vcpus != null && r.vcpus < want.cpus.value)
       return why(`${want.cpus.value} CPUs (cluster: ${r.vcpus})`);
     if (want.memory && r.memoryGiB != null && r.memoryGiB < want.memory.value)

@@ -11,6 +11,7 @@
  * during provisioning removes what this launch created.
  */
 import type { Cloud } from '../clouds/types.js';
+import { effectiveConfig, launchSpec, loadConfig, type SkyhopConfig } from '../config/config.js';
 import type { Launchable } from '../core/cluster.js';
 import { closeAll, agentBundlePath, runNodeSetup, runnersFor, syncTaskFiles } from '../runtime/bootstrap.js';
 import type { CommandRunner } from '../runtime/types.js';
@@ -19,6 +20,7 @@ import type { Dag, Resources, Task } from '../core/task.js';
 import { CloudError, InterruptedError, UserError } from '../util/errors.js';
 import {
   type CreateNodes,
+  type NextPlace,
   type Place,
   plannedPlaces,
   provisionWithFailover,
@@ -184,6 +186,14 @@ async function bringUp(store: Store, rec: ClusterRecord, opts: BringUpOptions): 
   return store.getCluster(rec.name)!;
 }
 
+/** A new cluster's places with what the config asks of a launch there (src/config launchSpec). */
+function withConfig(next: NextPlace, config: SkyhopConfig): NextPlace {
+  return async (blocklist) => {
+    const place = await next(blocklist);
+    return { ...place, spec: launchSpec(place.spec, place.cloud.name, config) };
+  };
+}
+
 async function provisionNew(
   store: Store,
   name: string,
@@ -192,25 +202,29 @@ async function provisionNew(
   step: (m: string) => void,
 ): Promise<{ rec: ClusterRecord; request: Resources }> {
   const launchedAt = Date.now();
+  const config = await loadConfig();
   let chosen: Place | null = null;
   try {
     const result = await provisionWithFailover({
       cluster: name,
       store,
       // The same plan the user was shown (planLaunch), re-made without each place that failed.
-      next: plannedPlaces({
-        cluster: name,
-        numNodes: task.numNodes,
-        clouds: opts.clouds,
-        plan: (blocklist) =>
-          planLaunch({
-            dag: opts.dag,
-            clouds: opts.clouds,
-            target: opts.target,
-            blocklist,
-            dataClouds: opts.dataClouds,
-          }),
-      }),
+      next: withConfig(
+        plannedPlaces({
+          cluster: name,
+          numNodes: task.numNodes,
+          clouds: opts.clouds,
+          plan: (blocklist) =>
+            planLaunch({
+              dag: opts.dag,
+              clouds: opts.clouds,
+              target: opts.target,
+              blocklist,
+              dataClouds: opts.dataClouds,
+            }),
+        }),
+        effectiveConfig(task, config),
+      ),
       retryUntilUp: opts.retryUntilUp,
       signal: opts.signal,
       events: { onStep: step },

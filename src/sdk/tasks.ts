@@ -5,6 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { allClouds } from '../clouds/registry.js';
 import type { Cloud } from '../clouds/types.js';
+import { loadConfig } from '../config/config.js';
 import type { Dag } from '../core/task.js';
 import { taskFromCommand } from '../task/command.js';
 import { knownNamesFromClouds } from '../task/known.js';
@@ -33,8 +34,9 @@ function isDag(t: TaskInput): t is Dag {
  * instance types) are checked against the catalogs of `clouds` (default: every registered cloud;
  * `[]` checks only the shape). A string is a YAML path when it looks like one, else a command.
  * Relative paths in a file start from the current directory (as in SkyPilot). What was left out or
- * changed on the way (a `service:` section, an alternative on a cloud skyhop lacks) is in
- * `dag.warnings`, one line each, for the caller to show.
+ * changed on the way (a `service:` section, an alternative on a cloud skyhop lacks, a config key
+ * skyhop does not honour) is in `dag.warnings`, one line each, for the caller to show. The config file
+ * ($SKYHOP_HOME/config.yaml or SKYHOP_CONFIG) is checked here: an error in it fails the load.
  */
 export async function loadTask(
   input: TaskInput,
@@ -56,5 +58,9 @@ export async function loadTask(
       secret: o.secret,
     });
   }
-  return applyOverrides(dag, o, known);
+  const out = applyOverrides(dag, o, known);
+  // The config file is read here too, so its errors and warnings come before any planning.
+  const config = await loadConfig();
+  if (config.warnings.length > 0) out.warnings = [...config.warnings, ...(out.warnings ?? [])];
+  return out;
 }

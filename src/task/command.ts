@@ -11,7 +11,7 @@ import { parseEnvOverrides, substituteEnvs } from './env.js';
 import { type RawPath, setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
 import type { ParseOptions } from './options.js';
 import type { Dag, Resources, Task } from '../core/task.js';
-import { whereError } from './where.js';
+import { whereError } from '../util/yaml/where.js';
 
 function expandHome(p: string): string {
   if (p === '~') return homedir();

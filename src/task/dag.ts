@@ -1,5 +1,5 @@
 /** The edges of a pipeline: a chain (i -> i+1), or from `depends_on` when any task uses it. */
-import { fieldWhere, type Where, whereError } from './where.js';
+import { fieldWhere, type Where, whereError } from '../util/yaml/where.js';
 import { didYouMean } from '../util/suggest.js';
 import type { Dag, Task } from '../core/task.js';
 

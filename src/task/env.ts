@@ -1,6 +1,6 @@
 /** Environment variables and secrets: overrides from --env/--secret, and ${VAR} substitution in paths. */
 import { UserError } from '../util/errors.js';
-import { type Where, whereError } from './where.js';
+import { type Where, whereError } from '../util/yaml/where.js';
 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

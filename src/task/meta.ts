@@ -3,7 +3,7 @@
  * Resources objects (never inside them) so later checks, such as those after CLI overrides, can
  * still point at the right line.
  */
-import type { Where } from './where.js';
+import type { Where } from '../util/yaml/where.js';
 import type { Resources, Task } from '../core/task.js';
 
 export type ResField = keyof Resources;

@@ -8,7 +8,7 @@ import type { KnownNames } from './known.js';
 import { getOrigins, getTaskMeta, type Origins, setOrigins, setTaskMeta } from './meta.js';
 import { resolvePaths } from './command.js';
 import { type Alternative, checkAlternatives, dedupe } from './resources.js';
-import { flagWhere, type Where } from './where.js';
+import { flagWhere, type Where } from '../util/yaml/where.js';
 import type { AcceleratorDemand, Amount, Dag, Resources, Task } from '../core/task.js';
 import {
   type InfraSpec,

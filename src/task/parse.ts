@@ -5,11 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { type Document, isMap, isPair, isScalar, LineCounter, parseAllDocuments } from 'yaml';
+import { type Document, isMap, isPair, isScalar } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { buildDag, type TaskPlaces } from './dag.js';
-import { duplicateKeyError, syntaxError } from './yaml-errors.js';
-import { PYYAML_OPTIONS } from './pyyaml.js';
+import { isEmptyDocument, parseYamlDocuments } from '../util/yaml/parse.js';
+import { shapeError } from '../util/yaml/shape.js';
+import { parseTaskConfig } from '../config/parse.js';
 import { resolvePaths } from './command.js';
 
 export { resolvePaths, taskFromCommand } from './command.js';
@@ -27,7 +28,7 @@ import {
   UNSUPPORTED_RESOURCE_FIELDS,
   UNSUPPORTED_TASK_FIELDS,
 } from './schema.js';
-import { type Path, SourceDoc } from './source.js';
+import { type Path, SourceDoc } from '../util/yaml/source.js';
 import { didYouMean } from '../util/suggest.js';
 import type { Dag, DataEstimate, Resources, Task } from '../core/task.js';
 import { scalarString, show, storageCloud, ValueError } from './values.js';
@@ -46,11 +47,6 @@ export function parseTaskFile(path: string, opts: ParseOptions = {}): Dag {
   return parseTaskText(text, path, opts);
 }
 
-function isEmptyDoc(doc: Document.Parsed): boolean {
-  const c = doc.contents;
-  return c === null || (isScalar(c) && c.value === null);
-}
-
 /** True for a document that holds only `name:` (the pipeline's name in SkyPilot's multi-task form). */
 function isHeader(doc: Document.Parsed): boolean {
   const c = doc.contents;
@@ -65,21 +61,8 @@ function isHeader(doc: Document.Parsed): boolean {
 
 /** Parses YAML text; `file` names it in messages (and, when it is a path, anchors relative paths). */
 export function parseTaskText(text: string, file: string, opts: ParseOptions = {}): Dag {
-  const lines = new LineCounter();
-  const docs = parseAllDocuments(text, {
-    lineCounter: lines,
-    ...PYYAML_OPTIONS,
-    prettyErrors: true,
-    // Duplicate keys are checked by duplicateKeyError in one pass; the library's check is quadratic.
-    uniqueKeys: false,
-  });
-  if (!Array.isArray(docs)) throw new UserError(`${file}:1:1: the file holds no task; it is empty`);
-  for (const d of docs) if (d.errors.length > 0) throw syntaxError(file, text, d);
-  for (const d of docs) {
-    const dup = duplicateKeyError(file, d, lines);
-    if (dup) throw dup;
-  }
-  let list = docs.filter((d) => !isEmptyDoc(d));
+  const { docs, lines } = parseYamlDocuments(text, file);
+  let list = docs.filter((d) => !isEmptyDocument(d));
   if (list.length === 0) throw new UserError(`${file}:1:1: the file holds no task; it is empty`);
 
   let dagName: string | undefined;
@@ -156,29 +139,7 @@ function unknownKeyMessage(path: Path, key: string): string {
 function validateShape(src: SourceDoc, js: unknown): RawTask {
   const r = taskSchema.safeParse(js);
   if (r.success) return r.data;
-  // Positions for every problem (cheap), messages only for the ones shown: a file with 20,000 unknown
-  // keys must not build 20,000 errors and suggestions.
-  const problems: Array<{ line: number; col: number; err: () => UserError }> = [];
-  for (const issue of r.error.issues) {
-    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-    if (issue.code === 'unrecognized_keys') {
-      for (const k of issue.keys) {
-        const at = [...path, k];
-        problems.push({
-          ...src.pos(at, { key: true }),
-          err: () => src.error(at, unknownKeyMessage(path, k), { key: true, label: path }),
-        });
-      }
-    } else {
-      problems.push({ ...src.pos(path), err: () => src.error(path, issue.message) });
-    }
-  }
-  problems.sort((a, b) => a.line - b.line || a.col - b.col);
-  const [first, ...rest] = problems;
-  const more = rest.length > 5 ? [`and ${rest.length - 5} more problems`] : [];
-  throw new UserError(first.err().message, {
-    details: [...rest.slice(0, 5).map((p) => `also: ${p.err().message}`), ...more],
-  });
+  throw shapeError(src, r.error, unknownKeyMessage);
 }
 
 function envMap(
@@ -302,6 +263,9 @@ function buildTask(
   if (outputs) task.outputs = outputs;
   if (raw.estimated_hours !== undefined) task.estimatedHours = raw.estimated_hours;
   if (raw.depends_on !== undefined) task.dependsOn = raw.depends_on;
+  if (raw.config !== undefined && raw.config !== null) {
+    task.config = parseTaskConfig(src, ['config'], raw.config, warnings);
+  }
   setTaskMeta(task, { numNodes: numNodesWhere, raw: rawPaths });
   return task;
 }

@@ -6,8 +6,8 @@ import { UserError } from '../util/errors.js';
 import type { KnownNames } from './known.js';
 import type { Origins, ResField } from './meta.js';
 import type { RawAlternative, RawResources } from './schema.js';
-import type { SourceDoc } from './source.js';
-import { fieldWhere, type Path, type Where, whereError } from './where.js';
+import type { SourceDoc } from '../util/yaml/source.js';
+import { fieldWhere, type Path, type Where, whereError } from '../util/yaml/where.js';
 import { caseInsensitiveMatch, didYouMean } from '../util/suggest.js';
 import { featureField, featureMessage, type HasFeatures, missingFeatures } from '../core/features.js';
 import type { AcceleratorDemand, Resources } from '../core/task.js';
@@ -25,6 +25,7 @@ export const YAML_FIELD: Record<ResField, string> = {
   useSpot: 'use_spot',
   diskSize: 'disk_size',
   diskTier: 'disk_tier',
+  networkTier: 'network_tier',
   ports: 'ports',
   imageId: 'image_id',
   labels: 'labels',
@@ -72,6 +73,7 @@ function applyRaw(d: Draft, raw: RawAlternative, src: SourceDoc, path: Path): vo
   if (raw.use_spot !== undefined) setField(d, 'useSpot', raw.use_spot, at('use_spot'));
   if (raw.disk_size !== undefined) setField(d, 'diskSize', raw.disk_size, at('disk_size'));
   if (raw.disk_tier !== undefined) setField(d, 'diskTier', raw.disk_tier, at('disk_tier'));
+  if (raw.network_tier !== undefined) setField(d, 'networkTier', raw.network_tier, at('network_tier'));
   if (raw.ports !== undefined) setField(d, 'ports', raw.ports, at('ports'));
   if (raw.autostop !== undefined) setField(d, 'autostop', raw.autostop ?? undefined, at('autostop'));
   if (raw.labels !== undefined) {
@@ -408,6 +410,7 @@ export function resourcesToString(r: Resources): string {
   if (r.useSpot) parts.push('spot');
   if (r.diskSize !== undefined) parts.push(`disk ${r.diskSize} GiB`);
   if (r.diskTier) parts.push(`disk tier ${r.diskTier}`);
+  if (r.networkTier === 'best') parts.push('network tier best');
   if (r.ports?.length) parts.push(`ports ${r.ports.join(',')}`);
   if (r.imageId) parts.push(`image ${r.imageId}`);
   return parts.length ? parts.join(' ') : 'any';

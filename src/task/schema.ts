@@ -9,6 +9,7 @@ import {
   type AutostopSpec,
   type DiskTier,
   type InfraSpec,
+  type NetworkTier,
   isUrl,
   parseAccelerators,
   parseAutostop,
@@ -19,6 +20,7 @@ import {
   parseDiskTier,
   parseInfra,
   parseMemory,
+  parseNetworkTier,
   parseNumNodes,
   parsePorts,
   show,
@@ -100,6 +102,7 @@ const resourceFields = {
   use_spot: via<boolean>(parseBool),
   disk_size: via<number>(parseDiskSize),
   disk_tier: via<DiskTier>(parseDiskTier),
+  network_tier: via<NetworkTier>(parseNetworkTier),
   ports: via<string[]>(parsePorts),
   image_id: via(parseImageId),
   labels: via(parseLabels),
@@ -201,6 +204,8 @@ const taskFields = {
   outputs: via(parseDataEstimate),
   estimated_hours: via(parseHours),
   depends_on: via(parseDependsOn),
+  // Task-level config overrides: checked by src/config (parseTaskConfig), which knows the keys.
+  config: z.unknown().optional(),
   // Read and ignored with a warning, as `sky launch` does (serving and pools are not built yet).
   service: z.unknown().optional(),
   pool: z.unknown().optional(),
@@ -219,7 +224,6 @@ export type { AcceleratorDemand };
 
 /** SkyPilot fields skyhop does not implement (-> "field 'x' is not supported by skyhop (why)"). */
 export const UNSUPPORTED_TASK_FIELDS: Record<string, string> = {
-  config: 'per-task config overrides',
   volumes:
     'SkyPilot volumes, persistent disks mounted on the nodes, are not built yet; copy data with file_mounts',
   event_callback: 'event callbacks',
@@ -237,7 +241,6 @@ export const UNSUPPORTED_RESOURCE_FIELDS: Record<string, string> = {
   accelerator_args: 'TPU settings; no TPU cloud is available',
   job_recovery: 'managed jobs (sky jobs launch) are not built yet',
   spot_recovery: 'the old name of job_recovery; managed jobs (sky jobs launch) are not built yet',
-  network_tier: 'network tiers',
   max_hourly_cost: 'price caps',
   volumes:
     'SkyPilot volumes, persistent disks mounted on the nodes, are not built yet; copy data with file_mounts',

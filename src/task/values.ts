@@ -277,6 +277,16 @@ export function parseDiskTier(v: unknown): DiskTier {
   throw new ValueError(`expected one of ${DISK_TIERS.join(', ')}, got ${show(v)}`);
 }
 
+export const NETWORK_TIERS = ['standard', 'best'] as const;
+export type NetworkTier = (typeof NETWORK_TIERS)[number];
+
+/** `network_tier: standard | best` (SkyPilot's names, any case). */
+export function parseNetworkTier(v: unknown): NetworkTier {
+  const s = typeof v === 'string' ? v.trim().toLowerCase() : undefined;
+  if (s && (NETWORK_TIERS as readonly string[]).includes(s)) return s as NetworkTier;
+  throw new ValueError(`expected one of ${NETWORK_TIERS.join(', ')}, got ${show(v)}`);
+}
+
 /** A whole number of nodes, at least 1 (from YAML or a flag string). */
 export function parseNumNodes(v: unknown): number {
   const n =

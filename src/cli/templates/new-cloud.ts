@@ -419,7 +419,8 @@ const NAME = '${name}';
 const CLOUD = '${D}';
 
 // 'provision': launch may create nodes here (provider.ts); without it the cloud is planning-only.
-// TODO: add 'stop', 'autostop', 'spot', 'multi-node', 'ports', 'image-id', 'disk-size', 'labels', 'zones'.
+// TODO: add 'stop', 'autostop', 'spot', 'multi-node', 'ports', 'image-id', 'disk-size', 'labels', 'zones',
+// 'network-tier-best' as the provider learns them.
 const FEATURES: ReadonlySet<Feature> = new Set<Feature>(['provision']);
 
 /** Step 2: catalogs/${name}/vms.csv; until it has rows, the cloud offers nothing (and plans skip it). */

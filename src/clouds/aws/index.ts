@@ -16,6 +16,7 @@ import type { Cloud, NodeProvider } from '../types.js';
 import type { AutostopCommand } from '../../core/cluster.js';
 import { checkAwsCredentials } from './credentials.js';
 import { classifyAwsError } from './errors.js';
+import { hasEfa } from './efa.js';
 import { AWS_FEATURES, AwsProvider } from './provider.js';
 import { callerIdentity } from './sts.js';
 
@@ -67,7 +68,7 @@ export function createCloud(): Cloud {
       return callerIdentity(found);
     },
     feasibleResources(r: Resources, alternative: number) {
-      return feasibleFromCatalog(cloud, r, alternative);
+      return feasibleFromCatalog(cloud, r, alternative, { highPerformanceNetwork: hasEfa });
     },
     egressCostPerGb(gb: number): number {
       return tieredEgressPerGb(gb, AWS_EGRESS_TIERS);

@@ -12,8 +12,11 @@
  *   task's ports from anywhere;
  * - the default VPC's subnet for the zone (catalog zones are AZ ids such as use1-az1; an AZ name such as
  *   us-east-1a is accepted too); without a zone, the default subnet of the first AZ. A configured VPC
- *   (option `vpcId` or env SKYHOP_AWS_VPC_ID) is used instead of the default one: any available subnet
- *   of the zone, those that map public IPs first.
+ *   (the spec's `vpc`, from the config file's `aws.vpc_name` (by Name tag) or env SKYHOP_AWS_VPC_ID
+ *   (by id); src/config) is used instead of the default one: any available subnet of the zone, those
+ *   that map public IPs first.
+ * - `network_tier: best` (spec.networkTier): the primary network interface is an EFA one (efa.ts), and
+ *   the security group also lets its own members in on every port, as EFA needs;
  * - the image: `imageId` when given, else the newest Canonical Ubuntu 22.04 image for the instance's
  *   architecture (DescribeImages by name, table below).
  *
@@ -31,7 +34,6 @@ import type { EC2Client, Filter, Instance, _InstanceType } from '@aws-sdk/client
 import { clusterKeyDir, ensureClusterKey } from '../../runtime/ssh-keys.js';
 import { CloudError, UserError } from '../../util/errors.js';
 import { sleep } from '../../util/sleep.js';
-import { envValue } from '../credentials.js';
 import { errorFacts, ProvisionError } from '../errors.js';
 import { type ClusterApi, nodeStatus, runCluster } from '../reconcile.js';
 import { byRank, isSkyhopTag, nodeTags, rankOf, TAG_CLUSTER } from '../tags.js';
@@ -39,6 +41,7 @@ import type { NodeProvider } from '../types.js';
 import type { ClusterSpec, Feature, NodeInfo } from '../../core/cluster.js';
 import { featureMessage } from '../../core/features.js';
 import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';
+import { hasEfa } from './efa.js';
 
 /** What AWS can do (SkyPilot's AWS: every optional feature; spot instances cannot be stopped). */
 export const AWS_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
@@ -52,6 +55,7 @@ export const AWS_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
   'disk-size',
   'labels',
   'zones',
+  'network-tier-best',
 ]);
 
 /** Canonical's AWS account, the owner of the official Ubuntu images. */
@@ -71,8 +75,6 @@ export interface AwsProviderOptions extends Ec2ClientOptions {
   pollMs?: number;
   /** Longest wait for instances to be running / stopped / terminated; default 10 min. */
   waitTimeoutMs?: number;
-  /** The VPC to launch in; default: env SKYHOP_AWS_VPC_ID, else the region's default VPC. */
-  vpcId?: string;
 }
 
 /** Graviton families (a digit then `g`, e.g. m6g, c7gn, t4g) run arm64 images. */
@@ -233,6 +235,12 @@ export class AwsProvider implements NodeProvider {
       );
     }
     for (const p of spec.ports ?? []) portRange(p);
+    if (spec.networkTier === 'best' && !hasEfa(spec.instanceType)) {
+      throw new UserError(
+        `network_tier: best needs an instance type with EFA, and ${spec.instanceType} has none; ` +
+          'leave instance_type out or pick an EFA type (e.g. p4d.24xlarge, c5n.18xlarge)',
+      );
+    }
   }
 
   /** Imports the cluster's public key once per region; returns the key pair's name. */
@@ -260,26 +268,47 @@ export class AwsProvider implements NodeProvider {
     return name;
   }
 
-  /** The default VPC and the subnet for `zone` (an AZ id or name); the first AZ's when zone is null. */
+  /**
+   * The VPC (the spec's `vpc`: by id, or by Name tag; else the region's default VPC) and its subnet
+   * for `zone` (an AZ id or name); the first AZ's when zone is null.
+   */
   private async subnetFor(
-    zone: string | null,
+    spec: ClusterSpec,
     signal?: AbortSignal,
   ): Promise<{ vpcId: string; subnetId: string }> {
     const { sdk, client } = await this.conn();
-    const configured = this.opts.vpcId ?? envValue('SKYHOP_AWS_VPC_ID');
+    const zone = spec.zone;
+    const want = spec.vpc;
+    const configured = want?.id !== undefined || want?.name !== undefined;
     const vpcs = await client.send(
       new sdk.DescribeVpcsCommand(
-        configured ? { VpcIds: [configured] } : { Filters: [{ Name: 'is-default', Values: ['true'] }] },
+        want?.id !== undefined
+          ? { VpcIds: [want.id] }
+          : want?.name !== undefined
+            ? { Filters: [{ Name: 'tag:Name', Values: [want.name] }] }
+            : { Filters: [{ Name: 'is-default', Values: ['true'] }] },
       ),
       { abortSignal: signal },
     );
-    const vpcId = vpcs.Vpcs?.[0]?.VpcId;
+    const found = (vpcs.Vpcs ?? []).filter((v) => v.VpcId);
+    if (want?.name !== undefined && found.length > 1) {
+      throw new ProvisionError(
+        'region',
+        'vpc_ambiguous',
+        `AWS region ${this.region} has ${found.length} VPCs named ${want.name} ` +
+          `(${found.map((v) => v.VpcId).join(', ')}); name one of them uniquely (aws.vpc_name in the config file)`,
+      );
+    }
+    const vpcId = found[0]?.VpcId;
     if (!vpcId) {
       throw new ProvisionError(
         'region',
         'no_vpc',
-        `AWS region ${this.region} has no default VPC; create one with \`aws ec2 create-default-vpc --region ${this.region}\`` +
-          ' or set SKYHOP_AWS_VPC_ID',
+        want?.name !== undefined
+          ? `AWS region ${this.region} has no VPC named ${want.name} (aws.vpc_name in the config file); ` +
+              'create it there or pick another region'
+          : `AWS region ${this.region} has no default VPC; create one with \`aws ec2 create-default-vpc --region ${this.region}\`` +
+              ' or set aws.vpc_name in the config file',
       );
     }
     const subnets =
@@ -304,7 +333,9 @@ export class AwsProvider implements NodeProvider {
       : usable[0];
     if (!pick?.SubnetId) {
       const where = zone ? `zone ${zone}` : 'any zone';
-      const vpc = configured ? `VPC ${vpcId} (SKYHOP_AWS_VPC_ID)` : `the default VPC ${vpcId}`;
+      const vpc = configured
+        ? `VPC ${vpcId}${want?.name !== undefined ? ` (${want.name})` : ' (SKYHOP_AWS_VPC_ID)'}`
+        : `the default VPC ${vpcId}`;
       throw new ProvisionError(
         'zone',
         'no_subnet',
@@ -369,6 +400,24 @@ export class AwsProvider implements NodeProvider {
       } catch (e) {
         if (codeOf(e) !== 'InvalidPermission.Duplicate') throw e;
       }
+    }
+  }
+
+  /**
+   * EFA's rule: the nodes' security group lets its own members in (and out, the default egress rule)
+   * on every protocol and port.
+   */
+  private async authorizeSelf(groupId: string): Promise<void> {
+    const { sdk, client } = await this.conn();
+    try {
+      await client.send(
+        new sdk.AuthorizeSecurityGroupIngressCommand({
+          GroupId: groupId,
+          IpPermissions: [{ IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: groupId }] }],
+        }),
+      );
+    } catch (e) {
+      if (codeOf(e) !== 'InvalidPermission.Duplicate') throw e;
     }
   }
 
@@ -437,9 +486,10 @@ export class AwsProvider implements NodeProvider {
       prepare: async (signal) => {
         const key = ensureClusterKey(cluster);
         const keyName = await this.ensureKeyPair(cluster, key.publicKey, signal);
-        const { vpcId, subnetId } = await this.subnetFor(spec.zone, signal);
+        const { vpcId, subnetId } = await this.subnetFor(spec, signal);
         const groupId = await this.ensureSecurityGroup(cluster, vpcId, signal);
         if (spec.ports?.length) await this.authorize(groupId, spec.ports);
+        if (spec.networkTier === 'best') await this.authorizeSelf(groupId);
         const image = await this.image(spec, signal);
         return { keyName, subnetId, groupId, image };
       },
@@ -475,8 +525,21 @@ export class AwsProvider implements NodeProvider {
         MinCount: 1,
         MaxCount: 1,
         KeyName: at.keyName,
-        SubnetId: at.subnetId,
-        SecurityGroupIds: [at.groupId],
+        // network_tier: best: the primary interface is an EFA one (subnet and group then go on it).
+        ...(spec.networkTier === 'best'
+          ? {
+              NetworkInterfaces: [
+                {
+                  DeviceIndex: 0,
+                  NetworkCardIndex: 0,
+                  InterfaceType: 'efa',
+                  SubnetId: at.subnetId,
+                  Groups: [at.groupId],
+                  DeleteOnTermination: true,
+                },
+              ],
+            }
+          : { SubnetId: at.subnetId, SecurityGroupIds: [at.groupId] }),
         ClientToken: `skyhop-${randomBytes(12).toString('hex')}`,
         TagSpecifications: [
           { ResourceType: 'instance', Tags: tags },

@@ -18,6 +18,7 @@ export const FLOORS: Record<string, number> = {
   state: 2,
   runtime: 2,
   task: 2,
+  config: 2,
   agent: 3,
   clouds: 3,
   emulators: 3,
@@ -101,6 +102,14 @@ describe('module floors', () => {
         (e) => `src/${e.file} (${e.from}, floor ${floorOf(e.from)}) imports ${e.to} (floor ${floorOf(e.to)})`,
       );
     assert.deepEqual(up, []);
+  });
+
+  test('config/ imports only util, core and catalog (task/ reads it, not the other way)', () => {
+    const allowed = new Set(['config', 'util', 'core', 'catalog']);
+    const bad = edges()
+      .filter((e) => e.from === 'config' && !allowed.has(e.to))
+      .map((e) => `src/${e.file} imports ${e.to}`);
+    assert.deepEqual(bad, []);
   });
 
   test('modules on one floor import each other without a cycle', () => {

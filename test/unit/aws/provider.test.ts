@@ -308,7 +308,7 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
     await p.terminateInstances('nozone');
   });
 
-  test('a configured VPC (vpcId): its subnet in the zone, the security group in that VPC', async () => {
+  test('a configured VPC (spec.vpc.id): its subnet in the zone, the security group in that VPC', async () => {
     const vpc = await ec2.send(new sdk.CreateVpcCommand({ CidrBlock: '10.77.0.0/16' }));
     const vpcId = vpc.Vpc!.VpcId!;
     const sub = await ec2.send(
@@ -318,8 +318,8 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
         AvailabilityZoneId: 'use1-az2',
       }),
     );
-    const p = new AwsProvider(REGION, { pollMs: 50, maxAttempts: 1, vpcId });
-    const [n] = await p.runInstances(spec('myvpc', { zone: 'use1-az2' }));
+    const p = provider();
+    const [n] = await p.runInstances(spec('myvpc', { zone: 'use1-az2', vpc: { id: vpcId } }));
     const i = await instance(n.id);
     assert.equal(i.SubnetId, sub.Subnet!.SubnetId);
     assert.equal(i.VpcId, vpcId);
@@ -329,7 +329,7 @@ describe('aws provider on moto', { skip: missing ?? false }, () => {
     );
     assert.equal(sg.SecurityGroups?.[0]?.VpcId, vpcId);
     await assert.rejects(
-      p.runInstances(spec('myvpc2', { zone: 'use1-az1' })),
+      p.runInstances(spec('myvpc2', { zone: 'use1-az1', vpc: { id: vpcId } })),
       /VPC .* has no subnet in zone use1-az1/,
     );
     await p.terminateInstances('myvpc');

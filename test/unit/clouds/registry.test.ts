@@ -81,8 +81,9 @@ describe('registry lookups', () => {
       'stop',
       'zones',
     ];
-    // 'provision': the clouds skyhop can launch on; gcp, lambda and runpod are planning-only.
-    assert.deepEqual(facts.aws.features, [...all, 'provision'].sort());
+    // 'provision': the clouds skyhop can launch on (gcp, lambda and runpod are planning-only); AWS
+    // alone has a high-performance network tier (EFA).
+    assert.deepEqual(facts.aws.features, [...all, 'network-tier-best', 'provision'].sort());
     assert.deepEqual(facts.gcp.features, all);
     assert.deepEqual(facts.lambda.features, ['autostop', 'multi-node', 'ports']);
     assert.deepEqual(facts.runpod.features, ['autostop', 'disk-size', 'image-id', 'ports', 'spot', 'zones']);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
 import { parseTaskFile, parseTaskText } from '../../../src/task/index.js';
-import { PYYAML_OPTIONS } from '../../../src/task/pyyaml.js';
+import { PYYAML_OPTIONS } from '../../../src/util/yaml/pyyaml.js';
 import { tempDir } from './helpers.js';
 
 interface Row {

@@ -14,7 +14,7 @@ import {
   type Pair,
   type YAMLMap,
 } from 'yaml';
-import type { UserError } from '../util/errors.js';
+import type { UserError } from '../errors.js';
 
 import { formatPath, type Path, type Where, whereError } from './where.js';
 

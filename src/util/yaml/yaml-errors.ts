@@ -5,7 +5,7 @@
  * one pass (the library's own check compares each key with every earlier one: quadratic).
  */
 import { type Document, isMap, isPair, isScalar, isSeq, type LineCounter } from 'yaml';
-import { UserError } from '../util/errors.js';
+import { UserError } from '../errors.js';
 
 interface Line {
   n: number;

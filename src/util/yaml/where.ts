@@ -2,7 +2,7 @@
  * Where a value came from, for error messages: a field path, a CLI flag. No YAML here, so the
  * command-line path (`skyhop exec c 'cmd'`) does not load the YAML parser.
  */
-import { UserError } from '../util/errors.js';
+import { UserError } from '../errors.js';
 
 export type Path = ReadonlyArray<string | number>;
 
