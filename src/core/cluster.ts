@@ -13,6 +13,8 @@ export type Feature =
   | 'multi-node'
   | 'ports'
   | 'image-id'
+  /** Nodes can run a Docker Engine, so a task may run in a container (`image_id: docker:<image>`). */
+  | 'docker-image'
   | 'disk-size'
   | 'labels'
   | 'zones';
@@ -76,6 +78,8 @@ export interface ClusterSpec {
   diskSize?: number;
   ports?: string[];
   imageId?: string;
+  /** The container every node runs the cluster's jobs in (`image_id: docker:<image>`). */
+  dockerImage?: string;
   labels?: Record<string, string>;
 }
 

@@ -108,6 +108,7 @@ export function specFor(cluster: string, numNodes: number, l: Launchable, zone: 
   if (r.diskSize !== undefined) spec.diskSize = r.diskSize;
   if (r.ports !== undefined) spec.ports = r.ports;
   if (r.imageId !== undefined) spec.imageId = r.imageId;
+  if (r.dockerImage !== undefined) spec.dockerImage = r.dockerImage;
   if (r.labels !== undefined) spec.labels = r.labels;
   return spec;
 }

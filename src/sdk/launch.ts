@@ -12,7 +12,14 @@
  */
 import type { Cloud } from '../clouds/types.js';
 import type { Launchable } from '../core/cluster.js';
-import { closeAll, agentBundlePath, runNodeSetup, runnersFor, syncTaskFiles } from '../runtime/bootstrap.js';
+import {
+  closeAll,
+  agentBundlePath,
+  runNodeSetup,
+  runnersFor,
+  startContainers,
+  syncTaskFiles,
+} from '../runtime/bootstrap.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { launchSpecOf, openStore, type ClusterRecord, type Store } from '../state/index.js';
 import type { Dag, Resources, Task } from '../core/task.js';
@@ -299,7 +306,9 @@ async function prepareNodes(cloud: Cloud, rec: ClusterRecord): Promise<void> {
   const runners = runnersFor(rec.nodes);
   try {
     await runNodeSetup(cloud, rec.nodes, runners);
-    await installClusterAgent(cloud, rec, runners[0], agentBundlePath());
+    const image = rec.spec?.dockerImage;
+    const containers = image ? await startContainers(rec.nodes, runners, { image }) : undefined;
+    await installClusterAgent(cloud, rec, runners[0], agentBundlePath(), containers);
   } finally {
     await closeAll(runners);
   }
