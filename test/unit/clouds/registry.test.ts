@@ -81,11 +81,12 @@ describe('registry lookups', () => {
       'stop',
       'zones',
     ];
-    assert.deepEqual(facts.aws.features, all);
+    // Nodes that run a Docker Engine take image_id: docker:<image>: aws (and local, fluffycloud).
+    assert.deepEqual(facts.aws.features, [...all, 'docker-image'].sort());
     assert.deepEqual(facts.gcp.features, all);
     assert.deepEqual(facts.lambda.features, ['autostop', 'multi-node', 'ports']);
     assert.deepEqual(facts.runpod.features, ['autostop', 'disk-size', 'image-id', 'ports', 'spot', 'zones']);
-    assert.deepEqual(facts.fluffycloud.features, ['autostop', 'multi-node', 'spot', 'zones']);
+    assert.deepEqual(facts.fluffycloud.features, ['autostop', 'docker-image', 'multi-node', 'spot', 'zones']);
   });
 });
 

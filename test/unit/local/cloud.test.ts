@@ -48,7 +48,14 @@ describe('local cloud', () => {
     const c = createCloud();
     assert.equal(c.name, 'local');
     assert.equal(c.displayName, 'Local');
-    assert.deepEqual([...c.features].sort(), ['autostop', 'disk-size', 'labels', 'multi-node', 'stop']);
+    assert.deepEqual([...c.features].sort(), [
+      'autostop',
+      'disk-size',
+      'docker-image',
+      'labels',
+      'multi-node',
+      'stop',
+    ]);
     assert.equal(c.maxClusterNameLength, 64);
     assert.deepEqual(await c.checkCredentials(), { ok: true, source: 'this machine' });
     assert.equal(c.egressCostPerGb(100), 0);
