@@ -41,6 +41,14 @@ function containers(eng: Engine, cluster: string): string[] {
   return r.stdout.split('\n').filter(Boolean).sort();
 }
 
+async function waitFor(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Samples every process's command line until `stop` resolves; returns those holding `value`. */
 async function argvsHolding(value: string, stop: Promise<unknown>): Promise<string[]> {
   const hits = new Set<string>();
@@ -114,6 +122,32 @@ describe('image_id: docker:<image> end to end', { skip }, () => {
     const d = await sb.run(['down', '-y', 'dl']);
     assert.equal(d.code, 0, d.stderr);
     assert.deepEqual(containers(eng, 'dl'), [], 'down leaves no container');
+  });
+
+  test('local: cancel ends the job inside the container; stop stops the container, start starts it', async () => {
+    const r = await sb.run(['launch', '-y', '-c', 'dc', '--image-id', `docker:${IMAGE}`, 'echo up']);
+    assert.equal(r.code, 0, r.stderr);
+    const ps = () => eng.docker(['exec', 'skyhop-dc-0', 'ps', '-o', 'args']).stdout;
+    const long = await sb.run(['exec', 'dc', '-d', 'setsid sleep 1001 & sleep 1002']);
+    assert.equal(long.code, 0, long.stderr);
+    const id = long.stderr.match(/Job (\d+)/)?.[1];
+    assert.ok(id, long.stderr);
+    await waitFor('the job to run in the container', () => /sleep 1002/.test(ps()));
+    const c = await sb.run(['cancel', '-y', 'dc', id]);
+    assert.equal(c.code, 0, c.stderr);
+    await waitFor('no job process left in the container', () => !/sleep 100[12]/.test(ps()));
+
+    const running = () => eng.docker(['inspect', '-f', '{{.State.Running}}', 'skyhop-dc-0']).stdout.trim();
+    assert.equal((await sb.run(['stop', '-y', 'dc'])).code, 0);
+    assert.equal(running(), 'false');
+    const st = await sb.run(['start', '-y', 'dc']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal(running(), 'true');
+    const e = await sb.run(['exec', 'dc', '. /etc/os-release; echo "back in $PRETTY_NAME"']);
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, new RegExp(`back in ${MARK}`));
+    assert.equal((await sb.run(['down', '-y', 'dc'])).code, 0);
+    assert.deepEqual(containers(eng, 'dc'), []);
   });
 
   test('local: a missing image is a clear error naming it, before any job runs', async () => {
