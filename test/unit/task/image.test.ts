@@ -4,11 +4,16 @@
  * can take it.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { resolveImageId } from '../../../src/catalog/images.js';
 import { getCloud } from '../../../src/clouds/registry.js';
 import { missingFeatures, requiredFeatures } from '../../../src/core/features.js';
 import { applyOverrides } from '../../../src/task/overrides.js';
 import { parseImage } from '../../../src/task/image.js';
+import type { Resources } from '../../../src/core/task.js';
 import { parseTaskText, type Task } from '../../../src/task/index.js';
 import { UserError } from '../../../src/util/errors.js';
 import { testKnown } from './helpers.js';
@@ -89,5 +94,61 @@ describe('image_id: docker:<image>', () => {
     for (const c of ['gcp', 'lambda', 'runpod']) {
       assert.deepEqual(missingFeatures({ dockerImage: 'ubuntu' }, getCloud(c)), ['docker-image'], c);
     }
+  });
+});
+
+describe('image_id: skypilot:<tag>', () => {
+  const home = mkdtempSync(join(tmpdir(), 'skyhop-images-'));
+  const saved = process.env.SKYHOP_HOME;
+  before(() => {
+    process.env.SKYHOP_HOME = home;
+  });
+  after(() => {
+    if (saved === undefined) delete process.env.SKYHOP_HOME;
+    else process.env.SKYHOP_HOME = saved;
+    rmSync(home, { recursive: true, force: true });
+  });
+  const aws = () => getCloud('aws');
+  const req = (extra: Partial<Resources>): Resources => ({ useSpot: false, ...extra });
+
+  it('is a VM image: AWS plans only the regions where its image catalog maps the tag', () => {
+    const ls = aws().feasibleResources(req({ cloud: 'aws', imageId: 'skypilot:custom-cpu-ubuntu' }), 0);
+    assert.ok(ls.length > 0);
+    const regions = new Set(ls.map((l) => l.region));
+    assert.deepEqual(
+      [...regions].filter((r) => !['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2'].includes(r)),
+      [],
+    );
+    // The nodes boot SkyPilot's AMI of that region.
+    assert.equal(resolveImageId('aws', 'skypilot:custom-cpu-ubuntu', 'us-east-1'), 'ami-0e6842148a3d9982b');
+    assert.equal(resolveImageId('aws', 'ami-123', 'us-east-1'), 'ami-123');
+  });
+
+  it('a tag or region the cloud has no image for is a clear planning error', () => {
+    assert.throws(
+      () => aws().feasibleResources(req({ cloud: 'aws', imageId: 'skypilot:custom-cpu-ubunt' }), 0),
+      /AWS has no SkyPilot image skypilot:custom-cpu-ubunt \(did you mean skypilot:custom-cpu-ubuntu\?\)/,
+    );
+    assert.throws(
+      () =>
+        aws().feasibleResources(
+          req({ cloud: 'aws', region: 'eu-west-1', imageId: 'skypilot:custom-gpu-ubuntu' }),
+          0,
+        ),
+      /AWS has no image for skypilot:custom-gpu-ubuntu in eu-west-1; it has one in us-east-1, us-east-2/,
+    );
+    assert.throws(
+      () =>
+        getCloud('runpod').feasibleResources(
+          req({ cloud: 'runpod', imageId: 'skypilot:custom-cpu-ubuntu' }),
+          0,
+        ),
+      /RunPod has no SkyPilot images, so image_id: skypilot:custom-cpu-ubuntu cannot be used there/,
+    );
+    // Not pinned: the cloud is simply not a candidate.
+    assert.deepEqual(
+      getCloud('runpod').feasibleResources(req({ imageId: 'skypilot:custom-cpu-ubuntu' }), 0),
+      [],
+    );
   });
 });
