@@ -69,36 +69,48 @@ export function containerScript(o: ContainerOptions): string {
     'dk() { DOCKER_HOST="$host" $sudo docker "$@"; }',
     'answers() { dk info >/dev/null 2>&1; }',
     o.engine === 'local' ? LOCAL_ENGINE : NODE_ENGINE,
-    // The wrapper every later docker call on this node goes through.
+    // The image (used as it is when the engine has it, pulled only when it does not) and the
+    // container. Returns 3 when the engine does not see the node's HOME at the same path.
+    'up() {',
+    '  if ! dk image inspect "$img" >/dev/null 2>&1; then',
+    '    out=$(dk pull -q "$img" 2>&1) || fail "the Docker image $img is not $where and could not be pulled: $(printf %s "$out" | tail -n 1)"',
+    '  fi',
+    '  want=$(dk image inspect -f "{{.Id}}" "$img")',
+    '  state=$(dk inspect -f "{{.State.Running}} {{.Image}}" "$name" 2>/dev/null || true)',
+    '  case "$state" in',
+    '    "true $want") ;;',
+    '    "false $want") dk start "$name" >/dev/null || fail "could not start container $name $where";;',
+    '    *)',
+    '      [ -z "$state" ] || dk rm -f "$name" >/dev/null 2>&1 || true',
+    '      gpus=""',
+    '      if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU; then',
+    '        command -v nvidia-container-runtime-hook >/dev/null 2>&1 || command -v nvidia-ctk >/dev/null 2>&1 ||',
+    '          fail "node $(hostname) has NVIDIA GPUs but no NVIDIA Container Toolkit, so a container cannot use them: install nvidia-container-toolkit"',
+    '        gpus="--gpus all"',
+    '      fi',
+    '      out=$(dk run -d --pull never --name "$name" --label skyhop-cluster="$cluster" --network host $gpus \\',
+    '        -e HOME="$HOME" -v "$HOME:$HOME" -w "$HOME" --entrypoint /bin/sh ' +
+      `${runOpts ? `${runOpts} ` : ''}"$img" \\`,
+    '        -c \'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done\' 2>&1) ||',
+    '        fail "could not start a container of $img $where: $(printf %s "$out" | tail -n 1)"',
+    '      ;;',
+    '  esac',
+    // The engine must see the node's files where the node sees them (same HOME path).
+    '  dk exec "$name" test -d "$d" >/dev/null 2>&1 && return 0',
+    '  dk rm -f "$name" >/dev/null 2>&1 || true',
+    '  return 3',
+    '}',
+    'homeless() { fail "the Docker Engine at ${host:-the default socket} does not see this node\'s HOME ($HOME) at the same path, so a container would not see the task\'s files"; }',
+    'up || {',
+    o.engine === 'local'
+      ? '  homeless'
+      : // An engine outside the node's view of the files (a host's daemon seen through a shared
+        // socket): the node gets its own.
+        '  [ -n "$host" ] && homeless; install_engine; start_private; up || homeless',
+    '}',
+    // The wrapper every later docker call on this node goes through, bound to the engine chosen.
     'printf \'#!/bin/sh\\nDOCKER_HOST=%s exec %s docker "$@"\\n\' "\'$host\'" "$sudo" > "$d/docker.tmp"',
     'chmod 755 "$d/docker.tmp" && mv -f "$d/docker.tmp" "$d/docker"',
-    // The image: used as it is when the engine has it, pulled only when it does not.
-    'if ! dk image inspect "$img" >/dev/null 2>&1; then',
-    '  out=$(dk pull -q "$img" 2>&1) || fail "the Docker image $img is not $where and could not be pulled: $(printf %s "$out" | tail -n 1)"',
-    'fi',
-    'want=$(dk image inspect -f "{{.Id}}" "$img")',
-    'state=$(dk inspect -f "{{.State.Running}} {{.Image}}" "$name" 2>/dev/null || true)',
-    'case "$state" in',
-    '  "true $want") ;;',
-    '  "false $want") dk start "$name" >/dev/null || fail "could not start container $name";;',
-    '  *)',
-    '    [ -z "$state" ] || dk rm -f "$name" >/dev/null 2>&1 || true',
-    '    gpus=""',
-    '    if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU; then',
-    '      command -v nvidia-container-runtime-hook >/dev/null 2>&1 || command -v nvidia-ctk >/dev/null 2>&1 ||',
-    '        fail "node $(hostname) has NVIDIA GPUs but no NVIDIA Container Toolkit, so a container cannot use them: install nvidia-container-toolkit"',
-    '      gpus="--gpus all"',
-    '    fi',
-    '    out=$(dk run -d --pull never --name "$name" --label skyhop-cluster="$cluster" --network host $gpus \\',
-    '      -e HOME="$HOME" -v "$HOME:$HOME" -w "$HOME" --entrypoint /bin/sh ' +
-      `${runOpts ? `${runOpts} ` : ''}"$img" \\`,
-    '      -c \'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done\' 2>&1) ||',
-    '      fail "could not start a container of $img $where: $(printf %s "$out" | tail -n 1)"',
-    '    ;;',
-    'esac',
-    // The engine must see the node's files where the node sees them (same HOME path).
-    'dk exec "$name" test -d "$d" >/dev/null 2>&1 ||',
-    '  fail "the Docker Engine at ${host:-the default socket} does not see this node\'s HOME ($HOME) at the same path, so the container would not see the task\'s files"',
     'printf %s "$name" > "$d/container"',
   ].join('\n');
 }
@@ -118,37 +130,41 @@ const LOCAL_ENGINE = [
 ].join('\n');
 
 /**
- * A remote node's engine: the one that answers; else a private dockerd started before by this
- * script; else docker.io installed where missing and the daemon started (systemd's service, or a
- * private dockerd on a node without systemd).
+ * A remote node's engine: a private dockerd this script started before, else the default one if it
+ * answers, else docker.io installed where missing and the daemon started (systemd's service, or a
+ * private dockerd on a node without systemd). A default engine that does not see the node's HOME at
+ * the same path (a host's daemon reached through a shared socket) gives way to a private one.
  */
 const NODE_ENGINE = [
   'run="/tmp/skyhop-docker-$(id -u)"',
-  'if ! answers; then',
+  'install_engine() {',
+  '  command -v dockerd >/dev/null 2>&1 && return 0',
+  '  command -v apt-get >/dev/null 2>&1 || fail "node $(hostname) has no Docker Engine and no apt-get to install docker.io with"',
+  '  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends docker.io; } >"$d/install.log" 2>&1 ||',
+  '    fail "could not install docker.io on node $(hostname): $(tail -n 1 "$d/install.log")"',
+  '}',
+  // A private daemon that clashes with nothing on the machine; it ends with the node.
+  'start_private() {',
   '  host="unix://$run/docker.sock"',
-  '  answers || host=""',
-  'fi',
+  '  answers && return 0',
+  '  mkdir -p "$run" "$d/root"',
+  '  $sudo setsid env -i PATH="$PATH" HOME="$HOME" dockerd --data-root "$d/root" --exec-root "$run/exec" \\',
+  '    -H "$host" --pidfile "$run/docker.pid" --bridge=none --iptables=false \\',
+  '    >"$d/dockerd.log" 2>&1 </dev/null &',
+  '  i=0; until answers; do',
+  '    i=$((i + 1)); [ $i -lt 120 ] || fail "the Docker Engine on node $(hostname) did not start: $(tail -n 1 "$d/dockerd.log")"',
+  '    sleep 0.5',
+  '  done',
+  '}',
+  // The engine that answers (this node's private one, started before, else the default one) ...
+  'host="unix://$run/docker.sock"; answers || host=""',
+  // ... else docker.io, installed where missing, started by systemd, else privately.
   'if ! answers; then',
-  '  if ! command -v dockerd >/dev/null 2>&1; then',
-  '    command -v apt-get >/dev/null 2>&1 || fail "node $(hostname) has no Docker Engine and no apt-get to install docker.io with"',
-  '    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends docker.io; } >"$d/install.log" 2>&1 ||',
-  '      fail "could not install docker.io on node $(hostname): $(tail -n 1 "$d/install.log")"',
-  '  fi',
+  '  install_engine',
   '  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then',
   '    $sudo systemctl start docker >/dev/null 2>&1 || true',
   '  fi',
-  '  if ! answers; then',
-  // No systemd (or its service failed): a private daemon that clashes with nothing on the machine.
-  '    host="unix://$run/docker.sock"',
-  '    mkdir -p "$run" "$d/root"',
-  '    $sudo setsid env -i PATH="$PATH" HOME="$HOME" dockerd --data-root "$d/root" --exec-root "$run/exec" \\',
-  '      -H "$host" --pidfile "$run/docker.pid" --bridge=none --iptables=false \\',
-  '      >"$d/dockerd.log" 2>&1 </dev/null &',
-  '    i=0; until answers; do',
-  '      i=$((i + 1)); [ $i -lt 120 ] || fail "the Docker Engine on node $(hostname) did not start: $(tail -n 1 "$d/dockerd.log")"',
-  '      sleep 0.5',
-  '    done',
-  '  fi',
+  '  answers || start_private',
   'fi',
 ].join('\n');
 
