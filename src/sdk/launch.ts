@@ -61,6 +61,11 @@ export interface LaunchOptions extends SdkEvents {
   onWait?(message: string): void;
   backoffMs?: { initial: number; max: number };
   store?: Store;
+  /**
+   * Extra `docker run` arguments for the nodes' containers (`image_id: docker:`), each one argv
+   * element: SkyPilot's `docker.run_options`. Applied when a container is created.
+   */
+  dockerRunOptions?: string[];
 }
 
 export interface LaunchResult {
@@ -136,7 +141,10 @@ function cloudFor(rec: ClusterRecord, clouds: readonly Cloud[] = []): Cloud {
   return clouds.find((c) => c.name === rec.cloud) ?? cloudOf(rec);
 }
 
-type BringUpOptions = Pick<LaunchOptions, 'onStep' | 'signal' | 'retryUntilUp' | 'backoffMs'> & {
+type BringUpOptions = Pick<
+  LaunchOptions,
+  'onStep' | 'signal' | 'retryUntilUp' | 'backoffMs' | 'dockerRunOptions'
+> & {
   clouds?: readonly Cloud[];
 };
 
@@ -185,7 +193,7 @@ async function bringUp(store: Store, rec: ClusterRecord, opts: BringUpOptions): 
     status: 'UP' as const,
     headIp: nodes[0]?.externalIp ?? nodes[0]?.internalIp ?? null,
   };
-  await prepareNodes(cloud, up);
+  await prepareNodes(cloud, up, opts.dockerRunOptions);
   store.setClusterNodes(rec.name, nodes);
   store.setClusterStatus(rec.name, 'UP');
   return store.getCluster(rec.name)!;
@@ -242,7 +250,7 @@ async function provisionNew(
     });
     step(`Preparing ${result.nodes.length} node${result.nodes.length > 1 ? 's' : ''} of ${name}.`);
     try {
-      await prepareNodes(result.cloud, rec);
+      await prepareNodes(result.cloud, rec, opts.dockerRunOptions);
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       throw new CloudError(
@@ -302,12 +310,14 @@ function initialRecord(place: Place, numNodes: number, launchedAt: number): Clus
 }
 
 /** Node setup and the agent: what every (re)started cluster needs before jobs run. */
-async function prepareNodes(cloud: Cloud, rec: ClusterRecord): Promise<void> {
+async function prepareNodes(cloud: Cloud, rec: ClusterRecord, dockerRunOptions?: string[]): Promise<void> {
   const runners = runnersFor(rec.nodes);
   try {
     await runNodeSetup(cloud, rec.nodes, runners);
     const image = rec.spec?.dockerImage;
-    const containers = image ? await startContainers(rec.nodes, runners, { image }) : undefined;
+    const containers = image
+      ? await startContainers(rec.nodes, runners, { image, runOptions: dockerRunOptions })
+      : undefined;
     await installClusterAgent(cloud, rec, runners[0], agentBundlePath(), containers);
   } finally {
     await closeAll(runners);

@@ -16,6 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   buildTinyImage,
@@ -27,6 +28,10 @@ import {
   startRegistry,
 } from '../helpers/docker.js';
 import { type EmulatorHandle, startEmulator } from '../helpers/fluffycloud.js';
+import type { NodeInfo } from '../../src/core/cluster.js';
+import { startContainers } from '../../src/runtime/bootstrap.js';
+import { containerExec, containerTeardown } from '../../src/runtime/docker.js';
+import { makeRunner } from '../../src/runtime/index.js';
 import { Sandbox } from './harness.js';
 
 const IMAGE = 'skyhop-test/tiny:1';
@@ -148,6 +153,51 @@ describe('image_id: docker:<image> end to end', { skip }, () => {
     assert.match(e.stdout, new RegExp(`back in ${MARK}`));
     assert.equal((await sb.run(['down', '-y', 'dc'])).code, 0);
     assert.deepEqual(containers(eng, 'dc'), []);
+  });
+
+  test('run options (docker.run_options) reach docker run; env names, never values, reach docker exec', async () => {
+    const home = join(sb.dir, 'opts-node');
+    mkdirSync(home, { recursive: true });
+    const node: NodeInfo = {
+      id: 'n0',
+      cluster: 'ro',
+      role: 'head',
+      rank: 0,
+      status: 'running',
+      internalIp: '127.0.0.1',
+      externalIp: null,
+      tags: {},
+      connection: { kind: 'local', home, nodeId: 'ro/n0' },
+    };
+    const runner = makeRunner(node.connection);
+    const saved = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = eng.host;
+    try {
+      const [name] = await startContainers([node], [runner], {
+        image: IMAGE,
+        runOptions: ['--label', 'team=ml docs', '-e', 'FROM_OPTS=yes'],
+      });
+      assert.equal(name, 'skyhop-ro-0');
+      assert.equal(
+        eng.docker(['inspect', '-f', '{{index .Config.Labels "team"}}', name]).stdout.trim(),
+        'ml docs',
+      );
+      const line = containerExec(name, ['SECRET_ONE'], 'echo "$FROM_OPTS $SECRET_ONE $HOME"');
+      assert.doesNotMatch(line, /s3cr3t/);
+      const r = await runner.run(line, { env: { SECRET_ONE: 's3cr3t\nline two' } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `yes s3cr3t\nline two ${home}\n`);
+      // Ready again: the running container is kept, not re-created.
+      const id = eng.docker(['inspect', '-f', '{{.Id}}', name]).stdout;
+      await startContainers([node], [runner], { image: IMAGE });
+      assert.equal(eng.docker(['inspect', '-f', '{{.Id}}', name]).stdout, id);
+      assert.equal((await runner.run(containerTeardown('rm'))).code, 0);
+      assert.deepEqual(containers(eng, 'ro'), []);
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+      await runner.close();
+    }
   });
 
   test('local: a missing image is a clear error naming it, before any job runs', async () => {
