@@ -187,6 +187,7 @@ export async function startContainers(
       const opts = {
         cluster: node.cluster,
         rank,
+        nodeId: node.id,
         image: o.image,
         engine: node.connection.kind === 'local' ? ('local' as const) : ('node' as const),
         dockerHost: process.env.DOCKER_HOST,
@@ -197,7 +198,7 @@ export async function startContainers(
         const why = r.stderr.trim().split('\n').pop() || `exit ${r.code}`;
         throw new UserError(`cannot run docker:${o.image} on ${node.cluster} rank ${rank}: ${why}`);
       }
-      return containerName(node.cluster, rank);
+      return containerName(node.cluster, rank, node.id);
     }),
   );
 }

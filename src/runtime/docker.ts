@@ -7,10 +7,12 @@
  *   socket) and never installs one. An SSH node uses the engine that answers on it; where none does,
  *   node setup installs Debian/Ubuntu's `docker.io` when `dockerd` is missing and starts the daemon
  *   (systemd's `docker` service, or on a node without systemd a private `dockerd` with its own
- *   data-root, exec-root, socket and pidfile under skyhop's folders).
+ *   data-root, exec-root, socket and pidfile under skyhop's folders). A default engine that does
+ *   not see the node's HOME at the same path (a host's daemon through a shared socket) gives way
+ *   to a private one on an SSH node, and is an error on a local one.
  * - `~/.skyhop/docker/docker` on each node is the docker command bound to that engine (its
  *   `DOCKER_HOST`, `sudo -E` for a user who is not root); `~/.skyhop/docker/container` names the
- *   node's container. Jobs, `down` and the local cloud's teardown use both.
+ *   node's container. Jobs and the local cloud's stop and teardown use both.
  * - The container: `--network host`, the node's GPUs (`--gpus all` where the node has NVIDIA GPUs),
  *   the node's HOME mounted at the same path and set as HOME (so `~/sky_workdir` and file mounts
  *   under HOME are the same files inside), `--pull never` (the image was found or pulled just
@@ -26,14 +28,21 @@ export const DOCKER_DIR = '.skyhop/docker';
 /** The docker command bound to the node's engine, as node shell text (`$HOME` expands there). */
 export const NODE_DOCKER = `"$HOME"/${DOCKER_DIR}/docker`;
 
-/** The container of a cluster's node: `skyhop-<cluster>-<rank>` (one per node, unique per engine). */
-export function containerName(cluster: string, rank: number): string {
-  return `skyhop-${cluster.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-')}-${rank}`;
+/**
+ * The container of a cluster's node: `skyhop-<cluster>-<rank>-<node id>`. The node's id keeps it
+ * unique in an engine several nodes share (the local cloud's: two SKYHOP_HOMEs may each have a
+ * cluster of the same name on this machine's engine).
+ */
+export function containerName(cluster: string, rank: number, nodeId: string): string {
+  const safe = (x: string) => x.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-');
+  return `skyhop-${safe(cluster)}-${rank}-${safe(nodeId).slice(-16)}`;
 }
 
 export interface ContainerOptions {
   cluster: string;
   rank: number;
+  /** The node's id (the cloud's instance id). */
+  nodeId: string;
   image: string;
   /**
    * `local`: this machine's engine (at `dockerHost`, else the default socket); never installed.
@@ -53,7 +62,7 @@ export interface ContainerOptions {
  * The environment it needs is in `containerScriptEnv`.
  */
 export function containerScript(o: ContainerOptions): string {
-  const name = containerName(o.cluster, o.rank);
+  const name = containerName(o.cluster, o.rank, o.nodeId);
   const runOpts = (o.runOptions ?? []).map(shq).join(' ');
   return [
     'set -u',

@@ -104,7 +104,10 @@ describe('image_id: docker:<image> end to end', { skip }, () => {
       assert.match(r.stdout, new RegExp(`hello from a container on rank ${rank} of 2: ${MARK}`));
     }
     assert.match(r.stdout, /workdir: \/\S+\/sky_workdir: this file came from the workdir/);
-    assert.deepEqual(containers(eng, 'dl'), ['skyhop-dl-0', 'skyhop-dl-1']);
+    const names = containers(eng, 'dl');
+    assert.equal(names.length, 2, names.join(' '));
+    assert.match(names[0], /^skyhop-dl-0-/);
+    assert.match(names[1], /^skyhop-dl-1-/);
 
     // exec runs in the same container; env values reach it without ever being in a command line.
     const secret = `tok-${process.pid}-${Date.now()}`;
@@ -132,7 +135,8 @@ describe('image_id: docker:<image> end to end', { skip }, () => {
   test('local: cancel ends the job inside the container; stop stops the container, start starts it', async () => {
     const r = await sb.run(['launch', '-y', '-c', 'dc', '--image-id', `docker:${IMAGE}`, 'echo up']);
     assert.equal(r.code, 0, r.stderr);
-    const ps = () => eng.docker(['exec', 'skyhop-dc-0', 'ps', '-o', 'args']).stdout;
+    const [dc] = containers(eng, 'dc');
+    const ps = () => eng.docker(['exec', dc, 'ps', '-o', 'args']).stdout;
     const long = await sb.run(['exec', 'dc', '-d', 'setsid sleep 1001 & sleep 1002']);
     assert.equal(long.code, 0, long.stderr);
     const id = long.stderr.match(/Job (\d+)/)?.[1];
@@ -142,7 +146,7 @@ describe('image_id: docker:<image> end to end', { skip }, () => {
     assert.equal(c.code, 0, c.stderr);
     await waitFor('no job process left in the container', () => !/sleep 100[12]/.test(ps()));
 
-    const running = () => eng.docker(['inspect', '-f', '{{.State.Running}}', 'skyhop-dc-0']).stdout.trim();
+    const running = () => eng.docker(['inspect', '-f', '{{.State.Running}}', dc]).stdout.trim();
     assert.equal((await sb.run(['stop', '-y', 'dc'])).code, 0);
     assert.equal(running(), 'false');
     const st = await sb.run(['start', '-y', 'dc']);
@@ -177,7 +181,7 @@ describe('image_id: docker:<image> end to end', { skip }, () => {
         image: IMAGE,
         runOptions: ['--label', 'team=ml docs', '-e', 'FROM_OPTS=yes'],
       });
-      assert.equal(name, 'skyhop-ro-0');
+      assert.equal(name, 'skyhop-ro-0-n0');
       assert.equal(
         eng.docker(['inspect', '-f', '{{index .Config.Labels "team"}}', name]).stdout.trim(),
         'ml docs',
