@@ -155,6 +155,21 @@ describe('image_id: docker:<image> end to end', { skip }, () => {
     const e = await sb.run(['exec', 'dc', '. /etc/os-release; echo "back in $PRETTY_NAME"']);
     assert.equal(e.code, 0, e.stderr);
     assert.match(e.stdout, new RegExp(`back in ${MARK}`));
+    // The cluster runs one image: a task asking for another is told so, naming both.
+    const other = await sb.run([
+      'launch',
+      '-y',
+      '-c',
+      'dc',
+      '--image-id',
+      'docker:skyhop-test/other:1',
+      'echo x',
+    ]);
+    assert.notEqual(other.code, 0);
+    assert.match(
+      other.stderr,
+      /image_id: docker:skyhop-test\/other:1 \(cluster: docker:skyhop-test\/tiny:1\)/,
+    );
     assert.equal((await sb.run(['down', '-y', 'dc'])).code, 0);
     assert.deepEqual(containers(eng, 'dc'), []);
   });
