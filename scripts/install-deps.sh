@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need beyond npm: Debian packages (OpenSSH client and server for the FluffyCloud
-# emulator's hosts and the SSH runner, rsync for file sync, util-linux for namespaces) and moto
+# emulator's hosts and the SSH runner, rsync for file sync, util-linux for namespaces; docker.io, the
+# Docker Engine the `image_id: docker:` tests start privately, busybox-static for their tiny image and
+# docker-registry for the image FluffyCloud nodes pull from a loopback port) and moto
 # (`moto_server`, the AWS emulator the AWS suites run against, from Python's package index).
 # Idempotent and fast: a no-op when everything is there (no apt, no pip, no Python started).
 # Needs root (or sudo) only when a Debian package is missing. Under CI=true a moto that cannot be
@@ -12,6 +14,9 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-serve
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || need+=(docker.io)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 
 # moto: installed with the pip of the first python3 on PATH (pyenv's shim, a venv's, or Debian's
 # /usr/bin/python3). Debian's python3 has no pip until python3-pip is installed.

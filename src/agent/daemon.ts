@@ -22,6 +22,7 @@ import { createServer, type Server } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { killByMarker, killByMarkerShell } from '../runtime/procs.js';
+import { containerExec } from '../runtime/docker.js';
 import { makeRunner } from '../runtime/index.js';
 import { shPath } from '../util/shell.js';
 import type { CommandRunner } from '../runtime/types.js';
@@ -553,8 +554,9 @@ export class AgentDaemon {
         (e) => this.onLogError(id, e),
       );
       const runners = nodes.map((x) => makeRunner(x.connection));
+      const containers = nodes.map((x) => x.container);
       if (spec.setup?.trim()) {
-        const res = await this.gang(job, runners, spec.setup, cwd, jobLog, prefixes, (r) => ({
+        const res = await this.gang(job, runners, containers, spec.setup, cwd, jobLog, prefixes, (r) => ({
           ...common,
           SKYPILOT_SETUP_NODE_RANK: String(r),
           SKYPILOT_SETUP_NODE_IPS: ips,
@@ -578,7 +580,7 @@ export class AgentDaemon {
         final = { status: 'CANCELLED', patch: { reason: 'cancelled before it ran' } };
       }
       if (final.status === 'SUCCEEDED' && spec.run?.trim()) {
-        const res = await this.gang(job, runners, spec.run, cwd, jobLog, prefixes, (r) => {
+        const res = await this.gang(job, runners, containers, spec.run, cwd, jobLog, prefixes, (r) => {
           const env: Record<string, string> = {
             ...common,
             SKYPILOT_NODE_RANK: String(r),
@@ -620,6 +622,7 @@ export class AgentDaemon {
   private async gang(
     job: Job,
     runners: CommandRunner[],
+    containers: ReadonlyArray<string | undefined>,
     script: string,
     cwd: string,
     jobLog: JobLog,
@@ -637,9 +640,14 @@ export class AgentDaemon {
         try {
           // One stream, so that a job's output and errors keep their order in the log (SkyPilot does
           // the same); on the same line, so that bash's error line numbers match the user's script.
+          // In a container (image_id: docker:...), the same line runs there, with the job's variables
+          // forwarded by name from the runner's environment (values never in an argv).
           const dir = shPath(cwd);
-          const res = await runner.run(`exec 2>&1; mkdir -p ${dir} && cd ${dir} || exit 1; ${script}`, {
-            env: envFor(r),
+          const env = envFor(r);
+          const line = `exec 2>&1; mkdir -p ${dir} && cd ${dir} || exit 1; ${script}`;
+          const c = containers[r];
+          const res = await runner.run(c ? containerExec(c, Object.keys(env), line) : line, {
+            env,
             onStdout: (c) => out.write(c),
             onStderr: (c) => err.write(c),
           });

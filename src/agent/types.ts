@@ -55,6 +55,8 @@ export interface ClusterNodeInfo {
   ip: string;
   /** How the agent on the head reaches this node. */
   connection: Connection;
+  /** The container jobs run in on this node (`image_id: docker:<image>`), through `docker exec`. */
+  container?: string;
 }
 
 /** `~/.skyhop/agent/cluster.json` on the head node; written by the client. */

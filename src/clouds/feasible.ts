@@ -32,6 +32,7 @@ import type { AcceleratorDemand, Amount, Resources } from '../core/task.js';
 import { UserError } from '../util/errors.js';
 import type { Feature, Launchable } from '../core/cluster.js';
 import { missingFeatures } from '../core/features.js';
+import { type SkyImages, skypilotImages, skypilotTag } from '../catalog/images.js';
 
 /** The part of a Cloud that planning needs. */
 export interface PlanningCloud {
@@ -247,6 +248,27 @@ function launchablesForType(
   return out;
 }
 
+/** Why `cloud` cannot boot SkyPilot's image `tag` (in `region`, when pinned), or null when it can. */
+function tagProblem(
+  cloud: PlanningCloud,
+  tag: string,
+  images: SkyImages | null,
+  region?: string,
+): string | null {
+  if (!images) {
+    return `${cloud.displayName} has no SkyPilot images, so image_id: ${tag} cannot be used there; give one of its own image ids, or image_id: docker:<image>`;
+  }
+  const regions = images.regionsOf(tag);
+  if (regions.length === 0) {
+    const near = closestName(tag, images.tags());
+    return `${cloud.displayName} has no SkyPilot image ${tag}${near ? ` (did you mean ${near}?)` : ''}; its SkyPilot images: ${images.tags().join(', ')}`;
+  }
+  if (region !== undefined && !regions.includes(region)) {
+    return `${cloud.displayName} has no image for ${tag} in ${region}; it has one in ${regions.join(', ')}`;
+  }
+  return null;
+}
+
 /**
  * Every launchable of `cloud` for request `r` (alternative `alternative` of its task), cheapest
  * first (ties: region, then instance type). Empty when nothing fits, the request is pinned to
@@ -261,16 +283,27 @@ export function feasibleFromCatalog(
 ): Launchable[] {
   if (r.cloud !== undefined && r.cloud !== cloud.name) return [];
   if (missingFeatures(r, cloud).length > 0) return [];
+  // image_id: skypilot:<tag> plans only regions where the cloud's image catalog maps the tag.
+  const tag = skypilotTag(r.imageId);
+  const images = tag ? skypilotImages(cloud.name) : null;
+  if (tag) {
+    const why = tagProblem(cloud, tag, images, r.region);
+    if (why) {
+      if (pinned(cloud, r)) throw new UserError(why);
+      return [];
+    }
+  }
   const catalog = cloud.catalog();
   const place = placeOf(cloud, catalog, r);
   if (place === null) return [];
-  const out: Launchable[] = [];
+  let out: Launchable[] = [];
   const fast = hooks.highPerformanceNetwork;
   for (const t of candidateTypes(cloud, catalog, r, place, hooks)) {
     // network_tier: best plans only types with the cloud's high-performance network.
     if (r.networkTier === 'best' && !fast?.(t)) continue;
     out.push(...launchablesForType(cloud, catalog, r, alternative, place, t, hooks));
   }
+  if (tag && images) out = out.filter((l) => images.imageFor(tag, l.region) !== null);
   return out.sort(
     (a, b) =>
       a.hourlyPrice - b.hourlyPrice ||

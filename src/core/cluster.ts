@@ -15,6 +15,8 @@ export type Feature =
   | 'multi-node'
   | 'ports'
   | 'image-id'
+  /** Nodes can run a Docker Engine, so a task may run in a container (`image_id: docker:<image>`). */
+  | 'docker-image'
   | 'disk-size'
   | 'labels'
   | 'zones'
@@ -80,6 +82,8 @@ export interface ClusterSpec {
   diskSize?: number;
   ports?: string[];
   imageId?: string;
+  /** The container every node runs the cluster's jobs in (`image_id: docker:<image>`). */
+  dockerImage?: string;
   labels?: Record<string, string>;
   /** `network_tier: best`: the nodes get the cloud's high-performance network interface (AWS: EFA). */
   networkTier?: 'best';

@@ -13,7 +13,10 @@ import type { Resources } from './task.js';
 
 /** What a request needs of a cloud: the fields of a Resources request, and how many nodes. */
 export type FeatureRequest = Partial<
-  Pick<Resources, 'useSpot' | 'ports' | 'imageId' | 'diskSize' | 'labels' | 'autostop' | 'networkTier'>
+  Pick<
+    Resources,
+    'useSpot' | 'ports' | 'imageId' | 'dockerImage' | 'diskSize' | 'labels' | 'autostop' | 'networkTier'
+  >
 > & {
   /** A ClusterSpec spells "no zone" null. */
   zone?: string | null;
@@ -83,6 +86,16 @@ const TABLE: ReadonlyArray<readonly [Feature, Entry]> = [
       needs: (r) => r.imageId !== undefined,
       problem: (c) => `${c} does not take a custom image`,
       fix: () => 'drop image_id',
+    },
+  ],
+  [
+    'docker-image',
+    {
+      field: 'dockerImage',
+      asked: (r) => `image_id: docker:${r.dockerImage}`,
+      needs: (r) => r.dockerImage !== undefined,
+      problem: (c) => `${c} cannot run tasks in a Docker container`,
+      fix: () => 'drop image_id or choose another cloud (local, fluffycloud and aws run containers)',
     },
   ],
   [

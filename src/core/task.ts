@@ -30,7 +30,13 @@ export interface Resources {
   useSpot: boolean;
   diskSize?: number; // GiB
   ports?: string[]; // "8080", "10000-10010"
+  /** The VM image the cloud boots (`image_id: ami-…`, or a `skypilot:<tag>` the cloud maps to one). */
   imageId?: string;
+  /**
+   * `image_id: docker:<image>`: the nodes boot the cloud's default image and setup and run execute in
+   * this container on every node (host network, the node's GPUs, HOME with the workdir mounted).
+   */
+  dockerImage?: string;
   labels?: Record<string, string>;
   /** Disk tier (SkyPilot's `disk_tier`); clouds without tiers ignore it. */
   diskTier?: 'low' | 'medium' | 'high' | 'ultra' | 'best';

@@ -10,6 +10,7 @@
  * (`plannedPlaces`, fed by the SDK's `planLaunch`); a relaunch or start of a known cluster has its
  * recorded place only (`recordedPlace`).
  */
+import { resolveImageId } from '../catalog/images.js';
 import type { Cloud, NodeProvider } from '../clouds/types.js';
 import type { BlocklistEntry, ClusterSpec, Launchable, NodeInfo } from '../core/cluster.js';
 import { launchReachable } from '../runtime/bootstrap.js';
@@ -107,7 +108,9 @@ export function specFor(cluster: string, numNodes: number, l: Launchable, zone: 
   const r = l.request;
   if (r.diskSize !== undefined) spec.diskSize = r.diskSize;
   if (r.ports !== undefined) spec.ports = r.ports;
-  if (r.imageId !== undefined) spec.imageId = r.imageId;
+  // A skypilot:<tag> becomes the cloud's own image in this region (planning kept only such regions).
+  if (r.imageId !== undefined) spec.imageId = resolveImageId(l.cloud, r.imageId, l.region);
+  if (r.dockerImage !== undefined) spec.dockerImage = r.dockerImage;
   if (r.labels !== undefined) spec.labels = r.labels;
   if (r.networkTier === 'best') spec.networkTier = 'best';
   return spec;

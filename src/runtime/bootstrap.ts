@@ -13,6 +13,7 @@ import type { Task } from '../core/task.js';
 import { CloudError, InterruptedError, UserError } from '../util/errors.js';
 import { packageRoot } from '../util/package-root.js';
 import { shPath } from '../util/shell.js';
+import { containerName, containerScript, containerScriptEnv } from './docker.js';
 import { makeRunner } from './index.js';
 import type { CommandRunner } from './types.js';
 
@@ -166,6 +167,38 @@ export async function runNodeSetup(
           `node setup failed on ${node.cluster} rank ${node.rank ?? i} (exit ${r.code}): ${r.stderr.trim().split('\n').pop() ?? ''}`,
         );
       }
+    }),
+  );
+}
+
+/**
+ * `image_id: docker:<image>`: readies the engine and starts the cluster's container on every node,
+ * in parallel (see docker.ts); returns each node's container name. A node that cannot run it (no
+ * engine, the image missing and not pullable) fails with one line naming the node and the reason.
+ */
+export async function startContainers(
+  nodes: readonly NodeInfo[],
+  runners: readonly CommandRunner[],
+  o: { image: string; runOptions?: readonly string[] },
+): Promise<string[]> {
+  return Promise.all(
+    nodes.map(async (node, i) => {
+      const rank = node.rank ?? i;
+      const opts = {
+        cluster: node.cluster,
+        rank,
+        nodeId: node.id,
+        image: o.image,
+        engine: node.connection.kind === 'local' ? ('local' as const) : ('node' as const),
+        dockerHost: process.env.DOCKER_HOST,
+        runOptions: o.runOptions,
+      };
+      const r = await runners[i].run(containerScript(opts), { env: containerScriptEnv(opts) });
+      if (r.code !== 0) {
+        const why = r.stderr.trim().split('\n').pop() || `exit ${r.code}`;
+        throw new UserError(`cannot run docker:${o.image} on ${node.cluster} rank ${rank}: ${why}`);
+      }
+      return containerName(node.cluster, rank, node.id);
     }),
   );
 }

@@ -139,6 +139,9 @@ export function incompatibility(rec: ClusterRecord, task: Task): string | null {
     if (want.useSpot && !r.useSpot) return why('spot instances (cluster: on-demand)');
     if (want.networkTier === 'best' && rec.spec?.networkTier !== 'best')
       return why('network_tier: best (cluster: standard network)');
+    const has = rec.spec?.dockerImage;
+    if (want.dockerImage && want.dockerImage !== has)
+      return why(`image_id: docker:${want.dockerImage} (cluster: ${has ? `docker:${has}` : 'no container'})`);
     if (want.cpus && r.vcpus != null && r.vcpus < want.cpus.value)
       return why(`${want.cpus.value} CPUs (cluster: ${r.vcpus})`);
     if (want.memory && r.memoryGiB != null && r.memoryGiB < want.memory.value)

@@ -73,13 +73,20 @@ export async function installClusterAgent(
   rec: ClusterRecord,
   head: CommandRunner,
   bundle: string,
+  /** Each node's container (`image_id: docker:<image>`), by position in `rec.nodes`. */
+  containers?: readonly string[],
 ) {
   const conns = await connectionsFromHead(head, rec.nodes);
   const info: agent.ClusterInfoFile = {
     name: rec.name,
     cloud: rec.cloud,
     region: rec.region,
-    nodes: rec.nodes.map((n, i) => ({ rank: n.rank ?? i, ip: n.internalIp, connection: conns[i] })),
+    nodes: rec.nodes.map((n, i) => ({
+      rank: n.rank ?? i,
+      ip: n.internalIp,
+      connection: conns[i],
+      ...(containers?.[i] ? { container: containers[i] } : {}),
+    })),
     perNode: {
       cpus: rec.resources.vcpus ?? 1,
       memoryGiB: rec.resources.memoryGiB ?? 0,

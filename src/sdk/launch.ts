@@ -13,7 +13,14 @@
 import type { Cloud } from '../clouds/types.js';
 import { effectiveConfig, launchSpec, loadConfig, type SkyhopConfig } from '../config/config.js';
 import type { Launchable } from '../core/cluster.js';
-import { closeAll, agentBundlePath, runNodeSetup, runnersFor, syncTaskFiles } from '../runtime/bootstrap.js';
+import {
+  closeAll,
+  agentBundlePath,
+  runNodeSetup,
+  runnersFor,
+  startContainers,
+  syncTaskFiles,
+} from '../runtime/bootstrap.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { launchSpecOf, openStore, type ClusterRecord, type Store } from '../state/index.js';
 import type { Dag, Resources, Task } from '../core/task.js';
@@ -56,6 +63,11 @@ export interface LaunchOptions extends SdkEvents {
   onWait?(message: string): void;
   backoffMs?: { initial: number; max: number };
   store?: Store;
+  /**
+   * Extra `docker run` arguments for the nodes' containers (`image_id: docker:`), each one argv
+   * element: SkyPilot's `docker.run_options`. Applied when a container is created.
+   */
+  dockerRunOptions?: string[];
 }
 
 export interface LaunchResult {
@@ -90,6 +102,10 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
   });
   let runners: CommandRunner[] = [];
   try {
+    // The containers' `docker run` options: the caller's, else the config's (`docker.run_options`, the
+    // task's `config:` winning over the config file).
+    const dockerRunOptions =
+      opts.dockerRunOptions ?? effectiveConfig(task, await loadConfig()).docker.runOptions;
     let rec = store.getCluster(name);
     let reused = false;
     // A reused cluster takes the task's (first alternative's) autostop; a new one, its chosen alternative's.
@@ -102,10 +118,10 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
         );
       }
       checkAutostop(cloudFor(rec, opts.clouds), rec, autostop);
-      rec = await bringUp(store, rec, { ...opts, onStep: step });
+      rec = await bringUp(store, rec, { ...opts, dockerRunOptions, onStep: step });
       reused = true;
     } else {
-      const made = await provisionNew(store, name, opts, task, step);
+      const made = await provisionNew(store, name, { ...opts, dockerRunOptions }, task, step);
       rec = made.rec;
       autostop = made.request.autostop;
     }
@@ -131,7 +147,10 @@ function cloudFor(rec: ClusterRecord, clouds: readonly Cloud[] = []): Cloud {
   return clouds.find((c) => c.name === rec.cloud) ?? cloudOf(rec);
 }
 
-type BringUpOptions = Pick<LaunchOptions, 'onStep' | 'signal' | 'retryUntilUp' | 'backoffMs'> & {
+type BringUpOptions = Pick<
+  LaunchOptions,
+  'onStep' | 'signal' | 'retryUntilUp' | 'backoffMs' | 'dockerRunOptions'
+> & {
   clouds?: readonly Cloud[];
 };
 
@@ -180,7 +199,7 @@ async function bringUp(store: Store, rec: ClusterRecord, opts: BringUpOptions): 
     status: 'UP' as const,
     headIp: nodes[0]?.externalIp ?? nodes[0]?.internalIp ?? null,
   };
-  await prepareNodes(cloud, up);
+  await prepareNodes(cloud, up, opts.dockerRunOptions);
   store.setClusterNodes(rec.name, nodes);
   store.setClusterStatus(rec.name, 'UP');
   return store.getCluster(rec.name)!;
@@ -249,7 +268,7 @@ async function provisionNew(
     });
     step(`Preparing ${result.nodes.length} node${result.nodes.length > 1 ? 's' : ''} of ${name}.`);
     try {
-      await prepareNodes(result.cloud, rec);
+      await prepareNodes(result.cloud, rec, opts.dockerRunOptions);
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       throw new CloudError(
@@ -309,11 +328,15 @@ function initialRecord(place: Place, numNodes: number, launchedAt: number): Clus
 }
 
 /** Node setup and the agent: what every (re)started cluster needs before jobs run. */
-async function prepareNodes(cloud: Cloud, rec: ClusterRecord): Promise<void> {
+async function prepareNodes(cloud: Cloud, rec: ClusterRecord, dockerRunOptions?: string[]): Promise<void> {
   const runners = runnersFor(rec.nodes);
   try {
     await runNodeSetup(cloud, rec.nodes, runners);
-    await installClusterAgent(cloud, rec, runners[0], agentBundlePath());
+    const image = rec.spec?.dockerImage;
+    const containers = image
+      ? await startContainers(rec.nodes, runners, { image, runOptions: dockerRunOptions })
+      : undefined;
+    await installClusterAgent(cloud, rec, runners[0], agentBundlePath(), containers);
   } finally {
     await closeAll(runners);
   }

@@ -7,6 +7,7 @@ import { parseEnvOverrides } from './env.js';
 import type { KnownNames } from './known.js';
 import { getOrigins, getTaskMeta, type Origins, setOrigins, setTaskMeta } from './meta.js';
 import { resolvePaths } from './command.js';
+import { parseImage } from './image.js';
 import { type Alternative, checkAlternatives, dedupe } from './resources.js';
 import { flagWhere, type Where } from '../util/yaml/where.js';
 import type { AcceleratorDemand, Amount, Dag, Resources, Task } from '../core/task.js';
@@ -183,7 +184,13 @@ function overrideAlternative(res: Resources, p: Parsed, known: KnownNames | unde
   if (p.useSpot !== undefined)
     set(r, o, 'useSpot', p.useSpot, flagWhere(p.useSpot ? '--use-spot' : '--no-use-spot'));
   if (p.diskSize !== undefined) set(r, o, 'diskSize', p.diskSize, flagWhere('--disk-size'));
-  if (p.imageId !== undefined) set(r, o, 'imageId', p.imageId, flagWhere('--image-id'));
+  if (p.imageId !== undefined) {
+    // --image-id docker:IMAGE replaces the file's container, anything else its VM image; never both.
+    const img = flagValue('--image-id', p.imageId, (v) => parseImage(String(v)));
+    const w = flagWhere('--image-id');
+    set(r, o, 'imageId', img.kind === 'vm' ? img.id : undefined, w);
+    set(r, o, 'dockerImage', img.kind === 'docker' ? img.image : undefined, w);
+  }
   if (p.ports) set(r, o, 'ports', p.ports, flagWhere('--ports'));
   if (p.idleMinutes !== undefined || p.down) {
     // -i replaces the file's idle minutes, --down its action; --down alone tears down once idle.

@@ -12,6 +12,7 @@ import { caseInsensitiveMatch, didYouMean } from '../util/suggest.js';
 import { featureField, featureMessage, type HasFeatures, missingFeatures } from '../core/features.js';
 import type { AcceleratorDemand, Resources } from '../core/task.js';
 import { type AcceleratorSpec, scalarString } from './values.js';
+import { isDockerImageId, type ParsedImage, parseImage } from './image.js';
 
 /** The YAML name of each Resources field (for messages about fields with no recorded origin). */
 export const YAML_FIELD: Record<ResField, string> = {
@@ -28,6 +29,7 @@ export const YAML_FIELD: Record<ResField, string> = {
   networkTier: 'network_tier',
   ports: 'ports',
   imageId: 'image_id',
+  dockerImage: 'image_id',
   labels: 'labels',
   autostop: 'autostop',
 };
@@ -94,6 +96,24 @@ function applyRaw(d: Draft, raw: RawAlternative, src: SourceDoc, path: Path): vo
   if (raw.image_id !== undefined) {
     d.image = { value: raw.image_id, where: at('image_id') };
     delete d.r.imageId;
+    delete d.r.dockerImage;
+  }
+}
+
+/** `image_id: docker:<image>` -> the container the task runs in; anything else -> the VM image. */
+function setImage(a: Alternative, value: string, where: Where): void {
+  let img: ParsedImage;
+  try {
+    img = parseImage(value);
+  } catch (e) {
+    throw whereError(where, (e as Error).message);
+  }
+  if (img.kind === 'docker') {
+    a.r.dockerImage = img.image;
+    a.origins.dockerImage = where;
+  } else {
+    a.r.imageId = img.id;
+    a.origins.imageId = where;
   }
 }
 
@@ -113,12 +133,18 @@ function expand(d: Draft): Alternative[] {
     }
     const img = d.image;
     if (typeof img.value === 'string') {
-      base.r.imageId = img.value;
-      base.origins.imageId = img.where;
+      setImage(base, img.value, img.where);
       out.push(base);
       continue;
     }
     const entries = Object.entries(img.value);
+    const docker = entries.find(([, i]) => isDockerImageId(i));
+    if (docker) {
+      throw whereError(
+        img.where,
+        `a Docker image runs the same in every region: give image_id: ${docker[1]} rather than one per region`,
+      );
+    }
     if (base.r.region !== undefined) {
       const region = base.r.region;
       const hit = entries.find(([r]) => r.toLowerCase() === region.toLowerCase());
@@ -413,6 +439,7 @@ export function resourcesToString(r: Resources): string {
   if (r.networkTier === 'best') parts.push('network tier best');
   if (r.ports?.length) parts.push(`ports ${r.ports.join(',')}`);
   if (r.imageId) parts.push(`image ${r.imageId}`);
+  if (r.dockerImage) parts.push(`container docker:${r.dockerImage}`);
   return parts.length ? parts.join(' ') : 'any';
 }
 

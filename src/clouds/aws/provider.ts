@@ -52,6 +52,7 @@ export const AWS_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
   'multi-node',
   'ports',
   'image-id',
+  'docker-image',
   'disk-size',
   'labels',
   'zones',

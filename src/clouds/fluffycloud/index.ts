@@ -42,6 +42,7 @@ export const FLUFFYCLOUD_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
   'spot',
   'multi-node',
   'zones',
+  'docker-image',
 ]);
 
 /** USD per GB leaving FluffyCloud, any volume. */

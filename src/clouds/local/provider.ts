@@ -10,10 +10,13 @@
  * sets it, children inherit it), so stop and terminate kill all of them by that marker, daemonised
  * (`setsid nohup ... &`) ones included.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeProvider } from '../../clouds/types.js';
 import type { ClusterSpec, Feature, NodeInfo } from '../../core/cluster.js';
 import { featureMessage, missingFeatures } from '../../core/features.js';
+import { CONTAINER_RECORD, containerTeardown } from '../../runtime/docker.js';
+import { makeRunner } from '../../runtime/index.js';
 import { killByMarker } from '../../runtime/procs.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { withFileLock } from './lock.js';
@@ -23,7 +26,8 @@ import { checkClusterName, type NodeRecord, NodeRegistry, rankOf } from './nodes
 
 /**
  * What the local cloud can do. Disk size and labels are accepted and not enforced (a node's disk is
- * this machine's disk; its records keep only skyhop's tags); spot, zones, ports and images do not exist.
+ * this machine's disk; its records keep only skyhop's tags); spot, zones, ports and VM images do not
+ * exist. A task may run in a Docker container (`image_id: docker:`), on this machine's Docker Engine.
  */
 export const LOCAL_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
   'provision',
@@ -32,6 +36,7 @@ export const LOCAL_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
   'multi-node',
   'disk-size',
   'labels',
+  'docker-image',
 ]);
 
 export const LOCAL_REGION = 'local';
@@ -74,6 +79,26 @@ export class LocalProvider implements NodeProvider {
         nodeId: `${r.cluster}/${r.id}`,
       },
     };
+  }
+
+  /**
+   * A node's container (`image_id: docker:`) lives in this machine's Docker Engine, not in the node,
+   * so it outlives the node's processes: stopped with the node, removed with it.
+   */
+  private async containers(cluster: string, action: 'rm' | 'stop'): Promise<void> {
+    await Promise.all(
+      this.registry.records(cluster).map(async (r) => {
+        const node = this.toNodeInfo(r);
+        if (node.connection.kind !== 'local') return;
+        if (!existsSync(join(node.connection.home, CONTAINER_RECORD))) return;
+        const runner = makeRunner(node.connection);
+        try {
+          await runner.run(containerTeardown(action), { timeoutMs: 60_000 });
+        } finally {
+          await runner.close();
+        }
+      }),
+    );
   }
 
   private checkSpec(spec: ClusterSpec): void {
@@ -157,6 +182,7 @@ export class LocalProvider implements NodeProvider {
     await this.locked(cluster, async () => {
       const reg = this.registry;
       const ids = reg.nodeIds(cluster);
+      await this.containers(cluster, 'rm');
       await this.killAll(cluster);
       for (const id of ids) reg.remove(cluster, id);
       reg.cleanup(cluster);
@@ -171,6 +197,7 @@ export class LocalProvider implements NodeProvider {
     await this.locked(cluster, async () => {
       const reg = this.registry;
       reg.cleanup(cluster);
+      await this.containers(cluster, 'stop');
       await this.killAll(cluster);
       const now = new Date().toISOString();
       for (const r of reg.records(cluster)) {

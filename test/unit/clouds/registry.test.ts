@@ -82,15 +82,24 @@ describe('registry lookups', () => {
       'zones',
     ];
     // 'provision': the clouds skyhop can launch on (gcp, lambda and runpod are planning-only); AWS
-    // alone has a high-performance network tier (EFA).
-    assert.deepEqual(facts.aws.features, [...all, 'network-tier-best', 'provision'].sort());
+    // alone has a high-performance network tier (EFA); nodes that run a Docker Engine take
+    // image_id: docker:<image> (aws, local, fluffycloud).
+    assert.deepEqual(facts.aws.features, [...all, 'docker-image', 'network-tier-best', 'provision'].sort());
     assert.deepEqual(facts.gcp.features, all);
     assert.deepEqual(facts.lambda.features, ['autostop', 'multi-node', 'ports']);
     assert.deepEqual(facts.runpod.features, ['autostop', 'disk-size', 'image-id', 'ports', 'spot', 'zones']);
-    assert.deepEqual(facts.fluffycloud.features, ['autostop', 'multi-node', 'provision', 'spot', 'zones']);
+    assert.deepEqual(facts.fluffycloud.features, [
+      'autostop',
+      'docker-image',
+      'multi-node',
+      'provision',
+      'spot',
+      'zones',
+    ]);
     assert.deepEqual(facts.local.features, [
       'autostop',
       'disk-size',
+      'docker-image',
       'labels',
       'multi-node',
       'provision',

@@ -51,6 +51,7 @@ describe('local cloud', () => {
     assert.deepEqual([...c.features].sort(), [
       'autostop',
       'disk-size',
+      'docker-image',
       'labels',
       'multi-node',
       'provision',
