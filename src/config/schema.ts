@@ -14,6 +14,7 @@
  * kubernetes/gcp/ssh/vast settings; any other config key there is an error saying where it belongs.
  */
 import * as z from 'zod';
+import { parseArgsStringToArgv } from 'string-argv';
 
 /** Why a value is not what was expected (a zod issue at the field). */
 class ShapeError extends Error {}
@@ -65,11 +66,18 @@ export function parseLabels(v: unknown): Record<string, string> {
   return out;
 }
 
-/** `run_options: --shm-size=2g` or a list of such strings (SkyPilot takes both). */
+/**
+ * `run_options: --shm-size=2g` or a list of such strings (SkyPilot takes both), as `docker run` argv
+ * words: SkyPilot splices each string into a shell line, so `--label a=b` is two words and quotes group
+ * (string-argv splits them). skyhop passes the words to `docker run` directly, never through a shell,
+ * so `$VAR` and `;` stay literal text.
+ */
 export function parseRunOptions(v: unknown): string[] {
-  if (typeof v === 'string') return [v];
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
-  throw new ShapeError(`expected docker run options: a string or a list of strings, got ${show(v)}`);
+  const list = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
+    throw new ShapeError(`expected docker run options: a string or a list of strings, got ${show(v)}`);
+  }
+  return list.flatMap((option) => parseArgsStringToArgv(option));
 }
 
 function parseBool(v: unknown): boolean {

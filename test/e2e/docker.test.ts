@@ -15,7 +15,7 @@
  * saying why; under CI=true they fail instead (scripts/install-deps.sh installs what they need).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -217,6 +217,34 @@ describe('image_id: docker:<image> end to end', { skip }, () => {
       else process.env.DOCKER_HOST = saved;
       await runner.close();
     }
+  });
+
+  test("a task's config: docker.run_options reach the containers of a launch", async () => {
+    mkdirSync(sb.dir, { recursive: true });
+    const f = join(sb.dir, 'opts.yaml');
+    writeFileSync(
+      f,
+      [
+        'resources:',
+        `  image_id: docker:${IMAGE}`,
+        'config:',
+        '  docker:',
+        '    run_options: --label from=task-config',
+        'run: echo in-container',
+        '',
+      ].join('\n'),
+    );
+    const r = await sb.run(['launch', '-y', '-c', 'cfg', f]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /in-container/);
+    const [name] = containers(eng, 'cfg');
+    assert.ok(name, 'a container');
+    assert.equal(
+      eng.docker(['inspect', '-f', '{{index .Config.Labels "from"}}', name]).stdout.trim(),
+      'task-config',
+    );
+    assert.equal((await sb.run(['down', '-y', 'cfg'])).code, 0);
+    assert.deepEqual(containers(eng, 'cfg'), []);
   });
 
   test('local: a missing image is a clear error naming it, before any job runs', async () => {

@@ -84,7 +84,7 @@ describe('config file', () => {
     const c = await loadConfig();
     assert.equal(c.file, home);
     assert.deepEqual(c.aws, { labels: { team: 'ml', 'cost-center': '42' }, vpcName: 'research' });
-    assert.deepEqual(c.docker.runOptions, ['--shm-size=2g', '-v /data:/data']);
+    assert.deepEqual(c.docker.runOptions, ['--shm-size=2g', '-v', '/data:/data']);
     assert.deepEqual(c.nvidiaGpus, { disableEcc: true });
     // disable_ecc is read but not acted on: said once.
     assert.deepEqual(c.warnings, [
@@ -185,10 +185,25 @@ describe("a task's config:", () => {
     // No config: in the task: the file's.
     assert.deepEqual(effectiveConfig(task('run: echo\n').tasks[0], base).docker.runOptions, [
       '--shm-size=2g',
-      '-v /data:/data',
+      '-v',
+      '/data:/data',
     ]);
     // The base is not changed by a merge.
-    assert.deepEqual(base.docker.runOptions, ['--shm-size=2g', '-v /data:/data']);
+    assert.deepEqual(base.docker.runOptions, ['--shm-size=2g', '-v', '/data:/data']);
+  });
+
+  test('run options are split into docker run words as a shell would, quotes grouping; nothing is run', () => {
+    const t = task(
+      'config:\n  docker:\n    run_options:\n      - --label from=task\n      - -v "/a b:/c" --env X=$HOME;ls\nrun: echo\n',
+    ).tasks[0];
+    assert.deepEqual(t.config?.docker?.runOptions, [
+      '--label',
+      'from=task',
+      '-v',
+      '/a b:/c',
+      '--env',
+      'X=$HOME;ls',
+    ]);
   });
 
   test('a key SkyPilot does not let a task override is an error saying where it belongs', () => {
