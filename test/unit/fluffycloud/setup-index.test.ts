@@ -177,7 +177,14 @@ describe('the FluffyCloud Cloud', () => {
   test('identity, features, regions', () => {
     const c = createCloud();
     assert.equal(c.name, 'fluffycloud');
-    assert.deepEqual([...c.features].sort(), ['autostop', 'multi-node', 'provision', 'spot', 'zones']);
+    assert.deepEqual([...c.features].sort(), [
+      'autostop',
+      'docker-image',
+      'multi-node',
+      'provision',
+      'spot',
+      'zones',
+    ]);
     assert.equal(c.maxClusterNameLength, 48);
     assert.throws(
       () => c.provider('mars-1'),
