@@ -11,6 +11,7 @@ for (const script of [
   'bench/launch.ts',
   'bench/fluffycloud.ts',
   'bench/ssh.ts',
+  'bench/parse.ts',
 ]) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', script], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
