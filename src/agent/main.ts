@@ -1,12 +1,14 @@
 /**
  * The agent's entry point, bundled into dist/agent.cjs and shipped to each cluster's head node:
- *   node agent.cjs daemon               supervise the job queue daemon of ~/.skyhop/agent: start it,
- *                                       and start it again at once whenever it dies (one supervisor
- *                                       per directory)
- *   node agent.cjs serve [--restarted]  the daemon itself (one per directory)
+ *   node agent.cjs daemon               what clients start: serve the job queue of ~/.skyhop/agent at
+ *                                       once, with a supervisor started beside it (off the path to
+ *                                       the first job) that starts it again whenever it dies
+ *   node agent.cjs supervise            the supervisor alone (one per directory)
+ *   node agent.cjs serve [--restarted]  the daemon alone (one per directory)
  *   node agent.cjs logs <id> [--follow] print a job's log (following it until the job ends)
  *   node agent.cjs queue                print the queue
  */
+import { spawn } from 'node:child_process';
 import { AgentDaemon, agentDir } from './daemon.js';
 import { logsCommand, queueCommand } from './logs.js';
 import { EXIT_ALREADY_SERVED, EXIT_CANNOT_START, supervise } from './supervisor.js';
@@ -19,6 +21,34 @@ function say(msg: string): void {
   }
 }
 
+/** The daemon itself: null while it serves; an exit code when it cannot. */
+async function serve(dir: string, rest: string[]): Promise<number | null> {
+  const daemon = new AgentDaemon(dir, { restarted: rest.includes('--restarted') });
+  let ok: boolean;
+  try {
+    ok = await daemon.start();
+  } catch (e) {
+    say(`agent cannot start: ${e instanceof Error ? e.message : String(e)}`);
+    return EXIT_CANNOT_START;
+  }
+  if (!ok) {
+    say(`another agent already serves ${dir}; exiting`);
+    return EXIT_ALREADY_SERVED;
+  }
+  const bye = (sig: string) => {
+    say(`agent ${process.pid} stopping on ${sig}`);
+    daemon.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => bye('SIGTERM'));
+  process.on('SIGINT', () => bye('SIGINT'));
+  process.on('uncaughtException', (e) => {
+    say(`agent crashed: ${e.stack ?? e}`);
+    process.exit(1);
+  });
+  return null; // keep serving
+}
+
 async function main(argv: string[]): Promise<number | null> {
   const [cmd, ...rest] = argv;
   const dir = agentDir();
@@ -26,34 +56,24 @@ async function main(argv: string[]): Promise<number | null> {
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
   switch (cmd) {
-    case 'daemon':
+    case 'supervise':
       return supervise(dir, process.execPath, process.argv[1], say);
-    case 'serve': {
-      const daemon = new AgentDaemon(dir, { restarted: rest.includes('--restarted') });
-      let ok: boolean;
-      try {
-        ok = await daemon.start();
-      } catch (e) {
-        say(`agent cannot start: ${e instanceof Error ? e.message : String(e)}`);
-        return EXIT_CANNOT_START;
+    case 'daemon': {
+      // The daemon serves first and starts its supervisor beside it, off the path to the first job (a
+      // node start costs ~80 ms here): the supervisor finds it serving and watches it, restarting it
+      // when it dies. (Also when another daemon already serves: the supervisor watches that one.)
+      const served = await serve(dir, rest);
+      if (served !== EXIT_CANNOT_START) {
+        spawn(process.execPath, [process.argv[1], 'supervise'], {
+          detached: true,
+          stdio: ['ignore', 'inherit', 'inherit'],
+        }).unref();
       }
-      if (!ok) {
-        say(`another agent already serves ${dir}; exiting`);
-        return EXIT_ALREADY_SERVED;
-      }
-      const bye = (sig: string) => {
-        say(`agent ${process.pid} stopping on ${sig}`);
-        daemon.stop();
-        process.exit(0);
-      };
-      process.on('SIGTERM', () => bye('SIGTERM'));
-      process.on('SIGINT', () => bye('SIGINT'));
-      process.on('uncaughtException', (e) => {
-        say(`agent crashed: ${e.stack ?? e}`);
-        process.exit(1);
-      });
-      return null; // keep serving
+      return served;
     }
+    case 'serve':
+      return serve(dir, rest);
+
     case 'logs': {
       const id = Number(rest.find((a) => !a.startsWith('-')));
       return logsCommand(dir, id, rest.includes('--follow') || rest.includes('-f'));

@@ -1,8 +1,9 @@
 /**
- * The daemon's supervisor (`node agent.cjs daemon`, what clients start): a small process that runs
- * the daemon (`node agent.cjs serve`) and starts it again at once whenever it dies (kill -9, a crash,
- * the OOM killer), so jobs are never left without an agent and no client command is needed to bring
- * it back. The restarted daemon is told it was restarted (`--restarted`): the jobs its predecessor
+ * The daemon's supervisor (`node agent.cjs supervise`, which `node agent.cjs daemon` — what clients
+ * start — launches beside itself once it serves): a small process that watches the daemon and starts it
+ * again whenever it dies (kill -9, a crash, the OOM killer), within a watch interval, so jobs are never
+ * left without an agent and no client command is needed to bring it back. A daemon it started itself
+ * (`node agent.cjs serve`) is its child, and its death is seen at once. The restarted daemon is told it was restarted (`--restarted`): the jobs its predecessor
  * left running are ended with a reason saying so (see `AgentDaemon.recover`).
  *
  * One supervisor per agent directory, by the same means as the daemon: an abstract unix socket named
@@ -28,7 +29,7 @@ const DEATH_WINDOW_MS = 60_000;
 /** Restarts this many times in the window at once; later ones wait 0.25 s, 0.5 s, ... up to 30 s. */
 const FREE_RESTARTS = 3;
 const MAX_DELAY_MS = 30_000;
-const WATCH_INTERVAL_MS = 500;
+const WATCH_INTERVAL_MS = 250;
 
 /** A short id of the agent directory (its device and inode): names its locks and job markers. */
 export function dirUid(dir: string): string {
@@ -69,7 +70,7 @@ export async function supervise(
       if (code === 0) process.exit(0); // stopped on purpose (SIGTERM)
       if (code === EXIT_CANNOT_START) process.exit(1);
       if (code === EXIT_ALREADY_SERVED) {
-        watch(); // a daemon started without this supervisor: take over when it dies
+        watch(liveAgentPid(dir)); // a daemon started without this supervisor: take over when it dies
         return;
       }
       const now = Date.now();
@@ -86,11 +87,12 @@ export async function supervise(
     });
   };
 
-  const watch = (): void => {
+  /** A daemon this supervisor did not start (not its child): polled, and restarted when it is gone. */
+  const watch = (pid: number | null): void => {
     const timer = setInterval(() => {
       if (liveAgentPid(dir) !== null) return;
       clearInterval(timer);
-      say('supervisor: the agent it found serving has died; restarting it');
+      say(`supervisor: agent ${pid ?? '(unknown pid)'} died; restarting it`);
       start(true);
     }, WATCH_INTERVAL_MS);
   };
@@ -102,6 +104,9 @@ export async function supervise(
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  start(false);
+  // `agent.cjs daemon` serves first and starts this supervisor beside it: watch that daemon.
+  const serving = liveAgentPid(dir);
+  if (serving !== null) watch(serving);
+  else start(false);
   return null;
 }

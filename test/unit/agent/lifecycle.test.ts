@@ -27,8 +27,8 @@ import {
   waitTerminal,
 } from './cluster.js';
 
-/** The pid of the head node's agent supervisor (process title skyhop-sup, the node's marker). */
-function supervisorPid(c: FakeCluster): number {
+/** The pids of the head node's agent supervisors (process title skyhop-sup, the node's marker). */
+function supervisorPids(c: FakeCluster): number[] {
   const conn = c.info.nodes[0].connection;
   const marker = `SKYHOP_NODE_ID=${conn.kind === 'local' ? conn.nodeId : ''}\0`;
   const pids = readdirSync('/proc').filter((p) => {
@@ -42,8 +42,15 @@ function supervisorPid(c: FakeCluster): number {
       return false;
     }
   });
+  return pids.map(Number);
+}
+
+/** The one supervisor, once the daemon has started it beside itself. */
+async function supervisorPid(c: FakeCluster): Promise<number> {
+  await waitFor('the supervisor beside the daemon', () => supervisorPids(c).length > 0);
+  const pids = supervisorPids(c);
   assert.equal(pids.length, 1, 'one supervisor');
-  return Number(pids[0]);
+  return pids[0];
 }
 
 function getQueueInit(c: FakeCluster, id: number): boolean {
@@ -181,7 +188,7 @@ describe('agent: cancel, autostop, restart, install', () => {
     const pending = await submitJob(c.head, { ...spec, name: 'next', run: 'echo next-ran' });
     await waitStatus(c, pending, 'PENDING');
     // Its supervisor first (as when the node stops), so nothing restarts the daemon by itself.
-    const sup = supervisorPid(c);
+    const sup = await supervisorPid(c);
     process.kill(sup, 'SIGKILL');
     await waitFor('the supervisor to die', () => !alive(sup));
     const pid = agentPid(c);
