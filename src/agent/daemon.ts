@@ -644,7 +644,8 @@ export class AgentDaemon {
           // forwarded by name from the runner's environment (values never in an argv).
           const dir = shPath(cwd);
           const env = envFor(r);
-          const line = `exec 2>&1; mkdir -p ${dir} && cd ${dir} || exit 1; ${script}`;
+          // `mkdir` only when the folder is missing (otherwise it is a process per job per node).
+          const line = `exec 2>&1; { [ -d ${dir} ] || mkdir -p ${dir}; } && cd ${dir} || exit 1; ${script}`;
           const c = containers[r];
           const res = await runner.run(c ? containerExec(c, Object.keys(env), line) : line, {
             env,
