@@ -15,37 +15,10 @@
  */
 import * as z from 'zod';
 import { parseArgsStringToArgv } from 'string-argv';
+import { via } from '../util/yaml/shape.js';
+import { show, ValueError } from '../util/yaml/value.js';
 
 /** Why a value is not what was expected (a zod issue at the field). */
-class ShapeError extends Error {}
-
-function show(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return String(v);
-}
-
-/** A field parsed by `fn`; null/absent -> undefined; a ShapeError becomes a zod issue at the field. */
-function via<T>(fn: (v: unknown) => T) {
-  return z
-    .unknown()
-    .transform((v, ctx): T | undefined => {
-      if (v === null || v === undefined) return undefined;
-      try {
-        return fn(v);
-      } catch (e) {
-        if (e instanceof ShapeError) {
-          ctx.addIssue({ code: 'custom', message: e.message, input: v });
-          return z.NEVER;
-        }
-        throw e;
-      }
-    })
-    .optional();
-}
-
 function mapping(what: string) {
   return (iss: { code: string; input?: unknown }) =>
     iss.code === 'invalid_type' ? `expected ${what}, got ${show(iss.input)}` : undefined;
@@ -54,12 +27,12 @@ function mapping(what: string) {
 /** `labels: {team: ml, cost-center: 42}`: tag names to values (numbers and booleans as written). */
 export function parseLabels(v: unknown): Record<string, string> {
   if (!v || typeof v !== 'object' || Array.isArray(v)) {
-    throw new ShapeError(`expected a mapping of label names to values, got ${show(v)}`);
+    throw new ValueError(`expected a mapping of label names to values, got ${show(v)}`);
   }
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
     if (typeof val !== 'string' && typeof val !== 'number' && typeof val !== 'boolean') {
-      throw new ShapeError(`label '${k}': expected a string, got ${show(val)}`);
+      throw new ValueError(`label '${k}': expected a string, got ${show(val)}`);
     }
     out[k] = String(val);
   }
@@ -75,19 +48,19 @@ export function parseLabels(v: unknown): Record<string, string> {
 export function parseRunOptions(v: unknown): string[] {
   const list = typeof v === 'string' ? [v] : v;
   if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) {
-    throw new ShapeError(`expected docker run options: a string or a list of strings, got ${show(v)}`);
+    throw new ValueError(`expected docker run options: a string or a list of strings, got ${show(v)}`);
   }
   return list.flatMap((option) => parseArgsStringToArgv(option));
 }
 
 function parseBool(v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new ShapeError(`expected true or false, got ${show(v)}`);
+  if (typeof v !== 'boolean') throw new ValueError(`expected true or false, got ${show(v)}`);
   return v;
 }
 
 function parseName(what: string) {
   return (v: unknown): string => {
-    if (typeof v !== 'string' || v.trim() === '') throw new ShapeError(`expected ${what}, got ${show(v)}`);
+    if (typeof v !== 'string' || v.trim() === '') throw new ValueError(`expected ${what}, got ${show(v)}`);
     return v.trim();
   };
 }

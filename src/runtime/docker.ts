@@ -109,6 +109,7 @@ export function containerScript(o: ContainerOptions): string {
     '  dk rm -f "$name" >/dev/null 2>&1 || true',
     '  return 3',
     '}',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
     'homeless() { fail "the Docker Engine at ${host:-the default socket} does not see this node\'s HOME ($HOME) at the same path, so a container would not see the task\'s files"; }',
     'up || {',
     o.engine === 'local'
@@ -132,9 +133,11 @@ export function containerScriptEnv(o: ContainerOptions): Record<string, string> 
 /** This machine's engine: the client's DOCKER_HOST, else the default socket. Never installed. */
 const LOCAL_ENGINE = [
   'sudo=""',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
   'host="${SKYHOP_DOCKER_HOST:-}"',
   'command -v docker >/dev/null 2>&1 ||',
   '  fail "docker is not installed on this machine: the local cloud runs docker: images with this machine\'s Docker Engine (apt-get install docker.io, then start dockerd)"',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
   'answers || fail "no Docker Engine answers at ${host:-unix:///var/run/docker.sock} on this machine: start dockerd, or set DOCKER_HOST to the engine to use"',
 ].join('\n');
 

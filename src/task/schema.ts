@@ -26,25 +26,7 @@ import {
   show,
   ValueError,
 } from './values.js';
-
-/** A field parsed by `fn`; null/absent -> undefined; a ValueError becomes a zod issue at the field. */
-function via<T>(fn: (v: unknown) => T) {
-  return z
-    .unknown()
-    .transform((v, ctx): T | undefined => {
-      if (v === null || v === undefined) return undefined;
-      try {
-        return fn(v);
-      } catch (e) {
-        if (e instanceof ValueError) {
-          ctx.addIssue({ code: 'custom', message: e.message, input: v });
-          return z.NEVER;
-        }
-        throw e;
-      }
-    })
-    .optional();
-}
+import { via } from '../util/yaml/shape.js';
 
 function str(what = 'a string'): (v: unknown) => string {
   return (v) => {

@@ -5,19 +5,8 @@
  */
 import type { AcceleratorDemand, Amount } from '../core/task.js';
 
-export class ValueError extends Error {
-  override readonly name = 'ValueError';
-}
-
-/** A short rendering of a user value for "got ..." messages. */
-export function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (v === null || v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (v instanceof Set) return 'a set';
-  if (typeof v === 'object') return 'a mapping';
-  return String(v);
-}
+export { show, ValueError } from '../util/yaml/value.js';
+import { show, ValueError } from '../util/yaml/value.js';
 
 const NUM = String.raw`(\d+(?:\.\d*)?|\.\d+)`;
 

@@ -4,9 +4,10 @@
  * for those shown: a file with 20,000 unknown keys must not build 20,000 errors and suggestions.
  * Shared by the task parser and the config file.
  */
-import type * as z from 'zod';
+import * as z from 'zod';
 import { UserError } from '../errors.js';
 import type { Path, SourceDoc } from './source.js';
+import { ValueError } from './value.js';
 
 /**
  * The UserError for a failed `safeParse` of the document `src` (of the value at `at` in it, when that
@@ -39,4 +40,23 @@ export function shapeError(
   return new UserError(first.err().message, {
     details: [...rest.slice(0, 5).map((p) => `also: ${p.err().message}`), ...more],
   });
+}
+
+/** A field parsed by `fn`; null/absent -> undefined; a ValueError becomes a zod issue at the field. */
+export function via<T>(fn: (v: unknown) => T) {
+  return z
+    .unknown()
+    .transform((v, ctx): T | undefined => {
+      if (v === null || v === undefined) return undefined;
+      try {
+        return fn(v);
+      } catch (e) {
+        if (e instanceof ValueError) {
+          ctx.addIssue({ code: 'custom', message: e.message, input: v });
+          return z.NEVER;
+        }
+        throw e;
+      }
+    })
+    .optional();
 }
