@@ -59,17 +59,15 @@ async function main(argv: string[]): Promise<number | null> {
     case 'supervise':
       return supervise(dir, process.execPath, process.argv[1], say);
     case 'daemon': {
-      // The daemon serves first and starts its supervisor beside it, off the path to the first job (a
-      // node start costs ~80 ms here): the supervisor finds it serving and watches it, restarting it
-      // when it dies. (Also when another daemon already serves: the supervisor watches that one.)
-      const served = await serve(dir, rest);
-      if (served !== EXIT_CANNOT_START) {
-        spawn(process.execPath, [process.argv[1], 'supervise'], {
-          detached: true,
-          stdio: ['ignore', 'inherit', 'inherit'],
-        }).unref();
-      }
-      return served;
+      // The supervisor is started first but not waited for: its Node start (~80 ms here) runs beside
+      // this daemon's, off the path to the first job. It finds this daemon serving and watches it (or,
+      // should it win the race to serve, this one exits and its own daemon serves); started before
+      // serving, so a daemon killed at once still has its supervisor.
+      spawn(process.execPath, [process.argv[1], 'supervise'], {
+        detached: true,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      }).unref();
+      return serve(dir, rest);
     }
     case 'serve':
       return serve(dir, rest);
