@@ -59,11 +59,11 @@ async function main(argv: string[]): Promise<number | null> {
     case 'supervise':
       return supervise(dir, process.execPath, process.argv[1], say);
     case 'daemon': {
-      // The supervisor is started first but not waited for: its Node start (~80 ms here) runs beside
-      // this daemon's, off the path to the first job. It finds this daemon serving and watches it (or,
-      // should it win the race to serve, this one exits and its own daemon serves); started before
-      // serving, so a daemon killed at once still has its supervisor.
-      spawn(process.execPath, [process.argv[1], 'supervise'], {
+      // The supervisor is launched first, so a daemon killed at once still has one, but it starts its
+      // Node (~80 ms of CPU here) half a second later, after this daemon has taken the first job: on a
+      // small machine a Node start beside the daemon slows the path to the first job. It then finds
+      // this daemon serving and watches it (or, finding none, starts one).
+      spawn('/bin/sh', ['-c', 'sleep 0.5; exec "$0" "$1" supervise', process.execPath, process.argv[1]], {
         detached: true,
         stdio: ['ignore', 'inherit', 'inherit'],
       }).unref();
