@@ -57,16 +57,22 @@ async function main(argv: string[]): Promise<number | null> {
   process.stderr.on('error', () => {});
   switch (cmd) {
     case 'supervise':
-      return supervise(dir, process.execPath, process.argv[1], say);
+      // --beside: launched by a daemon; finding none serving then means it died, and the jobs it ran
+      // are ended as a restart's are.
+      return supervise(dir, process.execPath, process.argv[1], say, { beside: rest.includes('--beside') });
     case 'daemon': {
       // The supervisor is launched first, so a daemon killed at once still has one, but it starts its
       // Node (~80 ms of CPU here) half a second later, after this daemon has taken the first job: on a
       // small machine a Node start beside the daemon slows the path to the first job. It then finds
       // this daemon serving and watches it (or, finding none, starts one).
-      spawn('/bin/sh', ['-c', 'sleep 0.5; exec "$0" "$1" supervise', process.execPath, process.argv[1]], {
-        detached: true,
-        stdio: ['ignore', 'inherit', 'inherit'],
-      }).unref();
+      spawn(
+        '/bin/sh',
+        ['-c', 'sleep 0.5; exec "$0" "$1" supervise --beside', process.execPath, process.argv[1]],
+        {
+          detached: true,
+          stdio: ['ignore', 'inherit', 'inherit'],
+        },
+      ).unref();
       return serve(dir, rest);
     }
     case 'serve':

@@ -42,6 +42,7 @@ export async function supervise(
   node: string,
   bundle: string,
   say: (msg: string) => void,
+  opts: { beside?: boolean } = {},
 ): Promise<number | null> {
   mkdirSync(dir, { recursive: true });
   process.chdir(dir);
@@ -107,6 +108,9 @@ export async function supervise(
   // `agent.cjs daemon` serves first and starts this supervisor beside it: watch that daemon.
   const serving = liveAgentPid(dir);
   if (serving !== null) watch(serving);
-  else start(false);
+  else if (opts.beside) {
+    say('supervisor: the agent it was started beside has died; restarting it');
+    start(true);
+  } else start(false);
   return null;
 }
