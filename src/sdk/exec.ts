@@ -71,6 +71,9 @@ export async function exec(o: ExecOptions): Promise<ExecResult> {
     o.onSubmitted?.(o.cluster, jobId);
     if (o.detach) return { cluster: o.cluster, jobId, outcome: null };
     const outcome = await followJob(store, rec, jobId, { onOutput: o.onOutput, signal: o.signal });
+    // A job that failed because its cluster went away under it (a racing `down` or `stop`) says so.
+    const why = outcome.status === 'SUCCEEDED' ? null : goingAway(store, o.cluster);
+    if (why !== null) throw new CloudError(`${why}; job ${jobId} ended with it`);
     return { cluster: o.cluster, jobId, outcome };
   } catch (e) {
     if (o.signal?.aborted || e instanceof InterruptedError) throw e;
