@@ -100,6 +100,8 @@ function errMsg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** The shortest idle time before autostop fires, whatever the idle minutes say (see checkAutostop). */
+const MIN_IDLE_MS = 3000;
 export class AgentDaemon {
   readonly dir: string;
   readonly jobsDir: string;
@@ -716,7 +718,9 @@ export class AgentDaemon {
     }
     const cfg = this.info.autostop;
     if (!cfg || this.autostopFired || !(cfg.idleMinutes >= 0)) return;
-    if (now - this.idleSince < cfg.idleMinutes * 60_000) return;
+    // At least a few idle seconds even for 0 minutes: a client still draining the last job's log (a
+    // `launch --down` following its job) must not be killed mid-read by the teardown.
+    if (now - this.idleSince < Math.max(cfg.idleMinutes * 60_000, MIN_IDLE_MS)) return;
     this.autostopFired = true;
     const argv = cfg.command?.argv ?? [];
     if (argv.length === 0) {
