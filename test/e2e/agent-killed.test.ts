@@ -4,41 +4,12 @@
  * reason saying what happened (in `queue` and at the end of its log), and the next job runs.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AGENT_DIED_REASON } from '../../src/agent/daemon.js';
-import { pidsWithEnv, Sandbox } from './harness.js';
-
-function findFile(dir: string, name: string): string | null {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      const f = findFile(p, name);
-      if (f) return f;
-    } else if (e.name === name) return p;
-  }
-  return null;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, ms = 30_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { alive, waitFor } from '../unit/runtime/helpers.js';
+import { findFiles, pidsWithEnv, Sandbox } from './harness.js';
 
 describe('a killed agent', () => {
   const sb = new Sandbox();
@@ -56,11 +27,11 @@ describe('a killed agent', () => {
       'the job to run',
       async () => (await queue()).find((j) => j.id === 1)?.status === 'RUNNING',
     );
-    const pidFile = findFile(join(sb.skyhopHome, 'local'), 'agent.pid');
+    const pidFile = findFiles(join(sb.skyhopHome, 'local'), 'agent.pid')[0] ?? null;
     assert.ok(pidFile);
     const first = Number(readFileSync(pidFile, 'utf8'));
     await waitFor('the job to print', () => {
-      const log = findFile(join(pidFile, '..', 'jobs'), 'run.log');
+      const log = findFiles(join(pidFile, '..', 'jobs'), 'run.log')[0] ?? null;
       return log && readFileSync(log, 'utf8').includes('before-the-kill');
     });
     process.kill(first, 'SIGKILL');

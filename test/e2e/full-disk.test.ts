@@ -7,40 +7,12 @@
  * Needs root (mount). Outside CI a failed mount skips the test; under CI=true it fails it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fillDisk, mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
-import { pidsUnder, Sandbox } from './harness.js';
-
-/** Files named `name` anywhere under `dir`. */
-function findFiles(dir: string, name: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name === name) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive } from '../unit/runtime/helpers.js';
+import { findFiles, pidsUnder, Sandbox } from './harness.js';
 
 describe('a full disk', () => {
   const sb = new Sandbox();

@@ -107,3 +107,23 @@ function killUnder(dir: string) {
     } catch {}
   }
 }
+
+/** Files named `name` anywhere under `dir` (unreadable folders skipped). */
+export function findFiles(dir: string, name: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name === name) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
