@@ -3,6 +3,7 @@
  * task, state, runtime and the agent read it without importing the cloud contract above them.
  */
 import type { AcceleratorDemand, Resources } from './task.js';
+import type { StoreKind } from './storage.js';
 
 export type Feature =
   /** The cloud creates nodes (launch, exec, start); without it the cloud is planning-only (optimize). */
@@ -92,6 +93,11 @@ export interface ClusterSpec {
    * by name (the VPC's Name tag); absent: the region's default network.
    */
   vpc?: { id?: string; name?: string };
+  /**
+   * Object stores the nodes read and write (the task mounts buckets there). AWS attaches an IAM
+   * instance profile with S3 access to the instances, so nodes need no keys for S3.
+   */
+  storage?: StoreKind[];
 }
 
 /** What a cluster's agent runs when autostop fires (see Cloud.autostopCommand). */

@@ -1,3 +1,5 @@
+import type { StorageMount } from './storage.js';
+
 /**
  * The validated task model. `src/task` turns YAML into these; everything downstream
  * (optimizer, provision, runtime, agent) reads only these types, never raw YAML.
@@ -80,6 +82,11 @@ export interface Task {
   secrets: Record<string, string>;
   /** remote path -> absolute local source path. */
   fileMounts: Record<string, string>;
+  /**
+   * remote path -> a bucket mounted or copied there (`file_mounts` with `s3://...` or a
+   * `{name, source, store, mode, persistent}` mapping). Absent or empty: none.
+   */
+  storageMounts?: Record<string, StorageMount>;
   setup?: string;
   run?: string;
   /** At least one alternative. With `ordered`, the user's order is a preference order. */

@@ -22,6 +22,7 @@ export const FLOORS: Record<string, number> = {
   agent: 3,
   clouds: 3,
   emulators: 3,
+  storage: 3,
   optimizer: 4,
   provision: 4,
   sdk: 5,
