@@ -42,3 +42,15 @@ export interface StorageMount {
    */
   persistent: boolean;
 }
+
+/**
+ * How nodes reach the S3 store: the endpoint (absent: AWS itself), the region, and keys for clouds
+ * whose nodes have no better way. Without `credentials` the nodes use their own (on AWS the IAM
+ * instance profile skyhop attaches; rclone's `env_auth`). Never logged, never in argv: it reaches a
+ * node as a 0600 file.
+ */
+export interface S3Access {
+  endpoint?: string;
+  region: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
