@@ -42,7 +42,7 @@ export function loadEc2Sdk(): Promise<Ec2Sdk> {
 }
 
 /** The EC2 endpoint override from the environment, or undefined for AWS itself. */
-export function awsEndpoint(service: 'EC2' | 'STS' | 'PRICING' = 'EC2'): string | undefined {
+export function awsEndpoint(service: 'EC2' | 'STS' | 'PRICING' | 'IAM' = 'EC2'): string | undefined {
   return (
     envValue('SKYHOP_AWS_ENDPOINT_URL') ??
     envValue(`AWS_ENDPOINT_URL_${service}`) ??

@@ -19,6 +19,9 @@
  *   the security group also lets its own members in on every port, as EFA needs;
  * - the image: `imageId` when given, else the newest Canonical Ubuntu 22.04 image for the instance's
  *   architecture (DescribeImages by name, table below).
+ * - a cluster whose nodes use S3 (spec.storage includes 's3'): the account's IAM instance profile
+ *   `skyhop-v1` (iam.ts: made once, reused, never deleted by teardown), passed to every RunInstances so
+ *   the nodes reach S3 without keys. Other clusters never call IAM.
  *
  * runInstances is the shared one (src/clouds/reconcile.ts: reuse the nodes there, launch the missing
  * ranks head first, wait until all are running with an IP, remove what this call created on failure);
@@ -42,6 +45,7 @@ import type { ClusterSpec, Feature, NodeInfo } from '../../core/cluster.js';
 import { featureMessage } from '../../core/features.js';
 import { type Ec2ClientOptions, type Ec2Sdk, ec2Client } from './ec2.js';
 import { hasEfa } from './efa.js';
+import { ensureInstanceProfile, iamClient, isProfileNotReady } from './iam.js';
 
 /** What AWS can do (SkyPilot's AWS: every optional feature; spot instances cannot be stopped). */
 export const AWS_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
@@ -76,7 +80,19 @@ export interface AwsProviderOptions extends Ec2ClientOptions {
   pollMs?: number;
   /** Longest wait for instances to be running / stopped / terminated; default 10 min. */
   waitTimeoutMs?: number;
+  /**
+   * First wait before RunInstances is tried again while a just-made IAM instance profile is not
+   * usable yet (doubling, at most 10 s a wait, PROFILE_TRIES tries in all); default 2 s.
+   */
+  profileRetryMs?: number;
 }
+
+/**
+ * RunInstances tries while EC2 answers "Invalid IAM Instance Profile name" for a profile IAM has just
+ * made (IAM is eventually consistent; SkyPilot waits 15 s after making its own): with the default
+ * 2 s first wait, about 34 s in all.
+ */
+export const PROFILE_TRIES = 6;
 
 /** Graviton families (a digit then `g`, e.g. m6g, c7gn, t4g) run arm64 images. */
 export function instanceArch(instanceType: string): 'x86_64' | 'arm64' {
@@ -127,6 +143,8 @@ type LaunchCtx = {
   subnetId: string;
   groupId: string;
   image: { id: string; rootDevice: string };
+  /** The IAM instance profile the nodes run with (clusters that use S3). */
+  profile?: string;
 };
 
 function listed(i: Instance): Listed {
@@ -492,10 +510,12 @@ export class AwsProvider implements NodeProvider {
         if (spec.ports?.length) await this.authorize(groupId, spec.ports);
         if (spec.networkTier === 'best') await this.authorizeSelf(groupId);
         const image = await this.image(spec, signal);
-        return { keyName, subnetId, groupId, image };
+        const profile = spec.storage?.includes('s3') ? await this.instanceProfile(signal) : undefined;
+        return { keyName, subnetId, groupId, image, ...(profile ? { profile } : {}) };
       },
-      // The signal is never passed to RunInstances: an abandoned one could still create an instance.
-      launch: (rank, ctx) => this.launchOne(spec, rank, ctx),
+      // The signal is never passed to RunInstances: an abandoned one could still create an instance
+      // (only to the waits between tries).
+      launch: (rank, ctx, signal) => this.launchOne(spec, rank, ctx, signal),
       describe: async (ids, signal) =>
         (await this.describe([{ Name: 'instance-id', Values: [...ids] }], undefined, signal)).map((i) => ({
           node: this.toNodeInfo(i, cluster),
@@ -510,7 +530,50 @@ export class AwsProvider implements NodeProvider {
     };
   }
 
-  private async launchOne(spec: ClusterSpec, rank: number, at: LaunchCtx): Promise<string> {
+  /** The IAM instance profile for nodes that use S3 (iam.ts); its name. */
+  private async instanceProfile(signal?: AbortSignal): Promise<string> {
+    const iam = await iamClient({ maxAttempts: this.opts.maxAttempts });
+    try {
+      return (await ensureInstanceProfile(iam, signal)).name;
+    } finally {
+      iam.client.destroy();
+    }
+  }
+
+  /**
+   * One RunInstances for the node of `rank`. A just-made instance profile that EC2 does not know yet
+   * ("Invalid IAM Instance Profile name") is tried again here, a few times with backoff and a new
+   * ClientToken (the failed call made nothing), rather than by the failover loop: its 'retry' would
+   * remove the nodes already made and has no bound, and the error is not the place's fault.
+   */
+  private async launchOne(
+    spec: ClusterSpec,
+    rank: number,
+    at: LaunchCtx,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    let wait = this.opts.profileRetryMs ?? 2000;
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.runOne(spec, rank, at);
+      } catch (e) {
+        if (!at.profile || !isProfileNotReady(e)) throw e;
+        if (tries >= PROFILE_TRIES) {
+          throw new ProvisionError(
+            'cloud',
+            'iam_profile_not_ready',
+            `AWS EC2 does not accept the IAM instance profile ${at.profile} (it lets the nodes use S3) ` +
+              `after ${tries} tries: ${errorFacts(e).code}: ${(e as Error).message}; try again in a minute`,
+            { cause: e },
+          );
+        }
+        await sleep(wait, signal);
+        wait = Math.min(wait * 2, 10_000);
+      }
+    }
+  }
+
+  private async runOne(spec: ClusterSpec, rank: number, at: LaunchCtx): Promise<string> {
     const { sdk, client } = await this.conn();
     const tags = [
       ...Object.entries(nodeTags(spec.cluster, rank)).map(([Key, Value]) => ({ Key, Value })),
@@ -542,6 +605,7 @@ export class AwsProvider implements NodeProvider {
             }
           : { SubnetId: at.subnetId, SecurityGroupIds: [at.groupId] }),
         ClientToken: `skyhop-${randomBytes(12).toString('hex')}`,
+        IamInstanceProfile: at.profile ? { Name: at.profile } : undefined,
         TagSpecifications: [
           { ResourceType: 'instance', Tags: tags },
           { ResourceType: 'volume', Tags: tags.slice(0, 3) },
