@@ -91,7 +91,7 @@ export const IGNORED: Readonly<Record<string, string>> = {
   db: 'skyhop keeps its state in $SKYHOP_HOME/state.db',
   daemons: 'skyhop has no API server',
   logs: 'skyhop keeps job logs on the cluster',
-  data: 'skyhop has no cloud storage mounts yet',
+  data: "skyhop mounts buckets with its own rclone settings (SkyPilot's deprecated data.mount_cached.sequential_upload is not read)",
   admin_policy: 'skyhop has no admin policies',
   allowed_clouds: 'skyhop reads enabled clouds from credentials and --clouds, not from the config yet',
   provision: 'skyhop has its own SSH wait and does not install conda',

@@ -10,7 +10,9 @@ import { UserError } from '../util/errors.js';
 import { parseEnvOverrides, substituteEnvs } from './env.js';
 import { type RawPath, setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
 import type { ParseOptions } from './options.js';
+import type { StorageMount } from '../core/storage.js';
 import type { Dag, Resources, Task } from '../core/task.js';
+import { isBucketUrl, remotePathProblem, storageFromMapping, storageFromUrl } from './storage.js';
 import { whereError } from '../util/yaml/where.js';
 
 function expandHome(p: string): string {
@@ -27,19 +29,31 @@ function stat(path: string): ReturnType<typeof statSync> | undefined {
   }
 }
 
+function noun(kind: 'directory' | 'path' | 'source'): string {
+  return kind === 'source' ? 'directory' : kind;
+}
+
 /**
  * workdir and file_mounts: substitute envs, resolve relative paths against the base directory (the
  * current directory, as SkyPilot does), check they exist. A relative path missing there but present
  * beside the YAML file (skyhop's old rule) is taken from the file's folder, with a line in `warnings`.
+ * Bucket URLs (`/data: s3://b/x`) and storage mappings become `storageMounts`.
  */
 export function resolvePaths(
   raw: NonNullable<TaskMeta['raw']>,
   envs: Readonly<Record<string, string>>,
   warnings: string[] = [],
-): { workdir?: string; fileMounts: Record<string, string> } {
-  const out: { workdir?: string; fileMounts: Record<string, string> } = { fileMounts: {} };
-  const local = (p: RawPath, kind: 'directory' | 'path') => {
-    const sub = substituteEnvs(p.value, envs, p.where);
+): { workdir?: string; fileMounts: Record<string, string>; storageMounts: Record<string, StorageMount> } {
+  const out: {
+    workdir?: string;
+    fileMounts: Record<string, string>;
+    storageMounts: Record<string, StorageMount>;
+  } = { fileMounts: {}, storageMounts: {} };
+  const local = (
+    p: RawPath,
+    kind: 'directory' | 'path' | 'source',
+    sub = substituteEnvs(p.value, envs, p.where),
+  ) => {
     const relative = !isAbsolute(expandHome(sub));
     let abs = relative ? resolve(raw.baseDir, sub) : expandHome(sub);
     let st = stat(abs);
@@ -47,7 +61,10 @@ export function resolvePaths(
     if (!st && beside !== undefined && beside !== abs) {
       st = stat(beside);
       if (!st) {
-        throw whereError(p.where, `local ${kind} '${sub}' does not exist (looked for ${abs} and ${beside})`);
+        throw whereError(
+          p.where,
+          `local ${noun(kind)} '${sub}' does not exist (looked for ${abs} and ${beside})`,
+        );
       }
       warnings.push(
         `${p.where.prefix()}: '${sub}' is not in the current directory; using ${beside} beside the task file ` +
@@ -55,17 +72,49 @@ export function resolvePaths(
       );
       abs = beside;
     }
-    if (!st) throw whereError(p.where, `local ${kind} '${sub}' does not exist (looked for ${abs})`);
-    if (kind === 'directory' && !st.isDirectory()) {
-      throw whereError(p.where, `'${sub}' is not a directory (looked at ${abs})`);
+    if (!st) throw whereError(p.where, `local ${noun(kind)} '${sub}' does not exist (looked for ${abs})`);
+    if (kind !== 'path' && !st.isDirectory()) {
+      const hint =
+        kind === 'source'
+          ? "; a bucket's source must be a directory (copy a single file with a plain file_mounts entry, REMOTE: FILE)"
+          : '';
+      throw whereError(p.where, `'${sub}' is not a directory (looked at ${abs})${hint}`);
     }
     return abs;
   };
+  const remotePath = (p: RawPath): string => {
+    const remote = substituteEnvs(p.value, envs, p.where).trim();
+    if (remote === '') throw whereError(p.where, 'the remote path is empty');
+    return remote;
+  };
+  const storageRemote = (p: RawPath): string => {
+    const remote = remotePath(p);
+    const problem = remotePathProblem(remote);
+    if (problem) throw whereError(p.where, problem);
+    if (Object.hasOwn(out.fileMounts, remote) || Object.hasOwn(out.storageMounts, remote)) {
+      throw whereError(
+        p.where,
+        `'${remote}' is the remote path of another file_mounts entry; use each path once`,
+      );
+    }
+    return remote;
+  };
   if (raw.workdir) out.workdir = local(raw.workdir, 'directory');
+  const urls: Array<{ remote: RawPath; url: string; where: RawPath['where'] }> = [];
   for (const m of raw.fileMounts) {
-    const remote = substituteEnvs(m.remote.value, envs, m.remote.where).trim();
-    if (remote === '') throw whereError(m.remote.where, 'the remote path is empty');
-    out.fileMounts[remote] = local(m.local, 'path');
+    const remote = remotePath(m.remote);
+    const sub = substituteEnvs(m.local.value, envs, m.local.where);
+    if (isBucketUrl(sub)) urls.push({ remote: m.remote, url: sub, where: m.local.where });
+    else out.fileMounts[remote] = local(m.local, 'path', sub);
+  }
+  for (const u of urls) out.storageMounts[storageRemote(u.remote)] = storageFromUrl(u.url, u.where);
+  for (const m of raw.storageMounts ?? []) {
+    const remote = storageRemote(m.remote);
+    const sub = (p: RawPath | undefined) =>
+      p === undefined ? undefined : { value: substituteEnvs(p.value, envs, p.where), where: p.where };
+    out.storageMounts[remote] = storageFromMapping(m, { name: sub(m.name), source: sub(m.source) }, (s) =>
+      local(s, 'source', s.value),
+    );
   }
   return out;
 }

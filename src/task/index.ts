@@ -6,4 +6,6 @@ export { applyOverrides } from './overrides.js';
 export type { ParseOptions } from './options.js';
 export { parseTaskFile, parseTaskText, taskFromCommand } from './parse.js';
 export { resourcesToString } from './resources.js';
+export { bucketNameProblem, checkStorageMounts } from './storage.js';
+export type { StorageMode, StorageMount } from '../core/storage.js';
 export type { AcceleratorDemand, Amount, Dag, DataEstimate, Resources, Task } from '../core/task.js';

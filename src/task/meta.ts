@@ -5,6 +5,7 @@
  */
 import type { Where } from '../util/yaml/where.js';
 import type { Resources, Task } from '../core/task.js';
+import type { RawStorageMount } from './storage.js';
 
 export type ResField = keyof Resources;
 export type Origins = Partial<Record<ResField, Where>>;
@@ -16,14 +17,20 @@ export interface RawPath {
 
 export interface TaskMeta {
   numNodes?: Where;
-  /** workdir and file_mounts before env substitution, to redo it when --env changes a value. */
+  /**
+   * workdir and file_mounts (local paths, bucket URLs and storage mappings) before env substitution,
+   * to redo it when --env changes a value.
+   */
   raw?: {
     /** Where relative paths start: the current directory, as in SkyPilot (or ParseOptions.baseDir). */
     baseDir: string;
     /** The YAML file's folder, tried when a relative path is not under baseDir (with a warning). */
     fileDir?: string;
     workdir?: RawPath;
+    /** `REMOTE: PATH` entries: a local path, or a bucket URL (`s3://...`, COPY of an existing bucket). */
     fileMounts: Array<{ remote: RawPath; local: RawPath }>;
+    /** `REMOTE: {name, source, store, mode, persistent}` entries. */
+    storageMounts?: RawStorageMount[];
   };
 }
 

@@ -223,6 +223,8 @@ function overrideTask(t: Task, p: Parsed, known: KnownNames | undefined, warning
     const paths = resolvePaths(meta.raw, task.envs, warnings);
     if (paths.workdir !== undefined) task.workdir = paths.workdir;
     task.fileMounts = paths.fileMounts;
+    if (Object.keys(paths.storageMounts).length > 0) task.storageMounts = paths.storageMounts;
+    else delete task.storageMounts;
   }
   let numNodesWhere = meta.numNodes;
   if (p.numNodes !== undefined) {
@@ -243,7 +245,7 @@ function overrideTask(t: Task, p: Parsed, known: KnownNames | undefined, warning
 /**
  * Applies the CLI's resource flags to every task and alternative (a new Dag; the input is not
  * changed). With `known`, the result is checked against the catalogs. `--env` changes re-run the
- * ${VAR} substitution in workdir/file_mounts of tasks parsed from a file.
+ * ${VAR} substitution in workdir/file_mounts (buckets included) of tasks parsed from a file.
  */
 export function applyOverrides(dag: Dag, o: CliOverrides, known?: KnownNames): Dag {
   const p = parseFlags(o);

@@ -32,6 +32,14 @@ import { type Path, SourceDoc } from '../util/yaml/source.js';
 import { didYouMean } from '../util/suggest.js';
 import type { Dag, DataEstimate, Resources, Task } from '../core/task.js';
 import { scalarString, show, storageCloud, ValueError } from './values.js';
+import {
+  checkMode,
+  checkStore,
+  IGNORED_STORAGE_KEYS,
+  type RawStorageMount,
+  STORAGE_KEYS,
+  UNSUPPORTED_STORAGE_KEYS,
+} from './storage.js';
 
 /** Reads and parses a task YAML file. `path` is shown in messages as given. */
 export function parseTaskFile(path: string, opts: ParseOptions = {}): Dag {
@@ -220,14 +228,20 @@ function buildTask(
   const rawPaths: NonNullable<TaskMeta['raw']> = { baseDir: dirs.baseDir, fileMounts: [] };
   if (dirs.fileDir !== undefined && dirs.fileDir !== dirs.baseDir) rawPaths.fileDir = dirs.fileDir;
   if (raw.workdir !== undefined) rawPaths.workdir = { value: raw.workdir, where: src.where(['workdir']) };
-  for (const [remote, local] of Object.entries(raw.file_mounts ?? {})) {
-    if (local === undefined) {
+  for (const [remote, value] of Object.entries(raw.file_mounts ?? {})) {
+    if (value === undefined) {
       throw src.error(['file_mounts', remote], 'expected a local path to copy to the nodes, got nothing');
     }
-    rawPaths.fileMounts.push({
-      remote: { value: remote, where: src.where(['file_mounts', remote], { key: true }) },
-      local: { value: local, where: src.where(['file_mounts', remote]) },
-    });
+    const remoteRaw = { value: remote, where: src.where(['file_mounts', remote], { key: true }) };
+    if (typeof value === 'string') {
+      rawPaths.fileMounts.push({
+        remote: remoteRaw,
+        local: { value, where: src.where(['file_mounts', remote]) },
+      });
+    } else {
+      rawPaths.storageMounts ??= [];
+      rawPaths.storageMounts.push(readStorageMapping(src, remote, remoteRaw, value, warnings));
+    }
   }
   const paths = resolvePaths(rawPaths, envs, warnings);
 
@@ -253,6 +267,7 @@ function buildTask(
     resources,
     ordered: built.ordered,
   };
+  if (Object.keys(paths.storageMounts).length > 0) task.storageMounts = paths.storageMounts;
   if (raw.name !== undefined) task.name = raw.name;
   if (paths.workdir !== undefined) task.workdir = paths.workdir;
   if (raw.setup !== undefined) task.setup = raw.setup;
@@ -268,4 +283,75 @@ function buildTask(
   }
   setTaskMeta(task, { numNodes: numNodesWhere, raw: rawPaths });
   return task;
+}
+
+/**
+ * A storage mapping of file_mounts (SkyPilot's `{name, source, store, mode, persistent}`), its keys
+ * and the values that need no env substitution checked here, each error at the key or value at fault.
+ */
+function readStorageMapping(
+  src: SourceDoc,
+  remote: string,
+  remoteRaw: RawStorageMount['remote'],
+  value: Record<string, unknown>,
+  warnings: string[],
+): RawStorageMount {
+  const at = (k: string): Path => ['file_mounts', remote, k];
+  for (const k of Object.keys(value)) {
+    if (Object.hasOwn(UNSUPPORTED_STORAGE_KEYS, k)) {
+      throw src.error(at(k), `field '${k}' is not supported by skyhop (${UNSUPPORTED_STORAGE_KEYS[k]})`, {
+        key: true,
+      });
+    }
+    if (!STORAGE_KEYS.includes(k) && !Object.hasOwn(IGNORED_STORAGE_KEYS, k)) {
+      throw src.error(at(k), `unknown field '${k}'${didYouMean(k, STORAGE_KEYS, 1)}`, { key: true });
+    }
+  }
+  const str = (k: 'name' | 'source', what: string) => {
+    const v = value[k];
+    if (v === undefined || v === null) return undefined;
+    if (k === 'source' && Array.isArray(v)) {
+      throw src.error(
+        at(k),
+        'a list of sources is not supported yet; give one local directory (uploaded to the bucket) or a bucket URL, and copy single files with plain file_mounts entries',
+      );
+    }
+    if (typeof v !== 'string' || v.trim() === '') throw src.error(at(k), `expected ${what}, got ${show(v)}`);
+    return { value: v.trim(), where: src.where(at(k)) };
+  };
+  const name = str('name', 'a bucket name');
+  const source = str('source', 'a local directory or a bucket URL (s3://BUCKET/PATH)');
+  if (value.store !== undefined && value.store !== null) {
+    const store = checkStore(value.store);
+    if (!store.ok) throw src.error(at('store'), store.message);
+  }
+  let mode: RawStorageMount['mode'] = 'MOUNT';
+  let modeWhere: RawStorageMount['modeWhere'];
+  if (value.mode !== undefined && value.mode !== null) {
+    const m = checkMode(value.mode);
+    if (!m.ok) throw src.error(at('mode'), m.message);
+    mode = m.mode;
+    modeWhere = src.where(at('mode'));
+  }
+  let persistent = true;
+  if (value.persistent !== undefined && value.persistent !== null) {
+    if (typeof value.persistent !== 'boolean') {
+      throw src.error(at('persistent'), `expected true or false, got ${show(value.persistent)}`);
+    }
+    persistent = value.persistent;
+  }
+  for (const [k, why] of Object.entries(IGNORED_STORAGE_KEYS)) {
+    if (Object.hasOwn(value, k))
+      warnings.push(`${src.where(at(k), { key: true }).prefix()}: ignored; ${why}`);
+  }
+  const out: RawStorageMount = {
+    remote: remoteRaw,
+    where: src.where(['file_mounts', remote]),
+    mode,
+    persistent,
+  };
+  if (name) out.name = name;
+  if (source) out.source = source;
+  if (modeWhere) out.modeWhere = modeWhere;
+  return out;
 }

@@ -10,7 +10,6 @@ import {
   type DiskTier,
   type InfraSpec,
   type NetworkTier,
-  isUrl,
   parseAccelerators,
   parseAutostop,
   parseBool,
@@ -156,18 +155,19 @@ function parseWorkdir(v: unknown): string {
   return nonEmptyStr('a local directory path')(v);
 }
 
-/** A file_mounts source: a local path. Storage mounts and bucket URLs are not supported yet. */
-function parseMountSource(v: unknown): string {
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    throw new ValueError('storage mounts (name/source/store/mode) are not supported yet; use a local path');
+/**
+ * A file_mounts value: a local path or a bucket URL (a string, checked after env substitution), or a
+ * storage mapping `{name, source, store, mode, persistent}` (its keys are checked by parse.ts, which
+ * points at each one).
+ */
+function parseMountValue(v: unknown): string | Record<string, unknown> {
+  if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Set)) {
+    return v as Record<string, unknown>;
   }
-  const s = nonEmptyStr('a local path')(v);
-  if (isUrl(s)) {
-    throw new ValueError(
-      `cloud storage sources like ${JSON.stringify(s)} are not supported yet; use a local path`,
-    );
-  }
-  return s;
+  if (typeof v === 'string' && v.trim() !== '') return v.trim();
+  throw new ValueError(
+    `expected a local path, a bucket URL (s3://BUCKET/PATH) or a storage mapping {name, source, mode, ...}, got ${show(v)}`,
+  );
 }
 
 const taskFields = {
@@ -178,7 +178,9 @@ const taskFields = {
   envs: via(parseEnvs('environment variable')),
   secrets: via(parseEnvs('secret')),
   file_mounts: z
-    .record(z.string(), via(parseMountSource), { error: mapping('a mapping of remote paths to local paths') })
+    .record(z.string(), via(parseMountValue), {
+      error: mapping('a mapping of remote paths to local paths or buckets'),
+    })
     .nullish(),
   setup: via(str('a shell script (a string)')),
   run: via(str('a shell script (a string)')),
@@ -209,7 +211,8 @@ export const UNSUPPORTED_TASK_FIELDS: Record<string, string> = {
   volumes:
     'SkyPilot volumes, persistent disks mounted on the nodes, are not built yet; copy data with file_mounts',
   event_callback: 'event callbacks',
-  storage: 'storage objects; use file_mounts with local paths',
+  storage:
+    'buckets go in file_mounts, as in SkyPilot: {/data: s3://bucket/path} or {/data: {name: bucket, source: ./dir, mode: MOUNT}}',
   execution: "job groups (a first document with 'execution:') are not built yet; launch each task on its own",
 };
 

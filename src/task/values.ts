@@ -307,8 +307,3 @@ export function storageCloud(location: string): string | undefined {
   if (scheme === 'gs' || scheme === 'gcs') return 'gcp';
   return undefined;
 }
-
-/** True for `scheme://...` (s3://, gs://, https://, ...). */
-export function isUrl(s: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
-}
