@@ -10,6 +10,7 @@ import type { Dag } from '../core/task.js';
 import { taskFromCommand } from '../task/command.js';
 import { knownNamesFromClouds } from '../task/known.js';
 import { applyOverrides, type CliOverrides } from '../task/overrides.js';
+import { checkStorageMounts } from '../task/storage.js';
 
 /** Overrides of a task's fields, in the CLI's spelling (`gpus: 'A100:8'`, `env: ['K=V']`). */
 export type TaskOverrides = CliOverrides;
@@ -48,8 +49,11 @@ export async function loadTask(
   // Catalog checks run once, after the overrides are applied, so an override can fix what the file pins.
   // The YAML parser and schema load only for files: an inline command starts faster.
   let dag: Dag;
-  if (isDag(input)) dag = input;
-  else if (isYamlPath(input)) {
+  if (isDag(input)) {
+    dag = input;
+    // A task built in code gets the rules a file's buckets get (names, paths, stores).
+    for (const t of dag.tasks) if (t.storageMounts) checkStorageMounts(t);
+  } else if (isYamlPath(input)) {
     const path = typeof input === 'string' ? input : input[0];
     dag = (await import('../task/parse.js')).parseTaskFile(path, { env: o.env, secret: o.secret });
   } else {
