@@ -6,6 +6,11 @@ import { Command, Option } from 'commander';
 import { SkyhopError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 
+// The AWS SDK (loaded by the AWS cloud and by buckets) warns on Node 20 that its releases after
+// January 2027 need Node 22. skyhop pins its SDK versions and supports Node 20, so the warning only
+// adds noise to every command that talks to AWS; a user who wants it sets the variable to false.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /**
  * A command module: `parse` turns what commander hands over (flags, and positional arguments by
  * their camelCased names) into the command's typed options, once; `default` runs the command.
