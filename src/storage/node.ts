@@ -108,11 +108,6 @@ export function rcloneConfig(access: S3Access): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The escaped form /proc/self/mountinfo gives a path (space, tab, newline, backslash as \ooo). */
-export function mountinfoEscape(path: string): string {
-  return path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-}
-
 /**
  * `flush.sh [SECONDS]`: exits 0 as soon as no mount recorded on this node has a dirty (not yet
  * uploaded) object in its cache; otherwise waits, printing one line per mount it waits for, and
@@ -147,6 +142,17 @@ done
 `;
 }
 
+/** Is $1 a mount point? (/proc/self/mountinfo writes space, tab, newline and backslash as \\ooo.) */
+const ISMOUNTED = `ismounted() { P="$1" awk '{ m = $5; gsub(/\\\\040/, " ", m); gsub(/\\\\011/, "\\t", m); gsub(/\\\\012/, "\\n", m); gsub(/\\\\134/, "\\\\", m); if (m == ENVIRON["P"]) f = 1 } END { exit !f }' /proc/self/mountinfo; }`;
+/** Unmount $1: politely, then lazily (a process may still hold a file open there). */
+const UNMOUNT_PATH =
+  'unmount_path() { fusermount3 -u "$1" 2>/dev/null || fusermount -u "$1" 2>/dev/null || fusermount3 -uz "$1" 2>/dev/null || fusermount -uz "$1" 2>/dev/null || umount -l "$1" 2>/dev/null; }';
+
+/** `$P` set to a node path (`~/x` is the node's HOME). */
+function setP(path: string): string {
+  return `P=${path.startsWith('~/') ? `"$HOME"/${shq(path.slice(2))}` : shq(path)}`;
+}
+
 interface Planned {
   index: number;
   path: string;
@@ -161,8 +167,8 @@ export function nodeScript(planned: readonly Planned[]): string {
     // rclone cannot use an http endpoint while AWS_CA_BUNDLE is set.
     'unset AWS_CA_BUNDLE',
     'S="$HOME/.skyhop/storage"; C="$S/rclone.conf"; NEW=()',
-    `ismounted() { P="$1" awk 'ENVIRON["P"] == $5 { f = 1 } END { exit !f }' /proc/self/mountinfo; }`,
-    'unmount_path() { fusermount3 -u "$1" 2>/dev/null || fusermount -u "$1" 2>/dev/null || fusermount3 -uz "$1" 2>/dev/null || fusermount -uz "$1" 2>/dev/null || umount -l "$1" 2>/dev/null; }',
+    ISMOUNTED,
+    UNMOUNT_PATH,
     // rclone's last meaningful line, without its timestamp.
     `lasterr() { grep -E 'ERROR|CRITICAL|Fatal|fatal|Failed|failed|error' "$1" 2>/dev/null | grep -v 'Serving remote control' | tail -n 1 | sed -E 's#^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} ##; s#^(ERROR|CRITICAL|NOTICE) *: *##'; }`,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text, not a template
@@ -194,7 +200,9 @@ export function nodeScript(planned: readonly Planned[]): string {
     const id = mountId(path);
     const src = rcloneSource(mount);
     const i = String(index);
-    const p = shq(path);
+    // The path as the node's shell sees it (`~/x` is the node's HOME), in `$P`.
+    out.push(setP(path));
+    const p = '"$P"';
     if (mount.mode === 'COPY') {
       out.push(
         `mkdir -p -- ${p} || fail ${i} "cannot create the folder"`,
@@ -203,11 +211,11 @@ export function nodeScript(planned: readonly Planned[]): string {
       );
       continue;
     }
-    const record = `${path}\n${src}\n${mount.mode}\n`;
+    const rest = `\n${src}\n${mount.mode}\n`;
     const flags = [...MOUNT_FLAGS[mount.mode], ...COMMON_MOUNT_FLAGS].join(' ');
-    const esc = shq(mountinfoEscape(path));
+    const esc = p;
     out.push(
-      `r="$S/mounts/${id}"; want=${shq(record)}`,
+      `r="$S/mounts/${id}"; want="$P"${shq(rest)}`,
       `if ismounted ${esc}; then`,
       `  if [ -f "$r" ] && [ "$(cat "$r"; echo .)" = "$want." ] && timeout 10 stat -- ${p} >/dev/null 2>&1; then kept=1; else kept=0; unmount_path ${p}; ! ismounted ${esc} || fail ${i} "something else is mounted there and cannot be unmounted"; fi`,
       'else kept=0; fi',
@@ -347,15 +355,14 @@ function parseErr(stdout: string, planned: readonly Planned[]): { m: Planned | n
  * drops their records. Paths that are not mounted are skipped.
  */
 export function unmountCommand(paths: readonly string[]): string {
-  const parts = paths.map((p) => {
-    const q = shq(p);
-    return (
-      `if P=${shq(mountinfoEscape(p))} awk 'ENVIRON["P"] == $5 { f = 1 } END { exit !f }' /proc/self/mountinfo; then ` +
-      `fusermount3 -u ${q} 2>/dev/null || fusermount -u ${q} 2>/dev/null || fusermount3 -uz ${q} 2>/dev/null || fusermount -uz ${q} 2>/dev/null || umount -l ${q}; fi; ` +
-      `rm -f "$HOME/.skyhop/storage/mounts/${mountId(p)}"`
+  const lines = [ISMOUNTED, UNMOUNT_PATH];
+  for (const p of paths) {
+    lines.push(
+      setP(p),
+      `! ismounted "$P" || unmount_path "$P"; rm -f "$HOME/.skyhop/storage/mounts/${mountId(p)}"`,
     );
-  });
-  return parts.join('\n');
+  }
+  return `${lines.join('\n')}\ntrue\n`;
 }
 
 /**
