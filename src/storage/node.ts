@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import type { NodeInfo } from '../core/cluster.js';
 import type { S3Access, StorageMount } from '../core/storage.js';
 import type { CommandRunner } from '../runtime/types.js';
-import { UserError } from '../util/errors.js';
+import { InterruptedError, UserError } from '../util/errors.js';
 import { shq } from '../util/shell.js';
 
 /** The node's storage folder (`~` is the node's HOME). */
@@ -248,7 +248,7 @@ function nodeLabel(node: NodeInfo, index: number): string {
 function explain(msg: string): string {
   if (/directory not found/i.test(msg)) return `the bucket or folder does not exist (rclone: ${msg})`;
   if (/NoSuchBucket/i.test(msg)) return `the bucket does not exist (rclone: ${msg})`;
-  if (/AccessDenied|Forbidden|403/i.test(msg)) return `no permission (rclone: ${msg})`;
+  if (/AccessDenied|Forbidden/i.test(msg)) return `no permission (rclone: ${msg})`;
   return msg;
 }
 
@@ -288,7 +288,7 @@ export async function mountStorage(
         const label = nodeLabel(nodes[n], n);
         opts.onStep?.(`storage: ${entries.length} bucket(s) on ${label}`);
         await runner.upload(conf, RCLONE_CONFIG, { mode: 0o600 });
-        if (opts.signal?.aborted) throw new UserError('Interrupted.');
+        if (opts.signal?.aborted) throw new InterruptedError();
         let lines = '';
         let pending = '';
         const res = await runner.run(script, {
@@ -307,6 +307,7 @@ export async function mountStorage(
             }
           },
         });
+        if (opts.signal?.aborted) throw new InterruptedError();
         const errLine = parseErr(lines, planned);
         if (errLine || res.code !== 0) {
           const m = errLine?.m ?? null;
