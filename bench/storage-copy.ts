@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { LocalProvider } from '../src/clouds/local/provider.js';
 import type { StorageMount } from '../src/core/storage.js';
 import { makeRunner } from '../src/runtime/index.js';
-import { mountStorage } from '../src/storage/node.js';
+import { COPY_FLAGS, mountStorage } from '../src/storage/node.js';
 import { startS3, storageUnavailable } from '../test/unit/storage/s3env.js';
 import { printRows, type Row, summarize } from './lib.js';
 
@@ -33,17 +33,20 @@ try {
   const one = join(root, 'one');
   mkdirSync(one);
   spawnSync('sh', ['-c', `head -c ${1 << 30} /dev/urandom > ${join(one, 'big.bin')}`]);
-  s3.rclone('mkdir', 't:bench-one');
-  s3.rclone('copy', one, 't:bench-one');
+  await s3.rclone('mkdir', 't:bench-one');
+  await s3.rclone('copy', one, 't:bench-one');
   rmSync(one, { recursive: true, force: true });
   const many = join(root, 'many');
-  for (let d = 0; d < 100; d++) {
-    mkdirSync(join(many, `d${d}`), { recursive: true });
-    for (let f = 0; f < 100; f++) writeFileSync(join(many, `d${d}`, `f${f}.txt`), Buffer.alloc(4096, d + f));
+  if (process.env.STORAGE_BENCH_ONLY !== 'one') {
+    for (let d = 0; d < 100; d++) {
+      mkdirSync(join(many, `d${d}`), { recursive: true });
+      for (let f = 0; f < 100; f++)
+        writeFileSync(join(many, `d${d}`, `f${f}.txt`), Buffer.alloc(4096, d + f));
+    }
+    await s3.rclone('mkdir', 't:bench-many');
+    await s3.rclone('copy', many, 't:bench-many', '--timeout', '30s');
+    rmSync(many, { recursive: true, force: true });
   }
-  s3.rclone('mkdir', 't:bench-many');
-  s3.rclone('copy', many, 't:bench-many', '--timeout', '30s');
-  rmSync(many, { recursive: true, force: true });
 
   const [node] = await provider.runInstances({
     cluster: 'bench',
@@ -73,31 +76,41 @@ try {
     return ms;
   };
   const rows: Row[] = [];
+  const only = process.env.STORAGE_BENCH_ONLY; // 'one' or 'many': one of the two buckets
   for (const [label, bucket] of [
     ['1 GiB, one file', 'bench-one'],
     ['10,000 files of 4 KiB', 'bench-many'],
   ] as const) {
+    if (only && bucket !== `bench-${only}`) continue;
     const ours: number[] = [];
     const plain: number[] = [];
+    const flagged: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const a = () =>
         time(async (dest) => {
           await mountStorage([node], [runner], { [dest]: sm(bucket) }, s3.access);
         });
       const b = () =>
-        time((dest) => {
-          s3.rclone('copy', `t:${bucket}`, dest);
+        time(async (dest) => {
+          await s3.rclone('copy', `t:${bucket}`, dest);
+        });
+      const c = () =>
+        time(async (dest) => {
+          await s3.rclone('copy', `t:${bucket}`, dest, ...COPY_FLAGS);
         });
       if (i % 2 === 0) {
         ours.push(await a());
         plain.push(await b());
+        flagged.push(await c());
       } else {
+        flagged.push(await c());
         plain.push(await b());
         ours.push(await a());
       }
     }
     rows.push(summarize(`${label}: mountStorage COPY`, ours, 'ms', 'within 10% of plain'));
     rows.push(summarize(`${label}: plain rclone copy`, plain, 'ms'));
+    rows.push(summarize(`${label}: plain rclone copy with skyhop's flags`, flagged, 'ms'));
   }
   await runner.close();
   printRows(`Storage: COPY to a node (${cpus().length} CPUs, ${cpus()[0]?.model ?? ''})`, rows);

@@ -74,14 +74,14 @@ describe('storage on FluffyCloud nodes', { skip: skip ?? false }, () => {
   });
 
   test('COPY: nested folders and a 200 MiB file on every node', async () => {
-    s3.rclone('mkdir', 't:ftree');
+    await s3.rclone('mkdir', 't:ftree');
     const src = join(s3.dir, 'ftree');
     mkdirSync(join(src, 'x', 'y'), { recursive: true });
     writeFileSync(join(src, 'x', 'y', 'deep.txt'), 'deep\n');
     const big = Buffer.alloc(200 * 1024 * 1024, 7);
     for (let i = 0; i < big.length; i += 8192) big.writeUInt32LE(i, i);
     writeFileSync(join(src, 'big.bin'), big);
-    s3.rclone('copy', src, 't:ftree');
+    await s3.rclone('copy', src, 't:ftree');
     rmSync(src, { recursive: true, force: true });
     const want = createHash('sha256').update(big).digest('hex');
     await mountStorage(nodes, runners, { '~/data': sm('ftree', 'COPY') }, s3.access);
@@ -97,7 +97,7 @@ describe('storage on FluffyCloud nodes', { skip: skip ?? false }, () => {
   });
 
   test('MOUNT_CACHED in the node namespace: writes reach the bucket after flush.sh; no secret in any command line', async () => {
-    s3.rclone('mkdir', 't:fmnt');
+    await s3.rclone('mkdir', 't:fmnt');
     await mountStorage(nodes, runners, { '/root/ckpt': sm('fmnt', 'MOUNT_CACHED', 'p') }, s3.access);
     assert.equal(rclonesOf('fmnt').length, 2);
     assert.deepEqual(cmdlinesWith(s3.secret), []);
@@ -109,7 +109,10 @@ describe('storage on FluffyCloud nodes', { skip: skip ?? false }, () => {
         assert.equal(res.code, 0, res.stdout + res.stderr);
       }),
     );
-    assert.deepEqual(s3.rclone('lsf', 't:fmnt/p').split('\n').filter(Boolean).sort(), ['n0.txt', 'n1.txt']);
+    assert.deepEqual((await s3.rclone('lsf', 't:fmnt/p')).split('\n').filter(Boolean).sort(), [
+      'n0.txt',
+      'n1.txt',
+    ]);
     // Each node's mount lives only in its own namespace: not on this machine.
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes('/root/ckpt'));
   });

@@ -132,7 +132,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
   });
 
   test('COPY: a tree with nested folders and a 200 MiB file is on the node before setup; the config is 0600', async () => {
-    s3.rclone('mkdir', 't:tree');
+    await s3.rclone('mkdir', 't:tree');
     const src = join(s3.dir, 'tree');
     mkdirSync(join(src, 'a', 'b', 'c'), { recursive: true });
     writeFileSync(join(src, 'top.txt'), 'top\n');
@@ -141,7 +141,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
     const big = Buffer.alloc(200 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
     writeFileSync(join(src, 'a', 'big.bin'), big);
-    s3.rclone('copy', src, 't:tree/data');
+    await s3.rclone('copy', src, 't:tree/data');
     rmSync(src, { recursive: true, force: true });
 
     const { nodes, runners: rs } = await launch('cp', 2);
@@ -170,7 +170,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
   });
 
   test('MOUNT: a job writes a checkpoint, a second cluster mounting the bucket reads it; the same mount is kept on a reused cluster, another bucket replaces it', async () => {
-    s3.rclone('mkdir', 't:ckpt');
+    await s3.rclone('mkdir', 't:ckpt');
     const a = await launch('wr');
     const pathA = join(root, 'ckpt-a');
     await mountStorage(a.nodes, a.runners, { [pathA]: sm('ckpt', 'MOUNT', 'run1') }, s3.access);
@@ -183,7 +183,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
     // Uploaded promptly after close (write-back 0s): the flush script waits for it.
     const f = await a.runners[0].run('bash ~/.skyhop/storage/flush.sh 60');
     assert.equal(f.code, 0, f.stdout + f.stderr);
-    assert.match(s3.rclone('lsf', '-R', 't:ckpt'), /run1\/step1\/model\.pt/);
+    assert.match(await s3.rclone('lsf', '-R', 't:ckpt'), /run1\/step1\/model\.pt/);
 
     const b = await launch('rd');
     const pathB = join(root, 'ckpt-b');
@@ -200,8 +200,8 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
     assert.equal(before.length, 1);
     await mountStorage(b.nodes, b.runners, { [pathB]: sm('ckpt', 'MOUNT', 'run1') }, s3.access);
     assert.deepEqual(rclonePids(), before);
-    s3.rclone('mkdir', 't:other');
-    s3.rclone('touch', 't:other/marker.txt');
+    await s3.rclone('mkdir', 't:other');
+    await s3.rclone('touch', 't:other/marker.txt');
     await mountStorage(b.nodes, b.runners, { [pathB]: sm('other', 'MOUNT') }, s3.access);
     assert.deepEqual(fuseMountsUnder(pathB), [pathB]);
     assert.ok(existsSync(join(pathB, 'marker.txt')));
@@ -210,7 +210,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
   });
 
   test('MOUNT_CACHED through the real agent: the object is in the bucket when the job is SUCCEEDED; no secret in any command line or log', async () => {
-    s3.rclone('mkdir', 't:cached');
+    await s3.rclone('mkdir', 't:cached');
     const c = await launch('ag', 2);
     const paths = [join(root, 'cached0'), join(root, 'cached1')];
     for (let i = 0; i < 2; i++) {
@@ -250,7 +250,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
     });
     const st = await waitTerminal(agentOf(c.nodes[0]), id, 60_000);
     assert.equal(st.status, 'SUCCEEDED', `${st.reason} ${runLog(agentOf(c.nodes[0]), id)}`);
-    const listing = s3.rclone('lsl', 't:cached');
+    const listing = await s3.rclone('lsl', 't:cached');
     assert.match(listing, /20000000 .* r0\/out\.bin/);
     assert.match(listing, /20000000 .* r1\/out\.bin/);
 
@@ -281,7 +281,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
   });
 
   test('a failed flush (rclone gone, data not uploaded) makes the job FAILED naming the mount', async () => {
-    s3.rclone('mkdir', 't:lost');
+    await s3.rclone('mkdir', 't:lost');
     const c = await launch('fl');
     const p = join(root, 'lost');
     await mountStorage(c.nodes, c.runners, { [p]: sm('lost', 'MOUNT_CACHED') }, s3.access);
@@ -319,7 +319,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
     const c = await launch('nb', 2);
     const ok = join(root, 'nb-ok');
     const bad = join(root, 'nb-bad');
-    s3.rclone('mkdir', 't:exists');
+    await s3.rclone('mkdir', 't:exists');
     const mounts = { [ok]: sm('exists', 'MOUNT'), [bad]: sm('no-such-bucket', 'MOUNT') };
     const err = await mountStorage(c.nodes.slice(0, 1), c.runners.slice(0, 1), mounts, s3.access).then(
       () => null,
@@ -353,7 +353,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
   });
 
   test('rclone or FUSE missing (and no apt-get to install it): one clear line, nothing mounted', async () => {
-    s3.rclone('mkdir', 't:fzb');
+    await s3.rclone('mkdir', 't:fzb');
     const c = await launch('nf');
     const p = join(root, 'nf');
     const noRclone = withPath(c.runners[0], binsWithout(join(root, 'bin-nr'), ['rclone', 'apt-get']));
@@ -395,7 +395,7 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
   });
 
   test("the local cloud stop unmounts its nodes' buckets (no dead FUSE mount left)", async () => {
-    s3.rclone('mkdir', 't:stb');
+    await s3.rclone('mkdir', 't:stb');
     const c = await launch('st');
     const p = join(root, 'st');
     await mountStorage(c.nodes, c.runners, { [p]: sm('stb', 'MOUNT_CACHED') }, s3.access);

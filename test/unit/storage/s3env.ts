@@ -3,7 +3,7 @@
  * (0600, in a temp folder) to make buckets and objects and to read them back, and scans of this
  * machine for leaked secrets and left-over mounts.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,8 +30,12 @@ export interface S3Env {
   access: S3Access;
   secret: string;
   dir: string;
-  /** rclone on this machine against moto (remote `t:`); throws with its stderr on failure. */
-  rclone(...args: string[]): string;
+  /**
+   * rclone on this machine against moto (remote `t:`); rejects with its stderr on failure. Never
+   * synchronous: moto's output is read by this process, and a blocked event loop would fill its
+   * pipe and hang it.
+   */
+  rclone(...args: string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -58,13 +62,24 @@ export async function startS3(): Promise<S3Env> {
     secret,
     dir,
     rclone(...args: string[]) {
-      const r = spawnSync('rclone', ['--config', conf, ...args], {
-        env,
-        encoding: 'utf8',
-        maxBuffer: 64 << 20,
+      return new Promise<string>((resolve, reject) => {
+        const child = spawn('rclone', ['--config', conf, ...args], {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.setEncoding('utf8').on('data', (c: string) => {
+          out += c;
+        });
+        child.stderr.setEncoding('utf8').on('data', (c: string) => {
+          err = (err + c).slice(-8000);
+        });
+        child.on('error', reject);
+        child.on('close', (code) =>
+          code === 0 ? resolve(out) : reject(new Error(`rclone ${args.join(' ')}: ${err}`)),
+        );
       });
-      if (r.status !== 0) throw new Error(`rclone ${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
     },
     async stop() {
       await moto.stop();
