@@ -2,7 +2,8 @@
 # What the tests need beyond npm: Debian packages (OpenSSH client and server for the FluffyCloud
 # emulator's hosts and the SSH runner, rsync for file sync, util-linux for namespaces; docker.io, the
 # Docker Engine the `image_id: docker:` tests start privately, busybox-static for their tiny image and
-# docker-registry for the image FluffyCloud nodes pull from a loopback port) and moto
+# docker-registry for the image FluffyCloud nodes pull from a loopback port, rclone and fuse3 for
+# buckets mounted and copied on nodes) and moto
 # (`moto_server`, the AWS emulator the AWS suites run against, from Python's package index).
 # Idempotent and fast: a no-op when everything is there (no apt, no pip, no Python started).
 # Needs root (or sudo) only when a Debian package is missing. Under CI=true a moto that cannot be
@@ -17,6 +18,8 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || need+=(docker.io)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v rclone >/dev/null 2>&1 || need+=(rclone)
+command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 
 # moto: installed with the pip of the first python3 on PATH (pyenv's shim, a venv's, or Debian's
 # /usr/bin/python3). Debian's python3 has no pip until python3-pip is installed.

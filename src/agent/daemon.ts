@@ -50,6 +50,8 @@ import {
   JOB_FILES,
   JOB_MARKER,
   type JobRecord,
+  STORAGE_FLUSH_SCRIPT,
+  STORAGE_FLUSH_TIMEOUT_S,
   SPEC_FILE_RE,
   specFileName,
   type JobSpec,
@@ -611,6 +613,14 @@ export class AgentDaemon {
     } finally {
       // Leftover processes of the job (background children) end with it, everywhere.
       await this.killOnNodes(id, nodes).catch(() => {});
+      if (spec.flushStorage) {
+        // What the job wrote to mounted buckets is uploaded before the job counts as ended.
+        const failed = await this.flushStorage(nodes, jobLog, prefixes);
+        if (failed && final.status === 'SUCCEEDED')
+          final = { status: 'FAILED', patch: { exitCode: 0, reason: failed } };
+        else if (failed)
+          final.patch.reason = final.patch.reason ? `${final.patch.reason}; ${failed}` : failed;
+      }
       jobLog?.close(); // the log is complete before the state says the job ended
       give(this.free, pl);
       job.placement = null;
@@ -618,6 +628,46 @@ export class AgentDaemon {
       if (cut) final.patch.reason = final.patch.reason ? `${final.patch.reason}; ${cut}` : cut;
       this.finish(job, final.status, final.patch);
     }
+  }
+
+  /**
+   * Runs the storage flush script on every job node (on the host, never in a container) and waits for
+   * all: null when everything is uploaded, else the reason (naming the node and the mount).
+   */
+  private async flushStorage(
+    nodes: readonly ClusterNodeInfo[],
+    jobLog: JobLog | null,
+    prefixes: string[],
+  ): Promise<string | null> {
+    const f = shPath(STORAGE_FLUSH_SCRIPT);
+    const failures = await Promise.all(
+      nodes.map(async (x, r) => {
+        const runner = makeRunner(x.connection);
+        const stream = jobLog?.stream(prefixes[r]);
+        let out = '';
+        try {
+          const res = await runner.run(`[ -f ${f} ] || exit 0; exec bash ${f} ${STORAGE_FLUSH_TIMEOUT_S}`, {
+            timeoutMs: (STORAGE_FLUSH_TIMEOUT_S + 60) * 1000,
+            onStdout: (c) => {
+              out += c;
+              stream?.write(c);
+            },
+          });
+          if (res.code === 0) return null;
+          const last = out
+            .split('\n')
+            .filter((l) => l.trim() && !l.startsWith('[skyhop]'))
+            .pop();
+          return `uploading to storage failed on node rank ${x.rank}: ${last ?? `exit code ${res.code}${res.stderr.trim() ? `: ${res.stderr.trim().split('\n').pop()}` : ''}`}`;
+        } catch (e) {
+          return `uploading to storage failed on node rank ${x.rank}: ${errMsg(e)}`;
+        } finally {
+          stream?.end();
+          await runner.close();
+        }
+      }),
+    );
+    return failures.find((x) => x !== null) ?? null;
   }
 
   /** Runs `script` on every node of the job at once; the first failing rank ends the others. */

@@ -97,6 +97,12 @@ export interface JobSpec {
   workdir: boolean;
   submittedAt: number;
   user: string;
+  /**
+   * The cluster has buckets mounted (MOUNT / MOUNT_CACHED): after the run, the agent waits on every
+   * job node until what the job wrote to them is uploaded (`~/.skyhop/storage/flush.sh`, written by
+   * src/storage/node.ts) before the job counts as ended; a flush that fails makes it FAILED.
+   */
+  flushStorage?: boolean;
 }
 
 /** `jobs/<id>/state.json` and each element of `queue.json`; written only by the agent. */
@@ -158,3 +164,7 @@ export const SUPERVISOR_PROCESS_TITLE = 'skyhop-sup';
 export const JOB_MARKER = 'SKYHOP_JOB_ID';
 
 export const DEFAULT_JOB_CPUS = 0.5;
+
+/** The node-side flush script (see `JobSpec.flushStorage`) and how long the agent lets it wait. */
+export const STORAGE_FLUSH_SCRIPT = '~/.skyhop/storage/flush.sh';
+export const STORAGE_FLUSH_TIMEOUT_S = 1800;

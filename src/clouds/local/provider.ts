@@ -20,6 +20,7 @@ import { makeRunner } from '../../runtime/index.js';
 import { killByMarker } from '../../runtime/procs.js';
 import { CloudError, InterruptedError, UserError } from '../../util/errors.js';
 import { withFileLock } from './lock.js';
+import { unmountNode } from './mounts.js';
 import { describeMachine, detectMachine, gpuNameMatches } from './machine.js';
 import { tooManyNodes } from '../reconcile.js';
 import { checkClusterName, type NodeRecord, NodeRegistry, rankOf } from './nodes.js';
@@ -174,7 +175,15 @@ export class LocalProvider implements NodeProvider {
 
   /** Kill every process of every node of the cluster (half-created nodes included). */
   private async killAll(cluster: string): Promise<void> {
+    this.unmountAll(cluster);
     for (const id of this.registry.nodeIds(cluster)) await killByMarker(NODE_MARKER, `${cluster}/${id}`);
+    // A mount made while the processes were being killed, or left dead by a killed rclone.
+    this.unmountAll(cluster);
+  }
+
+  /** The FUSE mounts of the cluster's nodes (buckets, src/storage/node.ts): see mounts.ts. */
+  private unmountAll(cluster: string): void {
+    for (const id of this.registry.nodeIds(cluster)) unmountNode(this.registry.homeDir(cluster, id));
   }
 
   async terminateInstances(cluster: string): Promise<void> {
