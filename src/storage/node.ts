@@ -277,7 +277,17 @@ export async function mountStorage(
     }
     return { index, path, mount };
   });
-  const script = nodeScript(planned);
+  // Local-cloud nodes share this machine's filesystem: a bucket at an absolute path is mounted (or
+  // copied) once, by the cluster's first local node, and every node sees it there. Paths under `~/`
+  // are per node (each local node has its own HOME).
+  const firstLocal = nodes.findIndex((x) => x.connection.kind === 'local');
+  const scripts = nodes.map((x, n) =>
+    nodeScript(
+      x.connection.kind === 'local' && n !== firstLocal
+        ? planned.filter((p) => !p.path.startsWith('/'))
+        : planned,
+    ),
+  );
   const dir = await mkdtemp(join(tmpdir(), 'skyhop-rclone-'));
   const conf = join(dir, 'rclone.conf');
   const made: Array<Set<number>> = nodes.map(() => new Set());
@@ -291,7 +301,7 @@ export async function mountStorage(
         if (opts.signal?.aborted) throw new InterruptedError();
         let lines = '';
         let pending = '';
-        const res = await runner.run(script, {
+        const res = await runner.run(scripts[n], {
           signal: opts.signal,
           onStdout: (c) => {
             lines += c;

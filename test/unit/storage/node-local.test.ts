@@ -209,6 +209,29 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
     assert.notDeepEqual(rclonePids(), before);
   });
 
+  test('a 2-node local cluster: a bucket at an absolute path is mounted once (the nodes share the disk), one under ~/ on every node', async () => {
+    await s3.rclone('mkdir', 't:shared');
+    await s3.rclone('touch', 't:shared/hello.txt');
+    const c = await launch('two', 2);
+    const abs = join(root, 'shared');
+    await mountStorage(
+      c.nodes,
+      c.runners,
+      { [abs]: sm('shared', 'MOUNT'), '~/own': sm('shared', 'MOUNT') },
+      s3.access,
+    );
+    assert.deepEqual(fuseMountsUnder(abs), [abs], 'one mount at the shared path, no race between the nodes');
+    for (const [i, n] of c.nodes.entries()) {
+      const r = await c.runners[i].run(`ls ${abs} && ls ~/own`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /hello\.txt\n.*hello\.txt/s);
+      assert.deepEqual(fuseMountsUnder(join(homeOf(n), 'own')), [join(homeOf(n), 'own')]);
+    }
+    await provider.terminateInstances('two');
+    clusters.delete('two');
+    assert.deepEqual(fuseMountsUnder(abs), [], 'the teardown unmounts the shared path too');
+  });
+
   test('MOUNT_CACHED through the real agent: the object is in the bucket when the job is SUCCEEDED; no secret in any command line or log', async () => {
     await s3.rclone('mkdir', 't:cached');
     const c = await launch('ag', 2);
