@@ -736,9 +736,9 @@ export class SqliteStore implements Store {
     return (
       name === undefined
         ? this.st('SELECT name, cluster, path, mode FROM storage_uses ORDER BY name, cluster, path').all()
-        : this.st('SELECT name, cluster, path, mode FROM storage_uses WHERE name = ? ORDER BY cluster, path').all(
-            name,
-          )
+        : this.st(
+            'SELECT name, cluster, path, mode FROM storage_uses WHERE name = ? ORDER BY cluster, path',
+          ).all(name)
     ) as StorageUse[];
   }
 
@@ -759,7 +759,7 @@ export class SqliteStore implements Store {
           const marked: string[] = [];
           for (const name of affected) {
             const r = row.get(name) as StorageDbRow | undefined;
-            if (!r || r.created_by_skyhop !== 1 || r.persistent !== 0 || r.status !== 'READY') continue;
+            if (r?.created_by_skyhop !== 1 || r.persistent !== 0 || r.status !== 'READY') continue;
             const users = (others.all(name) as Array<{ cluster: string }>).map((u) => u.cluster);
             if (users.some((c) => inUse(c))) continue;
             mark.run(Date.now(), process.pid, selfStartTime(), name);

@@ -59,9 +59,16 @@ export async function checkBucket(h: S3Handle, bucket: string, signal?: AbortSig
 }
 
 /** A HEAD has no body, so no error code: a GET of the same bucket says which (e.g. AccessDenied). */
-async function deniedCode(client: S3Client, h: S3Handle, bucket: string, signal?: AbortSignal): Promise<string> {
+async function deniedCode(
+  client: S3Client,
+  h: S3Handle,
+  bucket: string,
+  signal?: AbortSignal,
+): Promise<string> {
   try {
-    await client.send(new h.sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }), { abortSignal: signal });
+    await client.send(new h.sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }), {
+      abortSignal: signal,
+    });
   } catch (e) {
     const f = s3ErrorFacts(e);
     if (f.status === 403 && f.code && f.code !== 'Forbidden' && f.code !== '403') return f.code;
@@ -124,7 +131,10 @@ export async function deleteBucket(
     let removed = 0;
     let batches = 0;
     for (;;) {
-      const page = await h.client.send(new h.sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }), opts);
+      const page = await h.client.send(
+        new h.sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }),
+        opts,
+      );
       const keys = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ Key: o.Key }]));
       if (keys.length === 0) break;
       await deleteBatch(h, bucket, keys, ev.signal);
@@ -140,7 +150,10 @@ export async function deleteBucket(
         // Versioned bucket (or objects written meanwhile): remove every version and delete marker.
         await deleteVersions(h, bucket, ev.signal);
         for (;;) {
-          const page = await h.client.send(new h.sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }), opts);
+          const page = await h.client.send(
+            new h.sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }),
+            opts,
+          );
           const keys = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ Key: o.Key }]));
           if (keys.length === 0) break;
           await deleteBatch(h, bucket, keys, ev.signal);

@@ -203,11 +203,17 @@ async function prepareOne(
  * `persistent: false` that no other cluster uses. Also finishes deletes a crashed process left
  * (DELETING rows of dead processes). Idempotent; returns the names deleted.
  */
-export async function releaseStorage(store: Store, cluster: string, ev: StorageEvents = {}): Promise<string[]> {
+export async function releaseStorage(
+  store: Store,
+  cluster: string,
+  ev: StorageEvents = {},
+): Promise<string[]> {
   const marked = store.releaseStorageUses(cluster, (c) => c !== cluster && clusterLive(store, c));
   const leftovers = store
     .listStorage()
-    .filter((r) => r.status === 'DELETING' && !r.processAlive && r.createdBySkyhop && !marked.includes(r.name))
+    .filter(
+      (r) => r.status === 'DELETING' && !r.processAlive && r.createdBySkyhop && !marked.includes(r.name),
+    )
     .map((r) => r.name);
   const names = [...marked, ...leftovers];
   if (names.length === 0) return [];
@@ -293,7 +299,8 @@ export async function deleteStorage(
     }
   }
   if (problems.length === 1) throw new UserError(problems[0]);
-  if (problems.length > 1) throw new UserError(`cannot delete ${problems.length} storage objects`, { details: problems });
+  if (problems.length > 1)
+    throw new UserError(`cannot delete ${problems.length} storage objects`, { details: problems });
   const out: StorageDeleteResult[] = [];
   let h: S3Handle | null = null;
   try {

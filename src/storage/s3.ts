@@ -117,7 +117,12 @@ export async function s3Access(): Promise<S3Access> {
 
 /** The facts of an SDK error: its code (name), HTTP status, message. */
 export function s3ErrorFacts(e: unknown): { code: string; status: number | undefined; message: string } {
-  const err = e as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const err = e as {
+    name?: string;
+    Code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
   return {
     code: err?.Code ?? err?.name ?? 'Error',
     status: err?.$metadata?.httpStatusCode,

@@ -135,7 +135,8 @@ async function localFiles(source: string, prefix: string): Promise<LocalFile[]> 
 export async function localEtag(abs: string, size: number, partSize: number): Promise<string> {
   if (size <= partSize) {
     const h = createHash('md5');
-    for await (const chunk of createReadStream(abs, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+    for await (const chunk of createReadStream(abs, { highWaterMark: 1024 * 1024 }))
+      h.update(chunk as Buffer);
     return h.digest('hex');
   }
   const parts: Buffer[] = [];
@@ -285,7 +286,11 @@ export async function uploadTree(
         const { Upload } = await loadLibStorage();
         const up = new Upload({
           client: h.client,
-          params: { Bucket: bucket, Key: f.key, Body: createReadStream(f.abs, { highWaterMark: 1024 * 1024 }) },
+          params: {
+            Bucket: bucket,
+            Key: f.key,
+            Body: createReadStream(f.abs, { highWaterMark: 1024 * 1024 }),
+          },
           partSize,
           queueSize: partConcurrency,
           leavePartsOnError: false,

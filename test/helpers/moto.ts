@@ -128,7 +128,14 @@ export interface MotoHandle {
    * Answer S3 requests for `bucket` (only operation `op`, when given) with an S3 XML error: HTTP
    * `status` (default 403) and `code` (default AccessDenied), `times` times (default: until cleared).
    */
-  injectS3(opts: { bucket: string; op?: string; status?: number; code?: string; message?: string; times?: number }): void;
+  injectS3(opts: {
+    bucket: string;
+    op?: string;
+    status?: number;
+    code?: string;
+    message?: string;
+    times?: number;
+  }): void;
   /** S3 requests seen by the proxy, in order (injected ones included). */
   s3Requests: S3Request[];
   stop(): Promise<void>;
@@ -266,7 +273,10 @@ export async function startMoto(): Promise<MotoHandle> {
           '<?xml version="1.0" encoding="UTF-8"?>\n<Error>' +
           `<Code>${xmlEscape(inj.code)}</Code><Message>${xmlEscape(inj.message)}</Message>` +
           `<BucketName>${xmlEscape(inj.bucket)}</BucketName><RequestId>skyhop-injected</RequestId></Error>`;
-        res.writeHead(inj.status, { 'content-type': 'application/xml', 'x-amz-request-id': 'skyhop-injected' });
+        res.writeHead(inj.status, {
+          'content-type': 'application/xml',
+          'x-amz-request-id': 'skyhop-injected',
+        });
         res.end(req.method === 'HEAD' ? undefined : xml);
       });
       return;

@@ -45,9 +45,7 @@ export function loadEc2Sdk(): Promise<Ec2Sdk> {
  * A service's endpoint override from the environment (`SKYHOP_AWS_ENDPOINT_URL`, else
  * `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`), or undefined for AWS itself.
  */
-export function awsEndpoint(
-  service: 'EC2' | 'STS' | 'PRICING' | 'S3' | 'IAM' = 'EC2',
-): string | undefined {
+export function awsEndpoint(service: 'EC2' | 'STS' | 'PRICING' | 'S3' | 'IAM' = 'EC2'): string | undefined {
   return (
     envValue('SKYHOP_AWS_ENDPOINT_URL') ??
     envValue(`AWS_ENDPOINT_URL_${service}`) ??

@@ -13,12 +13,7 @@ import type { StorageMount } from '../../../src/core/storage.js';
 import type { Task } from '../../../src/core/task.js';
 import { openStore, type Store } from '../../../src/state/index.js';
 import { checkBucket, createBucket } from '../../../src/storage/buckets.js';
-import {
-  deleteStorage,
-  listStorage,
-  prepareStorage,
-  releaseStorage,
-} from '../../../src/storage/index.js';
+import { deleteStorage, listStorage, prepareStorage, releaseStorage } from '../../../src/storage/index.js';
 import { type S3Handle, s3Client } from '../../../src/storage/s3.js';
 import { UserError } from '../../../src/util/errors.js';
 import { type MotoEnv, motoEnv, motoMissing } from '../../helpers/moto.js';
@@ -69,9 +64,16 @@ describe('storage API (moto)', { skip: skip ?? false }, () => {
   const up = (name: string) => store.upsertCluster(cluster(name));
 
   test('prepare creates a missing bucket, uploads its source, records the use; list shows it', async () => {
-    await prepareStorage(store, 'c1', task({ '/data': { bucket: 'sk-created', localSource: src, prefix: 'p' } }));
+    await prepareStorage(
+      store,
+      'c1',
+      task({ '/data': { bucket: 'sk-created', localSource: src, prefix: 'p' } }),
+    );
     assert.ok(await exists('sk-created'));
-    const puts = env.moto.s3Requests.filter((r) => r.op === 'PutObject').map((r) => r.key).sort();
+    const puts = env.moto.s3Requests
+      .filter((r) => r.op === 'PutObject')
+      .map((r) => r.key)
+      .sort();
     assert.deepEqual(puts, ['p/a.txt', 'p/sub/b.txt']);
     up('c1');
     const rec = listStorage(store).find((r) => r.name === 'sk-created');
@@ -83,7 +85,11 @@ describe('storage API (moto)', { skip: skip ?? false }, () => {
     assert.deepEqual(rec.clusters, ['c1']);
     // A second launch with the same data sends nothing.
     env.moto.s3Requests.length = 0;
-    await prepareStorage(store, 'c1', task({ '/data': { bucket: 'sk-created', localSource: src, prefix: 'p' } }));
+    await prepareStorage(
+      store,
+      'c1',
+      task({ '/data': { bucket: 'sk-created', localSource: src, prefix: 'p' } }),
+    );
     assert.equal(env.moto.s3Requests.filter((r) => r.op === 'PutObject').length, 0);
   });
 
@@ -136,7 +142,9 @@ describe('storage API (moto)', { skip: skip ?? false }, () => {
     assert.equal(rec?.source, 's3://sk-external');
     store.removeCluster('c3');
     assert.deepEqual(await releaseStorage(store, 'c3'), []);
-    assert.deepEqual(await deleteStorage(store, ['sk-external']), [{ name: 'sk-external', action: 'forgotten' }]);
+    assert.deepEqual(await deleteStorage(store, ['sk-external']), [
+      { name: 'sk-external', action: 'forgotten' },
+    ]);
     assert.ok(await exists('sk-external'), 'kept');
     assert.equal(store.getStorage('sk-external'), null);
   });
@@ -163,7 +171,8 @@ describe('storage API (moto)', { skip: skip ?? false }, () => {
     store.removeStorageUse({ name: 'sk-results', cluster: 'c6', path: '/d' });
     await assert.rejects(
       deleteStorage(store, ['sk-resluts']),
-      (e: Error) => e instanceof UserError && /'sk-resluts' not found \(did you mean 'sk-results'\?\)/.test(e.message),
+      (e: Error) =>
+        e instanceof UserError && /'sk-resluts' not found \(did you mean 'sk-results'\?\)/.test(e.message),
     );
     const r = await deleteStorage(store, 'all');
     assert.deepEqual(r, [{ name: 'sk-results', action: 'deleted' }]);
@@ -173,12 +182,30 @@ describe('storage API (moto)', { skip: skip ?? false }, () => {
   test('journal: a CREATING row left by a crash (before or after CreateBucket) is finished by delete', async () => {
     const base = { store: 's3' as const, region: 'us-east-1', endpoint: env.moto.endpoint, source: null };
     // Crash before CreateBucket: the row only.
-    store.putStorage({ ...base, name: 'sk-crash-a', createdBySkyhop: true, persistent: true, status: 'CREATING' });
+    store.putStorage({
+      ...base,
+      name: 'sk-crash-a',
+      createdBySkyhop: true,
+      persistent: true,
+      status: 'CREATING',
+    });
     // Crash after CreateBucket, before READY.
-    store.putStorage({ ...base, name: 'sk-crash-b', createdBySkyhop: true, persistent: true, status: 'CREATING' });
+    store.putStorage({
+      ...base,
+      name: 'sk-crash-b',
+      createdBySkyhop: true,
+      persistent: true,
+      status: 'CREATING',
+    });
     await createBucket(h, 'sk-crash-b');
     // Crash mid-delete: DELETING, some objects gone.
-    store.putStorage({ ...base, name: 'sk-crash-c', createdBySkyhop: true, persistent: true, status: 'READY' });
+    store.putStorage({
+      ...base,
+      name: 'sk-crash-c',
+      createdBySkyhop: true,
+      persistent: true,
+      status: 'READY',
+    });
     await createBucket(h, 'sk-crash-c');
     await h.client.send(new h.sdk.PutObjectCommand({ Bucket: 'sk-crash-c', Key: 'k', Body: 'v' }));
     store.setStorageStatus('sk-crash-c', 'DELETING');
@@ -208,7 +235,13 @@ describe('storage API (moto)', { skip: skip ?? false }, () => {
 
   test('journal: releaseStorage finishes a DELETING row a crashed teardown left', async () => {
     const base = { store: 's3' as const, region: 'us-east-1', endpoint: env.moto.endpoint, source: null };
-    store.putStorage({ ...base, name: 'sk-crash-d', createdBySkyhop: true, persistent: false, status: 'DELETING' });
+    store.putStorage({
+      ...base,
+      name: 'sk-crash-d',
+      createdBySkyhop: true,
+      persistent: false,
+      status: 'DELETING',
+    });
     await createBucket(h, 'sk-crash-d');
     const db = (await import('better-sqlite3')).default(store.path);
     db.prepare("UPDATE storage SET pid = 999999999, pid_start = 'gone' WHERE name = 'sk-crash-d'").run();

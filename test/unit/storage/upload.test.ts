@@ -40,8 +40,12 @@ describe('S3 buckets and uploads (moto)', { skip: skip ?? false }, () => {
 
   test('bucket names are checked before any request', async () => {
     assert.equal(badBucketName('ok-bucket.1'), null);
-    for (const bad of ['ab', 'Upper', 'a..b', '-x-', '192.168.1.1', 'x_y']) assert.ok(badBucketName(bad), bad);
-    await assert.rejects(checkBucket(h, 'Bad_Name'), (e: Error) => e instanceof UserError && /invalid bucket name/.test(e.message));
+    for (const bad of ['ab', 'Upper', 'a..b', '-x-', '192.168.1.1', 'x_y'])
+      assert.ok(badBucketName(bad), bad);
+    await assert.rejects(
+      checkBucket(h, 'Bad_Name'),
+      (e: Error) => e instanceof UserError && /invalid bucket name/.test(e.message),
+    );
     assert.equal(env.moto.s3Requests.length, 0);
   });
 
@@ -85,7 +89,10 @@ describe('S3 buckets and uploads (moto)', { skip: skip ?? false }, () => {
     const r1 = await uploadTree(h, src, 'b-tree', 'data/v1');
     const ignoreBytes = 'logs/\n*.tmp\n/node_modules\n'.length + 'a/\n'.length;
     assert.deepEqual(r1, { sent: 5, skipped: 0, bytes: 3 + 3 + 4 + ignoreBytes });
-    const keys = env.moto.s3Requests.filter((r) => r.op === 'PutObject').map((r) => r.key).sort();
+    const keys = env.moto.s3Requests
+      .filter((r) => r.op === 'PutObject')
+      .map((r) => r.key)
+      .sort();
     assert.deepEqual(keys, [
       'data/v1/.gitignore',
       'data/v1/.skyignore',
@@ -147,7 +154,11 @@ describe('S3 buckets and uploads (moto)', { skip: skip ?? false }, () => {
     await createBucket(h, 'b-file');
     mkdirSync(src);
     writeFileSync(join(src, 'only.txt'), 'only');
-    assert.deepEqual(await uploadTree(h, join(src, 'only.txt'), 'b-file', 'x'), { sent: 1, skipped: 0, bytes: 4 });
+    assert.deepEqual(await uploadTree(h, join(src, 'only.txt'), 'b-file', 'x'), {
+      sent: 1,
+      skipped: 0,
+      bytes: 4,
+    });
     assert.deepEqual(
       env.moto.s3Requests.filter((r) => r.op === 'PutObject').map((r) => r.key),
       ['x/only.txt'],
