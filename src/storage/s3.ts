@@ -47,8 +47,13 @@ export function s3Endpoint(): string | undefined {
 /** Parallel requests one client keeps open at most (uploads use up to this many at once). */
 export const MAX_SOCKETS = 64;
 
+/** A request whose connection is idle this long fails (and the SDK retries it). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
 export interface S3ClientOptions {
   maxAttempts?: number;
+  /** Socket idle timeout per request (default DEFAULT_IDLE_TIMEOUT_MS); a stalled request is retried. */
+  idleTimeoutMs?: number;
   /** Called with each new client (tests add middleware here). */
   configure?: (client: S3Client) => void;
 }
@@ -69,6 +74,8 @@ export async function s3Client(opts: S3ClientOptions = {}): Promise<S3Handle> {
     region,
     maxAttempts: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     requestHandler: {
+      connectionTimeout: 10_000,
+      requestTimeout: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       httpAgent: new Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
     },
