@@ -25,6 +25,11 @@ import { printRows, type Row, summarize } from './lib.js';
 const RUNS = Number(process.argv[2] ?? 3);
 const MIB = Number(process.argv[3] ?? 1024);
 const FILES = Number(process.argv[4] ?? 10_000);
+/**
+ * rclone 1.60 against moto_server now and then stops for good on a tree of thousands of files (0 CPU
+ * on both sides, minutes); this skips rclone for the many-file case so skyhop's numbers still come.
+ */
+const SKIP_RCLONE_MANY = process.env.SKYHOP_BENCH_SKIP_RCLONE_MANY === '1';
 const opts: UploadOptions = {
   ...(process.env.SKYHOP_BENCH_PART_MB
     ? { partSize: Number(process.env.SKYHOP_BENCH_PART_MB) * 2 ** 20 }
@@ -133,7 +138,10 @@ try {
     const s: number[] = [];
     const r: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      if (i % 2 === 0) {
+      if (SKIP_RCLONE_MANY && src === many) {
+        s.push((await sky(src)).ms);
+        r.push(Number.NaN);
+      } else if (i % 2 === 0) {
         s.push((await sky(src)).ms);
         r.push(await rclone(src));
       } else {
@@ -143,7 +151,7 @@ try {
       console.error(`${what} run ${i + 1}: skyhop ${s[i].toFixed(0)} ms, rclone ${r[i].toFixed(0)} ms`);
     }
     rows.push(summarize(`skyhop upload, ${what}`, s));
-    rows.push(summarize(`rclone copy, ${what}`, r));
+    if (!r.some(Number.isNaN)) rows.push(summarize(`rclone copy, ${what}`, r));
   }
 
   // Re-upload of the unchanged tree: one real upload, then the timed ones (nothing may be sent).
@@ -161,13 +169,13 @@ try {
   );
   // rclone's own re-copy of the same unchanged tree (size + modtime from its listing), for scale.
   const rcAgain: number[] = [];
-  rcloneCopy(many, b);
-  for (let i = 0; i < Math.max(RUNS, 5); i++) {
+  if (!SKIP_RCLONE_MANY) rcloneCopy(many, b);
+  for (let i = 0; i < (SKIP_RCLONE_MANY ? 0 : Math.max(RUNS, 5)); i++) {
     const t = process.hrtime.bigint();
     rcloneCopy(many, b);
     rcAgain.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
-  rows.push(summarize(`rclone copy again, unchanged ${FILES}-file tree`, rcAgain));
+  if (rcAgain.length) rows.push(summarize(`rclone copy again, unchanged ${FILES}-file tree`, rcAgain));
   await drop(b);
   const c = cpus();
   console.log(
