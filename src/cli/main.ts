@@ -227,6 +227,20 @@ export function buildProgram(): Command {
     .argument('[clouds...]', 'clouds')
     .action(lazy(() => import('./catalog-show.js')));
 
+  const storage = program.command('storage').description('Buckets skyhop created or uses (S3)');
+  storage
+    .command('ls')
+    .description('List buckets: source, status, and the clusters that use them')
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./storage-ls.js')));
+  storage
+    .command('delete')
+    .description('Delete buckets skyhop created (with their objects); forget ones it only uses')
+    .argument('[names...]', 'bucket names')
+    .option('-a, --all', 'every bucket skyhop knows')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(lazy(() => import('./storage-delete.js')));
+
   program
     .command('new-cloud')
     .description(

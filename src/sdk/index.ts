@@ -59,6 +59,9 @@ export {
 } from './status.js';
 export type { RefreshChange } from './lifecycle.js';
 export type { Autostop, ClusterRecord, ClusterStatus, CostRow, Store } from '../state/index.js';
+
+// Storage (buckets of `file_mounts`).
+export { type StorageDeleteResult, type StorageRecord, storage } from './storage.js';
 export { openStore } from '../state/index.js';
 
 // Errors (each has `exitCode`, and `details` lines to show after the message).

@@ -153,6 +153,35 @@ export const MIGRATIONS: readonly Migration[] = [
       }
     },
   },
+  {
+    name: 'v4: storage (buckets skyhop created or uses) and which clusters use them',
+    up(db) {
+      db.exec(`
+        CREATE TABLE storage (
+          name TEXT PRIMARY KEY,
+          store TEXT NOT NULL,
+          region TEXT NOT NULL,
+          endpoint TEXT,
+          source TEXT,
+          created_by_skyhop INTEGER NOT NULL CHECK (created_by_skyhop IN (0, 1)),
+          persistent INTEGER NOT NULL CHECK (persistent IN (0, 1)),
+          status TEXT NOT NULL CHECK (status IN ('CREATING', 'READY', 'DELETING')),
+          created_at INTEGER NOT NULL,
+          status_updated_at INTEGER NOT NULL,
+          pid INTEGER,
+          pid_start TEXT
+        );
+        CREATE TABLE storage_uses (
+          name TEXT NOT NULL REFERENCES storage (name) ON DELETE CASCADE,
+          cluster TEXT NOT NULL,
+          path TEXT NOT NULL,
+          mode TEXT NOT NULL,
+          PRIMARY KEY (name, cluster, path)
+        );
+        CREATE INDEX storage_uses_cluster ON storage_uses (cluster);
+      `);
+    },
+  },
 ];
 
 /** A v2 row's spec, from its `resources` JSON (the fields a v2 relaunch used). */

@@ -42,6 +42,10 @@ import type {
   LaunchedResources,
   LockHolder,
   LockOptions,
+  StorageInput,
+  StorageRow,
+  StorageStatus,
+  StorageUse,
   Store,
 } from './types.js';
 
@@ -227,6 +231,21 @@ interface JobRow {
   command: string | null;
   started_at: number | null;
   ended_at: number | null;
+}
+
+interface StorageDbRow {
+  name: string;
+  store: string;
+  region: string;
+  endpoint: string | null;
+  source: string | null;
+  created_by_skyhop: number;
+  persistent: number;
+  status: StorageStatus;
+  created_at: number;
+  status_updated_at: number;
+  pid: number | null;
+  pid_start: string | null;
 }
 
 interface LockRow {
@@ -610,6 +629,146 @@ export class SqliteStore implements Store {
        FROM cost_events ORDER BY cluster, at, id`,
     ).all() as CostEvent[];
     return computeCostRows(rows, now);
+  }
+
+  // ---- storage ----
+
+  /** Runs `fn` with this connection's commits synced to disk (synchronous=FULL), as the journal does. */
+  private durably<T>(fn: () => T): T {
+    const db = this.conn();
+    db.pragma('synchronous = FULL');
+    try {
+      return fn();
+    } finally {
+      db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  private toStorage(r: StorageDbRow): StorageRow {
+    return {
+      name: r.name,
+      store: r.store as StorageRow['store'],
+      region: r.region,
+      endpoint: r.endpoint,
+      source: r.source,
+      createdBySkyhop: r.created_by_skyhop === 1,
+      persistent: r.persistent === 1,
+      status: r.status,
+      createdAt: r.created_at,
+      statusUpdatedAt: r.status_updated_at,
+      pid: r.pid,
+      processAlive: r.pid !== null && isProcessAlive(r.pid, r.pid_start),
+    };
+  }
+
+  getStorage(name: string): StorageRow | null {
+    const r = this.st('SELECT * FROM storage WHERE name = ?').get(name) as StorageDbRow | undefined;
+    return r ? this.toStorage(r) : null;
+  }
+
+  listStorage(): StorageRow[] {
+    return (this.st('SELECT * FROM storage ORDER BY name').all() as StorageDbRow[]).map((r) =>
+      this.toStorage(r),
+    );
+  }
+
+  putStorage(rec: StorageInput): void {
+    const now = Date.now();
+    this.durably(() =>
+      this.st(
+        `INSERT INTO storage (name, store, region, endpoint, source, created_by_skyhop, persistent, status,
+           created_at, status_updated_at, pid, pid_start)
+         VALUES (@name, @store, @region, @endpoint, @source, @createdBySkyhop, @persistent, @status,
+           @now, @now, @pid, @pidStart)
+         ON CONFLICT (name) DO UPDATE SET store = excluded.store, region = excluded.region,
+           endpoint = excluded.endpoint, source = excluded.source,
+           created_by_skyhop = excluded.created_by_skyhop, persistent = excluded.persistent,
+           status = excluded.status, status_updated_at = excluded.status_updated_at,
+           pid = excluded.pid, pid_start = excluded.pid_start`,
+      ).run({
+        name: rec.name,
+        store: rec.store,
+        region: rec.region,
+        endpoint: rec.endpoint,
+        source: rec.source,
+        createdBySkyhop: rec.createdBySkyhop ? 1 : 0,
+        persistent: rec.persistent ? 1 : 0,
+        status: rec.status,
+        now,
+        pid: process.pid,
+        pidStart: selfStartTime(),
+      }),
+    );
+  }
+
+  setStorageStatus(name: string, status: StorageStatus): boolean {
+    return this.durably(
+      () =>
+        this.st(
+          'UPDATE storage SET status = ?, status_updated_at = ?, pid = ?, pid_start = ? WHERE name = ?',
+        ).run(status, Date.now(), process.pid, selfStartTime(), name).changes > 0,
+    );
+  }
+
+  removeStorage(name: string): boolean {
+    // Its uses go with it (ON DELETE CASCADE), in the same statement's transaction.
+    return this.durably(() => this.st('DELETE FROM storage WHERE name = ?').run(name).changes > 0);
+  }
+
+  addStorageUse(use: StorageUse): void {
+    this.st(
+      `INSERT INTO storage_uses (name, cluster, path, mode) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name, cluster, path) DO UPDATE SET mode = excluded.mode`,
+    ).run(use.name, use.cluster, use.path, use.mode);
+  }
+
+  removeStorageUse(use: Pick<StorageUse, 'name' | 'cluster' | 'path'>): boolean {
+    return (
+      this.st('DELETE FROM storage_uses WHERE name = ? AND cluster = ? AND path = ?').run(
+        use.name,
+        use.cluster,
+        use.path,
+      ).changes > 0
+    );
+  }
+
+  storageUses(name?: string): StorageUse[] {
+    return (
+      name === undefined
+        ? this.st('SELECT name, cluster, path, mode FROM storage_uses ORDER BY name, cluster, path').all()
+        : this.st(
+            'SELECT name, cluster, path, mode FROM storage_uses WHERE name = ? ORDER BY cluster, path',
+          ).all(name)
+    ) as StorageUse[];
+  }
+
+  releaseStorageUses(cluster: string, inUse: (cluster: string) => boolean): string[] {
+    const db = this.conn();
+    const names = this.st('SELECT DISTINCT name FROM storage_uses WHERE cluster = ?');
+    const drop = this.st('DELETE FROM storage_uses WHERE cluster = ?');
+    const row = this.st('SELECT * FROM storage WHERE name = ?');
+    const others = this.st('SELECT DISTINCT cluster FROM storage_uses WHERE name = ?');
+    const mark = this.st(
+      "UPDATE storage SET status = 'DELETING', status_updated_at = ?, pid = ?, pid_start = ? WHERE name = ?",
+    );
+    return this.durably(() =>
+      db
+        .transaction((): string[] => {
+          const affected = (names.all(cluster) as Array<{ name: string }>).map((r) => r.name);
+          drop.run(cluster);
+          const marked: string[] = [];
+          for (const name of affected) {
+            const r = row.get(name) as StorageDbRow | undefined;
+            if (r?.created_by_skyhop !== 1 || r.persistent !== 0 || r.status !== 'READY') continue;
+            const users = (others.all(name) as Array<{ cluster: string }>).map((u) => u.cluster);
+            if (users.some((c) => inUse(c))) continue;
+            mark.run(Date.now(), process.pid, selfStartTime(), name);
+            marked.push(name);
+          }
+          return marked;
+        })
+        .immediate(),
+    );
   }
 
   // ---- locks ----

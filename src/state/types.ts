@@ -9,6 +9,7 @@
  * table redacts `--secret` values from the argv it records by itself).
  */
 import type { ClusterSpec, NodeInfo } from '../core/cluster.js';
+import type { StorageMode, StoreKind } from '../core/storage.js';
 import type { AcceleratorDemand } from '../core/task.js';
 
 export type ClusterStatus = 'INIT' | 'UP' | 'STOPPED';
@@ -170,6 +171,55 @@ export interface LockOptions {
   command?: string;
 }
 
+/**
+ * A bucket's journal state: `CREATING` is committed before CreateBucket and `DELETING` before its
+ * objects are deleted; a row in either state whose process is gone was left by a crash, and
+ * `skyhop storage delete` finishes it.
+ */
+export type StorageStatus = 'CREATING' | 'READY' | 'DELETING';
+
+/** A bucket skyhop created or uses (never credentials). */
+export interface StorageRow {
+  name: string;
+  store: StoreKind;
+  region: string;
+  /** The S3 endpoint it lives at (null: AWS itself). */
+  endpoint: string | null;
+  /** What it holds: a local directory uploaded into it, or its own URL (`s3://name`). */
+  source: string | null;
+  /** skyhop created it (and deletes it with its objects); false: it only uses it. */
+  createdBySkyhop: boolean;
+  /** false: deleted when the last cluster using it is torn down (only if skyhop created it). */
+  persistent: boolean;
+  status: StorageStatus;
+  /** ms since the epoch. */
+  createdAt: number;
+  statusUpdatedAt: number;
+  /** The process that wrote the status. */
+  pid: number | null;
+  /** Whether that process still runs (checked when read). */
+  processAlive: boolean;
+}
+
+export interface StorageInput {
+  name: string;
+  store: StoreKind;
+  region: string;
+  endpoint: string | null;
+  source: string | null;
+  createdBySkyhop: boolean;
+  persistent: boolean;
+  status: StorageStatus;
+}
+
+/** A cluster's use of a bucket at one remote path. */
+export interface StorageUse {
+  name: string;
+  cluster: string;
+  path: string;
+  mode: StorageMode;
+}
+
 export interface Store {
   /** `$SKYHOP_HOME` this store lives in, and the database file. */
   readonly home: string;
@@ -228,6 +278,32 @@ export interface Store {
   lockHolder(name: string): LockHolder | null;
   /** Removes the lock rows of processes that died holding them (a `down` killed mid-way); how many. */
   clearStaleLocks(): number;
+
+  /** A bucket's record, or null. */
+  getStorage(name: string): StorageRow | null;
+  /** Sorted by name. */
+  listStorage(): StorageRow[];
+  /**
+   * Inserts the record, or sets every field but createdAt of an existing one. Durable
+   * (synchronous=FULL): a `CREATING` row is on disk before the bucket is created.
+   */
+  putStorage(rec: StorageInput): void;
+  /** Sets the status (durable, as putStorage), recording this process. False when no such row. */
+  setStorageStatus(name: string, status: StorageStatus): boolean;
+  /** Forgets the bucket and its uses. False when no such row. */
+  removeStorage(name: string): boolean;
+  /** Records a use (the same name/cluster/path again overwrites its mode). */
+  addStorageUse(use: StorageUse): void;
+  /** Removes one use. */
+  removeStorageUse(use: Pick<StorageUse, 'name' | 'cluster' | 'path'>): boolean;
+  /** Uses of one bucket, or of every bucket (by name, cluster, path). */
+  storageUses(name?: string): StorageUse[];
+  /**
+   * One transaction (durable): drops every use of `cluster`, and marks `DELETING` (for this process)
+   * each bucket skyhop created, not persistent, READY, that no use left keeps, where `inUse(cluster)`
+   * says whether another cluster counts as using it. Returns the names marked.
+   */
+  releaseStorageUses(cluster: string, inUse: (cluster: string) => boolean): string[];
 
   close(): void;
 }

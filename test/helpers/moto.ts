@@ -15,13 +15,24 @@
  * moto's own image list has no 22.04, and the provider's default image lookup asks for it.
  * A process that exits without stop() still kills its moto servers (an 'exit' hook).
  *
+ * S3 (path-style, as skyhop's S3 client and rclone with force_path_style use it) goes through the same
+ * proxy, streamed (bodies are not buffered). A test can make the requests for one bucket answer an S3
+ * XML error, and can count the S3 operations the proxy saw:
+ *
+ *   moto.injectS3({ bucket: 'b', status: 403, code: 'AccessDenied' });   // every request for b, until
+ *   moto.injectS3({ bucket: 'b', op: 'PutObject', code: 'SlowDown', status: 503, times: 2 });
+ *   moto.s3Requests.filter((r) => r.op === 'PutObject').length;          // what reached the proxy
+ *   moto.clearFailures();                                                // drops EC2 and S3 injections
+ *
+ * A request is S3 unless it is a POST to `/` (the query APIs: EC2, STS, IAM), whose handling is as before.
+ *
  * motoEnv() does the whole set-up most tests want: a temp HOME and SKYHOP_HOME, no AWS settings from
  * the caller's environment, fake keys (unless `credentials: false`), moto, and the endpoint; close()
  * stops moto and puts the environment back.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +49,59 @@ export interface Injection {
   remaining: number;
   /** How many matching requests it lets through to moto first. */
   skip: number;
+}
+
+/** An S3 request the proxy saw (path-style), with the S3 operation it is. */
+export interface S3Request {
+  method: string;
+  /** '' for ListBuckets. */
+  bucket: string;
+  /** '' for a bucket-level request. */
+  key: string;
+  /** e.g. 'PutObject', 'UploadPart', 'ListObjectsV2', 'HeadBucket', 'DeleteObjects'. */
+  op: string;
+}
+
+export interface S3Injection {
+  bucket: string;
+  /** Only this operation (default: every request for the bucket). */
+  op?: string;
+  status: number;
+  code: string;
+  message: string;
+  /** How many more requests it answers; Infinity until cleared. */
+  remaining: number;
+}
+
+/** The S3 operation of a path-style request. */
+export function s3Operation(method: string, url: string, headers: Record<string, unknown>): S3Request {
+  const u = new URL(url, 'http://x');
+  const parts = u.pathname.split('/');
+  const bucket = decodeURIComponent(parts[1] ?? '');
+  const key = decodeURIComponent(parts.slice(2).join('/'));
+  const q = u.searchParams;
+  let op: string;
+  if (!bucket) op = 'ListBuckets';
+  else if (!key) {
+    if (method === 'HEAD') op = 'HeadBucket';
+    else if (method === 'PUT') op = q.size === 0 ? 'CreateBucket' : 'PutBucketConfig';
+    else if (method === 'DELETE') op = q.size === 0 ? 'DeleteBucket' : 'DeleteBucketConfig';
+    else if (method === 'POST' && q.has('delete')) op = 'DeleteObjects';
+    else if (q.get('list-type') === '2') op = 'ListObjectsV2';
+    else if (q.has('versions')) op = 'ListObjectVersions';
+    else if (q.has('uploads')) op = 'ListMultipartUploads';
+    else if (q.has('location')) op = 'GetBucketLocation';
+    else if (q.size === 0) op = 'ListObjects';
+    else op = 'GetBucketConfig';
+  } else if (method === 'PUT') {
+    if (q.has('partNumber')) op = 'UploadPart';
+    else if (headers['x-amz-copy-source']) op = 'CopyObject';
+    else op = 'PutObject';
+  } else if (method === 'POST') op = q.has('uploads') ? 'CreateMultipartUpload' : 'CompleteMultipartUpload';
+  else if (method === 'DELETE') op = q.has('uploadId') ? 'AbortMultipartUpload' : 'DeleteObject';
+  else if (method === 'HEAD') op = 'HeadObject';
+  else op = q.has('uploadId') ? 'ListParts' : 'GetObject';
+  return { method, bucket, key, op };
 }
 
 export interface MotoHandle {
@@ -60,6 +124,20 @@ export interface MotoHandle {
   clearFailures(): void;
   /** EC2 actions seen by the proxy, in order (e.g. 'RunInstances'). */
   actions: string[];
+  /**
+   * Answer S3 requests for `bucket` (only operation `op`, when given) with an S3 XML error: HTTP
+   * `status` (default 403) and `code` (default AccessDenied), `times` times (default: until cleared).
+   */
+  injectS3(opts: {
+    bucket: string;
+    op?: string;
+    status?: number;
+    code?: string;
+    message?: string;
+    times?: number;
+  }): void;
+  /** S3 requests seen by the proxy, in order (injected ones included). */
+  s3Requests: S3Request[];
   stop(): Promise<void>;
 }
 
@@ -179,7 +257,48 @@ export async function startMoto(): Promise<MotoHandle> {
 
   const injections: Injection[] = [];
   const actions: string[] = [];
+  const s3Injections: S3Injection[] = [];
+  const s3Requests: S3Request[] = [];
+  const s3 = (req: IncomingMessage, res: ServerResponse) => {
+    const r = s3Operation(req.method ?? 'GET', req.url ?? '/', req.headers);
+    s3Requests.push(r);
+    const inj = s3Injections.find(
+      (j) => j.remaining > 0 && j.bucket === r.bucket && (j.op === undefined || j.op === r.op),
+    );
+    if (inj) {
+      inj.remaining--;
+      req.resume();
+      req.on('end', () => {
+        const xml =
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error>' +
+          `<Code>${xmlEscape(inj.code)}</Code><Message>${xmlEscape(inj.message)}</Message>` +
+          `<BucketName>${xmlEscape(inj.bucket)}</BucketName><RequestId>skyhop-injected</RequestId></Error>`;
+        res.writeHead(inj.status, {
+          'content-type': 'application/xml',
+          'x-amz-request-id': 'skyhop-injected',
+        });
+        res.end(req.method === 'HEAD' ? undefined : xml);
+      });
+      return;
+    }
+    const up = request(
+      { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
+      (resp) => {
+        res.writeHead(resp.statusCode ?? 502, resp.headers);
+        resp.pipe(res);
+      },
+    );
+    up.on('error', (e) => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end(String(e));
+    });
+    req.pipe(up);
+  };
   const proxy: Server = createServer((req, res) => {
+    if (!(req.method === 'POST' && (req.url ?? '/').split('?')[0] === '/')) {
+      s3(req, res);
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -236,6 +355,18 @@ export async function startMoto(): Promise<MotoHandle> {
     },
     clearFailures() {
       injections.length = 0;
+      s3Injections.length = 0;
+    },
+    s3Requests,
+    injectS3(o) {
+      s3Injections.push({
+        bucket: o.bucket,
+        ...(o.op === undefined ? {} : { op: o.op }),
+        status: o.status ?? 403,
+        code: o.code ?? 'AccessDenied',
+        message: o.message ?? `injected by the test proxy: ${o.code ?? 'AccessDenied'}`,
+        remaining: o.times ?? Number.POSITIVE_INFINITY,
+      });
     },
     async stop() {
       proxy.closeAllConnections();

@@ -41,8 +41,11 @@ export function loadEc2Sdk(): Promise<Ec2Sdk> {
   return sdkPromise;
 }
 
-/** The EC2 endpoint override from the environment, or undefined for AWS itself. */
-export function awsEndpoint(service: 'EC2' | 'STS' | 'PRICING' | 'IAM' = 'EC2'): string | undefined {
+/**
+ * A service's endpoint override from the environment (`SKYHOP_AWS_ENDPOINT_URL`, else
+ * `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`), or undefined for AWS itself.
+ */
+export function awsEndpoint(service: 'EC2' | 'STS' | 'PRICING' | 'S3' | 'IAM' = 'EC2'): string | undefined {
   return (
     envValue('SKYHOP_AWS_ENDPOINT_URL') ??
     envValue(`AWS_ENDPOINT_URL_${service}`) ??

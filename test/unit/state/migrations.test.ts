@@ -81,7 +81,15 @@ test('opening an empty dir creates it (0700) and the database at the current sch
   )
     .map((r) => r.name)
     .filter((n) => !n.startsWith('sqlite_'));
-  assert.deepEqual(tables, ['clusters', 'cost_events', 'intents', 'jobs', 'locks']);
+  assert.deepEqual(tables, [
+    'clusters',
+    'cost_events',
+    'intents',
+    'jobs',
+    'locks',
+    'storage',
+    'storage_uses',
+  ]);
   db.close();
 });
 
