@@ -107,6 +107,11 @@ export interface SubmitOptions {
   command?: string;
 }
 
+/** Whether the cluster mounts buckets (MOUNT / MOUNT_CACHED), whose uploads every job waits for. */
+export function hasMountedStorage(store: Store, cluster: string): boolean {
+  return store.storageUses().some((u) => u.cluster === cluster && u.mode !== 'COPY');
+}
+
 export async function submitTask(
   store: Store,
   rec: ClusterRecord,
@@ -124,6 +129,8 @@ export async function submitTask(
       numNodes: task.numNodes,
       demand: o.demand,
       workdir: Boolean(task.workdir),
+      // A cluster with mounted buckets: the job ends once every node's uploads have finished.
+      flushStorage: hasMountedStorage(store, rec.name) || undefined,
       submittedAt: Date.now(),
       user: userInfo().username,
     });

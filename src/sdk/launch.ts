@@ -23,6 +23,7 @@ import {
 } from '../runtime/bootstrap.js';
 import type { CommandRunner } from '../runtime/types.js';
 import { launchSpecOf, openStore, type ClusterRecord, type Store } from '../state/index.js';
+import type { StorageMount } from '../core/storage.js';
 import type { Dag, Resources, Task } from '../core/task.js';
 import { CloudError, InterruptedError, UserError } from '../util/errors.js';
 import {
@@ -106,7 +107,20 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
     // task's `config:` winning over the config file).
     const dockerRunOptions =
       opts.dockerRunOptions ?? effectiveConfig(task, await loadConfig()).docker.runOptions;
+    const storage = storageMountsOf(task);
     let rec = store.getCluster(name);
+    if (storage && (rec?.spec?.dockerImage || task.resources.some((r) => r.dockerImage))) {
+      throw new UserError(
+        'file_mounts: buckets cannot be mounted into a task container (image_id: docker:) yet; copy the data in setup, or drop image_id',
+      );
+    }
+    if (storage) {
+      // Before any instance exists: a missing or denied bucket costs nothing; buckets to create are
+      // journaled in the state first, and sources are uploaded (unchanged files are not sent again).
+      step(`Preparing ${plural(Object.keys(storage).length, 'bucket')} for ${name}.`);
+      const { prepareStorage } = await import('../storage/index.js');
+      await prepareStorage(store, name, task, { onStep: step, signal: opts.signal });
+    }
     let reused = false;
     // A reused cluster takes the task's (first alternative's) autostop; a new one, its chosen alternative's.
     let autostop = task.resources[0]?.autostop;
@@ -128,6 +142,12 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
     runners = runnersFor(rec.nodes);
     step(`Syncing files to ${rec.nodes.length} node${rec.nodes.length > 1 ? 's' : ''}.`);
     await syncTaskFiles(task, runners, { fileMounts: true });
+    if (storage) {
+      step(
+        `Mounting ${plural(Object.keys(storage).length, 'bucket')} on ${plural(rec.nodes.length, 'node')}.`,
+      );
+      await mountBuckets(rec, runners, storage, opts.signal);
+    }
 
     const jobId = await submitTask(store, rec, task, { withSetup: true, demand: jobDemand(task), autostop });
     opts.onSubmitted?.(name, jobId);
@@ -206,11 +226,45 @@ async function bringUp(store: Store, rec: ClusterRecord, opts: BringUpOptions): 
 }
 
 /** A new cluster's places with what the config asks of a launch there (src/config launchSpec). */
-function withConfig(next: NextPlace, config: SkyhopConfig): NextPlace {
+function withConfig(next: NextPlace, config: SkyhopConfig, task: Task): NextPlace {
+  const stores = storageMountsOf(task) ? (['s3'] as const) : null;
   return async (blocklist) => {
     const place = await next(blocklist);
-    return { ...place, spec: launchSpec(place.spec, place.cloud.name, config) };
+    const spec = launchSpec(place.spec, place.cloud.name, config);
+    return { ...place, spec: stores ? { ...spec, storage: [...stores] } : spec };
   };
+}
+
+/** The task's buckets (`Task.storageMounts`), or null when it mounts none. */
+function storageMountsOf(task: Task): Record<string, StorageMount> | null {
+  const m = task.storageMounts;
+  return m && Object.keys(m).length > 0 ? m : null;
+}
+
+/**
+ * Mounts (or copies) the task's buckets on every node. Nodes launched with S3 access of their own
+ * (AWS: the instance profile in the cluster's spec) get no keys; every other cloud's nodes get the
+ * client's, as a 0600 file.
+ */
+async function mountBuckets(
+  rec: ClusterRecord,
+  runners: readonly CommandRunner[],
+  mounts: Record<string, StorageMount>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const [{ s3Access }, { mountStorage }] = await Promise.all([
+    import('../storage/s3.js'),
+    import('../storage/node.js'),
+  ]);
+  const access = await s3Access();
+  const ownAccess = rec.cloud === 'aws' && rec.spec?.storage?.includes('s3');
+  await mountStorage(rec.nodes, runners, mounts, ownAccess ? { ...access, credentials: undefined } : access, {
+    signal,
+  });
+}
+
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
 
 async function provisionNew(
@@ -243,6 +297,7 @@ async function provisionNew(
             }),
         }),
         effectiveConfig(task, config),
+        task,
       ),
       retryUntilUp: opts.retryUntilUp,
       signal: opts.signal,

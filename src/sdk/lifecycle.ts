@@ -126,6 +126,7 @@ async function tearDown(
       });
       bookkeep('removing its record', () => store.removeCluster(name));
     }
+    await releaseBuckets(store, name, ev);
   } finally {
     release();
   }
@@ -384,6 +385,7 @@ async function refreshCluster(store: Store, rec: ClusterRecord): Promise<Refresh
     removeClusterKey(rec.name);
     for (const i of dead) store.journalResolve(i.id, 'cleaned');
     store.removeCluster(rec.name);
+    await releaseBuckets(store, rec.name, {});
     return {
       cluster: rec.name,
       from: rec.status,
@@ -428,4 +430,22 @@ async function refreshCluster(store: Store, rec: ClusterRecord): Promise<Refresh
     to,
     note: `the cloud reports ${live.map((n) => n.status).join(', ')}`,
   };
+}
+
+/**
+ * After a cluster is gone: it no longer uses its buckets, and the ones skyhop created for it with
+ * `persistent: false` (used by no other cluster) are deleted. A bucket that cannot be deleted now
+ * is kept on record (`skyhop storage ls`) with a note; the cluster's teardown stands.
+ */
+async function releaseBuckets(store: Store, cluster: string, ev: SdkEvents): Promise<void> {
+  if (!store.storageUses().some((u) => u.cluster === cluster)) return;
+  const { releaseStorage } = await import('../storage/index.js');
+  try {
+    const deleted = await releaseStorage(store, cluster, { onStep: ev.onStep });
+    if (deleted.length > 0) ev.onStep?.(`Deleted ${deleted.join(', ')} (persistent: false).`);
+  } catch (e) {
+    ev.onStep?.(
+      `${cluster} is torn down, but its buckets could not be released: ${(e as Error).message}; \`skyhop storage delete\` retries`,
+    );
+  }
 }

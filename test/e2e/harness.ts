@@ -2,7 +2,7 @@
  * End-to-end harness: runs the real `bin/skyhop.js` (built dist/) as a child process with its own
  * SKYHOP_HOME and HOME, and cleans up every cluster a test made.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -70,6 +70,9 @@ export class Sandbox {
   async cleanup(): Promise<void> {
     await this.run(['down', '-a', '-y', '--purge'], { timeoutMs: 60_000 }).catch(() => {});
     killUnder(this.dir);
+    // A FUSE mount left inside the sandbox (a failed storage test) must go before the files do:
+    // removing files through a live mount would delete a bucket's objects, a dead one fails rm.
+    unmountUnder(this.dir);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -105,6 +108,19 @@ function killUnder(dir: string) {
     try {
       process.kill(p, 'SIGKILL');
     } catch {}
+  }
+}
+
+/** Lazily unmounts every mount point inside `dir` (deepest first). */
+function unmountUnder(dir: string) {
+  const points = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => Boolean(p) && (p === dir || p.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) {
+    const r = spawnSync('fusermount3', ['-uz', p], { stdio: 'ignore' });
+    if (r.status !== 0) spawnSync('umount', ['-l', p], { stdio: 'ignore' });
   }
 }
 
