@@ -11,7 +11,7 @@
  * Usage: node --import tsx bench/storage.ts [runs=3] [MiB=1024] [files=10000]
  *   SKYHOP_BENCH_PART_MB / SKYHOP_BENCH_CONCURRENCY / SKYHOP_BENCH_PART_CONCURRENCY tune skyhop.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -113,17 +113,25 @@ try {
     await drop(b);
     return { ms, sent: r.sent };
   };
-  const rcloneCopy = (src: string, b: string) => {
-    const r = spawnSync('rclone', ['copy', '--timeout', '15s', src, `m:${b}/data`], {
-      env: rcloneEnv,
-      encoding: 'utf8',
+  // Asynchronous on purpose: moto logs every request to the pipe this process reads; a spawnSync
+  // here would stop reading it, moto would block on a full pipe and rclone would seem to stall.
+  const rcloneCopy = (src: string, b: string) =>
+    new Promise<void>((resolve, reject) => {
+      const c = spawn('rclone', ['copy', '--timeout', '15s', src, `m:${b}/data`], {
+        env: rcloneEnv,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      c.stderr.on('data', (d) => (err = (err + d).slice(-2000)));
+      c.on('error', reject);
+      c.on('close', (code) =>
+        code === 0 ? resolve() : reject(new Error(`rclone copy failed (${code}): ${err}`)),
+      );
     });
-    if (r.status !== 0) throw new Error(`rclone copy failed (${r.status}): ${r.stderr}`);
-  };
   const rclone = async (src: string): Promise<number> => {
     const b = await fresh();
     const t = process.hrtime.bigint();
-    rcloneCopy(src, b);
+    await rcloneCopy(src, b);
     const ms = Number(process.hrtime.bigint() - t) / 1e6;
     await drop(b);
     return ms;
@@ -169,10 +177,10 @@ try {
   );
   // rclone's own re-copy of the same unchanged tree (size + modtime from its listing), for scale.
   const rcAgain: number[] = [];
-  if (!SKIP_RCLONE_MANY) rcloneCopy(many, b);
+  if (!SKIP_RCLONE_MANY) await rcloneCopy(many, b);
   for (let i = 0; i < (SKIP_RCLONE_MANY ? 0 : Math.max(RUNS, 5)); i++) {
     const t = process.hrtime.bigint();
-    rcloneCopy(many, b);
+    await rcloneCopy(many, b);
     rcAgain.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   if (rcAgain.length) rows.push(summarize(`rclone copy again, unchanged ${FILES}-file tree`, rcAgain));
