@@ -441,8 +441,7 @@ async function releaseBuckets(store: Store, cluster: string, ev: SdkEvents): Pro
   if (!store.storageUses().some((u) => u.cluster === cluster)) return;
   const { releaseStorage } = await import('../storage/index.js');
   try {
-    const deleted = await releaseStorage(store, cluster, { onStep: ev.onStep });
-    if (deleted.length > 0) ev.onStep?.(`Deleted ${deleted.join(', ')} (persistent: false).`);
+    await releaseStorage(store, cluster, { onStep: ev.onStep });
   } catch (e) {
     ev.onStep?.(
       `${cluster} is torn down, but its buckets could not be released: ${(e as Error).message}; \`skyhop storage delete\` retries`,

@@ -152,7 +152,10 @@ async function prepareOne(
     endpoint: h.endpoint ?? null,
   };
   if (found.state === 'missing') {
-    if (!m.create) throw new UserError(`${label}: s3://${m.bucket} does not exist`);
+    if (!m.create)
+      throw new UserError(
+        `${label}: s3://${m.bucket} does not exist (check the name and AWS_REGION / the endpoint; \`name: ${m.bucket}\` instead of a URL lets skyhop create it)`,
+      );
     ev.onStep?.(`Creating bucket s3://${m.bucket} (${h.region})`);
     // The journal first: the row is on disk before the bucket exists.
     store.putStorage({
@@ -190,7 +193,9 @@ async function prepareOne(
       signal: ev.signal,
       onStep: ev.onStep,
     });
-    ev.onStep?.(`${url(m)}: ${r.sent} files sent (${r.bytes} bytes), ${r.skipped} unchanged`);
+    ev.onStep?.(
+      `${url(m)}: ${r.sent} file${r.sent === 1 ? '' : 's'} sent (${humanBytes(r.bytes)}), ${r.skipped} unchanged`,
+    );
   }
   const use = { name: m.bucket, cluster, path };
   const existed = store.storageUses(m.bucket).some((u) => u.cluster === cluster && u.path === path);
@@ -326,4 +331,16 @@ export async function deleteStorage(
     h?.client.destroy();
   }
   return out;
+}
+
+/** 1536 -> "1.5 KiB". */
+function humanBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
 }
