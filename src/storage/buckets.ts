@@ -128,19 +128,7 @@ export async function deleteBucket(
   assertName(bucket);
   const opts = { abortSignal: ev.signal };
   try {
-    let removed = 0;
-    let batches = 0;
-    for (;;) {
-      const page = await h.client.send(
-        new h.sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }),
-        opts,
-      );
-      const keys = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ Key: o.Key }]));
-      if (keys.length === 0) break;
-      await deleteBatch(h, bucket, keys, ev.signal);
-      removed += keys.length;
-      if (++batches % 10 === 0) ev.onStep?.(`s3://${bucket}: ${removed} objects deleted`);
-    }
+    await deleteObjects(h, bucket, ev);
     for (let attempt = 0; ; attempt++) {
       try {
         await h.client.send(new h.sdk.DeleteBucketCommand({ Bucket: bucket }), opts);
@@ -149,15 +137,7 @@ export async function deleteBucket(
         if (s3ErrorFacts(e).code !== 'BucketNotEmpty' || attempt > 3) throw e;
         // Versioned bucket (or objects written meanwhile): remove every version and delete marker.
         await deleteVersions(h, bucket, ev.signal);
-        for (;;) {
-          const page = await h.client.send(
-            new h.sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }),
-            opts,
-          );
-          const keys = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ Key: o.Key }]));
-          if (keys.length === 0) break;
-          await deleteBatch(h, bucket, keys, ev.signal);
-        }
+        await deleteObjects(h, bucket, ev);
       }
     }
   } catch (e) {
@@ -181,6 +161,25 @@ async function deleteVersions(h: S3Handle, bucket: string, signal?: AbortSignal)
     );
     if (ids.length === 0) return;
     await deleteBatch(h, bucket, ids, signal);
+  }
+}
+
+/** Deletes every object of a bucket, a page (1000 keys) at a time, saying so every 10 pages. */
+async function deleteObjects(
+  h: S3Handle,
+  bucket: string,
+  ev: { onStep?(m: string): void; signal?: AbortSignal },
+): Promise<void> {
+  let removed = 0;
+  for (let pages = 1; ; pages++) {
+    const page = await h.client.send(new h.sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }), {
+      abortSignal: ev.signal,
+    });
+    const keys = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ Key: o.Key }]));
+    if (keys.length === 0) return;
+    await deleteBatch(h, bucket, keys, ev.signal);
+    removed += keys.length;
+    if (pages % 10 === 0) ev.onStep?.(`s3://${bucket}: ${removed} objects deleted`);
   }
 }
 
