@@ -111,7 +111,8 @@ describe('storage API (moto)', { skip: skip ?? false }, () => {
     await assert.rejects(
       prepareStorage(store, 'c2', task({ '/data': { bucket: 'sk-nowhere', create: false } })),
       (e: Error) =>
-        e instanceof UserError && e.message.startsWith("file_mounts['/data']: s3://sk-nowhere does not exist ("),
+        e instanceof UserError &&
+        e.message.startsWith("file_mounts['/data']: s3://sk-nowhere does not exist ("),
     );
     await createBucket(h, 'sk-locked');
     env.moto.injectS3({ bucket: 'sk-locked', status: 403, code: 'AccessDenied' });
