@@ -135,7 +135,17 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
       rec = await bringUp(store, rec, { ...opts, dockerRunOptions, onStep: step });
       reused = true;
     } else {
-      const made = await provisionNew(store, name, { ...opts, dockerRunOptions }, task, step);
+      const made = await provisionNew(store, name, { ...opts, dockerRunOptions }, task, step).catch(
+        async (e) => {
+          // Nothing was launched (the failover loop removed every attempt and the record went): the
+          // buckets this launch made for it with `persistent: false` go too.
+          if (storage && !store.getCluster(name)) {
+            const { releaseStorage } = await import('../storage/index.js');
+            await releaseStorage(store, name, { onStep: step }).catch(() => {});
+          }
+          throw e;
+        },
+      );
       rec = made.rec;
       autostop = made.request.autostop;
     }

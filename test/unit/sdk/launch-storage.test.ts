@@ -15,7 +15,7 @@ import { releaseStorage } from '../../../src/storage/index.js';
 import { packageRoot } from '../../../src/util/package-root.js';
 import { UserError } from '../../../src/util/errors.js';
 import { buildAgent } from '../agent/cluster.js';
-import { ScriptedCloud, scriptedDag } from '../provision/scripted-cloud.js';
+import { ScriptedApiError, ScriptedCloud, scriptedDag } from '../provision/scripted-cloud.js';
 import { fuseMountsUnder, type S3Env, startS3, storageUnavailable } from '../storage/s3env.js';
 
 const skip = storageUnavailable();
@@ -165,4 +165,37 @@ test('a bucket in a task container (image_id: docker:) is refused before anythin
     [],
   );
   await assert.rejects(s3.rclone('lsf', 't:sdk-never'));
+});
+
+test('a launch that gets no instance anywhere releases the persistent:false bucket it created', {
+  skip: skip ?? false,
+}, async () => {
+  const cloud = new ScriptedCloud();
+  cloud.script = Array.from({ length: 30 }, () => ({
+    fail: new ScriptedApiError('NoCapacity', 'no capacity in this zone'),
+  }));
+  const dag = scriptedDag(
+    {},
+    {
+      storageMounts: {
+        [join(root, 'nodes', 'gone')]: {
+          bucket: 'sdk-failed',
+          prefix: '',
+          store: 's3',
+          mode: 'MOUNT',
+          create: true,
+          persistent: false,
+        },
+      },
+    },
+  );
+  await assert.rejects(
+    launch({ dag, cluster: 'nf', clouds: [cloud], store, backoffMs: { initial: 1, max: 2 } }),
+  );
+  assert.ok(!store.getCluster('nf'));
+  await assert.rejects(s3.rclone('lsf', 't:sdk-failed'), 'the bucket made for the failed launch is gone');
+  assert.deepEqual(
+    store.listStorage().filter((b) => b.name === 'sdk-failed'),
+    [],
+  );
 });
