@@ -273,6 +273,34 @@ async function mountBuckets(
   });
 }
 
+/**
+ * A (re)started cluster's nodes lost their FUSE mounts with their processes: its MOUNT and
+ * MOUNT_CACHED buckets (recorded in the state at launch) are mounted again. COPY buckets are
+ * already on the nodes' disks.
+ */
+async function remountBuckets(store: Store, rec: ClusterRecord, ev: SdkEvents & { signal?: AbortSignal }) {
+  const uses = store.storageUses().filter((u) => u.cluster === rec.name && u.mode !== 'COPY');
+  if (uses.length === 0) return;
+  const mounts: Record<string, StorageMount> = {};
+  for (const u of uses) {
+    mounts[u.path] = {
+      bucket: u.name,
+      prefix: u.prefix ?? '',
+      store: 's3',
+      mode: u.mode,
+      create: false,
+      persistent: true,
+    };
+  }
+  ev.onStep?.(`Mounting ${plural(uses.length, 'bucket')} again on ${plural(rec.nodes.length, 'node')}.`);
+  const runners = runnersFor(rec.nodes);
+  try {
+    await mountBuckets(rec, runners, mounts, ev.signal);
+  } finally {
+    await closeAll(runners);
+  }
+}
+
 function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
@@ -416,7 +444,9 @@ export async function relaunchExisting(
   const release = await store.acquireClusterLock(rec.name, { wait: true });
   try {
     const fresh = store.getCluster(rec.name) ?? rec;
-    return await bringUp(store, fresh, ev);
+    const up = await bringUp(store, fresh, ev);
+    await remountBuckets(store, up, ev);
+    return up;
   } finally {
     release();
   }

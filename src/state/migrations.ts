@@ -176,6 +176,7 @@ export const MIGRATIONS: readonly Migration[] = [
           cluster TEXT NOT NULL,
           path TEXT NOT NULL,
           mode TEXT NOT NULL,
+          prefix TEXT NOT NULL DEFAULT '',
           PRIMARY KEY (name, cluster, path)
         );
         CREATE INDEX storage_uses_cluster ON storage_uses (cluster);

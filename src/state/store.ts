@@ -717,9 +717,9 @@ export class SqliteStore implements Store {
 
   addStorageUse(use: StorageUse): void {
     this.st(
-      `INSERT INTO storage_uses (name, cluster, path, mode) VALUES (?, ?, ?, ?)
-       ON CONFLICT (name, cluster, path) DO UPDATE SET mode = excluded.mode`,
-    ).run(use.name, use.cluster, use.path, use.mode);
+      `INSERT INTO storage_uses (name, cluster, path, mode, prefix) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (name, cluster, path) DO UPDATE SET mode = excluded.mode, prefix = excluded.prefix`,
+    ).run(use.name, use.cluster, use.path, use.mode, use.prefix ?? '');
   }
 
   removeStorageUse(use: Pick<StorageUse, 'name' | 'cluster' | 'path'>): boolean {
@@ -735,9 +735,9 @@ export class SqliteStore implements Store {
   storageUses(name?: string): StorageUse[] {
     return (
       name === undefined
-        ? this.st('SELECT name, cluster, path, mode FROM storage_uses ORDER BY name, cluster, path').all()
+        ? this.st('SELECT name, cluster, path, mode, prefix FROM storage_uses ORDER BY name, cluster, path').all()
         : this.st(
-            'SELECT name, cluster, path, mode FROM storage_uses WHERE name = ? ORDER BY cluster, path',
+            'SELECT name, cluster, path, mode, prefix FROM storage_uses WHERE name = ? ORDER BY cluster, path',
           ).all(name)
     ) as StorageUse[];
   }

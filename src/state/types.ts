@@ -218,6 +218,8 @@ export interface StorageUse {
   cluster: string;
   path: string;
   mode: StorageMode;
+  /** The folder of the bucket at `path` ('' for the whole bucket): what `start` mounts again. */
+  prefix?: string;
 }
 
 export interface Store {

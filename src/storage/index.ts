@@ -199,7 +199,7 @@ async function prepareOne(
   }
   const use = { name: m.bucket, cluster, path };
   const existed = store.storageUses(m.bucket).some((u) => u.cluster === cluster && u.path === path);
-  store.addStorageUse({ ...use, mode: m.mode });
+  store.addStorageUse({ ...use, mode: m.mode, prefix: m.prefix });
   if (!existed) made.addedUses.push(use);
 }
 

@@ -161,6 +161,16 @@ describe('storage end to end (moto S3, rclone on local and FluffyCloud nodes)', 
     assert.notEqual(busy.code, 0);
     assert.match(busy.stderr, /writer|reader/);
 
+    // stop drops the local node's mount; start mounts the bucket again.
+    assert.equal((await sb.run(['stop', '-y', 'writer'])).code, 0);
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(mnt), 'stop unmounts');
+    const st = await sb.run(['start', '-y', 'writer']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stderr, /Mounting 1 bucket again/);
+    const again = await sb.run(['exec', 'writer', `cat ${mnt}/checkpoint.txt`]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /step-42/);
+
     assert.equal((await sb.run(['down', '-y', 'writer', 'reader'])).code, 0);
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(mnt), 'down unmounts the local node');
     assert.ok(await exists('skyhop-e2e-ckpt'), 'persistent (the default): the bucket outlives the clusters');

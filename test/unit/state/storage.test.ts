@@ -44,10 +44,10 @@ test('put, status, uses, remove (uses go with the row)', () => {
   assert.equal(s.setStorageStatus('nope', 'READY'), false);
   s.addStorageUse({ name: 'b1', cluster: 'c1', path: '/d', mode: 'MOUNT' });
   s.addStorageUse({ name: 'b1', cluster: 'c1', path: '/d', mode: 'COPY' });
-  s.addStorageUse({ name: 'b1', cluster: 'c2', path: '/e', mode: 'MOUNT_CACHED' });
+  s.addStorageUse({ name: 'b1', cluster: 'c2', path: '/e', mode: 'MOUNT_CACHED', prefix: 'ckpt/run1' });
   assert.deepEqual(s.storageUses('b1'), [
-    { name: 'b1', cluster: 'c1', path: '/d', mode: 'COPY' },
-    { name: 'b1', cluster: 'c2', path: '/e', mode: 'MOUNT_CACHED' },
+    { name: 'b1', cluster: 'c1', path: '/d', mode: 'COPY', prefix: '' },
+    { name: 'b1', cluster: 'c2', path: '/e', mode: 'MOUNT_CACHED', prefix: 'ckpt/run1' },
   ]);
   assert.throws(() => s.addStorageUse({ name: 'unknown', cluster: 'c1', path: '/d', mode: 'MOUNT' }));
   assert.equal(s.removeStorage('b1'), true);
