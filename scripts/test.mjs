@@ -32,6 +32,9 @@ const r = spawnSync(
     `--test-concurrency=${process.env.TEST_CONCURRENCY || 2}`,
     ...files,
   ],
-  { stdio: 'inherit', env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env, SKYHOP_TEST: '1' } },
+  {
+    stdio: 'inherit',
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env, SKYHOP_TEST: '1' },
+  },
 );
 process.exit(r.status ?? 1);

@@ -735,7 +735,9 @@ export class SqliteStore implements Store {
   storageUses(name?: string): StorageUse[] {
     return (
       name === undefined
-        ? this.st('SELECT name, cluster, path, mode, prefix FROM storage_uses ORDER BY name, cluster, path').all()
+        ? this.st(
+            'SELECT name, cluster, path, mode, prefix FROM storage_uses ORDER BY name, cluster, path',
+          ).all()
         : this.st(
             'SELECT name, cluster, path, mode, prefix FROM storage_uses WHERE name = ? ORDER BY cluster, path',
           ).all(name)
