@@ -45,7 +45,10 @@ export const FLUSH_SCRIPT = `${STORAGE_DIR}/flush.sh`;
 export const REMOTE = 'skyhop';
 
 export const MOUNT_FLAGS: Readonly<Record<'MOUNT' | 'MOUNT_CACHED', readonly string[]>> = {
-  MOUNT: ['--vfs-cache-mode', 'writes', '--vfs-write-back', '0s', '--dir-cache-time', '10s'],
+  // write-back 1s, not 0s: a file renamed right after it is closed (write to tmp, then rename: how
+  // checkpoints are saved) must be renamed in the cache, before its upload starts; rclone 1.60 loses
+  // the race with 0s ("corrupted on transfer") and the file then never reaches the bucket.
+  MOUNT: ['--vfs-cache-mode', 'writes', '--vfs-write-back', '1s', '--dir-cache-time', '10s'],
   MOUNT_CACHED: [
     '--vfs-cache-mode',
     'full',
@@ -117,9 +120,11 @@ export function rcloneConfig(access: S3Access): string {
 export function flushScript(): string {
   return `#!/bin/bash
 # skyhop: wait until every bucket mounted on this node has uploaded what was written to it.
-S="$HOME/.skyhop/storage"; limit="\${1:-1800}"; start=$(date +%s); said=" "
+# A dirty file rclone gave up on (its upload failed and was not retried) never gets clean: when the
+# dirty files have not changed for 30 s ($2) and the mount's log says an upload failed, say so and stop.
+S="$HOME/.skyhop/storage"; limit="\${1:-1800}"; stall="\${2:-30}"; start=$(date +%s); said=" "; last_sig=""; same_since=$start
 while :; do
-  wait_for=0
+  wait_for=0; sig=""; gave_up=""
   for r in "$S"/mounts/*; do
     [ -f "$r" ] || continue
     id=\${r##*/}; d="$S/cache/$id/vfsMeta"
@@ -134,9 +139,15 @@ while :; do
       echo "$p: $n file(s) still not uploaded to \${src#skyhop:} after \${limit}s (see $S/mount-$id.log)"; exit 1
     fi
     case "$said" in *" $id "*) ;; *) echo "[skyhop] uploading $n file(s) of $p to the bucket"; said="$said$id ";; esac
+    sig="$sig $id:$(grep -rlsF '"Dirty": true' "$d" | sort | xargs -r -d '\n' stat -c '%n %s %Y' | cksum)"
+    e=$(grep -E 'failed to transfer|upload failed|corrupted on transfer' "$S/mount-$id.log" 2>/dev/null | tail -n 1 | sed -E 's#^[0-9/]+ [0-9:]+ (ERROR|NOTICE) *: *##')
+    [ -n "$gave_up" ] || { [ -z "$e" ] || gave_up="$p: $n file(s) not uploaded to \${src#skyhop:}: $e"; }
     wait_for=1
   done
   [ "$wait_for" = 0 ] && exit 0
+  now=$(date +%s)
+  if [ "$sig" != "$last_sig" ]; then last_sig=$sig; same_since=$now
+  elif [ -n "$gave_up" ] && [ $(( now - same_since )) -ge "$stall" ]; then echo "$gave_up"; exit 1; fi
   sleep 0.2
 done
 `;

@@ -236,6 +236,41 @@ describe('storage end to end (moto S3, rclone on local and FluffyCloud nodes)', 
     assert.ok(!out.includes(SECRET) && !err.includes(SECRET));
   });
 
+  test("examples/checkpoint.yaml: a second run on another cloud resumes from the first run's checkpoint", async () => {
+    const env = ['--env', 'BUCKET=skyhop-e2e-resume'];
+    const first = await sb.run([
+      'launch',
+      '-y',
+      '--down',
+      '-c',
+      'res1',
+      '--cloud',
+      'local',
+      ...env,
+      'examples/checkpoint.yaml',
+    ]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /resuming at step 0/);
+    assert.match(first.stdout, /step 3 saved/);
+    const second = await sb.run([
+      'launch',
+      '-y',
+      '--down',
+      '-c',
+      'res2',
+      '--cloud',
+      'fluffycloud',
+      ...env,
+      'examples/checkpoint.yaml',
+    ]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /resuming at step 3/);
+    assert.match(second.stdout, /step 6 saved/);
+    assert.equal(await getText('skyhop-e2e-resume', 'step'), '6\n');
+    assert.equal((await sb.run(['storage', 'delete', '-y', 'skyhop-e2e-resume'])).code, 0);
+    assert.equal(await exists('skyhop-e2e-resume'), false);
+  });
+
   test('a bad bucket name, a missing bucket and a denied bucket: one clear error each, nothing left behind', async () => {
     const mnt = join(sb.dir, 'nodes', 'err');
     const bad = file(

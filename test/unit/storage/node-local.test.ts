@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
+  appendFileSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -14,7 +15,7 @@ import {
   existsSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { installAgent, submitJob } from '../../../src/agent/client.js';
 import type { ClusterInfoFile } from '../../../src/agent/types.js';
@@ -301,6 +302,41 @@ describe('storage on local-cloud nodes', { skip: skip ?? false }, () => {
       );
       assert.deepEqual(leaks, []);
     }
+  });
+
+  test('MOUNT: a checkpoint saved the usual way (write a temp file, rename it) reaches the bucket; a file rclone gave up on fails the flush with its reason', async () => {
+    await s3.rclone('mkdir', 't:renames');
+    const c = await launch('rn');
+    const p = join(root, 'renames');
+    await mountStorage(c.nodes, c.runners, { [p]: sm('renames', 'MOUNT') }, s3.access);
+    for (let i = 1; i <= 3; i++) {
+      const w = await c.runners[0].run(`echo ${i} > ${p}/step.tmp && mv ${p}/step.tmp ${p}/step`);
+      assert.equal(w.code, 0, w.stderr);
+    }
+    const f = await c.runners[0].run('bash ~/.skyhop/storage/flush.sh 60');
+    assert.equal(f.code, 0, f.stdout + f.stderr);
+    assert.equal((await s3.rclone('cat', 't:renames/step')).trim(), '3');
+    assert.doesNotMatch(await s3.rclone('lsf', 't:renames'), /step\.tmp/);
+
+    // A dirty cache entry whose upload rclone reported failed and never retries: the flush stops
+    // after the stall window (2 s here, 30 s by default) with rclone's reason, instead of waiting
+    // out its 30-minute limit.
+    const id = mountId(p);
+    const store = join(homeOf(c.nodes[0]), '.skyhop', 'storage');
+    const meta = join(store, 'cache', id, 'vfsMeta', 'skyhop', 'renames', 'ghost.bin');
+    mkdirSync(dirname(meta), { recursive: true });
+    writeFileSync(meta, '{\n\t"Size": 3,\n\t"Dirty": true\n}\n');
+    appendFileSync(
+      join(store, `mount-${id}.log`),
+      '2026/12/07 04:34:43 ERROR : ghost.bin: corrupted on transfer: md5 hash differ "" vs "abc"\n',
+    );
+    const stuck = await c.runners[0].run('bash ~/.skyhop/storage/flush.sh 600 2');
+    assert.equal(stuck.code, 1, stuck.stdout + stuck.stderr);
+    assert.match(
+      stuck.stdout,
+      /renames: 1 file\(s\) not uploaded to renames: ghost\.bin: corrupted on transfer/,
+    );
+    rmSync(meta);
   });
 
   test('a failed flush (rclone gone, data not uploaded) makes the job FAILED naming the mount', async () => {

@@ -61,6 +61,15 @@ describe('examples', () => {
     assert.deepEqual(t.resources[0].accelerators, { name: 'A100', count: 8 });
   });
 
+  it('checkpoint.yaml mounts a bucket named by ${BUCKET} (--env overrides it)', () => {
+    const t = parseTaskFile('examples/checkpoint.yaml', { env: ['BUCKET=ckpt-test-1'] }).tasks[0];
+    const [[path, m]] = Object.entries(t.storageMounts ?? {});
+    assert.match(path, /\/ckpt$/);
+    assert.equal(m.bucket, 'ckpt-test-1');
+    assert.equal(m.mode, 'MOUNT');
+    assert.equal(m.create, true);
+  });
+
   it('pipeline.yaml is a named 3-task chain', () => {
     const dag = parseTaskFile('examples/pipeline.yaml');
     assert.equal(dag.name, 'pipeline');
