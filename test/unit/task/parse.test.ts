@@ -61,7 +61,7 @@ describe('examples', () => {
     assert.deepEqual(t.resources[0].accelerators, { name: 'A100', count: 8 });
   });
 
-  it('checkpoint.yaml mounts a bucket named by ${BUCKET} (--env overrides it)', () => {
+  it('checkpoint.yaml mounts a bucket named by its BUCKET env (--env overrides it)', () => {
     const t = parseTaskFile('examples/checkpoint.yaml', { env: ['BUCKET=ckpt-test-1'] }).tasks[0];
     const [[path, m]] = Object.entries(t.storageMounts ?? {});
     assert.match(path, /\/ckpt$/);
