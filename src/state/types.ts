@@ -201,16 +201,8 @@ export interface StorageRow {
   processAlive: boolean;
 }
 
-export interface StorageInput {
-  name: string;
-  store: StoreKind;
-  region: string;
-  endpoint: string | null;
-  source: string | null;
-  createdBySkyhop: boolean;
-  persistent: boolean;
-  status: StorageStatus;
-}
+/** What a caller writes; the times and the process are the store's. */
+export type StorageInput = Omit<StorageRow, 'createdAt' | 'statusUpdatedAt' | 'pid' | 'processAlive'>;
 
 /** A cluster's use of a bucket at one remote path. */
 export interface StorageUse {
