@@ -128,6 +128,7 @@ export async function deleteBucket(
   assertName(bucket);
   const opts = { abortSignal: ev.signal };
   try {
+    await abortUploads(h, bucket, ev.signal);
     await deleteObjects(h, bucket, ev);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -161,6 +162,28 @@ async function deleteVersions(h: S3Handle, bucket: string, signal?: AbortSignal)
     );
     if (ids.length === 0) return;
     await deleteBatch(h, bucket, ids, signal);
+  }
+}
+
+/**
+ * Aborts the bucket's unfinished multipart uploads (an upload killed mid-file leaves its parts, which
+ * S3 stores, and bills, until they are aborted).
+ */
+async function abortUploads(h: S3Handle, bucket: string, signal?: AbortSignal): Promise<void> {
+  for (;;) {
+    const page = await h.client.send(new h.sdk.ListMultipartUploadsCommand({ Bucket: bucket }), {
+      abortSignal: signal,
+    });
+    const uploads = (page.Uploads ?? []).filter((u) => u.Key !== undefined && u.UploadId !== undefined);
+    if (uploads.length === 0) return;
+    await Promise.all(
+      uploads.map((u) =>
+        h.client.send(
+          new h.sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }),
+          { abortSignal: signal },
+        ),
+      ),
+    );
   }
 }
 

@@ -234,6 +234,36 @@ describe('storage API (moto)', { skip: skip ?? false }, () => {
     }
   });
 
+  test('delete aborts the parts an upload killed mid-file left (S3 keeps and bills them)', async () => {
+    await createBucket(h, 'sk-parts');
+    store.putStorage({
+      name: 'sk-parts',
+      store: 's3',
+      region: h.region,
+      endpoint: h.endpoint ?? null,
+      source: null,
+      createdBySkyhop: true,
+      persistent: true,
+      status: 'READY',
+    });
+    const mpu = await h.client.send(
+      new h.sdk.CreateMultipartUploadCommand({ Bucket: 'sk-parts', Key: 'big.bin' }),
+    );
+    await h.client.send(
+      new h.sdk.UploadPartCommand({
+        Bucket: 'sk-parts',
+        Key: 'big.bin',
+        UploadId: mpu.UploadId,
+        PartNumber: 1,
+        Body: Buffer.alloc(5 * 1024 * 1024, 1),
+      }),
+    );
+    env.moto.s3Requests.length = 0;
+    await deleteStorage(store, ['sk-parts']);
+    assert.equal(await exists('sk-parts'), false);
+    assert.equal(env.moto.s3Requests.filter((r) => r.op === 'AbortMultipartUpload').length, 1);
+  });
+
   test('journal: releaseStorage finishes a DELETING row a crashed teardown left', async () => {
     const base = { store: 's3' as const, region: 'us-east-1', endpoint: env.moto.endpoint, source: null };
     store.putStorage({
