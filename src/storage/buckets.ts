@@ -2,6 +2,7 @@
  * Buckets: check (HeadBucket), create (CreateBucket with the region's LocationConstraint), delete
  * (empty it in batches of 1000, then DeleteBucket; a missing bucket counts as deleted).
  */
+import { bucketNameProblem } from '../task/storage.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CloudError, UserError } from '../util/errors.js';
 import { type S3Handle, s3ErrorFacts } from './s3.js';
@@ -12,19 +13,8 @@ export type BucketState =
   /** `code`: the store's error code, e.g. AccessDenied. */
   | { state: 'denied'; code: string };
 
-/** S3's bucket naming rules (the common ones): why `name` is not a valid bucket name, or null. */
-export function badBucketName(name: string): string | null {
-  if (name.length < 3 || name.length > 63) return 'a bucket name has 3 to 63 characters';
-  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name)) {
-    return 'a bucket name has only lowercase letters, digits, dots and hyphens, and begins and ends with a letter or digit';
-  }
-  if (/\.\.|\.-|-\./.test(name)) return 'a bucket name has no two adjacent dots, nor a dot next to a hyphen';
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'a bucket name is not an IP address';
-  return null;
-}
-
 function assertName(bucket: string): void {
-  const why = badBucketName(bucket);
+  const why = bucketNameProblem(bucket);
   if (why) throw new UserError(`s3://${bucket}: invalid bucket name (${why})`);
 }
 

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { badBucketName, checkBucket, createBucket, deleteBucket } from '../../../src/storage/buckets.js';
+import { checkBucket, createBucket, deleteBucket } from '../../../src/storage/buckets.js';
+import { bucketNameProblem } from '../../../src/task/storage.js';
 import { type S3Handle, s3Access, s3Client } from '../../../src/storage/s3.js';
 import { localEtag, uploadTree } from '../../../src/storage/upload.js';
 import { UserError } from '../../../src/util/errors.js';
@@ -39,9 +40,9 @@ describe('S3 buckets and uploads (moto)', { skip: skip ?? false }, () => {
     env.moto.s3Requests.filter((r) => r.op === op && (bucket === undefined || r.bucket === bucket)).length;
 
   test('bucket names are checked before any request', async () => {
-    assert.equal(badBucketName('ok-bucket.1'), null);
+    assert.equal(bucketNameProblem('ok-bucket.1'), undefined);
     for (const bad of ['ab', 'Upper', 'a..b', '-x-', '192.168.1.1', 'x_y'])
-      assert.ok(badBucketName(bad), bad);
+      assert.ok(bucketNameProblem(bad), bad);
     await assert.rejects(
       checkBucket(h, 'Bad_Name'),
       (e: Error) => e instanceof UserError && /invalid bucket name/.test(e.message),
