@@ -39,8 +39,6 @@ import { shq } from '../util/shell.js';
 /** The node's storage folder (`~` is the node's HOME). */
 export const STORAGE_DIR = '~/.skyhop/storage';
 export const RCLONE_CONFIG = `${STORAGE_DIR}/rclone.conf`;
-/** The script the agent runs on each job node after a job (`JobSpec.flushStorage`). */
-export const FLUSH_SCRIPT = `${STORAGE_DIR}/flush.sh`;
 /** The rclone remote's name in `rclone.conf`. */
 export const REMOTE = 'skyhop';
 
@@ -112,10 +110,12 @@ export function rcloneConfig(access: S3Access): string {
 }
 
 /**
- * `flush.sh [SECONDS]`: exits 0 as soon as no mount recorded on this node has a dirty (not yet
- * uploaded) object in its cache; otherwise waits, printing one line per mount it waits for, and
- * exits 1 with a line per mount left behind after SECONDS (default 1800), or at once when the rclone
- * of a mount with dirty objects is gone (nothing would upload them).
+ * `flush.sh [SECONDS] [STALL]` (at `STORAGE_FLUSH_SCRIPT` of src/agent/types.ts, which the agent
+ * runs): exits 0 as soon as no mount recorded on this node has a dirty (not yet uploaded) object in
+ * its cache; otherwise waits, printing one line per mount it waits for, and exits 1 with a line
+ * naming the mount after SECONDS (default 1800), at once when the rclone of a mount with dirty
+ * objects is gone, or when the dirty objects have not changed for STALL seconds (default 30) and
+ * rclone logged a failed upload (it does not retry those).
  */
 export function flushScript(): string {
   return `#!/bin/bash
