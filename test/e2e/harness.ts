@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { mountPoints } from '../../src/clouds/local/mounts.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'skyhop.js');
@@ -113,10 +114,9 @@ function killUnder(dir: string) {
 
 /** Lazily unmounts every mount point inside `dir` (deepest first). */
 function unmountUnder(dir: string) {
-  const points = readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4])
-    .filter((p): p is string => Boolean(p) && (p === dir || p.startsWith(`${dir}/`)))
+  const points = mountPoints()
+    .map((m) => m.path)
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
   for (const p of points) {
     const r = spawnSync('fusermount3', ['-uz', p], { stdio: 'ignore' });

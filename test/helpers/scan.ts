@@ -4,18 +4,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mountPoints } from '../../src/clouds/local/mounts.js';
 
 /** FUSE mounts of this machine (mount namespace of this process) at or under `root`. */
 export function fuseMountsUnder(root: string): string[] {
-  const out: string[] = [];
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep < 0) continue;
-    const p = f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-    if (f[sep + 1]?.startsWith('fuse') && (p === root || p.startsWith(`${root}/`))) out.push(p);
-  }
-  return out;
+  return mountPoints()
+    .filter((m) => m.type.startsWith('fuse') && (m.path === root || m.path.startsWith(`${root}/`)))
+    .map((m) => m.path);
 }
 
 /** Pids whose command line contains `needle` (every process of this machine). */
