@@ -258,11 +258,9 @@ export async function uploadTree(
     }
   }
   if (toCheck.length === 0) return result;
-  if (toCheck.length > 0) {
-    opts.onStep?.(
-      `s3://${bucket}${cleanPrefix ? `/${cleanPrefix}` : ''}: checking ${toCheck.length} of ${files.length} file${files.length === 1 ? '' : 's'}`,
-    );
-  }
+  opts.onStep?.(
+    `s3://${bucket}${cleanPrefix ? `/${cleanPrefix}` : ''}: checking ${toCheck.length} of ${files.length} file${files.length === 1 ? '' : 's'}`,
+  );
 
   let changedManifest = false;
   const send = async (f: LocalFile): Promise<void> => {
