@@ -183,6 +183,31 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    name: 'v5: managed jobs (skyhop jobs launch), owned by the jobs controller',
+    up(db) {
+      db.exec(`
+        CREATE TABLE managed_jobs (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          name TEXT NOT NULL,
+          user TEXT NOT NULL,
+          status TEXT NOT NULL,
+          reason TEXT,
+          submitted_at INTEGER NOT NULL,
+          started_at INTEGER,
+          ended_at INTEGER,
+          current_task INTEGER NOT NULL DEFAULT 0,
+          phase TEXT NOT NULL DEFAULT 'idle',
+          cancel_requested INTEGER NOT NULL DEFAULT 0,
+          tasks TEXT NOT NULL,
+          dag TEXT NOT NULL,
+          request TEXT NOT NULL,
+          updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX managed_jobs_status ON managed_jobs (status);
+      `);
+    },
+  },
 ];
 
 /** A v2 row's spec, from its `resources` JSON (the fields a v2 relaunch used). */

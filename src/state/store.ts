@@ -42,6 +42,11 @@ import type {
   LaunchedResources,
   LockHolder,
   LockOptions,
+  ManagedJobPatch,
+  ManagedJobRecord,
+  ManagedJobStatus,
+  ManagedPhase,
+  ManagedTaskState,
   StorageInput,
   StorageRow,
   StorageStatus,
@@ -247,6 +252,35 @@ interface StorageDbRow {
   pid: number | null;
   pid_start: string | null;
 }
+
+interface ManagedRow {
+  id: number;
+  name: string;
+  user: string;
+  status: ManagedJobStatus;
+  reason: string | null;
+  submitted_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  current_task: number;
+  phase: ManagedPhase;
+  cancel_requested: number;
+  tasks: string;
+  updated_at: number;
+}
+
+/** The managed-job states that are ends (SQL list). */
+const MANAGED_TERMINAL_SQL = [
+  'SUCCEEDED',
+  'CANCELLED',
+  'FAILED',
+  'FAILED_SETUP',
+  'FAILED_PRECHECKS',
+  'FAILED_NO_RESOURCE',
+  'FAILED_CONTROLLER',
+]
+  .map((s) => `'${s}'`)
+  .join(', ');
 
 interface LockRow {
   token: string;
@@ -771,6 +805,90 @@ export class SqliteStore implements Store {
         })
         .immediate(),
     );
+  }
+
+  // ---- managed jobs ----
+
+  private toManaged(r: ManagedRow): ManagedJobRecord {
+    return {
+      id: r.id,
+      name: r.name,
+      user: r.user,
+      status: r.status,
+      reason: r.reason,
+      submittedAt: r.submitted_at,
+      startedAt: r.started_at,
+      endedAt: r.ended_at,
+      currentTask: r.current_task,
+      phase: r.phase,
+      cancelRequested: r.cancel_requested === 1,
+      tasks: this.json<ManagedTaskState[]>('managed job', String(r.id), 'tasks', r.tasks),
+      updatedAt: r.updated_at,
+    };
+  }
+
+  insertManagedJob(input: { name: string; user: string; tasks: ManagedTaskState[]; dag: string; request: string }): number {
+    const now = Date.now();
+    return this.durably(() =>
+      Number(
+        this.st(
+          `INSERT INTO managed_jobs (name, user, status, submitted_at, tasks, dag, request, updated_at)
+           VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?)`,
+        ).run(input.name, input.user, now, JSON.stringify(input.tasks), input.dag, input.request, now)
+          .lastInsertRowid,
+      ),
+    );
+  }
+
+  getManagedJob(id: number): ManagedJobRecord | null {
+    const r = this.st('SELECT * FROM managed_jobs WHERE id = ?').get(id) as ManagedRow | undefined;
+    return r ? this.toManaged(r) : null;
+  }
+
+  managedJobInput(id: number): { dag: string; request: string } | null {
+    const r = this.st('SELECT dag, request FROM managed_jobs WHERE id = ?').get(id) as
+      | { dag: string; request: string }
+      | undefined;
+    return r ?? null;
+  }
+
+  listManagedJobs(): ManagedJobRecord[] {
+    return (this.st('SELECT * FROM managed_jobs ORDER BY id DESC').all() as ManagedRow[]).map((r) =>
+      this.toManaged(r),
+    );
+  }
+
+  updateManagedJob(id: number, patch: ManagedJobPatch): boolean {
+    const columns: Record<keyof ManagedJobPatch, string> = {
+      status: 'status',
+      reason: 'reason',
+      startedAt: 'started_at',
+      endedAt: 'ended_at',
+      currentTask: 'current_task',
+      phase: 'phase',
+      tasks: 'tasks',
+    };
+    const keys = (Object.keys(columns) as Array<keyof ManagedJobPatch>).filter((k) => patch[k] !== undefined);
+    const params: Record<string, unknown> = { id, updatedAt: Date.now() };
+    for (const k of keys) params[k] = k === 'tasks' ? JSON.stringify(patch.tasks) : (patch[k] ?? null);
+    const sets = [...keys.map((k) => `${columns[k]} = @${k}`), 'updated_at = @updatedAt'];
+    return this.durably(
+      () => this.st(`UPDATE managed_jobs SET ${sets.join(', ')} WHERE id = @id`).run(params).changes > 0,
+    );
+  }
+
+  requestManagedCancel(ids: number[] | 'all'): number[] {
+    const live = this.st(
+      `SELECT id FROM managed_jobs WHERE status NOT IN (${MANAGED_TERMINAL_SQL}) ORDER BY id`,
+    ).all() as Array<{ id: number }>;
+    const want = ids === 'all' ? null : new Set(ids);
+    const marked = live.map((r) => r.id).filter((id) => want === null || want.has(id));
+    const mark = this.st('UPDATE managed_jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?');
+    this.durably(() => {
+      const now = Date.now();
+      for (const id of marked) mark.run(now, id);
+    });
+    return marked;
   }
 
   // ---- locks ----

@@ -214,6 +214,83 @@ export interface StorageUse {
   prefix?: string;
 }
 
+/**
+ * A managed job's state (SkyPilot's names). PENDING: waiting for the controller; STARTING: its
+ * first cluster is being launched; RUNNING; RECOVERING: its cluster was preempted (or its code failed
+ * and may restart) and a new one is being launched; CANCELLING; and the ends: SUCCEEDED, CANCELLED,
+ * FAILED (the code's exit), FAILED_SETUP, FAILED_PRECHECKS (the task cannot be launched as given),
+ * FAILED_NO_RESOURCE (no place had capacity), FAILED_CONTROLLER (the controller itself failed).
+ */
+export type ManagedJobStatus =
+  | 'PENDING'
+  | 'STARTING'
+  | 'RUNNING'
+  | 'RECOVERING'
+  | 'SUCCEEDED'
+  | 'CANCELLING'
+  | 'CANCELLED'
+  | 'FAILED'
+  | 'FAILED_SETUP'
+  | 'FAILED_PRECHECKS'
+  | 'FAILED_NO_RESOURCE'
+  | 'FAILED_CONTROLLER';
+
+/**
+ * Where the controller is in a job's current task, written before each step so a restarted
+ * controller resumes it: `launching` (a cluster named `cluster` may be partly made), `running` (its
+ * agent job `clusterJobId` runs), `cleanup` (the task ended; its cluster is being torn down).
+ */
+export type ManagedPhase = 'idle' | 'launching' | 'running' | 'cleanup';
+
+/** One task of a managed job (a pipeline has several, run in order). */
+export interface ManagedTaskState {
+  name: string;
+  status: ManagedJobStatus;
+  /** The resources asked for, as `launch` prints them. */
+  resources: string;
+  /** When it first ran; when it ended. */
+  startedAt: number | null;
+  endedAt: number | null;
+  /** Relaunches after preemption or a failure (both count here, as SkyPilot's #RECOVERIES). */
+  recoveryCount: number;
+  /** Relaunches after the code failed (bounded by max_restarts_on_errors). */
+  restartsOnErrors: number;
+  /** Time spent RUNNING, over every cluster (ms), and since when it runs now. */
+  runMs: number;
+  runningSince: number | null;
+  /** USD of the clusters it has finished with; the current cluster's is added when read. */
+  cost: number;
+  /** Its current (or last) cluster, the agent job there, and that cluster's launch time and USD/h. */
+  cluster: string | null;
+  clusterJobId: number | null;
+  clusterSince: number | null;
+  clusterHourly: number | null;
+  /** cloud/region/zone of the current or last cluster. */
+  infra: string | null;
+  exitCode: number | null;
+  reason: string | null;
+}
+
+export interface ManagedJobRecord {
+  id: number;
+  name: string;
+  user: string;
+  status: ManagedJobStatus;
+  reason: string | null;
+  submittedAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  currentTask: number;
+  phase: ManagedPhase;
+  cancelRequested: boolean;
+  tasks: ManagedTaskState[];
+  updatedAt: number;
+}
+
+export type ManagedJobPatch = Partial<
+  Pick<ManagedJobRecord, 'status' | 'reason' | 'startedAt' | 'endedAt' | 'currentTask' | 'phase' | 'tasks'>
+>;
+
 export interface Store {
   /** `$SKYHOP_HOME` this store lives in, and the database file. */
   readonly home: string;
@@ -298,6 +375,28 @@ export interface Store {
    * says whether another cluster counts as using it. Returns the names marked.
    */
   releaseStorageUses(cluster: string, inUse: (cluster: string) => boolean): string[];
+
+  /**
+   * Records a managed job (PENDING) with its task graph and request as JSON (never its secrets) and
+   * returns its id. Durable (synchronous=FULL).
+   */
+  insertManagedJob(input: {
+    name: string;
+    user: string;
+    tasks: ManagedTaskState[];
+    dag: string;
+    request: string;
+  }): number;
+  getManagedJob(id: number): ManagedJobRecord | null;
+  /** The job's task graph and request, as inserted. */
+  managedJobInput(id: number): { dag: string; request: string } | null;
+  /** Newest first. */
+  listManagedJobs(): ManagedJobRecord[];
+  /** Durable. False when no such job. */
+  updateManagedJob(id: number, patch: ManagedJobPatch): boolean;
+  /** Marks unfinished jobs for cancelling; returns the ids marked. */
+  requestManagedCancel(ids: number[] | 'all'): number[];
+
 
   close(): void;
 }
