@@ -241,6 +241,51 @@ export function buildProgram(): Command {
     .option('-y, --yes', 'do not ask for confirmation')
     .action(lazy(() => import('./storage-delete.js')));
 
+  const jobs = program
+    .command('jobs')
+    .description('Managed jobs: run on the cheapest place, recover from preemption, clean up when done');
+  resourceOverrides(
+    planFlags(
+      jobs
+        .command('launch')
+        .description('Launch a managed job (a task YAML, a pipeline of several, or a command)')
+        .argument('[entrypoint...]', 'a task YAML, or a command to run')
+        .option('-n, --name <NAME>', 'the job name')
+        .option('-y, --yes', 'do not ask for confirmation')
+        .option('-d, --detach-run', 'submit the job and return without streaming its logs'),
+    ),
+  ).action(lazy(() => import('./jobs-launch.js')));
+  jobs
+    .command('queue')
+    .description('Show managed jobs')
+    .option('-a, --all', 'show every column (start, cluster, cloud/region/zone)')
+    .option('-s, --skip-finished', 'only unfinished jobs')
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./jobs-queue.js')));
+  jobs
+    .command('logs')
+    .description("Stream a managed job's logs, across its recoveries (default: the latest job)")
+    .argument('[job_id]', 'managed job id')
+    .option('--controller', "the controller's log of the job (launches, preemptions, teardowns)")
+    .option('--no-follow', 'print what is there and return')
+    .action(lazy(() => import('./jobs-logs.js')));
+  jobs
+    .command('cancel')
+    .description('Cancel managed jobs; their clusters are torn down')
+    .argument('[job_ids...]', 'managed job ids')
+    .option('-n, --name <NAME>', 'the job with this name')
+    .option('-a, --all', 'every unfinished managed job')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(lazy(() => import('./jobs-cancel.js')));
+  program
+    .command('jobs-controller', { hidden: true })
+    .description("the jobs controller's side (run on its node by skyhop itself)")
+    .argument('<op>', 'ping | credentials | submit | queue | cancel | logs | serve')
+    .argument('[args...]', 'the op\'s arguments')
+    .option('--controller', 'logs: the controller log')
+    .option('--no-follow', 'logs: do not follow')
+    .action(lazy(() => import('./jobs-controller.js')));
+
   program
     .command('new-cloud')
     .description(

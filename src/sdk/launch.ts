@@ -12,7 +12,7 @@
  */
 import type { Cloud } from '../clouds/types.js';
 import { effectiveConfig, launchSpec, loadConfig, type SkyhopConfig } from '../config/config.js';
-import type { Launchable } from '../core/cluster.js';
+import type { BlocklistEntry, Launchable } from '../core/cluster.js';
 import {
   closeAll,
   agentBundlePath,
@@ -69,6 +69,11 @@ export interface LaunchOptions extends SdkEvents {
    * element: SkyPilot's `docker.run_options`. Applied when a container is created.
    */
   dockerRunOptions?: string[];
+  /**
+   * Places a new cluster must not use (as if a failed attempt had blocked them): the jobs
+   * controller's `EAGER_NEXT_REGION` recovery leaves the region it was preempted in this way.
+   */
+  avoid?: BlocklistEntry[];
 }
 
 export interface LaunchResult {
@@ -330,7 +335,7 @@ async function provisionNew(
               dag: opts.dag,
               clouds: opts.clouds,
               target: opts.target,
-              blocklist,
+              blocklist: [...(opts.avoid ?? []), ...blocklist],
               dataClouds: opts.dataClouds,
             }),
         }),

@@ -858,6 +858,12 @@ export class SqliteStore implements Store {
     );
   }
 
+  unfinishedManagedJobs(): ManagedJobRecord[] {
+    return (
+      this.st(`SELECT * FROM managed_jobs WHERE status NOT IN (${MANAGED_TERMINAL_SQL}) ORDER BY id`).all() as ManagedRow[]
+    ).map((r) => this.toManaged(r));
+  }
+
   updateManagedJob(id: number, patch: ManagedJobPatch): boolean {
     const columns: Record<keyof ManagedJobPatch, string> = {
       status: 'status',

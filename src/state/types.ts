@@ -392,6 +392,8 @@ export interface Store {
   managedJobInput(id: number): { dag: string; request: string } | null;
   /** Newest first. */
   listManagedJobs(): ManagedJobRecord[];
+  /** The jobs not ended yet, oldest first. */
+  unfinishedManagedJobs(): ManagedJobRecord[];
   /** Durable. False when no such job. */
   updateManagedJob(id: number, patch: ManagedJobPatch): boolean;
   /** Marks unfinished jobs for cancelling; returns the ids marked. */

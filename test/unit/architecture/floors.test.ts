@@ -26,7 +26,8 @@ export const FLOORS: Record<string, number> = {
   optimizer: 4,
   provision: 4,
   sdk: 5,
-  cli: 6,
+  jobs: 6,
+  cli: 7,
 };
 
 function files(dir: string): string[] {

@@ -1,0 +1,155 @@
+/**
+ * The jobs controller's process (`skyhop jobs-controller serve`, run as a job of the controller
+ * cluster's agent): one long-lived process that owns every managed job in this $SKYHOP_HOME's state
+ * database and drives each with a `ManagedJobRun` (job.ts), concurrently.
+ *
+ * One per $SKYHOP_HOME: it holds an abstract unix socket named after the home, which the kernel frees
+ * when the process dies, so `ping` can tell whether a controller serves and a second `serve` exits at
+ * once (code 4). Killed at any point (kill -9), it is started again by its job's loop, and every
+ * unfinished job resumes from its row (job.ts says how). With no unfinished job for the idle time,
+ * it exits 0, and the cluster's autostop stops the cluster.
+ */
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import type { Cloud } from '../clouds/types.js';
+import type { Dag } from '../core/task.js';
+import type { ManagedRequest } from '../sdk/managed.js';
+import { openStore, type Store } from '../state/index.js';
+import { skyhopHome } from '../util/paths.js';
+import { sleep } from '../util/sleep.js';
+import { appendLine, controllerEnvPath, jobFiles, readJson } from './files.js';
+import { ManagedJobRun } from './job.js';
+
+/** `serve` found another controller serving this home. */
+export const EXIT_ALREADY_SERVED = 4;
+/** How often the state is read for new jobs and cancel requests (ms). */
+const TICK_MS = 200;
+
+function socketName(home: string): string {
+  const id = createHash('sha256').update(home).digest('hex').slice(0, 16);
+  return `\0skyhop-jobs-controller-${id}`;
+}
+
+/** Whether a controller serves `home` (its socket accepts a connection). */
+export function controllerServing(home: string = skyhopHome()): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(socketName(home));
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function holdSocket(home: string): Promise<Server | null> {
+  return new Promise((resolve) => {
+    const server = createServer((c) => c.destroy());
+    server.once('error', () => resolve(null));
+    server.listen(socketName(home), () => resolve(server));
+  });
+}
+
+/** The environment the client carried (credentials, endpoints), applied to this process. */
+function applyCarriedEnv(home: string, applied: Map<string, string>): void {
+  const env = readJson<Record<string, string>>(controllerEnvPath(home), {});
+  for (const [k, v] of Object.entries(env)) {
+    if (typeof v === 'string' && applied.get(k) !== v) {
+      process.env[k] = v;
+      applied.set(k, v);
+    }
+  }
+}
+
+function mtimeOf(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+export interface ServeOptions {
+  /** Exit after this long without an unfinished job (ms). */
+  idleMs: number;
+  /** How often a running job's cluster is checked (ms). */
+  pollMs: number;
+  backoffMs?: { initial: number; max: number };
+  store?: Store;
+  /** Stops serving (tests). */
+  signal?: AbortSignal;
+}
+
+/** Serves until idle; resolves with the exit code. */
+export async function serve(o: ServeOptions): Promise<number> {
+  const home = skyhopHome();
+  const server = await holdSocket(home);
+  if (!server) return EXIT_ALREADY_SERVED;
+  const store = o.store ?? openStore();
+  const log = (line: string) => appendLine(`${home}/controller/serve.log`, `${new Date().toISOString()} ${line}`);
+  const runs = new Map<number, ManagedJobRun>();
+  const carried = new Map<string, string>();
+  let envMtime = -1;
+  let clouds: Map<string, Cloud> | null = null;
+  const cloudsNow = async (): Promise<Map<string, Cloud>> => {
+    const m = mtimeOf(controllerEnvPath(home));
+    if (clouds === null || m !== envMtime) {
+      envMtime = m;
+      applyCarriedEnv(home, carried);
+      const { enabledClouds } = await import('../clouds/registry.js');
+      clouds = new Map((await enabledClouds()).map((c) => [c.name, c]));
+    }
+    return clouds;
+  };
+  log(`serving ${home} (pid ${process.pid})`);
+  let idleSince = Date.now();
+  try {
+    while (!o.signal?.aborted) {
+      for (const j of store.unfinishedManagedJobs()) {
+        const running = runs.get(j.id);
+        if (running) {
+          if (j.cancelRequested) running.requestCancel();
+          continue;
+        }
+        const input = store.managedJobInput(j.id);
+        if (!input) continue;
+        const files = jobFiles(home, j.id);
+        const run = new ManagedJobRun({
+          store,
+          id: j.id,
+          dag: JSON.parse(input.dag) as Dag,
+          request: JSON.parse(input.request) as ManagedRequest,
+          secrets: () => readJson<Array<Record<string, string>>>(files.secrets, []),
+          files,
+          pollMs: o.pollMs,
+          backoffMs: o.backoffMs ?? { initial: 1000, max: 20_000 },
+          cloudsByName: await cloudsNow(),
+        });
+        if (j.cancelRequested) run.requestCancel();
+        runs.set(j.id, run);
+        log(`job ${j.id}: ${j.status === 'PENDING' ? 'starting' : `resuming (${j.status})`}`);
+        run
+          .run()
+          .catch((e: Error) => {
+            log(`job ${j.id}: the controller failed: ${e.stack ?? e.message}`);
+            store.updateManagedJob(j.id, {
+              status: 'FAILED_CONTROLLER',
+              reason: `the controller failed: ${e.message}`,
+              endedAt: Date.now(),
+            });
+          })
+          .finally(() => runs.delete(j.id));
+      }
+      if (runs.size > 0) idleSince = Date.now();
+      else if (Date.now() - idleSince >= o.idleMs) {
+        log('idle: exiting');
+        break;
+      }
+      await sleep(TICK_MS);
+    }
+  } finally {
+    server.close();
+  }
+  return 0;
+}

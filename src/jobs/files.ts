@@ -1,0 +1,72 @@
+/**
+ * The controller's files, under its own $SKYHOP_HOME (on the controller's node):
+ *
+ *   managed/<id>/run.log          the job's output, copied from each cluster it ran on, in order
+ *   managed/<id>/controller.log   what the controller did for the job (launches, preemptions, teardowns)
+ *   managed/<id>/secrets.json     the tasks' secrets (0600; never in the state)
+ *   managed/uploads/<key>/        the workdir and local file_mounts the client uploaded for a job
+ *   controller/env.json           the credentials' environment the client carried (0600)
+ */
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export interface JobFiles {
+  dir: string;
+  runLog: string;
+  controllerLog: string;
+  secrets: string;
+  appendRun(chunk: string): void;
+}
+
+export function jobFiles(home: string, id: number): JobFiles {
+  const dir = join(home, 'managed', String(id));
+  const runLog = join(dir, 'run.log');
+  return {
+    dir,
+    runLog,
+    controllerLog: join(dir, 'controller.log'),
+    secrets: join(dir, 'secrets.json'),
+    appendRun: (chunk) => append(runLog, chunk),
+  };
+}
+
+export function controllerEnvPath(home: string): string {
+  return join(home, 'controller', 'env.json');
+}
+
+export function uploadsDir(home: string): string {
+  return join(home, 'managed', 'uploads');
+}
+
+function append(path: string, text: string): void {
+  try {
+    appendFileSync(path, text);
+  } catch {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    appendFileSync(path, text);
+  }
+}
+
+/** Appends one line (a newline added). */
+export function appendLine(path: string, line: string): void {
+  append(path, `${line}\n`);
+}
+
+/** Writes a 0600 file atomically (a temp file renamed into place). */
+export function writePrivate(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/** A JSON file's value, or `fallback` when it is missing. */
+export function readJson<T>(path: string, fallback: T): T {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+  return JSON.parse(text) as T;
+}

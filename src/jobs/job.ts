@@ -1,0 +1,605 @@
+/**
+ * One managed job, driven to its end by the controller: each task of its pipeline in order, each on
+ * its own cluster (launched through the SDK's one launch path), watched until it ends, recovered
+ * when its cluster is preempted (or its code fails and `job_recovery` allows a restart), and torn
+ * down whatever the ending.
+ *
+ * Crash safety: every step is written to the job's row before it is taken (`phase`: `launching` with
+ * the cluster's name before the launch, `running` with the agent job's id after it, `cleanup` before a
+ * teardown), so a controller killed at any line and started again resumes the job from its row:
+ * a cluster mid-launch is adopted when its agent already runs our job (a managed task's cluster only
+ * ever runs that task), else torn down (by its record and the provisioning journal) and launched
+ * again; a finished task's cluster is torn down again until it is gone. Nothing is launched twice
+ * for one step, and no cluster of an ended job is left.
+ */
+import type { Cloud } from '../clouds/types.js';
+import type { BlocklistEntry } from '../core/cluster.js';
+import type { Dag, JobRecovery, Task } from '../core/task.js';
+import { cloudOf } from '../sdk/clusters.js';
+import { followJob, type JobRecord } from '../sdk/jobs.js';
+import { describeResources, type ManagedJobStatus, type ManagedTaskState, type Store } from '../state/index.js';
+import { CloudError, UserError } from '../util/errors.js';
+import { sleep } from '../util/sleep.js';
+import type { ManagedRequest } from '../sdk/managed.js';
+import { appendLine, type JobFiles } from './files.js';
+
+/** What ends the watch of a task's current cluster. */
+type Watched =
+  | { kind: 'succeeded' }
+  | { kind: 'failed'; status: 'FAILED' | 'FAILED_SETUP'; exitCode: number | null; reason: string }
+  | { kind: 'preempted'; reason: string }
+  | { kind: 'cancelled' };
+
+/** The default `job_recovery` (SkyPilot's): fail over, no restarts after the code fails. */
+export const DEFAULT_RECOVERY: JobRecovery = {
+  strategy: 'FAILOVER',
+  maxRestartsOnErrors: 0,
+  recoverOnExitCodes: [],
+};
+
+/** Consecutive failed contacts with the agent, while the cloud still lists the nodes, that mean "lost". */
+const LOST_CONTACT_POLLS = 3;
+/** How long one check of the agent may take before it counts as a failed contact. */
+const AGENT_TIMEOUT_MS = 15_000;
+
+export interface JobRunOptions {
+  store: Store;
+  id: number;
+  dag: Dag;
+  request: ManagedRequest;
+  /** The tasks' secrets, by task index (never in the state), read when a task is launched. */
+  secrets: () => Array<Record<string, string>>;
+  files: JobFiles;
+  /** How often a running task's cluster is checked (ms). */
+  pollMs: number;
+  /** Backoff of relaunch attempts while recovering (ms). */
+  backoffMs: { initial: number; max: number };
+  /** The enabled clouds by name (the controller's). */
+  cloudsByName: ReadonlyMap<string, Cloud>;
+}
+
+/** The cluster name of task `index` of job `id` (SkyPilot: `<name>-<id>`), valid on every cloud. */
+export function managedClusterName(name: string, id: number, index: number, tasks: number): string {
+  const slug =
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^[^a-z]+/, '')
+      .replace(/-+$/, '')
+      .slice(0, 24)
+      .replace(/-+$/, '') || 'job';
+  return tasks > 1 ? `${slug}-${id}-${index}` : `${slug}-${id}`;
+}
+
+/** SKYPILOT_TASK_ID of a managed task: the same on every cluster the task recovers to. */
+export function managedTaskId(submittedAt: number, name: string, id: number, index: number): string {
+  const d = new Date(submittedAt);
+  const p = (x: number, w = 2) => String(x).padStart(w, '0');
+  const ts =
+    `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}-` +
+    `${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}-${p(d.getUTCMilliseconds() * 1000, 6)}`;
+  return `skyhop-managed-${ts}_${name}_${id}-${index}`;
+}
+
+export const MANAGED_TERMINAL: ReadonlySet<ManagedJobStatus> = new Set([
+  'SUCCEEDED',
+  'CANCELLED',
+  'FAILED',
+  'FAILED_SETUP',
+  'FAILED_PRECHECKS',
+  'FAILED_NO_RESOURCE',
+  'FAILED_CONTROLLER',
+]);
+
+export class ManagedJobRun {
+  private readonly cancel = new AbortController();
+  /** Stops the current attempt's log stream. */
+  private logs: AbortController | null = null;
+
+  constructor(private readonly o: JobRunOptions) {}
+
+  /** Asks the run to cancel (the controller saw `cancel_requested`). */
+  requestCancel(): void {
+    this.cancel.abort();
+  }
+
+  get cancelled(): boolean {
+    return this.cancel.signal.aborted;
+  }
+
+  private log(line: string): void {
+    appendLine(this.o.files.controllerLog, `${new Date().toISOString()} ${line}`);
+  }
+
+  private rec() {
+    const r = this.o.store.getManagedJob(this.o.id);
+    if (!r) throw new Error(`managed job ${this.o.id} is gone from the state`);
+    return r;
+  }
+
+  /** Updates task `i` (and the job's own status, which follows its current task). */
+  private setTask(
+    i: number,
+    patch: Partial<ManagedTaskState>,
+    job: Parameters<Store['updateManagedJob']>[1] = {},
+  ): ManagedTaskState {
+    const r = this.rec();
+    const tasks = r.tasks.map((t, k) => (k === i ? { ...t, ...patch } : t));
+    const status = patch.status;
+    this.o.store.updateManagedJob(this.o.id, {
+      tasks,
+      ...(status && !MANAGED_TERMINAL.has(status) ? { status } : {}),
+      ...job,
+    });
+    if (status && status !== r.tasks[i]?.status) {
+      this.log(`task ${i} (${tasks[i]!.name}): ${status}${patch.reason ? `: ${patch.reason}` : ''}`);
+    }
+    return tasks[i]!;
+  }
+
+  /** Runs the job from where its row says it is, to its end. */
+  async run(): Promise<void> {
+    const r = this.rec();
+    if (MANAGED_TERMINAL.has(r.status)) {
+      // Ended, but a restarted controller may owe it a teardown.
+      await this.cleanupAll();
+      return;
+    }
+    if (r.status === 'PENDING') {
+      this.o.store.updateManagedJob(this.o.id, { startedAt: Date.now() });
+      this.log(`job ${this.o.id} (${r.name}) started by the controller`);
+    } else {
+      this.log(`controller restarted: resuming job ${this.o.id} (${r.status}, phase ${r.phase})`);
+    }
+    let final: ManagedJobStatus = 'SUCCEEDED';
+    let reason: string | null = null;
+    try {
+      for (let i = r.currentTask; i < this.o.dag.tasks.length; i++) {
+        this.o.store.updateManagedJob(this.o.id, { currentTask: i });
+        const end = await this.runTask(i);
+        if (end.status !== 'SUCCEEDED') {
+          final = end.status;
+          reason = end.reason;
+          // The tasks after it never run.
+          for (let k = i + 1; k < this.o.dag.tasks.length; k++) {
+            this.setTask(k, { status: final === 'CANCELLED' ? 'CANCELLED' : 'FAILED_PRECHECKS', reason: 'an earlier task did not succeed', endedAt: Date.now() });
+          }
+          break;
+        }
+      }
+    } catch (e) {
+      final = this.cancelled ? 'CANCELLED' : 'FAILED_CONTROLLER';
+      reason = this.cancelled ? 'cancelled by the user' : `the controller failed: ${(e as Error).message}`;
+      this.log(reason);
+      const cur = this.rec().currentTask;
+      this.setTask(cur, { status: final, reason, endedAt: Date.now() });
+    }
+    await this.cleanupAll();
+    this.o.store.updateManagedJob(this.o.id, {
+      status: final,
+      reason,
+      endedAt: Date.now(),
+      phase: 'idle',
+    });
+    this.log(`job ${this.o.id}: ${final}${reason ? `: ${reason}` : ''}`);
+  }
+
+  /** Runs task `i` to its end; resolves with how it ended. */
+  private async runTask(i: number): Promise<{ status: ManagedJobStatus; reason: string | null }> {
+    const task = this.taskFor(i);
+    const recovery = task.jobRecovery ?? DEFAULT_RECOVERY;
+    let r = this.rec();
+    let t = r.tasks[i]!;
+    if (MANAGED_TERMINAL.has(t.status)) return { status: t.status, reason: t.reason };
+    let mode: 'first' | 'recover' = t.recoveryCount > 0 ? 'recover' : 'first';
+
+    // A restarted controller: where was this task?
+    if (r.phase === 'cleanup' && t.cluster) {
+      await this.teardown(i);
+      r = this.rec();
+      t = r.tasks[i]!;
+    }
+    let watching = r.phase === 'running' && t.cluster !== null && t.clusterJobId !== null;
+    if (r.phase === 'launching' && t.cluster) watching = await this.adoptOrClean(i);
+
+    for (;;) {
+      if (this.cancelled) return this.endCancelled(i);
+      if (!watching) {
+        const launched = await this.launchTask(i, task, mode);
+        if (launched !== 'ok') return launched;
+      }
+      watching = false;
+      const w = await this.watch(i);
+      t = this.rec().tasks[i]!;
+      if (w.kind === 'cancelled') return this.endCancelled(i);
+      if (w.kind === 'succeeded') {
+        await this.finishRunSegment(i);
+        await this.teardown(i);
+        this.setTask(i, { status: 'SUCCEEDED', endedAt: Date.now(), reason: null, exitCode: 0 });
+        return { status: 'SUCCEEDED', reason: null };
+      }
+      if (w.kind === 'failed') {
+        const code = w.exitCode;
+        const byCode = code !== null && recovery.recoverOnExitCodes.includes(code);
+        const byCount = !byCode && t.restartsOnErrors < recovery.maxRestartsOnErrors;
+        await this.finishRunSegment(i);
+        if (!byCode && !byCount) {
+          await this.teardown(i);
+          this.setTask(i, { status: w.status, reason: w.reason, exitCode: code, endedAt: Date.now() });
+          return { status: w.status, reason: w.reason };
+        }
+        const why = byCode
+          ? `exit code ${code} is in recover_on_exit_codes`
+          : `restart ${t.restartsOnErrors + 1} of ${recovery.maxRestartsOnErrors} (max_restarts_on_errors)`;
+        this.log(`task ${i}: ${w.reason}; restarting: ${why}`);
+        this.setTask(i, {
+          status: 'RECOVERING',
+          reason: `${w.reason}; ${why}`,
+          exitCode: code,
+          recoveryCount: t.recoveryCount + 1,
+          restartsOnErrors: t.restartsOnErrors + (byCount ? 1 : 0),
+        });
+      } else {
+        await this.finishRunSegment(i);
+        this.log(`task ${i}: preempted: ${w.reason}`);
+        this.setTask(i, { status: 'RECOVERING', reason: w.reason, recoveryCount: t.recoveryCount + 1 });
+      }
+      await this.teardown(i, { keepName: true });
+      mode = 'recover';
+    }
+  }
+
+  /** Task `i` with what the controller adds: its secrets and SkyPilot's task id variables. */
+  private taskFor(i: number): Task {
+    const base = this.o.dag.tasks[i]!;
+    const r = this.rec();
+    const ids = this.o.dag.tasks.map((t, k) => managedTaskId(r.submittedAt, r.name, this.o.id, k));
+    return {
+      ...base,
+      envs: { ...base.envs, SKYPILOT_TASK_ID: ids[i]!, SKYPILOT_TASK_IDS: ids.join('\n') },
+      secrets: { ...base.secrets, ...(this.o.secrets()[i] ?? {}) },
+    };
+  }
+
+  private clusterName(i: number): string {
+    const r = this.rec();
+    return managedClusterName(this.o.dag.tasks[i]?.name ?? r.name, this.o.id, i, this.o.dag.tasks.length);
+  }
+
+  /**
+   * Launches task `i` on a new cluster. The first launch tries the place the chain plan chose, then
+   * anywhere; a recovery tries the strategy's places (FAILOVER: the region it was in first;
+   * EAGER_NEXT_REGION: anywhere but that region first), then anywhere, again and again with backoff
+   * until it is up or the job is cancelled.
+   */
+  private async launchTask(
+    i: number,
+    task: Task,
+    mode: 'first' | 'recover',
+  ): Promise<'ok' | { status: ManagedJobStatus; reason: string }> {
+    const name = this.clusterName(i);
+    const t0 = this.rec().tasks[i]!;
+    this.setTask(
+      i,
+      { status: mode === 'first' ? 'STARTING' : 'RECOVERING', cluster: name, clusterJobId: null },
+      { phase: 'launching' },
+    );
+    const recovery = task.jobRecovery ?? DEFAULT_RECOVERY;
+    const last = parseInfra(t0.infra);
+    const preferred = this.o.request.preferred[i] ?? null;
+    type Step = { label: string; task: Task; avoid?: BlocklistEntry[] };
+    const steps: Step[] = [];
+    if (mode === 'first') {
+      if (preferred) steps.push({ label: `${preferred.cloud}/${preferred.region} (the plan's choice)`, task: pin(task, preferred) });
+    } else if (last && recovery.strategy === 'FAILOVER') {
+      steps.push({ label: `${last.cloud}/${last.region} (where it ran)`, task: pin(task, last) });
+    } else if (last && recovery.strategy === 'EAGER_NEXT_REGION') {
+      steps.push({
+        label: `anywhere but ${last.cloud}/${last.region}`,
+        task,
+        avoid: [{ cloud: last.cloud, region: last.region, reason: 'EAGER_NEXT_REGION: the region it was preempted in' }],
+      });
+    }
+    steps.push({ label: 'any place that fits', task });
+
+    let delay = this.o.backoffMs.initial;
+    for (;;) {
+      let lastError: unknown = null;
+      for (const s of steps) {
+        if (this.cancelled) return this.endCancelled(i);
+        try {
+          await this.launchOnce(i, name, s.task, s.avoid, s.label);
+          return 'ok';
+        } catch (e) {
+          if (this.cancelled) return this.endCancelled(i);
+          lastError = e;
+          this.log(`task ${i}: launch on ${s.label} failed: ${(e as Error).message}`);
+          // Whatever that attempt left (an INIT record, open intents) goes before the next.
+          await this.teardown(i, { keepName: true });
+        }
+      }
+      const msg = (lastError as Error | null)?.message ?? 'unknown error';
+      if (mode === 'first') {
+        // The task as given cannot run (nothing fits, a bad bucket...) or no place had capacity.
+        const status: ManagedJobStatus = lastError instanceof UserError ? 'FAILED_PRECHECKS' : 'FAILED_NO_RESOURCE';
+        this.setTask(i, { status, reason: msg, endedAt: Date.now() }, { phase: 'idle' });
+        return { status, reason: msg };
+      }
+      this.setTask(i, { status: 'RECOVERING', reason: `no place yet (${msg}); retrying in ${Math.round(delay / 1000)} s` });
+      try {
+        await sleep(delay, this.cancel.signal);
+      } catch {
+        return this.endCancelled(i);
+      }
+      delay = Math.min(delay * 2, this.o.backoffMs.max);
+    }
+  }
+
+  private async launchOnce(i: number, name: string, task: Task, avoid: BlocklistEntry[] | undefined, label: string) {
+    const { launch } = await import('../sdk/launch.js');
+    const clouds = this.o.request.clouds
+      .map((c) => this.o.cloudsByName.get(c))
+      .filter((c): c is Cloud => c !== undefined);
+    if (clouds.length === 0) {
+      throw new UserError(`none of the clouds this job may use (${this.o.request.clouds.join(', ')}) is enabled on the controller`);
+    }
+    this.log(`task ${i}: launching ${name} on ${label}`);
+    const dag: Dag = { tasks: [task], edges: [], ...(this.o.dag.name ? { name: this.o.dag.name } : {}) };
+    const res = await launch({
+      dag,
+      cluster: name,
+      clouds,
+      target: this.o.request.target,
+      detach: true,
+      store: this.o.store,
+      signal: this.cancel.signal,
+      avoid,
+      backoffMs: this.o.backoffMs,
+      onStep: (m) => this.log(`task ${i}: ${m}`),
+    });
+    const rec = this.o.store.getCluster(name);
+    if (!rec || res.jobId === null) throw new CloudError(`cluster ${name} was launched but its record is missing`);
+    const now = Date.now();
+    const t = this.rec().tasks[i]!;
+    this.setTask(
+      i,
+      {
+        status: 'RUNNING',
+        clusterJobId: res.jobId,
+        clusterSince: rec.launchedAt,
+        clusterHourly: rec.hourlyPrice * rec.resources.numNodes,
+        infra: [rec.cloud, rec.region, rec.zone].filter(Boolean).join('/'),
+        resources: describeResources(rec.resources),
+        startedAt: t.startedAt ?? now,
+        runningSince: now,
+        reason: null,
+      },
+      { phase: 'running' },
+    );
+  }
+
+  /**
+   * A controller that died mid-launch: the cluster is adopted when its agent already has our job,
+   * else whatever exists of it is torn down and the launch starts again.
+   */
+  private async adoptOrClean(i: number): Promise<boolean> {
+    const t = this.rec().tasks[i]!;
+    const name = t.cluster!;
+    const rec = this.o.store.getCluster(name);
+    if (rec?.status === 'UP') {
+      const q = await this.agentQueue(name).catch(() => null);
+      if (q && q.length > 0) {
+        const jobId = Math.max(...q.map((j) => j.id));
+        this.log(`task ${i}: adopting ${name} (its agent runs job ${jobId})`);
+        const now = Date.now();
+        this.setTask(
+          i,
+          {
+            status: 'RUNNING',
+            clusterJobId: jobId,
+            clusterSince: rec.launchedAt,
+            clusterHourly: rec.hourlyPrice * rec.resources.numNodes,
+            infra: [rec.cloud, rec.region, rec.zone].filter(Boolean).join('/'),
+            resources: describeResources(rec.resources),
+            startedAt: t.startedAt ?? now,
+            runningSince: now,
+          },
+          { phase: 'running' },
+        );
+        return true;
+      }
+    }
+    this.log(`task ${i}: ${name} was being launched when the controller stopped; removing what exists of it`);
+    await this.teardown(i, { keepName: true });
+    return false;
+  }
+
+  /** Watches task `i`'s cluster and agent job until it ends, is preempted, or is cancelled. */
+  private async watch(i: number): Promise<Watched> {
+    const t = this.rec().tasks[i]!;
+    const name = t.cluster!;
+    const jobId = t.clusterJobId!;
+    const rec = this.o.store.getCluster(name);
+    if (!rec) return { kind: 'preempted', reason: `the record of ${name} is gone` };
+    this.streamLogs(i, name, jobId);
+    let lost = 0;
+    try {
+      for (;;) {
+        if (this.cancelled) return { kind: 'cancelled' };
+        const [nodes, agent] = await Promise.all([
+          cloudOf(rec)
+            .provider(rec.region)
+            .queryInstances(name)
+            .then(
+              (n) => n,
+              () => null,
+            ),
+          this.agentQueue(name).then(
+            (q) => ({ ok: true as const, job: q.find((j) => j.id === jobId) ?? null }),
+            (e: Error) => ({ ok: false as const, error: e.message }),
+          ),
+        ]);
+        if (this.cancelled) return { kind: 'cancelled' };
+        if (nodes !== null) {
+          const running = nodes.filter((n) => n.status === 'running').length;
+          if (running < rec.resources.numNodes) {
+            const states = [...new Set(nodes.map((n) => n.status))].join(', ') || 'no instances';
+            return {
+              kind: 'preempted',
+              reason: `${running} of ${rec.resources.numNodes} node(s) of ${name} running (the cloud says: ${states})`,
+            };
+          }
+        }
+        if (agent.ok) {
+          lost = 0;
+          const j = agent.job;
+          if (j === null) return { kind: 'preempted', reason: `the agent on ${name} no longer has job ${jobId}` };
+          if (j.status === 'SUCCEEDED') return { kind: 'succeeded' };
+          if (j.status === 'FAILED' || j.status === 'FAILED_SETUP') {
+            const code = j.exitCode;
+            return {
+              kind: 'failed',
+              status: j.status,
+              exitCode: code,
+              reason: `${j.status === 'FAILED_SETUP' ? 'setup' : 'the job'} failed${code !== null ? ` with exit code ${code}` : ''}${j.reason ? ` (${j.reason})` : ''}`,
+            };
+          }
+          if (j.status === 'CANCELLED') {
+            // Not by us (we tear the cluster down instead): the agent died under it, or someone
+            // cancelled it on the cluster. The code did not finish; run it again elsewhere.
+            return { kind: 'preempted', reason: `job ${jobId} on ${name} was cancelled on the cluster (${j.reason ?? 'no reason given'})` };
+          }
+        } else if (++lost >= LOST_CONTACT_POLLS) {
+          return { kind: 'preempted', reason: `lost contact with the agent on ${name}: ${agent.error}` };
+        }
+        try {
+          await sleep(this.o.pollMs, this.cancel.signal);
+        } catch {
+          return { kind: 'cancelled' };
+        }
+      }
+    } finally {
+      this.logs?.abort();
+      this.logs = null;
+    }
+  }
+
+  private async agentQueue(name: string): Promise<JobRecord[]> {
+    const { clusterQueue } = await import('../sdk/jobs.js');
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), AGENT_TIMEOUT_MS);
+    try {
+      return await Promise.race([
+        clusterQueue(this.o.store, name),
+        new Promise<never>((_, reject) =>
+          ac.signal.addEventListener('abort', () => reject(new Error(`no answer in ${AGENT_TIMEOUT_MS / 1000} s`))),
+        ),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Copies the running job's output into the managed job's log, until the attempt ends. */
+  private streamLogs(i: number, name: string, jobId: number): void {
+    const rec = this.o.store.getCluster(name);
+    if (!rec) return;
+    const ac = new AbortController();
+    this.logs = ac;
+    const t = this.rec().tasks[i]!;
+    if (t.recoveryCount > 0 || i > 0) {
+      appendLine(
+        this.o.files.runLog,
+        `(skyhop) task ${i} (${t.name}) on ${name}${t.recoveryCount > 0 ? `, recovery ${t.recoveryCount}` : ''}:`,
+      );
+    }
+    followJob(this.o.store, rec, jobId, {
+      follow: true,
+      signal: ac.signal,
+      onOutput: (c) => this.o.files.appendRun(c),
+    }).catch(() => {
+      // The cluster went away mid-stream (preemption) or the attempt ended: the watch decides.
+    });
+  }
+
+  /** Adds the running time and cost of the current cluster to the task's totals. */
+  private async finishRunSegment(i: number): Promise<void> {
+    const t = this.rec().tasks[i]!;
+    const now = Date.now();
+    this.setTask(i, {
+      runMs: t.runMs + (t.runningSince !== null ? now - t.runningSince : 0),
+      runningSince: null,
+    });
+  }
+
+  /**
+   * Tears down task `i`'s cluster (journaled: phase `cleanup` first) and adds what it cost. With
+   * `keepName` the task keeps its cluster name for the next launch.
+   */
+  private async teardown(i: number, o: { keepName?: boolean } = {}): Promise<void> {
+    const t = this.rec().tasks[i]!;
+    const name = t.cluster;
+    if (!name) return;
+    this.o.store.updateManagedJob(this.o.id, { phase: 'cleanup' });
+    this.logs?.abort();
+    const { store } = this.o;
+    if (store.getCluster(name) || store.openIntents(name).length > 0) {
+      this.log(`task ${i}: tearing down ${name}`);
+      const { down } = await import('../sdk/lifecycle.js');
+      // Retried: a teardown that fails (the cloud's API unreachable) must not leave the cluster.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await down(store, name, { onStep: (m) => this.log(`task ${i}: ${m}`) });
+          break;
+        } catch (e) {
+          this.log(`task ${i}: teardown of ${name} failed: ${(e as Error).message}; retrying`);
+          await sleep(Math.min(1000 * 2 ** attempt, 30_000));
+        }
+      }
+    }
+    const cost =
+      t.clusterSince !== null && t.clusterHourly !== null ? (t.clusterHourly * (Date.now() - t.clusterSince)) / 3_600_000 : 0;
+    this.setTask(
+      i,
+      {
+        cost: t.cost + cost,
+        clusterSince: null,
+        clusterHourly: null,
+        clusterJobId: null,
+        ...(o.keepName ? {} : { cluster: null }),
+      },
+      { phase: 'idle' },
+    );
+  }
+
+  private async endCancelled(i: number): Promise<{ status: ManagedJobStatus; reason: string }> {
+    const reason = 'cancelled by the user';
+    this.setTask(i, { status: 'CANCELLING', reason });
+    await this.finishRunSegment(i);
+    await this.teardown(i);
+    this.setTask(i, { status: 'CANCELLED', reason, endedAt: Date.now() });
+    return { status: 'CANCELLED', reason };
+  }
+
+  /** Every task's cluster torn down (a restarted controller finishing an ended job's cleanup). */
+  private async cleanupAll(): Promise<void> {
+    const r = this.rec();
+    for (let i = 0; i < r.tasks.length; i++) if (r.tasks[i]!.cluster) await this.teardown(i);
+  }
+}
+
+/** `cloud/region[/zone]` → its parts. */
+function parseInfra(infra: string | null): { cloud: string; region: string } | null {
+  if (!infra) return null;
+  const [cloud, region] = infra.split('/');
+  return cloud && region ? { cloud, region } : null;
+}
+
+/** The task with every alternative pinned to `place` (alternatives on other clouds dropped). */
+function pin(task: Task, place: { cloud: string; region: string }): Task {
+  const alts = task.resources
+    .filter((r) => (r.cloud === undefined || r.cloud === place.cloud) && (r.region === undefined || r.region === place.region))
+    .map((r) => ({ ...r, cloud: place.cloud, region: place.region }));
+  return alts.length > 0 ? { ...task, resources: alts } : task;
+}
+

@@ -1,0 +1,188 @@
+/**
+ * `skyhop jobs-controller <op>`: what the client runs on the controller's node (through the
+ * controller cluster's runner), reading JSON on stdin and answering JSON on stdout. Ops:
+ *
+ *   ping                      {serving, home}
+ *   credentials  (stdin)      writes the carried credential files (0600) and environment
+ *   submit       (stdin)      records a managed job (PENDING) and its secrets (0600); {id}
+ *   queue                     {now, jobs}
+ *   cancel       (stdin)      {cancelled: ids}
+ *   logs ID [--controller] [--no-follow]
+ *                             the job's output (or the controller's log of it) on stdout, followed
+ *                             until the job ends; its end as one JSON line on stderr
+ *   serve                     the controller's process (controller.ts)
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { ManagedSubmission } from '../sdk/managed.js';
+import { type ManagedTaskState, openStore } from '../state/index.js';
+import { UserError } from '../util/errors.js';
+import { skyhopHome } from '../util/paths.js';
+import { sleep } from '../util/sleep.js';
+import { controllerServing, serve } from './controller.js';
+import { controllerEnvPath, jobFiles, writePrivate } from './files.js';
+import { MANAGED_TERMINAL } from './job.js';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function input<T>(): Promise<T> {
+  const text = await readStdin();
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new UserError('jobs-controller: the input on stdin is not JSON');
+  }
+}
+
+function answer(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v)}\n`);
+}
+
+function expand(p: string): string {
+  if (p === '~') return homedir();
+  if (p.startsWith('~/')) return join(homedir(), p.slice(2));
+  if (!p.startsWith('/')) throw new UserError(`jobs-controller: '${p}' is not an absolute or ~/ path`);
+  return p;
+}
+
+/** Runs one op; resolves with the process's exit code. */
+export async function controllerOp(op: string, args: string[], flags: { controller?: boolean; follow?: boolean }): Promise<number> {
+  switch (op) {
+    case 'ping':
+      answer({ serving: await controllerServing(), home: homedir() });
+      return 0;
+    case 'credentials': {
+      const c = await input<{ files: Array<{ remote: string; content: string }>; env: Record<string, string> }>();
+      for (const f of c.files) writePrivate(expand(f.remote), Buffer.from(f.content, 'base64').toString('utf8'));
+      writePrivate(controllerEnvPath(skyhopHome()), JSON.stringify(c.env));
+      answer({ ok: true });
+      return 0;
+    }
+    case 'submit':
+      answer({ id: submit(await input<ManagedSubmission>()) });
+      return 0;
+    case 'queue':
+      answer({ now: Date.now(), jobs: openStore().listManagedJobs() });
+      return 0;
+    case 'cancel': {
+      const c = await input<{ ids: number[] | null; name: string | null; all: boolean }>();
+      answer({ cancelled: cancel(c) });
+      return 0;
+    }
+    case 'logs':
+      return logs(Number(args[0]), flags);
+    case 'serve': {
+      const { loadConfig } = await import('../config/config.js');
+      const cfg = (await loadConfig()).jobs.controller;
+      return serve({
+        idleMs: (cfg.autostop?.idleMinutes ?? 10) * 60_000,
+        pollMs: cfg.pollIntervalSeconds * 1000,
+      });
+    }
+    default:
+      throw new UserError(`jobs-controller: no op '${op}'`);
+  }
+}
+
+function submit(s: ManagedSubmission): number {
+  if (!s || !Array.isArray(s.dag?.tasks) || s.dag.tasks.length === 0) {
+    throw new UserError('jobs-controller submit: no tasks');
+  }
+  const home = skyhopHome();
+  const store = openStore();
+  // The secrets are on disk (0600) before the job exists, so the controller never starts it without them.
+  const pending = join(home, 'managed', `pending-${process.pid}-${Date.now()}.json`);
+  mkdirSync(dirname(pending), { recursive: true, mode: 0o700 });
+  writeFileSync(pending, JSON.stringify(s.secrets ?? []), { mode: 0o600 });
+  const tasks: ManagedTaskState[] = s.dag.tasks.map((t, i) => ({
+    name: t.name ?? `task-${i}`,
+    status: 'PENDING',
+    resources: '-',
+    startedAt: null,
+    endedAt: null,
+    recoveryCount: 0,
+    restartsOnErrors: 0,
+    runMs: 0,
+    runningSince: null,
+    cost: 0,
+    cluster: null,
+    clusterJobId: null,
+    clusterSince: null,
+    clusterHourly: null,
+    infra: null,
+    exitCode: null,
+    reason: null,
+  }));
+  const id = store.insertManagedJob({
+    name: s.name,
+    user: s.user,
+    tasks,
+    dag: JSON.stringify(s.dag),
+    request: JSON.stringify(s.request),
+  });
+  const f = jobFiles(home, id);
+  mkdirSync(f.dir, { recursive: true, mode: 0o700 });
+  renameSync(pending, f.secrets);
+  return id;
+}
+
+function cancel(c: { ids: number[] | null; name: string | null; all: boolean }): number[] {
+  const store = openStore();
+  if (c.all) return store.requestManagedCancel('all');
+  if (c.name !== null) {
+    const live = store.listManagedJobs().filter((j) => j.name === c.name && !MANAGED_TERMINAL.has(j.status));
+    if (live.length === 0) throw new UserError(`no unfinished managed job is named '${c.name}'`);
+    if (live.length > 1) {
+      throw new UserError(
+        `${live.length} unfinished managed jobs are named '${c.name}' (ids ${live.map((j) => j.id).join(', ')}); cancel by id`,
+      );
+    }
+    return store.requestManagedCancel([live[0]!.id]);
+  }
+  const ids = c.ids ?? [];
+  for (const id of ids) {
+    const j = store.getManagedJob(id);
+    if (!j) throw new UserError(`there is no managed job ${id}`);
+  }
+  return store.requestManagedCancel(ids);
+}
+
+/** Streams a job's log file from the start, following it until the job has ended and all is read. */
+async function logs(id: number, flags: { controller?: boolean; follow?: boolean }): Promise<number> {
+  const store = openStore();
+  if (!Number.isInteger(id) || !store.getManagedJob(id)) throw new UserError(`there is no managed job ${id}`);
+  const f = jobFiles(skyhopHome(), id);
+  const path = flags.controller ? f.controllerLog : f.runLog;
+  let pos = 0;
+  const buf = Buffer.alloc(64 * 1024);
+  const drain = (): void => {
+    if (!existsSync(path)) return;
+    if (statSync(path).size <= pos) return;
+    const fd = openSync(path, 'r');
+    try {
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, pos);
+        if (n <= 0) break;
+        pos += n;
+        process.stdout.write(Buffer.from(buf.subarray(0, n)));
+      }
+    } finally {
+      closeSync(fd);
+    }
+  };
+  for (;;) {
+    const j = store.getManagedJob(id)!;
+    const ended = MANAGED_TERMINAL.has(j.status);
+    drain();
+    if (ended || flags.follow === false) {
+      process.stderr.write(`${JSON.stringify({ status: j.status, reason: j.reason })}\n`);
+      return 0;
+    }
+    await sleep(200);
+  }
+}

@@ -1,0 +1,416 @@
+/**
+ * Managed jobs, the client's side (`skyhop jobs ...`, SkyPilot's `sky jobs`): a job run on a cluster
+ * of its own by the jobs controller, relaunched elsewhere when its cluster is preempted, and torn
+ * down when it ends.
+ *
+ * The controller is a skyhop cluster like any other (`skyhop-jobs-controller`; on the local cloud
+ * unless the config's `jobs.controller.resources` places it elsewhere), launched on first use through
+ * the same launch path, running one long-lived process (`skyhop jobs-controller serve`, src/jobs/) as
+ * a job of its agent. That process has its own $SKYHOP_HOME on the controller's node: its own state
+ * database with the managed jobs, and the clusters it launches. The client talks to it only through
+ * the controller's runner (`skyhop jobs-controller <op>` on the node, JSON on stdin and stdout), so
+ * the same code works wherever the controller runs. The credentials the controller needs are carried
+ * to it as 0600 files (never in argv), at every `jobs launch`.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { Cloud } from '../clouds/types.js';
+import type { Dag, Task } from '../core/task.js';
+import type { CommandRunner } from '../runtime/types.js';
+import {
+  type ClusterRecord,
+  type ManagedJobRecord,
+  type ManagedJobStatus,
+  openStore,
+  type Store,
+} from '../state/index.js';
+import { CloudError, InterruptedError, UserError } from '../util/errors.js';
+import { packageRoot } from '../util/package-root.js';
+import { shJoin, shPath } from '../util/shell.js';
+import { headRunner, type SdkEvents } from './clusters.js';
+
+/** The controller's cluster name. */
+export const CONTROLLER_CLUSTER = 'skyhop-jobs-controller';
+/** Where a controller on another machine gets this skyhop (its package, shipped by the client). */
+const REMOTE_PACKAGE = '~/.skyhop/controller/pkg';
+
+/** What the controller needs besides the task graph (stored with the job). */
+export interface ManagedRequest {
+  /** The clouds the job may use (resolved by the client from --cloud/--clouds and credentials). */
+  clouds: string[];
+  target?: 'cost' | 'time';
+  /** Per task, the place the (chain) plan chose: tried first at the task's first launch. */
+  preferred: Array<{ cloud: string; region: string } | null>;
+}
+
+/** `jobs-controller submit`'s input. */
+export interface ManagedSubmission {
+  name: string;
+  user: string;
+  /** Every task's secrets emptied (their names kept); the values travel in `secrets`. */
+  dag: Dag;
+  secrets: Array<Record<string, string>>;
+  request: ManagedRequest;
+}
+
+export const MANAGED_TERMINAL_STATUSES: readonly ManagedJobStatus[] = [
+  'SUCCEEDED',
+  'CANCELLED',
+  'FAILED',
+  'FAILED_SETUP',
+  'FAILED_PRECHECKS',
+  'FAILED_NO_RESOURCE',
+  'FAILED_CONTROLLER',
+];
+
+export function isManagedTerminal(s: ManagedJobStatus): boolean {
+  return MANAGED_TERMINAL_STATUSES.includes(s);
+}
+
+/** A managed job as `jobs queue` shows it: the record plus what is computed from it now. */
+export interface ManagedJob extends ManagedJobRecord {
+  /** USD so far, over every cluster it ran on (the current one up to now). */
+  cost: number;
+  /** ms from submission to the end (or now). */
+  totalDurationMs: number;
+  /** ms spent running, over every cluster. */
+  jobDurationMs: number;
+  recoveryCount: number;
+}
+
+/** A queue row with its derived figures at `now`. */
+export function withFigures(r: ManagedJobRecord, now: number): ManagedJob {
+  let cost = 0;
+  let run = 0;
+  let rec = 0;
+  for (const t of r.tasks) {
+    cost += t.cost;
+    if (t.clusterSince !== null && t.clusterHourly !== null) cost += (t.clusterHourly * (now - t.clusterSince)) / 3_600_000;
+    run += t.runMs + (t.runningSince !== null ? now - t.runningSince : 0);
+    rec += t.recoveryCount;
+  }
+  return {
+    ...r,
+    cost,
+    totalDurationMs: (r.endedAt ?? now) - r.submittedAt,
+    jobDurationMs: run,
+    recoveryCount: rec,
+  };
+}
+
+// ---- the controller ----
+
+interface Controller {
+  rec: ClusterRecord;
+  runner: CommandRunner;
+  /** The controller node's HOME (absolute). */
+  home: string;
+  /** The CLI on the controller's node, as a shell word list. */
+  cli: string;
+  serving: boolean;
+}
+
+/** The CLI of this skyhop on the controller's node. */
+function cliOn(rec: ClusterRecord): string {
+  if (rec.cloud === 'local') return shJoin([process.execPath, join(packageRoot(), 'bin', 'skyhop.js')]);
+  return `node ${shPath(`${REMOTE_PACKAGE}/bin/skyhop.js`)}`;
+}
+
+/** The controller's job: its process, started again after a crash (a clean exit means idle). */
+function serveLine(cli: string): string {
+  return `while :; do ${cli} jobs-controller serve; rc=$?; [ "$rc" -eq 0 ] && exit 0; [ "$rc" -eq 4 ] && exit 0; sleep 0.5; done`;
+}
+
+async function rpc<T>(c: Pick<Controller, 'runner' | 'cli'>, op: string[], input?: unknown): Promise<T> {
+  const r = await c.runner.run(`${c.cli} jobs-controller ${shJoin(op)}`, {
+    ...(input === undefined ? {} : { stdin: JSON.stringify(input) }),
+    timeoutMs: 120_000,
+  });
+  if (r.code !== 0) {
+    const msg = r.stderr.trim().split('\n').filter(Boolean).pop() ?? `exit code ${r.code}`;
+    throw new CloudError(`the jobs controller did not answer '${op[0]}': ${msg}`);
+  }
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new CloudError(`the jobs controller answered '${op[0]}' with something that is not JSON`);
+  }
+}
+
+/** The controller if it is UP (no launch), or null. */
+async function existingController(store: Store): Promise<Controller | null> {
+  const rec = store.getCluster(CONTROLLER_CLUSTER);
+  if (!rec || rec.status !== 'UP') return null;
+  const runner = headRunner(rec);
+  const cli = cliOn(rec);
+  try {
+    const p = await rpc<{ serving: boolean; home: string }>({ runner, cli }, ['ping']);
+    return { rec, runner, cli, home: p.home, serving: p.serving };
+  } catch {
+    await runner.close();
+    return null;
+  }
+}
+
+/**
+ * The controller, launched (or started) when it is not UP, its process started when it is not
+ * serving, and the credentials of `clouds` carried to it.
+ */
+async function ensureController(store: Store, clouds: Cloud[], ev: SdkEvents & { signal?: AbortSignal }): Promise<Controller> {
+  let c = await existingController(store);
+  if (!c) {
+    ev.onStep?.(`Starting the jobs controller (${CONTROLLER_CLUSTER}).`);
+    const { launch } = await import('./launch.js');
+    const task = await controllerTask();
+    const { resolveClouds } = await import('./plan.js');
+    const { clouds: all } = await resolveClouds({}, 'launch');
+    await launch({ dag: { tasks: [task], edges: [] }, cluster: CONTROLLER_CLUSTER, clouds: all, detach: true, store, signal: ev.signal, onStep: ev.onStep });
+    const rec = store.getCluster(CONTROLLER_CLUSTER);
+    if (!rec) throw new CloudError('the jobs controller was launched but its record is missing');
+    if (rec.cloud !== 'local') await shipPackage(headRunner(rec), ev);
+    const runner = headRunner(rec);
+    const cli = cliOn(rec);
+    const p = await rpc<{ serving: boolean; home: string }>({ runner, cli }, ['ping']);
+    c = { rec, runner, cli, home: p.home, serving: p.serving };
+  }
+  await carryCredentials(c, clouds);
+  if (!c.serving) {
+    ev.onStep?.('Starting the jobs controller process.');
+    const { submitTask } = await import('./jobs.js');
+    await submitTask(store, c.rec, serveTask(c.cli), { withSetup: false, demand: { cpus: 0.5, accelerators: null } });
+  }
+  return c;
+}
+
+/**
+ * The controller cluster's task: the config's `jobs.controller.resources` (default: the local
+ * cloud, free), stopping itself once idle (`jobs.controller.autostop`; its process exits after that
+ * many idle minutes, and the cluster stops a minute later). Its job is empty: the controller's
+ * process is submitted once its credentials are in place.
+ */
+async function controllerTask(): Promise<Task> {
+  const { loadConfig } = await import('../config/config.js');
+  const cfg = await loadConfig();
+  const { controllerResources } = await import('../task/controller.js');
+  const resources = controllerResources(cfg) ?? [{ cloud: 'local', useSpot: false }];
+  const stop = cfg.jobs.controller.autostop;
+  return {
+    name: 'jobs-controller',
+    numNodes: 1,
+    envs: {},
+    secrets: {},
+    fileMounts: {},
+    run: '',
+    resources: resources.map((r) => ({ ...r, ...(stop ? { autostop: { idleMinutes: 1, down: stop.down } } : {}) })),
+    ordered: false,
+  };
+}
+
+function serveTask(cli: string): Task {
+  return {
+    name: 'jobs-controller',
+    numNodes: 1,
+    envs: {},
+    secrets: {},
+    fileMounts: {},
+    run: serveLine(cli),
+    resources: [{ useSpot: false }],
+    ordered: false,
+  };
+}
+
+/** Ships this skyhop (built files, production modules, catalogs) to a controller on another machine. */
+async function shipPackage(runner: CommandRunner, ev: SdkEvents): Promise<void> {
+  ev.onStep?.('Copying skyhop to the jobs controller.');
+  const root = packageRoot();
+  for (const part of ['package.json', 'bin', 'dist', 'catalogs', 'node_modules']) {
+    const src = join(root, part);
+    if (!existsSync(src)) continue;
+    if (statSync(src).isDirectory()) await runner.syncDir(src, `${REMOTE_PACKAGE}/${part}`, { exclude: ['.cache'] });
+    else await runner.upload(src, `${REMOTE_PACKAGE}/${part}`);
+  }
+}
+
+/** Writes the clouds' credentials (files and environment) on the controller, 0600. */
+async function carryCredentials(c: Controller, clouds: Cloud[]): Promise<void> {
+  const { credentialBundle } = await import('../clouds/credentials.js');
+  const bundle = await credentialBundle(clouds);
+  const { configPath } = await import('../config/config.js');
+  const cfg = configPath();
+  const files = [...bundle.files.map((f) => ({ remote: f.remote, content: f.content.toString('base64') }))];
+  if (existsSync(cfg.path)) {
+    const { readFileSync } = await import('node:fs');
+    files.push({ remote: '~/.skyhop/config.yaml', content: readFileSync(cfg.path).toString('base64') });
+  }
+  await rpc(c, ['credentials'], { files, env: bundle.env });
+}
+
+// ---- the SDK functions ----
+
+export interface ManagedLaunchOptions extends SdkEvents {
+  dag: Dag;
+  /** The job's name (default: the DAG's, else its first task's, else 'job'). */
+  name?: string;
+  /** Enabled clouds the job may use (the CLI resolves --cloud/--clouds). */
+  clouds: Cloud[];
+  target?: 'cost' | 'time';
+  /** Return once submitted (default: stream its output until it ends). */
+  detach?: boolean;
+  signal?: AbortSignal;
+  store?: Store;
+  /** Called once the job has its id. */
+  onSubmitted?(id: number): void;
+}
+
+export interface ManagedLaunchResult {
+  id: number;
+  /** Unless detached: how it ended. */
+  status: ManagedJobStatus | null;
+  reason: string | null;
+}
+
+/** `jobs launch`: plan, submit to the controller (started when needed), and follow unless detached. */
+export async function managedLaunch(o: ManagedLaunchOptions): Promise<ManagedLaunchResult> {
+  const store = o.store ?? openStore();
+  const { planLaunch } = await import('./plan.js');
+  // The chain plan: where each task goes first (the controller re-plans on failure and recovery).
+  const plan = await planLaunch({ dag: o.dag, clouds: o.clouds, target: o.target });
+  const preferred = plan.tasks.map((t) => ({ cloud: t.choice.cloud, region: t.choice.region }));
+  const name = o.name ?? o.dag.name ?? o.dag.tasks[0]?.name ?? 'job';
+  const c = await ensureController(store, o.clouds, o);
+  try {
+    o.onStep?.('Uploading the job to the controller.');
+    const key = randomUUID();
+    const secrets = o.dag.tasks.map((t) => t.secrets);
+    const tasks = await Promise.all(o.dag.tasks.map((t, i) => uploadTaskFiles(c, t, `${key}/t${i}`)));
+    const submission: ManagedSubmission = {
+      name,
+      user: userInfo().username,
+      dag: { ...o.dag, tasks: tasks.map((t) => ({ ...t, secrets: blank(t.secrets) })) },
+      secrets,
+      request: { clouds: o.clouds.map((x) => x.name), target: o.target, preferred },
+    };
+    const { id } = await rpc<{ id: number }>(c, ['submit'], submission);
+    o.onSubmitted?.(id);
+    if (o.detach) return { id, status: null, reason: null };
+    const end = await followManaged(c, id, { onOutput: o.onOutput, signal: o.signal });
+    return { id, ...end };
+  } finally {
+    await c.runner.close();
+  }
+}
+
+function blank(secrets: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.keys(secrets).map((k) => [k, '']));
+}
+
+/** Uploads a task's local files to the controller; the task with its paths there. */
+async function uploadTaskFiles(c: Controller, t: Task, key: string): Promise<Task> {
+  const base = `.skyhop/managed/uploads/${key}`;
+  const abs = (p: string) => `${c.home}/${base}/${p}`;
+  const put = async (local: string, rel: string): Promise<string> => {
+    if (!existsSync(local)) throw new UserError(`${local} does not exist`);
+    if (statSync(local).isDirectory()) await c.runner.syncDir(local, `~/${base}/${rel}`);
+    else await c.runner.upload(local, `~/${base}/${rel}`);
+    return abs(rel);
+  };
+  const out: Task = { ...t, fileMounts: {}, envs: { ...t.envs } };
+  if (t.workdir) out.workdir = await put(t.workdir, 'workdir');
+  let k = 0;
+  for (const [remote, local] of Object.entries(t.fileMounts)) out.fileMounts[remote] = await put(local, `fm${k++}`);
+  if (t.storageMounts) {
+    out.storageMounts = {};
+    for (const [remote, m] of Object.entries(t.storageMounts)) {
+      out.storageMounts[remote] = m.localSource ? { ...m, localSource: await put(m.localSource, `src${k++}`) } : m;
+    }
+  }
+  return out;
+}
+
+/** Streams a managed job's output (across its recoveries) until it ends. */
+async function followManaged(
+  c: Pick<Controller, 'runner' | 'cli'>,
+  id: number,
+  o: { onOutput?: (chunk: string) => void; signal?: AbortSignal; controller?: boolean; follow?: boolean },
+): Promise<{ status: ManagedJobStatus | null; reason: string | null }> {
+  let tail = '';
+  const args = ['logs', String(id), ...(o.controller ? ['--controller'] : []), ...(o.follow === false ? ['--no-follow'] : [])];
+  const r = await c.runner.run(`${c.cli} jobs-controller ${shJoin(args)}`, {
+    signal: o.signal,
+    onStdout: (chunk) => o.onOutput?.(chunk),
+    // The last line on stderr is the job's end, as JSON.
+    onStderr: (chunk) => {
+      tail = (tail + chunk).slice(-4096);
+    },
+  });
+  if (o.signal?.aborted) throw new InterruptedError();
+  const last = tail.trim().split('\n').pop() ?? '';
+  if (r.code !== 0) throw new UserError(last.replace(/^Error: /, '') || `the jobs controller's logs failed (exit code ${r.code})`);
+  try {
+    const end = JSON.parse(last) as { status: ManagedJobStatus | null; reason: string | null };
+    return end;
+  } catch {
+    return { status: null, reason: null };
+  }
+}
+
+async function requireController(store: Store): Promise<Controller> {
+  const c = await existingController(store);
+  if (!c) {
+    throw new UserError(
+      `the jobs controller is not running (no managed jobs yet, or it stopped when idle); \`skyhop jobs launch\` starts it`,
+    );
+  }
+  return c;
+}
+
+/** `jobs queue`: every managed job (newest first), or only unfinished ones. */
+export async function managedQueue(o: { all?: boolean; store?: Store } = {}): Promise<ManagedJob[]> {
+  const store = o.store ?? openStore();
+  const c = await existingController(store);
+  if (!c) return [];
+  try {
+    const r = await rpc<{ now: number; jobs: ManagedJobRecord[] }>(c, ['queue']);
+    const jobs = r.jobs.map((j) => withFigures(j, r.now));
+    return o.all === false ? jobs.filter((j) => !isManagedTerminal(j.status)) : jobs;
+  } finally {
+    await c.runner.close();
+  }
+}
+
+/** `jobs cancel`: by ids, by name, or every unfinished job; resolves with the ids asked to cancel. */
+export async function managedCancel(
+  o: { ids?: number[]; name?: string; all?: boolean; store?: Store },
+): Promise<number[]> {
+  const store = o.store ?? openStore();
+  const c = await requireController(store);
+  try {
+    const r = await rpc<{ cancelled: number[] }>(c, ['cancel'], { ids: o.ids ?? null, name: o.name ?? null, all: o.all ?? false });
+    return r.cancelled;
+  } finally {
+    await c.runner.close();
+  }
+}
+
+/** `jobs logs`: a managed job's output (or the controller's log of it), following until it ends. */
+export async function managedLogs(
+  o: { id?: number; controller?: boolean; follow?: boolean; onOutput?(chunk: string): void; signal?: AbortSignal; store?: Store },
+): Promise<{ id: number; status: ManagedJobStatus | null; reason: string | null }> {
+  const store = o.store ?? openStore();
+  const c = await requireController(store);
+  try {
+    let id = o.id;
+    if (id === undefined) {
+      const r = await rpc<{ now: number; jobs: ManagedJobRecord[] }>(c, ['queue']);
+      if (r.jobs.length === 0) throw new UserError('there are no managed jobs yet');
+      id = r.jobs[0]!.id;
+    }
+    const end = await followManaged(c, id, o);
+    return { id, ...end };
+  } finally {
+    await c.runner.close();
+  }
+}
+
