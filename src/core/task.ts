@@ -71,6 +71,21 @@ export interface TaskConfig {
   nvidiaGpus?: { disableEcc: boolean };
 }
 
+/** SkyPilot's managed-job recovery strategies (`job_recovery: FAILOVER`). */
+export type RecoveryStrategy = 'FAILOVER' | 'EAGER_NEXT_REGION';
+
+/**
+ * How a managed job (`skyhop jobs launch`) comes back after its cluster is lost or the job fails:
+ * SkyPilot's `resources.job_recovery` (old name `spot_recovery`).
+ */
+export interface JobRecovery {
+  strategy: RecoveryStrategy;
+  /** Restarts after the job itself fails (not counting recoveries from preemption); 0 = none. */
+  maxRestartsOnErrors: number;
+  /** Exit codes (0-255) that always restart the job, whatever maxRestartsOnErrors says. */
+  recoverOnExitCodes: number[];
+}
+
 export interface Task {
   /** The file it came from (absolute), for error messages; undefined for tasks built in code. */
   file?: string;
@@ -100,6 +115,11 @@ export interface Task {
   dependsOn?: string[];
   /** The task's `config:` overrides (only the keys SkyPilot lets a task override). */
   config?: TaskConfig;
+  /**
+   * `resources.job_recovery`, the same for every alternative; absent when not given (or `none`).
+   * Read by `skyhop jobs launch`; a plain `launch` ignores it, as `sky launch` does.
+   */
+  jobRecovery?: JobRecovery;
 }
 
 /** A pipeline: tasks plus edges (indices: from -> to). A chain has edges i -> i+1. */

@@ -6,6 +6,21 @@ export { applyOverrides } from './overrides.js';
 export type { ParseOptions } from './options.js';
 export { parseTaskFile, parseTaskText, taskFromCommand } from './parse.js';
 export { resourcesToString } from './resources.js';
+export {
+  DEFAULT_RECOVERY_STRATEGY,
+  parseJobRecovery,
+  RECOVERY_STRATEGIES,
+  recoveryToString,
+} from './recovery.js';
 export { bucketNameProblem, checkStorageMounts } from './storage.js';
 export type { StorageMode, StorageMount } from '../core/storage.js';
-export type { AcceleratorDemand, Amount, Dag, DataEstimate, Resources, Task } from '../core/task.js';
+export type {
+  AcceleratorDemand,
+  Amount,
+  Dag,
+  DataEstimate,
+  JobRecovery,
+  RecoveryStrategy,
+  Resources,
+  Task,
+} from '../core/task.js';

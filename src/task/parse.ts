@@ -247,7 +247,7 @@ function buildTask(
 
   const numNodes = raw.num_nodes ?? 1;
   const numNodesWhere = raw.num_nodes !== undefined ? src.where(['num_nodes']) : undefined;
-  const built = buildAlternatives(raw.resources ?? undefined, src);
+  const built = buildAlternatives(raw.resources ?? undefined, src, warnings);
   let alternatives = built.alternatives;
   if (opts.known) {
     const known = opts.known;
@@ -278,6 +278,7 @@ function buildTask(
   if (outputs) task.outputs = outputs;
   if (raw.estimated_hours !== undefined) task.estimatedHours = raw.estimated_hours;
   if (raw.depends_on !== undefined) task.dependsOn = raw.depends_on;
+  if (built.recovery?.value !== undefined) task.jobRecovery = built.recovery.value;
   if (raw.config !== undefined && raw.config !== null) {
     task.config = parseTaskConfig(src, ['config'], raw.config, warnings);
   }

@@ -7,12 +7,13 @@ import type { KnownNames } from './known.js';
 import type { Origins, ResField } from './meta.js';
 import type { RawAlternative, RawResources } from './schema.js';
 import type { SourceDoc } from '../util/yaml/source.js';
-import { fieldWhere, type Path, type Where, whereError } from '../util/yaml/where.js';
+import { fieldWhere, formatPath, type Path, type Where, whereError } from '../util/yaml/where.js';
 import { caseInsensitiveMatch, didYouMean } from '../util/suggest.js';
 import { featureField, featureMessage, type HasFeatures, missingFeatures } from '../core/features.js';
-import type { AcceleratorDemand, Resources } from '../core/task.js';
+import type { AcceleratorDemand, JobRecovery, Resources } from '../core/task.js';
 import { type AcceleratorSpec, scalarString } from './values.js';
 import { isDockerImageId, type ParsedImage, parseImage } from './image.js';
+import { parseJobRecovery, RecoveryError, recoveryToString, sameRecovery } from './recovery.js';
 
 /** The YAML name of each Resources field (for messages about fields with no recorded origin). */
 export const YAML_FIELD: Record<ResField, string> = {
@@ -39,9 +40,69 @@ export interface Alternative {
   origins: Origins;
 }
 
+/** A mapping's `job_recovery` (or `spot_recovery`): its value (undefined for `none`) and where it is. */
+export interface RecoveryAt {
+  value: JobRecovery | undefined;
+  where: Where;
+}
+
 interface Draft extends Alternative {
   acc?: { spec: AcceleratorSpec; where: Where };
   image?: { value: string | Record<string, string>; where: Where };
+  recovery?: RecoveryAt;
+}
+
+/**
+ * The `job_recovery` of one resources mapping at `path`, or undefined when it has none. `spot_recovery`
+ * (SkyPilot's old name) works with a warning; both in one mapping is an error.
+ */
+function readRecovery(
+  raw: RawAlternative,
+  src: SourceDoc,
+  path: Path,
+  warnings: string[],
+): RecoveryAt | undefined {
+  const has = (v: unknown) => v !== undefined && v !== null;
+  if (has(raw.job_recovery) && has(raw.spot_recovery)) {
+    throw src.error(
+      [...path, 'spot_recovery'],
+      'give either job_recovery or spot_recovery (its old name), not both',
+      {
+        key: true,
+      },
+    );
+  }
+  const key = has(raw.spot_recovery) ? 'spot_recovery' : 'job_recovery';
+  const value = raw[key];
+  if (!has(value)) return undefined;
+  if (key === 'spot_recovery') {
+    const at = src.where([...path, key], { key: true }).prefix();
+    warnings.push(
+      `${at}: spot_recovery is the old name of job_recovery (SkyPilot deprecates it); it works, but write job_recovery`,
+    );
+  }
+  try {
+    return { value: parseJobRecovery(value), where: src.where([...path, key]) };
+  } catch (e) {
+    if (e instanceof RecoveryError) throw src.error([...path, key, ...e.at], e.message, { key: e.key });
+    throw e;
+  }
+}
+
+/** The one job_recovery of all alternatives: they must agree, as SkyPilot requires (undefined: none given). */
+function agreedRecovery(drafts: Draft[], labels: string[]): RecoveryAt | undefined {
+  const first = drafts[0].recovery;
+  drafts.forEach((d, i) => {
+    if (sameRecovery(d.recovery?.value, first?.value)) return;
+    const where = (d.recovery ?? first)?.where as Where;
+    throw whereError(
+      where,
+      `differs between alternatives: ${labels[0]} recovers with ${recoveryToString(first?.value)}, ` +
+        `${labels[i]} with ${recoveryToString(d.recovery?.value)}; as in SkyPilot, every alternative must ` +
+        'recover the same way: give job_recovery once, next to any_of/ordered',
+    );
+  });
+  return first;
 }
 
 function setField<K extends ResField>(d: Draft, k: K, v: Resources[K], where: Where): void {
@@ -170,30 +231,40 @@ function expand(d: Draft): Alternative[] {
 }
 
 /**
- * The alternatives of a task's `resources` (at least one) and whether their order is a preference
- * order (`ordered:` or an accelerator list).
+ * The alternatives of a `resources` mapping at `at` (a task's `resources`, by default; at least one),
+ * whether their order is a preference order (`ordered:` or an accelerator list), and their
+ * `job_recovery` (which every alternative must share). Notes such as `spot_recovery`'s old name go to
+ * `warnings`.
  */
 export function buildAlternatives(
   raw: RawResources | undefined,
   src: SourceDoc,
-): { alternatives: Alternative[]; ordered: boolean } {
+  warnings: string[],
+  at: Path = ['resources'],
+): { alternatives: Alternative[]; ordered: boolean; recovery?: RecoveryAt } {
   const base: Draft = { r: { useSpot: false }, origins: {} };
   if (!raw) return { alternatives: [{ r: base.r, origins: base.origins }], ordered: false };
-  applyRaw(base, raw, src, ['resources']);
+  applyRaw(base, raw, src, at);
+  base.recovery = readRecovery(raw, src, at, warnings);
   if (raw.any_of && raw.ordered) {
-    throw src.error(['resources', 'ordered'], 'give either any_of or ordered, not both');
+    throw src.error([...at, 'ordered'], 'give either any_of or ordered, not both');
   }
   const listKey = raw.any_of ? 'any_of' : raw.ordered ? 'ordered' : undefined;
   const list = raw.any_of ?? raw.ordered;
   const drafts: Draft[] = [];
+  const labels: string[] = [];
   if (!list) drafts.push(base);
   else {
     list.forEach((entry, i) => {
       const d: Draft = { r: { ...base.r }, origins: { ...base.origins }, acc: base.acc, image: base.image };
-      applyRaw(d, entry, src, ['resources', listKey as string, i]);
+      const path = [...at, listKey as string, i];
+      applyRaw(d, entry, src, path);
+      d.recovery = readRecovery(entry, src, path, warnings) ?? base.recovery;
       drafts.push(d);
+      labels.push(formatPath(path));
     });
   }
+  const recovery = list ? agreedRecovery(drafts, labels) : base.recovery;
   let ordered = listKey === 'ordered';
   for (const d of drafts) {
     if (!d.acc || d.acc.spec.alternatives.length < 2) continue;
@@ -212,7 +283,8 @@ export function buildAlternatives(
       );
     }
   }
-  return { alternatives: dedupe(drafts.flatMap(expand)), ordered };
+  const alternatives = dedupe(drafts.flatMap(expand));
+  return recovery ? { alternatives, ordered, recovery } : { alternatives, ordered };
 }
 
 function key(r: Resources): string {

@@ -88,6 +88,9 @@ const resourceFields = {
   image_id: via(parseImageId),
   labels: via(parseLabels),
   autostop: via<AutostopSpec | null>(parseAutostop),
+  // Managed-job recovery (and its old name): checked by resources.ts, which points inside the value.
+  job_recovery: z.unknown().optional(),
+  spot_recovery: z.unknown().optional(),
 };
 
 export const RESOURCE_KEYS = [...Object.keys(resourceFields), 'any_of', 'ordered'];
@@ -100,12 +103,11 @@ const entries = z
   .min(1, { error: 'expected at least one entry' })
   .nullish();
 
-const resources = z
-  .strictObject(
-    { ...resourceFields, any_of: entries, ordered: entries },
-    { error: mapping('a mapping of resource fields (infra, accelerators, cpus, ...)') },
-  )
-  .nullish();
+/** A `resources:` mapping (a task's, or the config file's `jobs.controller.resources`). */
+export const resourcesSchema = z.strictObject(
+  { ...resourceFields, any_of: entries, ordered: entries },
+  { error: mapping('a mapping of resource fields (infra, accelerators, cpus, ...)') },
+);
 
 function parseEnvs(kind: string) {
   return (v: unknown): Record<string, string | number | boolean | null> => {
@@ -174,7 +176,7 @@ const taskFields = {
   name: via(str()),
   workdir: via(parseWorkdir),
   num_nodes: via<number>(parseNumNodes),
-  resources,
+  resources: resourcesSchema.nullish(),
   envs: via(parseEnvs('environment variable')),
   secrets: via(parseEnvs('secret')),
   file_mounts: z
@@ -224,8 +226,6 @@ export const IGNORED_TASK_FIELDS: Record<string, string> = {
 
 export const UNSUPPORTED_RESOURCE_FIELDS: Record<string, string> = {
   accelerator_args: 'TPU settings; no TPU cloud is available',
-  job_recovery: 'managed jobs (sky jobs launch) are not built yet',
-  spot_recovery: 'the old name of job_recovery; managed jobs (sky jobs launch) are not built yet',
   max_hourly_cost: 'price caps',
   volumes:
     'SkyPilot volumes, persistent disks mounted on the nodes, are not built yet; copy data with file_mounts',
