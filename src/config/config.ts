@@ -38,9 +38,34 @@ export interface SkyhopConfig {
     runOptions: string[];
   };
   nvidiaGpus: { disableEcc?: boolean };
+  /** `jobs:`, for managed jobs (`skyhop jobs launch`). */
+  jobs: { controller: JobsControllerConfig };
   /** One line each for the keys accepted but not honoured (`file:line:col: key: ignored; why`). */
   warnings: string[];
 }
+
+/** `jobs.controller:` in the config file, with its defaults filled in. */
+export interface JobsControllerConfig {
+  /**
+   * `jobs.controller.resources` as written (a mapping, like a task's `resources:`), or null when not
+   * given. Only its shape is checked here; `controllerResources` (src/task) checks it as a task's.
+   */
+  resources: Record<string, unknown> | null;
+  /**
+   * When the controller's cluster stops (or, with `down`, goes away) once idle: `jobs.controller.autostop`,
+   * or `jobs.controller.resources.autostop`, which wins as in SkyPilot; null for `false` (never).
+   * Default: SkyPilot's, 10 idle minutes, stop.
+   */
+  autostop: { idleMinutes: number; down: boolean } | null;
+  /** skyhop's `jobs.controller.poll_interval_seconds`: how often the controller checks each job's cluster. */
+  pollIntervalSeconds: number;
+}
+
+/** SkyPilot's autostop for its jobs controller: stop after 10 idle minutes. */
+export const JOBS_CONTROLLER_AUTOSTOP = { idleMinutes: 10, down: false } as const;
+
+/** The default of `jobs.controller.poll_interval_seconds`. */
+export const JOBS_POLL_INTERVAL_SECONDS = 1;
 
 /** The config file in effect: `SKYHOP_CONFIG` when set (it must exist), else `$SKYHOP_HOME/config.yaml`. */
 export function configPath(): { path: string; named: boolean } {
@@ -50,7 +75,20 @@ export function configPath(): { path: string; named: boolean } {
 }
 
 export function emptyConfig(file: string | null): SkyhopConfig {
-  return { file, aws: { labels: {} }, docker: { runOptions: [] }, nvidiaGpus: {}, warnings: [] };
+  return {
+    file,
+    aws: { labels: {} },
+    docker: { runOptions: [] },
+    nvidiaGpus: {},
+    jobs: {
+      controller: {
+        resources: null,
+        autostop: { ...JOBS_CONTROLLER_AUTOSTOP },
+        pollIntervalSeconds: JOBS_POLL_INTERVAL_SECONDS,
+      },
+    },
+    warnings: [],
+  };
 }
 
 /** Environment overrides of the file (documented in docs/compatibility.md, "Config file"). */
@@ -90,6 +128,9 @@ export function effectiveConfig(task: Pick<Task, 'config'>, base: SkyhopConfig):
     aws: { ...base.aws, labels: { ...base.aws.labels } },
     docker: { runOptions: t.docker ? [...t.docker.runOptions] : [...base.docker.runOptions] },
     nvidiaGpus: t.nvidiaGpus ? { ...t.nvidiaGpus } : { ...base.nvidiaGpus },
+    // A task cannot override jobs:; the resources mapping is kept as it is (it is not copied), so
+    // controllerResources still finds where in the file it came from.
+    jobs: { controller: { ...base.jobs.controller } },
     warnings: [...base.warnings],
   };
 }

@@ -9,7 +9,9 @@ import { didYouMean } from '../util/suggest.js';
 import { parseYamlDocument } from '../util/yaml/parse.js';
 import { shapeError } from '../util/yaml/shape.js';
 import type { Path, SourceDoc } from '../util/yaml/source.js';
-import { configPath, emptyConfig, type SkyhopConfig } from './config.js';
+import { parseAutostop } from './autostop.js';
+import { configPath, emptyConfig, type JobsControllerConfig, type SkyhopConfig } from './config.js';
+import { ValueError } from '../util/yaml/value.js';
 import {
   FILE_KEYS,
   fileSchema,
@@ -38,18 +40,78 @@ function valueAt(js: unknown, key: string): unknown {
   return v;
 }
 
-/** One warning per IGNORED key present in `js` (the value at `at` in `src`), in file order. */
-function ignoredWarnings(src: SourceDoc, js: unknown, at: Path): string[] {
-  const found: Array<{ line: number; col: number; text: string }> = [];
+/** A warning about the key at a path: `file:line:col: key: ignored; why`, with its position for sorting. */
+interface Warning {
+  line: number;
+  col: number;
+  text: string;
+}
+
+function ignoredAt(src: SourceDoc, path: Path, why: string): Warning {
+  return {
+    ...src.pos(path, { key: true }),
+    text: `${src.where(path, { key: true }).prefix()}: ignored; ${why}`,
+  };
+}
+
+/** One warning per IGNORED key present in `js` (the value at `at` in `src`), and `more`, in file order. */
+function ignoredWarnings(src: SourceDoc, js: unknown, at: Path, more: Warning[] = []): string[] {
+  const found = [...more];
   for (const [key, why] of Object.entries(IGNORED)) {
-    if (valueAt(js, key) === undefined) continue;
-    const path = [...at, ...key.split('.')];
-    found.push({
-      ...src.pos(path, { key: true }),
-      text: `${src.where(path, { key: true }).prefix()}: ignored; ${why}`,
-    });
+    if (valueAt(js, key) !== undefined) found.push(ignoredAt(src, [...at, ...key.split('.')], why));
   }
   return found.sort((a, b) => a.line - b.line || a.col - b.col).map((f) => f.text);
+}
+
+/** Where a value of a parsed config file came from: its document and its path there. */
+export interface ConfigSource {
+  src: SourceDoc;
+  at: Path;
+}
+
+const sources = new WeakMap<object, ConfigSource>();
+
+/**
+ * Where `value` (a mapping this module returned, such as `jobs.controller.resources`) is in its config
+ * file, for checks made later with file:line:col (src/task `controllerResources`); undefined for a
+ * value built in code.
+ */
+export function configSource(value: object): ConfigSource | undefined {
+  return sources.get(value);
+}
+
+/** `resources.autostop` of the controller (it wins over `jobs.controller.autostop`, as in SkyPilot), if given. */
+function resourcesAutostop(
+  src: SourceDoc,
+  resources: Record<string, unknown>,
+): JobsControllerConfig['autostop'] | undefined {
+  const v = resources.autostop;
+  if (v === undefined || v === null) return undefined;
+  try {
+    return parseAutostop(v);
+  } catch (e) {
+    if (e instanceof ValueError) throw src.error(['jobs', 'controller', 'resources', 'autostop'], e.message);
+    throw e;
+  }
+}
+
+/** `jobs.controller` -> the config's, defaults kept where a key is absent; `warnings` gets the shadowed autostop. */
+function readJobs(src: SourceDoc, raw: RawConfig['jobs'], cfg: SkyhopConfig, warnings: Warning[]): void {
+  const c = raw?.controller;
+  if (!c) return;
+  const out = cfg.jobs.controller;
+  if (c.autostop !== undefined) out.autostop = c.autostop;
+  if (c.poll_interval_seconds !== undefined) out.pollIntervalSeconds = c.poll_interval_seconds;
+  if (c.resources === undefined) return;
+  out.resources = c.resources;
+  sources.set(c.resources, { src, at: ['jobs', 'controller', 'resources'] });
+  const inner = resourcesAutostop(src, c.resources);
+  if (inner === undefined) return;
+  if (c.autostop !== undefined) {
+    const why = 'jobs.controller.resources.autostop is also set and wins, as in SkyPilot';
+    warnings.push(ignoredAt(src, ['jobs', 'controller', 'autostop'], why));
+  }
+  out.autostop = inner;
 }
 
 function fileKeyMessage(path: Path, key: string): string {
@@ -83,7 +145,9 @@ export function parseConfigText(text: string, file: string): SkyhopConfig {
   if (aws.vpc_name !== undefined) cfg.aws.vpcName = aws.vpc_name;
   if (raw.docker?.run_options !== undefined) cfg.docker.runOptions = raw.docker.run_options;
   if (raw.nvidia_gpus?.disable_ecc !== undefined) cfg.nvidiaGpus.disableEcc = raw.nvidia_gpus.disable_ecc;
-  cfg.warnings = ignoredWarnings(src, js, []);
+  const jobsWarnings: Warning[] = [];
+  readJobs(src, raw.jobs, cfg, jobsWarnings);
+  cfg.warnings = ignoredWarnings(src, js, [], jobsWarnings);
   return cfg;
 }
 

@@ -4,8 +4,10 @@
  *
  * Three kinds of key:
  * - read by skyhop: validated here and carried by `SkyhopConfig` (`aws.labels`, `aws.vpc_name`,
- *   `docker.run_options`);
- * - SkyPilot's, but not honoured by skyhop (a cloud skyhop lacks, managed jobs, the API server, ...):
+ *   `docker.run_options`, `jobs.controller.resources` / `autostop`), and one key of skyhop's own:
+ *   `jobs.controller.poll_interval_seconds` (how often the jobs controller checks each managed job's
+ *   cluster; SkyPilot has no such key);
+ * - SkyPilot's, but not honoured by skyhop (a cloud skyhop lacks, the API server, a few jobs settings, ...):
  *   accepted as they are, each one a one-line warning with its place (IGNORED below);
  * - anything else: an error at file:line:col with the nearest SkyPilot key.
  *
@@ -17,6 +19,7 @@ import * as z from 'zod';
 import { parseArgsStringToArgv } from 'string-argv';
 import { via } from '../util/yaml/shape.js';
 import { show, ValueError } from '../util/yaml/value.js';
+import { type AutostopSpec, parseAutostop } from './autostop.js';
 
 /** Why a value is not what was expected (a zod issue at the field). */
 function mapping(what: string) {
@@ -81,7 +84,13 @@ export const IGNORED: Readonly<Record<string, string>> = {
   // GCP is a planning cloud in skyhop: it never launches there.
   gcp: 'skyhop plans for GCP but does not launch there',
   // SkyPilot features skyhop does not have.
-  jobs: 'managed jobs (sky jobs) are not built in skyhop yet',
+  'jobs.bucket': "skyhop's managed jobs do not read it",
+  'jobs.force_disable_cloud_bucket': "skyhop's managed jobs do not read it",
+  'jobs.status_check': "skyhop's jobs controller checks each job every jobs.controller.poll_interval_seconds",
+  'jobs.controller.high_availability': "skyhop's jobs controller has no high-availability mode",
+  'jobs.controller.consolidation_mode': "skyhop's jobs controller has no consolidation mode",
+  'jobs.controller.controller_logs_gc_retention_hours': 'skyhop does not garbage-collect managed job logs',
+  'jobs.controller.task_logs_gc_retention_hours': 'skyhop does not garbage-collect managed job logs',
   serve: 'SkyServe services are not built in skyhop yet',
   api_server: 'skyhop has no API server',
   workspace: 'skyhop has no workspaces',
@@ -142,6 +151,50 @@ const nvidiaSchema = z.strictObject(
   { error: mapping('a mapping with disable_ecc') },
 );
 
+/** `poll_interval_seconds`: a number of seconds above 0 (fractions allowed). */
+function parseSeconds(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new ValueError(`expected a number of seconds above 0, like 1 or 0.5, got ${show(v)}`);
+  }
+  return v;
+}
+
+/** `resources:` of the controller: only its shape here; src/task checks it as a task's resources. */
+function parseResourcesMapping(v: unknown): Record<string, unknown> {
+  if (!v || typeof v !== 'object' || Array.isArray(v) || v instanceof Set) {
+    throw new ValueError(
+      `expected a mapping of resource fields (infra, cpus, ...), as a task's resources:, got ${show(v)}`,
+    );
+  }
+  return v as Record<string, unknown>;
+}
+
+/** `jobs.controller:` — SkyPilot's keys, and skyhop's `poll_interval_seconds`. */
+const jobsControllerSchema = z.strictObject(
+  {
+    resources: via(parseResourcesMapping),
+    autostop: via<AutostopSpec | null>(parseAutostop),
+    /** skyhop's own: seconds between the controller's checks of each job's cluster (default 1). */
+    poll_interval_seconds: via(parseSeconds),
+    high_availability: anything,
+    consolidation_mode: anything,
+    controller_logs_gc_retention_hours: anything,
+    task_logs_gc_retention_hours: anything,
+  },
+  { error: mapping('a mapping of jobs controller settings (resources, autostop, ...)') },
+);
+
+/** `jobs:` (managed jobs, `skyhop jobs launch`). */
+const jobsSchema = z.strictObject(
+  {
+    controller: jobsControllerSchema.nullish(),
+    bucket: anything,
+    force_disable_cloud_bucket: anything,
+    status_check: anything,
+  },
+  { error: mapping('a mapping of managed jobs settings (controller, ...)') },
+);
+
 const fileFields = {
   aws: awsSchema.nullish(),
   docker: dockerSchema.nullish(),
@@ -155,7 +208,7 @@ const fileFields = {
   vast: anything,
   ibm: anything,
   gcp: anything,
-  jobs: anything,
+  jobs: jobsSchema.nullish(),
   serve: anything,
   api_server: anything,
   workspace: anything,
@@ -183,6 +236,8 @@ export const FILE_KEYS: readonly string[] = [
   ...Object.keys(awsSchema.shape).map((k) => `aws.${k}`),
   'docker.run_options',
   'nvidia_gpus.disable_ecc',
+  ...Object.keys(jobsSchema.shape).map((k) => `jobs.${k}`),
+  ...Object.keys(jobsControllerSchema.shape).map((k) => `jobs.controller.${k}`),
 ];
 
 /** The keys a task's `config:` may override (SkyPilot's OVERRIDEABLE_CONFIG_KEYS_IN_TASK). */

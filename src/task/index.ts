@@ -1,4 +1,5 @@
 /** The task YAML module: YAML -> validated Dag/Task/Resources (see types.ts). */
+export { controllerResources } from './controller.js';
 export type { KnownNames } from './known.js';
 export { knownNamesFromClouds } from './known.js';
 export type { CliOverrides } from './overrides.js';

@@ -152,8 +152,8 @@ describe('config file', () => {
         'aws:',
         '  use_internal_ips: true',
         'jobs:',
-        '  controller:',
-        '    resources: {cpus: 4+}',
+        '  bucket: s3://b',
+        '  controller: {high_availability: true}',
         'gcp:',
         '  vpc_name: x',
         'allowed_clouds: [aws, kubernetes]',
@@ -164,7 +164,8 @@ describe('config file', () => {
     assert.deepEqual(c.warnings, [
       'c.yaml:1:1: kubernetes: ignored; skyhop has no Kubernetes cloud',
       'c.yaml:4:3: aws.use_internal_ips: ignored; skyhop reaches nodes at their public IPs',
-      'c.yaml:5:1: jobs: ignored; managed jobs (sky jobs) are not built in skyhop yet',
+      "c.yaml:6:3: jobs.bucket: ignored; skyhop's managed jobs do not read it",
+      "c.yaml:7:16: jobs.controller.high_availability: ignored; skyhop's jobs controller has no high-availability mode",
       'c.yaml:8:1: gcp: ignored; skyhop plans for GCP but does not launch there',
       'c.yaml:10:1: allowed_clouds: ignored; skyhop reads enabled clouds from credentials and --clouds, not from the config yet',
     ]);
