@@ -3,11 +3,15 @@
  * user's home (resolved at call time, so tests can point HOME elsewhere), an INI reader for the
  * `key = value` files the clouds' own tools write, and ways to show paths without a home prefix.
  *
- * Nothing here ever returns or prints a secret value; callers only test keys for presence.
+ * Nothing here ever prints a secret value; the checks only test keys for presence. `credentialBundle`
+ * returns credential contents and values, for the caller to carry to another machine, and never puts
+ * one in a message.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { CloudError } from '../util/errors.js';
+import type { Cloud, CredentialFile } from './types.js';
 
 /** `~` or `~/x` -> absolute under the current home; relative paths resolve against the cwd. */
 export function expandHome(p: string): string {
@@ -95,4 +99,69 @@ export function nonEmpty(section: Map<string, string> | undefined, key: string):
 export function envValue(name: string): string | undefined {
   const v = process.env[name];
   return v !== undefined && v.trim() !== '' ? v : undefined;
+}
+
+/**
+ * Credentials gathered for another machine (a managed jobs controller) from the clouds'
+ * `credentialSources`: what to write there and which variables to set. Contents and values are
+ * secrets: write each file 0600, pass variables off argv, and never log any of them.
+ */
+export interface CredentialBundle {
+  /** Each file's content and its `~/...` path there. */
+  files: Array<{ remote: string; content: Buffer }>;
+  /** Variables to set there, with this machine's values (set and non-empty only). */
+  env: Record<string, string>;
+  /**
+   * Variables to set there to a carried file's path: name -> its `~/...` remote path, `~` to be
+   * expanded to the remote user's home (e.g. AWS_CA_BUNDLE -> ~/.skyhop/aws/ca-bundle.pem).
+   */
+  pathEnv: Record<string, string>;
+}
+
+/** A file's bytes, or null when it went away since it was listed; other errors name the file only. */
+async function readCredentialFile(f: CredentialFile): Promise<Buffer | null> {
+  try {
+    return await readFile(f.local);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    throw new CloudError(`cannot read the credential file ${displayPath(f.local)} (${code ?? 'error'})`);
+  }
+}
+
+/** Adds one file, once per remote path; two different local files for one remote path are an error. */
+function addFile(out: CredentialBundle, seen: Map<string, string>, f: CredentialFile, content: Buffer): void {
+  const prev = seen.get(f.remote);
+  if (prev !== undefined) {
+    if (prev === f.local) return;
+    throw new CloudError(
+      `two credential files go to ${f.remote} on the other machine: ${displayPath(prev)} and ${displayPath(f.local)}`,
+    );
+  }
+  seen.set(f.remote, f.local);
+  out.files.push({ remote: f.remote, content });
+  if (f.pathEnv !== undefined) out.pathEnv[f.pathEnv] = f.remote;
+}
+
+/**
+ * What another machine needs to use `clouds` as this user: the files each cloud's
+ * `credentialSources` lists (read now; one gone since is skipped) and the variables it names that are
+ * set and non-empty here. Clouds without `credentialSources` add nothing.
+ */
+export async function credentialBundle(clouds: Cloud[]): Promise<CredentialBundle> {
+  const out: CredentialBundle = { files: [], env: {}, pathEnv: {} };
+  const seen = new Map<string, string>();
+  for (const cloud of clouds) {
+    const sources = await cloud.credentialSources?.();
+    if (!sources) continue;
+    for (const f of sources.files) {
+      const content = await readCredentialFile(f);
+      if (content !== null) addFile(out, seen, f, content);
+    }
+    for (const name of sources.env) {
+      const v = envValue(name);
+      if (v !== undefined) out.env[name] = v;
+    }
+  }
+  return out;
 }

@@ -50,6 +50,32 @@ export interface NodeProvider {
   prepareAutostop?(cluster: string, action: 'stop' | 'down'): Promise<void>;
 }
 
+/**
+ * A credential file another machine needs to use a cloud as this user (SkyPilot's
+ * `get_credential_file_mounts`): where it is here, and where the cloud's tools look for it there.
+ */
+export interface CredentialFile {
+  /** Absolute path on this machine; listed only when a regular file is there. */
+  local: string;
+  /** `~/...` on the other machine (under its user's home). */
+  remote: string;
+  /**
+   * An environment variable to set there to the file's remote path (e.g. `AWS_CA_BUNDLE`), for a file
+   * the tools find only through it; absent when they look at `remote` by themselves.
+   */
+  pathEnv?: string;
+}
+
+/** What another machine needs to use a cloud as this user: files, and variables passed on by name. */
+export interface CredentialSources {
+  files: CredentialFile[];
+  /**
+   * Names of environment variables that carry credentials or endpoints, passed on with this
+   * machine's values where set and non-empty (never a variable that names a local path).
+   */
+  env: string[];
+}
+
 export interface Cloud {
   readonly name: string;
   /** Human name for tables and messages: 'AWS', 'FluffyCloud'. */
@@ -82,4 +108,9 @@ export interface Cloud {
    * absent when the cloud cannot do it from the head node.
    */
   autostopCommand?(cluster: string, action: 'stop' | 'down'): AutostopCommand;
+  /**
+   * The credential files and variables a process on another machine (a managed jobs controller)
+   * needs to use this cloud as this user; no network. `credentialBundle` (credentials.ts) reads them.
+   */
+  credentialSources?(): Promise<CredentialSources>;
 }

@@ -16,6 +16,7 @@
  * env keys are set. SSO tokens are not checked for expiry. Key values are never returned.
  */
 import type { CredentialStatus } from '../../core/cluster.js';
+import type { CredentialFile, CredentialSources } from '../types.js';
 import {
   displayPath,
   envValue,
@@ -70,9 +71,16 @@ function fail(reason: string, hint: string): CredentialStatus {
   return { ok: false, reason, hint };
 }
 
+/** The shared credentials and config files in effect (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), read at call time. */
+function sharedFilePaths(): { credPath: string; configPath: string } {
+  return {
+    credPath: expandHome(envValue('AWS_SHARED_CREDENTIALS_FILE') ?? homePath('.aws', 'credentials')),
+    configPath: expandHome(envValue('AWS_CONFIG_FILE') ?? homePath('.aws', 'config')),
+  };
+}
+
 async function loadFiles(): Promise<SharedFiles> {
-  const credPath = expandHome(envValue('AWS_SHARED_CREDENTIALS_FILE') ?? homePath('.aws', 'credentials'));
-  const configPath = expandHome(envValue('AWS_CONFIG_FILE') ?? homePath('.aws', 'config'));
+  const { credPath, configPath } = sharedFilePaths();
   const [credText, configText] = await Promise.all([
     readTextIfExists(credPath),
     readTextIfExists(configPath),
@@ -320,4 +328,50 @@ export async function checkAwsCredentials(): Promise<CredentialStatus> {
       `${missing ? `; ${missing} not found` : ''}; an EC2 instance role is not detected without the network)`,
     CONFIGURE_HINT,
   );
+}
+
+/**
+ * Variables that carry AWS credentials, the profile, the region or an endpoint, passed on by name
+ * (skyhop's own endpoint and VPC overrides included). Not the ones naming local files: the shared
+ * files are carried to their default places, and AWS_CA_BUNDLE's file with it (below).
+ */
+export const AWS_CREDENTIAL_ENV: readonly string[] = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_PROFILE',
+  'AWS_DEFAULT_PROFILE',
+  'AWS_ENDPOINT_URL',
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_ENDPOINT_URL_EC2',
+  'AWS_ENDPOINT_URL_STS',
+  'AWS_ENDPOINT_URL_IAM',
+  'AWS_ENDPOINT_URL_PRICING',
+  'SKYHOP_AWS_ENDPOINT_URL',
+  'SKYHOP_AWS_PRICING_ENDPOINT_URL',
+  'SKYHOP_AWS_VPC_ID',
+];
+
+/** Where AWS_CA_BUNDLE's file goes on the other machine (AWS_CA_BUNDLE is set there to it). */
+export const AWS_CA_BUNDLE_REMOTE = '~/.skyhop/aws/ca-bundle.pem';
+
+/**
+ * AWS's credential sources for another machine: the shared credentials and config files in effect
+ * (to ~/.aws/credentials and ~/.aws/config, where the CLI and SDKs look by default), the file
+ * AWS_CA_BUNDLE names (to AWS_CA_BUNDLE_REMOTE, with AWS_CA_BUNDLE pointed there), and
+ * AWS_CREDENTIAL_ENV. Files that do not exist are left out.
+ */
+export async function awsCredentialSources(): Promise<CredentialSources> {
+  const { credPath, configPath } = sharedFilePaths();
+  const wanted: CredentialFile[] = [
+    { local: credPath, remote: '~/.aws/credentials' },
+    { local: configPath, remote: '~/.aws/config' },
+  ];
+  const ca = envValue('AWS_CA_BUNDLE');
+  if (ca !== undefined)
+    wanted.push({ local: expandHome(ca), remote: AWS_CA_BUNDLE_REMOTE, pathEnv: 'AWS_CA_BUNDLE' });
+  const exists = await Promise.all(wanted.map((f) => fileExists(f.local)));
+  return { files: wanted.filter((_, i) => exists[i]), env: [...AWS_CREDENTIAL_ENV] };
 }

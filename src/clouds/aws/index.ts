@@ -14,7 +14,7 @@ import type { Resources } from '../../core/task.js';
 import { type EgressTiers, feasibleFromCatalog, tieredEgressPerGb } from '../feasible.js';
 import type { Cloud, NodeProvider } from '../types.js';
 import type { AutostopCommand } from '../../core/cluster.js';
-import { checkAwsCredentials } from './credentials.js';
+import { awsCredentialSources, checkAwsCredentials } from './credentials.js';
 import { classifyAwsError } from './errors.js';
 import { hasEfa } from './efa.js';
 import { AWS_FEATURES, AwsProvider } from './provider.js';
@@ -83,6 +83,7 @@ export function createCloud(): Cloud {
     },
     classifyError: classifyAwsError,
     autostopCommand,
+    credentialSources: awsCredentialSources,
   };
   return cloud;
 }

@@ -5,11 +5,13 @@
  * The API key is never returned by the check; `loadFluffyCloudCredentials` hands it to the API client.
  */
 import type { CredentialStatus } from '../../core/cluster.js';
+import type { CredentialSources } from '../types.js';
 import { CloudError } from '../../util/errors.js';
 import {
   displayPath,
   envValue,
   expandHome,
+  fileExists,
   homePath,
   nonEmpty,
   parseIni,
@@ -68,4 +70,15 @@ export async function loadFluffyCloudCredentials(): Promise<{ apiKey: string; en
   const p = await parse();
   if (!p.ok) throw new CloudError(`FluffyCloud credentials: ${p.reason}; ${HINT}`);
   return { apiKey: p.apiKey, endpoint: p.endpoint };
+}
+
+/**
+ * FluffyCloud's credential source for another machine: the credentials file in effect (it holds the
+ * API key and the endpoint) to ~/.fluffycloud/credentials, where the client looks by default; nothing
+ * when it does not exist.
+ */
+export async function fluffyCredentialSources(): Promise<CredentialSources> {
+  const local = fluffyCredentialsPath();
+  const files = (await fileExists(local)) ? [{ local, remote: '~/.fluffycloud/credentials' }] : [];
+  return { files, env: [] };
 }

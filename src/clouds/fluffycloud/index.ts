@@ -29,7 +29,7 @@ import { feasibleFromCatalog } from '../feasible.js';
 import type { Cloud, NodeProvider } from '../types.js';
 import type { Feature } from '../../core/cluster.js';
 import { featureMessage } from '../../core/features.js';
-import { checkFluffyCloudCredentials } from './credentials.js';
+import { checkFluffyCloudCredentials, fluffyCredentialSources } from './credentials.js';
 import { classifyFluffyCloudError } from './errors.js';
 import type { FluffyCloudProvider, FluffyCloudProviderOptions } from './provider.js';
 import { nodeSetup } from './setup.js';
@@ -130,6 +130,7 @@ export function createCloud(): Cloud {
     classifyError: classifyFluffyCloudError,
     nodeSetup,
     autostopCommand,
+    credentialSources: fluffyCredentialSources,
   };
   return cloud;
 }

@@ -16,7 +16,7 @@ import type { Resources } from '../../core/task.js';
 import { UserError } from '../../util/errors.js';
 import { skyhopHome } from '../../util/paths.js';
 import { packageRoot } from '../../util/package-root.js';
-import type { Cloud } from '../types.js';
+import type { Cloud, CredentialSources } from '../types.js';
 import type { Launchable } from '../../core/cluster.js';
 import { featureAsked, featureProblem, missingFeatures } from '../../core/features.js';
 import {
@@ -116,6 +116,14 @@ export function autostopCommand(
   };
 }
 
+/**
+ * What another process on this machine needs to see the local cloud as this user does: the
+ * variables that resize the pretended machine (machine.ts). No files: nodes live under SKYHOP_HOME.
+ */
+export async function localCredentialSources(): Promise<CredentialSources> {
+  return { files: [], env: ['SKYHOP_LOCAL_CPUS', 'SKYHOP_LOCAL_MEMORY_GB'] };
+}
+
 export function createCloud(): Cloud {
   let machine: LocalMachine | null = null;
   let catalog: Catalog | null = null;
@@ -179,5 +187,6 @@ export function createCloud(): Cloud {
       return 'fatal';
     },
     autostopCommand,
+    credentialSources: localCredentialSources,
   };
 }
