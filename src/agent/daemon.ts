@@ -532,7 +532,8 @@ export class AgentDaemon {
       ...stringRecord(spec.secrets),
       SKYPILOT_NUM_NODES: String(n),
       // A managed job's controller sets its own id, the same on every cluster it recovers to.
-      SKYPILOT_TASK_ID: stringRecord(spec.envs).SKYPILOT_TASK_ID || taskId(job.record.submittedAt, info.name, id),
+      SKYPILOT_TASK_ID:
+        stringRecord(spec.envs).SKYPILOT_TASK_ID || taskId(job.record.submittedAt, info.name, id),
       SKYPILOT_CLUSTER_INFO: JSON.stringify({
         cluster_name: info.name,
         cloud: info.cloud ?? null,

@@ -54,8 +54,7 @@ export default async function jobsLaunchCmd(o: JobsLaunchOptions): Promise<numbe
       onOutput: (c) => process.stdout.write(c),
     });
     ui.stop();
-    const help =
-      `  Cancel: skyhop jobs cancel ${r.id}\n  Logs: skyhop jobs logs ${r.id}  (controller: skyhop jobs logs --controller ${r.id})\n  All jobs: skyhop jobs queue\n`;
+    const help = `  Cancel: skyhop jobs cancel ${r.id}\n  Logs: skyhop jobs logs ${r.id}  (controller: skyhop jobs logs --controller ${r.id})\n  All jobs: skyhop jobs queue\n`;
     if (r.status === null) {
       process.stderr.write(`Managed job ${r.id} is running.\n${help}`);
       return 0;

@@ -21,7 +21,18 @@ export default async function jobsQueueCmd(o: JobsQueueOptions): Promise<number>
   const live = jobs.filter((j) => !isManagedTerminal(j.status));
   const byStatus = new Map<string, number>();
   for (const j of live) byStatus.set(j.status, (byStatus.get(j.status) ?? 0) + 1);
-  const head = ['ID', 'TASK', 'NAME', 'RESOURCES', 'SUBMITTED', 'TOT. DURATION', 'JOB DURATION', '#RECOVERIES', 'STATUS', 'COST'];
+  const head = [
+    'ID',
+    'TASK',
+    'NAME',
+    'RESOURCES',
+    'SUBMITTED',
+    'TOT. DURATION',
+    'JOB DURATION',
+    '#RECOVERIES',
+    'STATUS',
+    'COST',
+  ];
   if (o.all) head.push('STARTED', 'CLUSTER', 'INFRA');
   head.push('DETAILS');
   const cost = (usd: number) => (usd === 0 ? '-' : `$${usd < 0.01 ? usd.toFixed(4) : usd.toFixed(2)}`);
@@ -41,13 +52,22 @@ export default async function jobsQueueCmd(o: JobsQueueOptions): Promise<number>
       j.status,
       cost(j.cost),
     ];
-    if (o.all) row.push(j.startedAt ? ago(j.startedAt, now) : '-', pipeline ? '-' : (cur.cluster ?? '-'), pipeline ? '-' : (cur.infra ?? '-'));
+    if (o.all)
+      row.push(
+        j.startedAt ? ago(j.startedAt, now) : '-',
+        pipeline ? '-' : (cur.cluster ?? '-'),
+        pipeline ? '-' : (cur.infra ?? '-'),
+      );
     row.push(j.reason ?? (pipeline ? '' : (cur.reason ?? '')));
     rows.push(row);
     if (!pipeline) continue;
     j.tasks.forEach((t, i) => {
       const run = t.runMs + (t.runningSince !== null ? now - t.runningSince : 0);
-      const tcost = t.cost + (t.clusterSince !== null && t.clusterHourly !== null ? (t.clusterHourly * (now - t.clusterSince)) / 3_600_000 : 0);
+      const tcost =
+        t.cost +
+        (t.clusterSince !== null && t.clusterHourly !== null
+          ? (t.clusterHourly * (now - t.clusterSince)) / 3_600_000
+          : 0);
       const r: Array<string | number> = [
         '',
         i,

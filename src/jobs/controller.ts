@@ -87,7 +87,8 @@ export async function serve(o: ServeOptions): Promise<number> {
   const server = await holdSocket(home);
   if (!server) return EXIT_ALREADY_SERVED;
   const store = o.store ?? openStore();
-  const log = (line: string) => appendLine(`${home}/controller/serve.log`, `${new Date().toISOString()} ${line}`);
+  const log = (line: string) =>
+    appendLine(`${home}/controller/serve.log`, `${new Date().toISOString()} ${line}`);
   const runs = new Map<number, ManagedJobRun>();
   const carried = new Map<string, string>();
   let envMtime = -1;

@@ -53,7 +53,7 @@ export function appendLine(path: string, line: string): void {
 }
 
 /** Writes a 0600 file atomically (a temp file renamed into place). */
-export function writePrivate(path: string, text: string): void {
+export function writePrivate(path: string, text: string | Buffer): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });

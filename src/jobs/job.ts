@@ -17,9 +17,15 @@ import type { BlocklistEntry } from '../core/cluster.js';
 import type { Dag, JobRecovery, Task } from '../core/task.js';
 import { cloudOf } from '../sdk/clusters.js';
 import { followJob, type JobRecord } from '../sdk/jobs.js';
-import { describeResources, type ManagedJobStatus, type ManagedTaskState, type Store } from '../state/index.js';
+import {
+  describeResources,
+  type ManagedJobStatus,
+  type ManagedTaskState,
+  type Store,
+} from '../state/index.js';
 import { CloudError, UserError } from '../util/errors.js';
 import { sleep } from '../util/sleep.js';
+import { DEFAULT_RECOVERY_STRATEGY } from '../task/recovery.js';
 import type { ManagedRequest } from '../sdk/managed.js';
 import { appendLine, type JobFiles } from './files.js';
 
@@ -30,9 +36,9 @@ type Watched =
   | { kind: 'preempted'; reason: string }
   | { kind: 'cancelled' };
 
-/** The default `job_recovery` (SkyPilot's): fail over, no restarts after the code fails. */
+/** The default `job_recovery` (SkyPilot's): the next region first, no restarts after the code fails. */
 export const DEFAULT_RECOVERY: JobRecovery = {
-  strategy: 'FAILOVER',
+  strategy: DEFAULT_RECOVERY_STRATEGY,
   maxRestartsOnErrors: 0,
   recoverOnExitCodes: [],
 };
@@ -162,7 +168,11 @@ export class ManagedJobRun {
           reason = end.reason;
           // The tasks after it never run.
           for (let k = i + 1; k < this.o.dag.tasks.length; k++) {
-            this.setTask(k, { status: final === 'CANCELLED' ? 'CANCELLED' : 'FAILED_PRECHECKS', reason: 'an earlier task did not succeed', endedAt: Date.now() });
+            this.setTask(k, {
+              status: final === 'CANCELLED' ? 'CANCELLED' : 'FAILED_PRECHECKS',
+              reason: 'an earlier task did not succeed',
+              endedAt: Date.now(),
+            });
           }
           break;
         }
@@ -290,14 +300,24 @@ export class ManagedJobRun {
     type Step = { label: string; task: Task; avoid?: BlocklistEntry[] };
     const steps: Step[] = [];
     if (mode === 'first') {
-      if (preferred) steps.push({ label: `${preferred.cloud}/${preferred.region} (the plan's choice)`, task: pin(task, preferred) });
+      if (preferred)
+        steps.push({
+          label: `${preferred.cloud}/${preferred.region} (the plan's choice)`,
+          task: pin(task, preferred),
+        });
     } else if (last && recovery.strategy === 'FAILOVER') {
       steps.push({ label: `${last.cloud}/${last.region} (where it ran)`, task: pin(task, last) });
     } else if (last && recovery.strategy === 'EAGER_NEXT_REGION') {
       steps.push({
         label: `anywhere but ${last.cloud}/${last.region}`,
         task,
-        avoid: [{ cloud: last.cloud, region: last.region, reason: 'EAGER_NEXT_REGION: the region it was preempted in' }],
+        avoid: [
+          {
+            cloud: last.cloud,
+            region: last.region,
+            reason: 'EAGER_NEXT_REGION: the region it was preempted in',
+          },
+        ],
       });
     }
     steps.push({ label: 'any place that fits', task });
@@ -321,11 +341,15 @@ export class ManagedJobRun {
       const msg = (lastError as Error | null)?.message ?? 'unknown error';
       if (mode === 'first') {
         // The task as given cannot run (nothing fits, a bad bucket...) or no place had capacity.
-        const status: ManagedJobStatus = lastError instanceof UserError ? 'FAILED_PRECHECKS' : 'FAILED_NO_RESOURCE';
+        const status: ManagedJobStatus =
+          lastError instanceof UserError ? 'FAILED_PRECHECKS' : 'FAILED_NO_RESOURCE';
         this.setTask(i, { status, reason: msg, endedAt: Date.now() }, { phase: 'idle' });
         return { status, reason: msg };
       }
-      this.setTask(i, { status: 'RECOVERING', reason: `no place yet (${msg}); retrying in ${Math.round(delay / 1000)} s` });
+      this.setTask(i, {
+        status: 'RECOVERING',
+        reason: `no place yet (${msg}); retrying in ${Math.round(delay / 1000)} s`,
+      });
       try {
         await sleep(delay, this.cancel.signal);
       } catch {
@@ -335,13 +359,21 @@ export class ManagedJobRun {
     }
   }
 
-  private async launchOnce(i: number, name: string, task: Task, avoid: BlocklistEntry[] | undefined, label: string) {
+  private async launchOnce(
+    i: number,
+    name: string,
+    task: Task,
+    avoid: BlocklistEntry[] | undefined,
+    label: string,
+  ) {
     const { launch } = await import('../sdk/launch.js');
     const clouds = this.o.request.clouds
       .map((c) => this.o.cloudsByName.get(c))
       .filter((c): c is Cloud => c !== undefined);
     if (clouds.length === 0) {
-      throw new UserError(`none of the clouds this job may use (${this.o.request.clouds.join(', ')}) is enabled on the controller`);
+      throw new UserError(
+        `none of the clouds this job may use (${this.o.request.clouds.join(', ')}) is enabled on the controller`,
+      );
     }
     this.log(`task ${i}: launching ${name} on ${label}`);
     const dag: Dag = { tasks: [task], edges: [], ...(this.o.dag.name ? { name: this.o.dag.name } : {}) };
@@ -358,7 +390,8 @@ export class ManagedJobRun {
       onStep: (m) => this.log(`task ${i}: ${m}`),
     });
     const rec = this.o.store.getCluster(name);
-    if (!rec || res.jobId === null) throw new CloudError(`cluster ${name} was launched but its record is missing`);
+    if (!rec || res.jobId === null)
+      throw new CloudError(`cluster ${name} was launched but its record is missing`);
     const now = Date.now();
     const t = this.rec().tasks[i]!;
     this.setTask(
@@ -453,7 +486,8 @@ export class ManagedJobRun {
         if (agent.ok) {
           lost = 0;
           const j = agent.job;
-          if (j === null) return { kind: 'preempted', reason: `the agent on ${name} no longer has job ${jobId}` };
+          if (j === null)
+            return { kind: 'preempted', reason: `the agent on ${name} no longer has job ${jobId}` };
           if (j.status === 'SUCCEEDED') return { kind: 'succeeded' };
           if (j.status === 'FAILED' || j.status === 'FAILED_SETUP') {
             const code = j.exitCode;
@@ -467,7 +501,10 @@ export class ManagedJobRun {
           if (j.status === 'CANCELLED') {
             // Not by us (we tear the cluster down instead): the agent died under it, or someone
             // cancelled it on the cluster. The code did not finish; run it again elsewhere.
-            return { kind: 'preempted', reason: `job ${jobId} on ${name} was cancelled on the cluster (${j.reason ?? 'no reason given'})` };
+            return {
+              kind: 'preempted',
+              reason: `job ${jobId} on ${name} was cancelled on the cluster (${j.reason ?? 'no reason given'})`,
+            };
           }
         } else if (++lost >= LOST_CONTACT_POLLS) {
           return { kind: 'preempted', reason: `lost contact with the agent on ${name}: ${agent.error}` };
@@ -492,7 +529,9 @@ export class ManagedJobRun {
       return await Promise.race([
         clusterQueue(this.o.store, name),
         new Promise<never>((_, reject) =>
-          ac.signal.addEventListener('abort', () => reject(new Error(`no answer in ${AGENT_TIMEOUT_MS / 1000} s`))),
+          ac.signal.addEventListener('abort', () =>
+            reject(new Error(`no answer in ${AGENT_TIMEOUT_MS / 1000} s`)),
+          ),
         ),
       ]);
     } finally {
@@ -558,7 +597,9 @@ export class ManagedJobRun {
       }
     }
     const cost =
-      t.clusterSince !== null && t.clusterHourly !== null ? (t.clusterHourly * (Date.now() - t.clusterSince)) / 3_600_000 : 0;
+      t.clusterSince !== null && t.clusterHourly !== null
+        ? (t.clusterHourly * (Date.now() - t.clusterSince)) / 3_600_000
+        : 0;
     this.setTask(
       i,
       {
@@ -598,8 +639,11 @@ function parseInfra(infra: string | null): { cloud: string; region: string } | n
 /** The task with every alternative pinned to `place` (alternatives on other clouds dropped). */
 function pin(task: Task, place: { cloud: string; region: string }): Task {
   const alts = task.resources
-    .filter((r) => (r.cloud === undefined || r.cloud === place.cloud) && (r.region === undefined || r.region === place.region))
+    .filter(
+      (r) =>
+        (r.cloud === undefined || r.cloud === place.cloud) &&
+        (r.region === undefined || r.region === place.region),
+    )
     .map((r) => ({ ...r, cloud: place.cloud, region: place.region }));
   return alts.length > 0 ? { ...task, resources: alts } : task;
 }
-

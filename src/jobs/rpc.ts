@@ -12,7 +12,16 @@
  *                             until the job ends; its end as one JSON line on stderr
  *   serve                     the controller's process (controller.ts)
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ManagedSubmission } from '../sdk/managed.js';
@@ -51,15 +60,26 @@ function expand(p: string): string {
 }
 
 /** Runs one op; resolves with the process's exit code. */
-export async function controllerOp(op: string, args: string[], flags: { controller?: boolean; follow?: boolean }): Promise<number> {
+export async function controllerOp(
+  op: string,
+  args: string[],
+  flags: { controller?: boolean; follow?: boolean },
+): Promise<number> {
   switch (op) {
     case 'ping':
       answer({ serving: await controllerServing(), home: homedir() });
       return 0;
     case 'credentials': {
-      const c = await input<{ files: Array<{ remote: string; content: string }>; env: Record<string, string> }>();
-      for (const f of c.files) writePrivate(expand(f.remote), Buffer.from(f.content, 'base64').toString('utf8'));
-      writePrivate(controllerEnvPath(skyhopHome()), JSON.stringify(c.env));
+      const c = await input<{
+        files: Array<{ remote: string; content: string }>;
+        env: Record<string, string>;
+        pathEnv?: Record<string, string>;
+      }>();
+      for (const f of c.files) writePrivate(expand(f.remote), Buffer.from(f.content, 'base64'));
+      const env = { ...c.env };
+      // Variables that name a carried file point at its copy here.
+      for (const [k, remote] of Object.entries(c.pathEnv ?? {})) env[k] = expand(remote);
+      writePrivate(controllerEnvPath(skyhopHome()), JSON.stringify(env));
       answer({ ok: true });
       return 0;
     }

@@ -87,7 +87,8 @@ export function withFigures(r: ManagedJobRecord, now: number): ManagedJob {
   let rec = 0;
   for (const t of r.tasks) {
     cost += t.cost;
-    if (t.clusterSince !== null && t.clusterHourly !== null) cost += (t.clusterHourly * (now - t.clusterSince)) / 3_600_000;
+    if (t.clusterSince !== null && t.clusterHourly !== null)
+      cost += (t.clusterHourly * (now - t.clusterSince)) / 3_600_000;
     run += t.runMs + (t.runningSince !== null ? now - t.runningSince : 0);
     rec += t.recoveryCount;
   }
@@ -158,7 +159,11 @@ async function existingController(store: Store): Promise<Controller | null> {
  * The controller, launched (or started) when it is not UP, its process started when it is not
  * serving, and the credentials of `clouds` carried to it.
  */
-async function ensureController(store: Store, clouds: Cloud[], ev: SdkEvents & { signal?: AbortSignal }): Promise<Controller> {
+async function ensureController(
+  store: Store,
+  clouds: Cloud[],
+  ev: SdkEvents & { signal?: AbortSignal },
+): Promise<Controller> {
   let c = await existingController(store);
   if (!c) {
     ev.onStep?.(`Starting the jobs controller (${CONTROLLER_CLUSTER}).`);
@@ -166,7 +171,15 @@ async function ensureController(store: Store, clouds: Cloud[], ev: SdkEvents & {
     const task = await controllerTask();
     const { resolveClouds } = await import('./plan.js');
     const { clouds: all } = await resolveClouds({}, 'launch');
-    await launch({ dag: { tasks: [task], edges: [] }, cluster: CONTROLLER_CLUSTER, clouds: all, detach: true, store, signal: ev.signal, onStep: ev.onStep });
+    await launch({
+      dag: { tasks: [task], edges: [] },
+      cluster: CONTROLLER_CLUSTER,
+      clouds: all,
+      detach: true,
+      store,
+      signal: ev.signal,
+      onStep: ev.onStep,
+    });
     const rec = store.getCluster(CONTROLLER_CLUSTER);
     if (!rec) throw new CloudError('the jobs controller was launched but its record is missing');
     if (rec.cloud !== 'local') await shipPackage(headRunner(rec), ev);
@@ -179,7 +192,10 @@ async function ensureController(store: Store, clouds: Cloud[], ev: SdkEvents & {
   if (!c.serving) {
     ev.onStep?.('Starting the jobs controller process.');
     const { submitTask } = await import('./jobs.js');
-    await submitTask(store, c.rec, serveTask(c.cli), { withSetup: false, demand: { cpus: 0.5, accelerators: null } });
+    await submitTask(store, c.rec, serveTask(c.cli), {
+      withSetup: false,
+      demand: { cpus: 0.5, accelerators: null },
+    });
   }
   return c;
 }
@@ -203,7 +219,10 @@ async function controllerTask(): Promise<Task> {
     secrets: {},
     fileMounts: {},
     run: '',
-    resources: resources.map((r) => ({ ...r, ...(stop ? { autostop: { idleMinutes: 1, down: stop.down } } : {}) })),
+    resources: resources.map((r) => ({
+      ...r,
+      ...(stop ? { autostop: { idleMinutes: 1, down: stop.down } } : {}),
+    })),
     ordered: false,
   };
 }
@@ -228,7 +247,8 @@ async function shipPackage(runner: CommandRunner, ev: SdkEvents): Promise<void> 
   for (const part of ['package.json', 'bin', 'dist', 'catalogs', 'node_modules']) {
     const src = join(root, part);
     if (!existsSync(src)) continue;
-    if (statSync(src).isDirectory()) await runner.syncDir(src, `${REMOTE_PACKAGE}/${part}`, { exclude: ['.cache'] });
+    if (statSync(src).isDirectory())
+      await runner.syncDir(src, `${REMOTE_PACKAGE}/${part}`, { exclude: ['.cache'] });
     else await runner.upload(src, `${REMOTE_PACKAGE}/${part}`);
   }
 }
@@ -244,7 +264,7 @@ async function carryCredentials(c: Controller, clouds: Cloud[]): Promise<void> {
     const { readFileSync } = await import('node:fs');
     files.push({ remote: '~/.skyhop/config.yaml', content: readFileSync(cfg.path).toString('base64') });
   }
-  await rpc(c, ['credentials'], { files, env: bundle.env });
+  await rpc(c, ['credentials'], { files, env: bundle.env, pathEnv: bundle.pathEnv });
 }
 
 // ---- the SDK functions ----
@@ -319,11 +339,14 @@ async function uploadTaskFiles(c: Controller, t: Task, key: string): Promise<Tas
   const out: Task = { ...t, fileMounts: {}, envs: { ...t.envs } };
   if (t.workdir) out.workdir = await put(t.workdir, 'workdir');
   let k = 0;
-  for (const [remote, local] of Object.entries(t.fileMounts)) out.fileMounts[remote] = await put(local, `fm${k++}`);
+  for (const [remote, local] of Object.entries(t.fileMounts))
+    out.fileMounts[remote] = await put(local, `fm${k++}`);
   if (t.storageMounts) {
     out.storageMounts = {};
     for (const [remote, m] of Object.entries(t.storageMounts)) {
-      out.storageMounts[remote] = m.localSource ? { ...m, localSource: await put(m.localSource, `src${k++}`) } : m;
+      out.storageMounts[remote] = m.localSource
+        ? { ...m, localSource: await put(m.localSource, `src${k++}`) }
+        : m;
     }
   }
   return out;
@@ -336,7 +359,12 @@ async function followManaged(
   o: { onOutput?: (chunk: string) => void; signal?: AbortSignal; controller?: boolean; follow?: boolean },
 ): Promise<{ status: ManagedJobStatus | null; reason: string | null }> {
   let tail = '';
-  const args = ['logs', String(id), ...(o.controller ? ['--controller'] : []), ...(o.follow === false ? ['--no-follow'] : [])];
+  const args = [
+    'logs',
+    String(id),
+    ...(o.controller ? ['--controller'] : []),
+    ...(o.follow === false ? ['--no-follow'] : []),
+  ];
   const r = await c.runner.run(`${c.cli} jobs-controller ${shJoin(args)}`, {
     signal: o.signal,
     onStdout: (chunk) => o.onOutput?.(chunk),
@@ -347,7 +375,10 @@ async function followManaged(
   });
   if (o.signal?.aborted) throw new InterruptedError();
   const last = tail.trim().split('\n').pop() ?? '';
-  if (r.code !== 0) throw new UserError(last.replace(/^Error: /, '') || `the jobs controller's logs failed (exit code ${r.code})`);
+  if (r.code !== 0)
+    throw new UserError(
+      last.replace(/^Error: /, '') || `the jobs controller's logs failed (exit code ${r.code})`,
+    );
   try {
     const end = JSON.parse(last) as { status: ManagedJobStatus | null; reason: string | null };
     return end;
@@ -381,13 +412,20 @@ export async function managedQueue(o: { all?: boolean; store?: Store } = {}): Pr
 }
 
 /** `jobs cancel`: by ids, by name, or every unfinished job; resolves with the ids asked to cancel. */
-export async function managedCancel(
-  o: { ids?: number[]; name?: string; all?: boolean; store?: Store },
-): Promise<number[]> {
+export async function managedCancel(o: {
+  ids?: number[];
+  name?: string;
+  all?: boolean;
+  store?: Store;
+}): Promise<number[]> {
   const store = o.store ?? openStore();
   const c = await requireController(store);
   try {
-    const r = await rpc<{ cancelled: number[] }>(c, ['cancel'], { ids: o.ids ?? null, name: o.name ?? null, all: o.all ?? false });
+    const r = await rpc<{ cancelled: number[] }>(c, ['cancel'], {
+      ids: o.ids ?? null,
+      name: o.name ?? null,
+      all: o.all ?? false,
+    });
     return r.cancelled;
   } finally {
     await c.runner.close();
@@ -395,9 +433,14 @@ export async function managedCancel(
 }
 
 /** `jobs logs`: a managed job's output (or the controller's log of it), following until it ends. */
-export async function managedLogs(
-  o: { id?: number; controller?: boolean; follow?: boolean; onOutput?(chunk: string): void; signal?: AbortSignal; store?: Store },
-): Promise<{ id: number; status: ManagedJobStatus | null; reason: string | null }> {
+export async function managedLogs(o: {
+  id?: number;
+  controller?: boolean;
+  follow?: boolean;
+  onOutput?(chunk: string): void;
+  signal?: AbortSignal;
+  store?: Store;
+}): Promise<{ id: number; status: ManagedJobStatus | null; reason: string | null }> {
   const store = o.store ?? openStore();
   const c = await requireController(store);
   try {
@@ -413,4 +456,3 @@ export async function managedLogs(
     await c.runner.close();
   }
 }
-

@@ -827,7 +827,13 @@ export class SqliteStore implements Store {
     };
   }
 
-  insertManagedJob(input: { name: string; user: string; tasks: ManagedTaskState[]; dag: string; request: string }): number {
+  insertManagedJob(input: {
+    name: string;
+    user: string;
+    tasks: ManagedTaskState[];
+    dag: string;
+    request: string;
+  }): number {
     const now = Date.now();
     return this.durably(() =>
       Number(
@@ -860,7 +866,9 @@ export class SqliteStore implements Store {
 
   unfinishedManagedJobs(): ManagedJobRecord[] {
     return (
-      this.st(`SELECT * FROM managed_jobs WHERE status NOT IN (${MANAGED_TERMINAL_SQL}) ORDER BY id`).all() as ManagedRow[]
+      this.st(
+        `SELECT * FROM managed_jobs WHERE status NOT IN (${MANAGED_TERMINAL_SQL}) ORDER BY id`,
+      ).all() as ManagedRow[]
     ).map((r) => this.toManaged(r));
   }
 

@@ -399,6 +399,5 @@ export interface Store {
   /** Marks unfinished jobs for cancelling; returns the ids marked. */
   requestManagedCancel(ids: number[] | 'all'): number[];
 
-
   close(): void;
 }
