@@ -15,7 +15,8 @@
 import type { Cloud } from '../clouds/types.js';
 import type { BlocklistEntry } from '../core/cluster.js';
 import type { Dag, JobRecovery, Task } from '../core/task.js';
-import { cloudOf } from '../sdk/clusters.js';
+import { getJob } from '../agent/client.js';
+import { cloudOf, headRunner } from '../sdk/clusters.js';
 import { followJob, type JobRecord } from '../sdk/jobs.js';
 import {
   describeResources,
@@ -45,6 +46,8 @@ export const DEFAULT_RECOVERY: JobRecovery = {
 
 /** Consecutive failed contacts with the agent, while the cloud still lists the nodes, that mean "lost". */
 const LOST_CONTACT_POLLS = 3;
+/** How long an ended job's log stream may take to deliver its last output. */
+const LOG_DRAIN_MS = 10_000;
 /** How long one check of the agent may take before it counts as a failed contact. */
 const AGENT_TIMEOUT_MS = 15_000;
 
@@ -101,6 +104,8 @@ export class ManagedJobRun {
   private readonly cancel = new AbortController();
   /** Stops the current attempt's log stream. */
   private logs: AbortController | null = null;
+  /** Settles when the current attempt's log stream has ended. */
+  private logsDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: JobRunOptions) {}
 
@@ -147,8 +152,9 @@ export class ManagedJobRun {
   async run(): Promise<void> {
     const r = this.rec();
     if (MANAGED_TERMINAL.has(r.status)) {
-      // Ended, but a restarted controller may owe it a teardown.
+      // Ended, but its clusters are still being torn down (phase `cleanup`).
       await this.cleanupAll();
+      this.o.store.updateManagedJob(this.o.id, { phase: 'idle' });
       return;
     }
     if (r.status === 'PENDING') {
@@ -163,6 +169,8 @@ export class ManagedJobRun {
       for (let i = r.currentTask; i < this.o.dag.tasks.length; i++) {
         this.o.store.updateManagedJob(this.o.id, { currentTask: i });
         const end = await this.runTask(i);
+        // The next task starts once this one's cluster is gone (the last one's goes after the job ends).
+        if (end.status === 'SUCCEEDED' && i + 1 < this.o.dag.tasks.length) await this.teardown(i);
         if (end.status !== 'SUCCEEDED') {
           final = end.status;
           reason = end.reason;
@@ -184,14 +192,17 @@ export class ManagedJobRun {
       const cur = this.rec().currentTask;
       this.setTask(cur, { status: final, reason, endedAt: Date.now() });
     }
-    await this.cleanupAll();
+    // The job's end is visible at once; its clusters are torn down after, journaled by `cleanup` in
+    // the same write, so a controller killed meanwhile finishes the teardown when it starts again.
     this.o.store.updateManagedJob(this.o.id, {
       status: final,
       reason,
       endedAt: Date.now(),
-      phase: 'idle',
+      phase: 'cleanup',
     });
     this.log(`job ${this.o.id}: ${final}${reason ? `: ${reason}` : ''}`);
+    await this.cleanupAll();
+    this.o.store.updateManagedJob(this.o.id, { phase: 'idle' });
   }
 
   /** Runs task `i` to its end; resolves with how it ended. */
@@ -224,8 +235,11 @@ export class ManagedJobRun {
       if (w.kind === 'cancelled') return this.endCancelled(i);
       if (w.kind === 'succeeded') {
         await this.finishRunSegment(i);
-        await this.teardown(i);
-        this.setTask(i, { status: 'SUCCEEDED', endedAt: Date.now(), reason: null, exitCode: 0 });
+        this.setTask(
+          i,
+          { status: 'SUCCEEDED', endedAt: Date.now(), reason: null, exitCode: 0 },
+          { phase: 'cleanup' },
+        );
         return { status: 'SUCCEEDED', reason: null };
       }
       if (w.kind === 'failed') {
@@ -234,8 +248,11 @@ export class ManagedJobRun {
         const byCount = !byCode && t.restartsOnErrors < recovery.maxRestartsOnErrors;
         await this.finishRunSegment(i);
         if (!byCode && !byCount) {
-          await this.teardown(i);
-          this.setTask(i, { status: w.status, reason: w.reason, exitCode: code, endedAt: Date.now() });
+          this.setTask(
+            i,
+            { status: w.status, reason: w.reason, exitCode: code, endedAt: Date.now() },
+            { phase: 'cleanup' },
+          );
           return { status: w.status, reason: w.reason };
         }
         const why = byCode
@@ -456,6 +473,7 @@ export class ManagedJobRun {
     if (!rec) return { kind: 'preempted', reason: `the record of ${name} is gone` };
     this.streamLogs(i, name, jobId);
     let lost = 0;
+    let ended = false;
     try {
       for (;;) {
         if (this.cancelled) return { kind: 'cancelled' };
@@ -467,8 +485,8 @@ export class ManagedJobRun {
               (n) => n,
               () => null,
             ),
-          this.agentQueue(name).then(
-            (q) => ({ ok: true as const, job: q.find((j) => j.id === jobId) ?? null }),
+          this.agentJob(name, jobId).then(
+            (job) => ({ ok: true as const, job }),
             (e: Error) => ({ ok: false as const, error: e.message }),
           ),
         ]);
@@ -488,6 +506,11 @@ export class ManagedJobRun {
           const j = agent.job;
           if (j === null)
             return { kind: 'preempted', reason: `the agent on ${name} no longer has job ${jobId}` };
+          if (j.status === 'SUCCEEDED' || j.status === 'FAILED' || j.status === 'FAILED_SETUP') {
+            // The stream ends by itself with the job's last output; wait for it (bounded).
+            ended = true;
+            await Promise.race([this.logsDone, sleep(LOG_DRAIN_MS)]);
+          }
           if (j.status === 'SUCCEEDED') return { kind: 'succeeded' };
           if (j.status === 'FAILED' || j.status === 'FAILED_SETUP') {
             const code = j.exitCode;
@@ -516,18 +539,36 @@ export class ManagedJobRun {
         }
       }
     } finally {
-      this.logs?.abort();
+      if (!ended) this.logs?.abort();
       this.logs = null;
     }
   }
 
+  /** The agent's record of job `id` on cluster `name` (null: the agent has no such job). */
+  private agentJob(name: string, id: number): Promise<JobRecord | null> {
+    return this.withTimeout(async () => {
+      const rec = this.o.store.getCluster(name);
+      if (!rec) throw new Error(`the record of ${name} is gone`);
+      const head = headRunner(rec);
+      try {
+        return await getJob(head, id);
+      } finally {
+        await head.close();
+      }
+    });
+  }
+
   private async agentQueue(name: string): Promise<JobRecord[]> {
     const { clusterQueue } = await import('../sdk/jobs.js');
+    return this.withTimeout(() => clusterQueue(this.o.store, name));
+  }
+
+  private async withTimeout<T>(fn: () => Promise<T>): Promise<T> {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), AGENT_TIMEOUT_MS);
     try {
       return await Promise.race([
-        clusterQueue(this.o.store, name),
+        fn(),
         new Promise<never>((_, reject) =>
           ac.signal.addEventListener('abort', () =>
             reject(new Error(`no answer in ${AGENT_TIMEOUT_MS / 1000} s`)),
@@ -552,13 +593,16 @@ export class ManagedJobRun {
         `(skyhop) task ${i} (${t.name}) on ${name}${t.recoveryCount > 0 ? `, recovery ${t.recoveryCount}` : ''}:`,
       );
     }
-    followJob(this.o.store, rec, jobId, {
+    this.logsDone = followJob(this.o.store, rec, jobId, {
       follow: true,
       signal: ac.signal,
       onOutput: (c) => this.o.files.appendRun(c),
-    }).catch(() => {
-      // The cluster went away mid-stream (preemption) or the attempt ended: the watch decides.
-    });
+    }).then(
+      () => {},
+      () => {
+        // The cluster went away mid-stream (preemption) or the attempt ended: the watch decides.
+      },
+    );
   }
 
   /** Adds the running time and cost of the current cluster to the task's totals. */

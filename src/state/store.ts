@@ -867,7 +867,7 @@ export class SqliteStore implements Store {
   unfinishedManagedJobs(): ManagedJobRecord[] {
     return (
       this.st(
-        `SELECT * FROM managed_jobs WHERE status NOT IN (${MANAGED_TERMINAL_SQL}) ORDER BY id`,
+        `SELECT * FROM managed_jobs WHERE status NOT IN (${MANAGED_TERMINAL_SQL}) OR phase != 'idle' ORDER BY id`,
       ).all() as ManagedRow[]
     ).map((r) => this.toManaged(r));
   }

@@ -392,7 +392,7 @@ export interface Store {
   managedJobInput(id: number): { dag: string; request: string } | null;
   /** Newest first. */
   listManagedJobs(): ManagedJobRecord[];
-  /** The jobs not ended yet, oldest first. */
+  /** The jobs not ended yet, or ended with their clusters still being torn down; oldest first. */
   unfinishedManagedJobs(): ManagedJobRecord[];
   /** Durable. False when no such job. */
   updateManagedJob(id: number, patch: ManagedJobPatch): boolean;
