@@ -70,6 +70,7 @@ async function tearDown(
   const rec = store.getCluster(name) ?? (await adoptUnknown(store, name, ev));
   const intents = store.openIntents(name);
   if (!rec && intents.length === 0) requireCluster(store, name); // throws the usual "does not exist"
+  if (rec?.status === 'UP' && !ev.purge) await refuseBusyController(store, name);
   // On a full disk the teardown still runs (it is what frees the space and ends the bill); what
   // skyhop records about it is best effort, and the user is told what was skipped.
   const skipped: string[] = [];
@@ -447,4 +448,21 @@ async function releaseBuckets(store: Store, cluster: string, ev: SdkEvents): Pro
       `${cluster} is torn down, but its buckets could not be released: ${(e as Error).message}; \`skyhop storage delete\` retries`,
     );
   }
+}
+
+/**
+ * The jobs controller owns the clusters of its unfinished managed jobs (their records live on it):
+ * tearing it down would leave them running unseen, so `down` refuses until they have ended.
+ */
+async function refuseBusyController(store: Store, name: string): Promise<void> {
+  const { CONTROLLER_CLUSTER, managedQueue, isManagedTerminal } = await import('./managed.js');
+  if (name !== CONTROLLER_CLUSTER) return;
+  // A job that has ended may still be tearing its cluster down (phase `cleanup`).
+  const live = (await managedQueue({ store }))
+    .filter((j) => !isManagedTerminal(j.status) || j.phase !== 'idle')
+    .map((j) => j.id);
+  if (live.length === 0) return;
+  throw new UserError(
+    `the jobs controller still runs managed job${live.length === 1 ? '' : 's'} ${live.join(', ')}; cancel ${live.length === 1 ? 'it' : 'them'} first (\`skyhop jobs cancel -a\`), then tear it down`,
+  );
 }
