@@ -18,7 +18,8 @@ import type { ManagedRequest } from '../sdk/managed.js';
 import { openStore, type Store } from '../state/index.js';
 import { skyhopHome } from '../util/paths.js';
 import { sleep } from '../util/sleep.js';
-import { appendLine, controllerEnvPath, jobFiles, readJson } from './files.js';
+import { buildId } from '../util/build-id.js';
+import { appendLine, controllerEnvPath, jobFiles, readJson, serveRecordPath, writePrivate } from './files.js';
 import { ManagedJobRun } from './job.js';
 
 /** `serve` found another controller serving this home. */
@@ -103,7 +104,9 @@ export async function serve(o: ServeOptions): Promise<number> {
     }
     return clouds;
   };
-  log(`serving ${home} (pid ${process.pid})`);
+  // Which build serves: a client with another build restarts this process (rpc `restart`).
+  writePrivate(serveRecordPath(home), JSON.stringify({ pid: process.pid, build: buildId() }));
+  log(`serving ${home} (pid ${process.pid}, build ${buildId() ?? 'none'})`);
   let idleSince = Date.now();
   try {
     while (!o.signal?.aborted) {

@@ -6,6 +6,7 @@
  *   managed/<id>/secrets.json     the tasks' secrets (0600; never in the state)
  *   managed/uploads/<key>/        the workdir and local file_mounts the client uploaded for a job
  *   controller/env.json           the credentials' environment the client carried (0600)
+ *   controller/serve.json         the serving process: its pid and build
  */
 import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -32,6 +33,11 @@ export function jobFiles(home: string, id: number): JobFiles {
 
 export function controllerEnvPath(home: string): string {
   return join(home, 'controller', 'env.json');
+}
+
+/** `{pid, build}` of the serving controller process. */
+export function serveRecordPath(home: string): string {
+  return join(home, 'controller', 'serve.json');
 }
 
 export function uploadsDir(home: string): string {

@@ -24,7 +24,7 @@ import {
   type ManagedTaskState,
   type Store,
 } from '../state/index.js';
-import { CloudError, UserError } from '../util/errors.js';
+import { CloudError, SkyhopError, UserError } from '../util/errors.js';
 import { sleep } from '../util/sleep.js';
 import { DEFAULT_RECOVERY_STRATEGY } from '../task/recovery.js';
 import type { ManagedRequest } from '../sdk/managed.js';
@@ -358,8 +358,13 @@ export class ManagedJobRun {
       const msg = (lastError as Error | null)?.message ?? 'unknown error';
       if (mode === 'first') {
         // The task as given cannot run (nothing fits, a bad bucket...) or no place had capacity.
+        // A failure that is not skyhop's kind of error is a bug: the controller's, not the cloud's.
         const status: ManagedJobStatus =
-          lastError instanceof UserError ? 'FAILED_PRECHECKS' : 'FAILED_NO_RESOURCE';
+          lastError instanceof UserError
+            ? 'FAILED_PRECHECKS'
+            : lastError instanceof SkyhopError
+              ? 'FAILED_NO_RESOURCE'
+              : 'FAILED_CONTROLLER';
         this.setTask(i, { status, reason: msg, endedAt: Date.now() }, { phase: 'idle' });
         return { status, reason: msg };
       }

@@ -2,7 +2,8 @@
  * `skyhop jobs-controller <op>`: what the client runs on the controller's node (through the
  * controller cluster's runner), reading JSON on stdin and answering JSON on stdout. Ops:
  *
- *   ping                      {serving, home}
+ *   ping                      {serving, home, build (of this copy), serveBuild (of the serving process)}
+ *   restart                   ends the serving process (its job's loop starts it again, with this build)
  *   credentials  (stdin)      writes the carried credential files (0600) and environment
  *   submit       (stdin)      records a managed job (PENDING) and its secrets (0600); {id}
  *   queue                     {now, jobs}
@@ -17,6 +18,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readFileSync,
   readSync,
   renameSync,
   statSync,
@@ -30,7 +32,8 @@ import { UserError } from '../util/errors.js';
 import { skyhopHome } from '../util/paths.js';
 import { sleep } from '../util/sleep.js';
 import { controllerServing, serve } from './controller.js';
-import { controllerEnvPath, jobFiles, writePrivate } from './files.js';
+import { buildId } from '../util/build-id.js';
+import { controllerEnvPath, jobFiles, readJson, serveRecordPath, writePrivate } from './files.js';
 import { MANAGED_TERMINAL } from './job.js';
 
 async function readStdin(): Promise<string> {
@@ -66,8 +69,19 @@ export async function controllerOp(
   flags: { controller?: boolean; follow?: boolean },
 ): Promise<number> {
   switch (op) {
-    case 'ping':
-      answer({ serving: await controllerServing(), home: homedir() });
+    case 'ping': {
+      const serving = await controllerServing();
+      const rec = readJson<{ pid?: number; build?: string | null }>(serveRecordPath(skyhopHome()), {});
+      answer({
+        serving,
+        home: homedir(),
+        build: buildId(),
+        serveBuild: serving ? (rec.build ?? null) : null,
+      });
+      return 0;
+    }
+    case 'restart':
+      answer({ restarted: await restartServe() });
       return 0;
     case 'credentials': {
       const c = await input<{
@@ -205,4 +219,25 @@ async function logs(id: number, flags: { controller?: boolean; follow?: boolean 
     }
     await sleep(200);
   }
+}
+
+/**
+ * Ends the serving process (SIGTERM), so that its job's loop starts it again from the files on disk
+ * (a newer build). Safe at any moment: the jobs resume from their rows. Resolves once it has exited.
+ */
+async function restartServe(): Promise<boolean> {
+  const home = skyhopHome();
+  const rec = readJson<{ pid?: number }>(serveRecordPath(home), {});
+  const pid = rec.pid;
+  if (!pid || !(await controllerServing(home))) return false;
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return false;
+  }
+  if (!cmd.includes('jobs-controller serve')) return false;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && (await controllerServing(home)); i++) await sleep(100);
+  return true;
 }

@@ -27,6 +27,7 @@ import {
   type Store,
 } from '../state/index.js';
 import { CloudError, InterruptedError, UserError } from '../util/errors.js';
+import { buildId } from '../util/build-id.js';
 import { packageRoot } from '../util/package-root.js';
 import { shJoin, shPath } from '../util/shell.js';
 import { headRunner, type SdkEvents } from './clusters.js';
@@ -103,6 +104,14 @@ export function withFigures(r: ManagedJobRecord, now: number): ManagedJob {
 
 // ---- the controller ----
 
+/** `jobs-controller ping`'s answer. */
+interface Ping {
+  serving: boolean;
+  home: string;
+  build: string | null;
+  serveBuild: string | null;
+}
+
 interface Controller {
   rec: ClusterRecord;
   runner: CommandRunner;
@@ -111,6 +120,9 @@ interface Controller {
   /** The CLI on the controller's node, as a shell word list. */
   cli: string;
   serving: boolean;
+  /** The build of skyhop on the controller's node, and of its serving process. */
+  build: string | null;
+  serveBuild: string | null;
 }
 
 /** The CLI of this skyhop on the controller's node. */
@@ -147,8 +159,8 @@ async function existingController(store: Store): Promise<Controller | null> {
   const runner = headRunner(rec);
   const cli = cliOn(rec);
   try {
-    const p = await rpc<{ serving: boolean; home: string }>({ runner, cli }, ['ping']);
-    return { rec, runner, cli, home: p.home, serving: p.serving };
+    const p = await rpc<Ping>({ runner, cli }, ['ping']);
+    return { rec, runner, cli, home: p.home, serving: p.serving, build: p.build, serveBuild: p.serveBuild };
   } catch {
     await runner.close();
     return null;
@@ -182,13 +194,23 @@ async function ensureController(
     });
     const rec = store.getCluster(CONTROLLER_CLUSTER);
     if (!rec) throw new CloudError('the jobs controller was launched but its record is missing');
-    if (rec.cloud !== 'local') await shipPackage(headRunner(rec), ev);
     const runner = headRunner(rec);
+    if (rec.cloud !== 'local') await shipPackage(runner, ev);
     const cli = cliOn(rec);
-    const p = await rpc<{ serving: boolean; home: string }>({ runner, cli }, ['ping']);
-    c = { rec, runner, cli, home: p.home, serving: p.serving };
+    const p = await rpc<Ping>({ runner, cli }, ['ping']);
+    c = { rec, runner, cli, home: p.home, serving: p.serving, build: p.build, serveBuild: p.serveBuild };
+  }
+  const mine = buildId();
+  if (c.rec.cloud !== 'local' && c.build !== mine) {
+    // The controller has another build of skyhop: this one replaces it.
+    await shipPackage(c.runner, ev);
   }
   await carryCredentials(c, clouds);
+  if (c.serving && c.serveBuild !== mine) {
+    ev.onStep?.('Restarting the jobs controller process with this build of skyhop.');
+    await rpc(c, ['restart']);
+    c.serving = (await rpc<Ping>(c, ['ping'])).serving;
+  }
   if (!c.serving) {
     ev.onStep?.('Starting the jobs controller process.');
     const { submitTask } = await import('./jobs.js');
@@ -211,7 +233,13 @@ async function controllerTask(): Promise<Task> {
   const cfg = await loadConfig();
   const { controllerResources } = await import('../task/controller.js');
   const resources = controllerResources(cfg) ?? [{ cloud: 'local', useSpot: false }];
-  const stop = cfg.jobs.controller.autostop;
+  let stop = cfg.jobs.controller.autostop;
+  if (stop && !stop.down) {
+    // A controller on a cloud that cannot stop instances stays up (tearing it down would lose its jobs' history).
+    const { getCloud } = await import('../clouds/registry.js');
+    const canStop = resources.some((r) => r.cloud === undefined || getCloud(r.cloud).features.has('stop'));
+    if (!canStop) stop = null;
+  }
   return {
     name: 'jobs-controller',
     numNodes: 1,
@@ -240,16 +268,35 @@ function serveTask(cli: string): Task {
   };
 }
 
-/** Ships this skyhop (built files, production modules, catalogs) to a controller on another machine. */
+/**
+ * What a controller on another machine needs of this skyhop: the built files (npm packages are
+ * bundled into them), the catalogs, and the two packages kept out of the bundle (better-sqlite3's
+ * native addon with its loader, and HiGHS for DAG plans). Synced, so a later start sends only changes.
+ */
+const SHIPPED: Array<{ path: string; dir: boolean; exclude?: string[] }> = [
+  { path: 'package.json', dir: false },
+  { path: 'bin', dir: true },
+  { path: 'dist', dir: true, exclude: ['*.map', 'types'] },
+  { path: 'catalogs', dir: true },
+  { path: 'node_modules/better-sqlite3/package.json', dir: false },
+  { path: 'node_modules/better-sqlite3/lib', dir: true },
+  { path: 'node_modules/better-sqlite3/build/Release/better_sqlite3.node', dir: false },
+  { path: 'node_modules/bindings', dir: true },
+  { path: 'node_modules/file-uri-to-path', dir: true },
+  { path: 'node_modules/highs', dir: true },
+  // Loaded with require() when a catalog CSV is parsed (src/catalog/parse.ts), so not in the bundle.
+  { path: 'node_modules/csv-parse', dir: true },
+];
+
 async function shipPackage(runner: CommandRunner, ev: SdkEvents): Promise<void> {
   ev.onStep?.('Copying skyhop to the jobs controller.');
   const root = packageRoot();
-  for (const part of ['package.json', 'bin', 'dist', 'catalogs', 'node_modules']) {
-    const src = join(root, part);
+  for (const part of SHIPPED) {
+    const src = join(root, part.path);
     if (!existsSync(src)) continue;
-    if (statSync(src).isDirectory())
-      await runner.syncDir(src, `${REMOTE_PACKAGE}/${part}`, { exclude: ['.cache'] });
-    else await runner.upload(src, `${REMOTE_PACKAGE}/${part}`);
+    const dest = `${REMOTE_PACKAGE}/${part.path}`;
+    if (part.dir) await runner.syncDir(src, dest, { exclude: part.exclude });
+    else await runner.upload(src, dest);
   }
 }
 
