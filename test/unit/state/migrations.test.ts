@@ -87,6 +87,7 @@ test('opening an empty dir creates it (0700) and the database at the current sch
     'intents',
     'jobs',
     'locks',
+    'managed_jobs',
     'storage',
     'storage_uses',
   ]);

@@ -17,10 +17,10 @@ const base = { store: 's3' as const, region: 'us-east-1', endpoint: null, source
 test('a v3 database gains the storage tables, its clusters kept', () => {
   const s = openStore();
   s.close();
-  // Back to v3 by hand: drop what v4 added.
+  // Back to v3 by hand: drop what v4 (and later versions) added.
   const path = join(t.home, 'state.db');
   const db = new Database(path);
-  db.exec('DROP TABLE storage_uses; DROP TABLE storage; PRAGMA user_version = 3;');
+  db.exec('DROP TABLE managed_jobs; DROP TABLE storage_uses; DROP TABLE storage; PRAGMA user_version = 3;');
   db.close();
   const s2 = openStore();
   assert.deepEqual(s2.listStorage(), []);
