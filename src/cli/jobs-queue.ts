@@ -14,7 +14,14 @@ export default async function jobsQueueCmd(o: JobsQueueOptions): Promise<number>
     return 0;
   }
   if (jobs.length === 0) {
-    process.stdout.write('No managed jobs.\n');
+    const { CONTROLLER_CLUSTER } = await import('../sdk/managed.js');
+    const { openStore } = await import('../state/index.js');
+    const ctrl = openStore().getCluster(CONTROLLER_CLUSTER);
+    process.stdout.write(
+      ctrl && ctrl.status !== 'UP'
+        ? `No managed jobs to show: the jobs controller is ${ctrl.status} (it stops when idle). \`skyhop start ${CONTROLLER_CLUSTER}\` shows its history again; \`skyhop jobs launch\` starts it too.\n`
+        : 'No managed jobs.\n',
+    );
     return 0;
   }
   const now = Date.now();

@@ -48,6 +48,19 @@ export { logs, type LogsOptions, queue } from './queue.js';
 export { exitCodeFor, type JobOutcome, type JobRecord } from './jobs.js';
 export type { SdkEvents } from './clusters.js';
 
+// Managed jobs (`skyhop jobs`): run on a cluster of their own, recovered when preempted, cleaned up.
+export {
+  CONTROLLER_CLUSTER,
+  type ManagedJob,
+  type ManagedLaunchOptions,
+  type ManagedLaunchResult,
+  managedCancel,
+  managedLaunch,
+  managedLogs,
+  managedQueue,
+} from './managed.js';
+export type { ManagedJobStatus, ManagedTaskState } from '../state/index.js';
+
 // Clusters.
 export {
   allClusterNames,

@@ -341,6 +341,9 @@ export interface ManagedLaunchResult {
 /** `jobs launch`: plan, submit to the controller (started when needed), and follow unless detached. */
 export async function managedLaunch(o: ManagedLaunchOptions): Promise<ManagedLaunchResult> {
   const store = o.store ?? openStore();
+  const { canProvision } = await import('../core/features.js');
+  // Planning-only clouds (credentials present, no provisioning) cannot run a job.
+  o = { ...o, clouds: o.clouds.filter(canProvision) };
   const { planLaunch } = await import('./plan.js');
   // The chain plan: where each task goes first (the controller re-plans on failure and recovery).
   const plan = await planLaunch({ dag: o.dag, clouds: o.clouds, target: o.target });
