@@ -16,6 +16,8 @@
  *   own: a power-off asks this helper to stop or terminate the instance in moto as EC2 does when an
  *   instance halts itself (its InstanceInitiatedShutdownBehavior), so autostop works; reboot and other
  *   systemctl calls fail with a message. Nothing on a node can shut the machine down.
+ * Like a FluffyCloud host, the rest of the filesystem is the machine's, and sshd puts this process's node
+ * binary first on the PATH: the agent runs there, though a real Ubuntu AMI has no node.js.
  *
  * The proxy keeps moto and the hosts in step:
  * - RunInstances: a host per new instance, started (sshd accepting connections) before the answer;
@@ -40,9 +42,10 @@
  *
  * Needs root (unshare, bind mounts), sshd, ssh-keygen and unshare (scripts/install-deps.sh installs them):
  * `motoHostsMissing()` says why they cannot run (never under CI=true: starting then fails instead).
- * Addresses are claimed across test processes with files under /run/skyhop-moto-hosts/claims; a claim
- * whose test process died (SIGKILL: no exit hook ran) is reaped, with its hosts, by the next start. A
- * process that exits without close() still kills its hosts (an 'exit' hook).
+ * Addresses are claimed across test processes with files under /run/skyhop-moto-hosts/claims; each
+ * manager's sshd files are in /run/skyhop-moto-hosts/<pid>-<hex>/ (owner.json names its process), the
+ * nodes' homes in a temp folder. A process that exits without close() still kills its hosts (an 'exit'
+ * hook); the hosts, folders and claims of one that was SIGKILLed are reaped by the next start.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -54,7 +57,6 @@ import {
   readFileSync,
   realpathSync,
   rmSync,
-  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
@@ -225,14 +227,19 @@ export function rewriteAddresses(xml: string, ipOf: (instanceId: string) => stri
   for (const b of instanceBlocks(xml)) {
     const ip = ipOf(b.id);
     const dashed = ip.replace(/\./g, '-');
-    const block = xml
-      .slice(b.start, b.end)
+    const original = xml.slice(b.start, b.end);
+    // The addresses moto gave it, as DNS names spell them (ip-10-0-0-5, ec2-54-1-2-3).
+    const olds = [...original.matchAll(ADDRESS_ELEMENTS)]
+      .map((m) => m[2])
+      .filter((a) => IPV4.test(a))
+      .map((a) => a.replace(/\./g, '-'));
+    const block = original
       .replace(ADDRESS_ELEMENTS, (_m, el: string) => `<${el}>${ip}</${el}>`)
-      .replace(
-        DNS_ELEMENTS,
-        (_m, el: string, name: string) =>
-          `<${el}>${name.replace(/\d{1,3}-\d{1,3}-\d{1,3}-\d{1,3}/, dashed)}</${el}>`,
-      );
+      .replace(DNS_ELEMENTS, (_m, el: string, name: string) => {
+        let n = name;
+        for (const old of olds) n = n.split(`-${old}.`).join(`-${dashed}.`);
+        return `<${el}>${n}</${el}>`;
+      });
     out += xml.slice(at, b.start) + block;
     at = b.end;
   }
@@ -257,7 +264,7 @@ interface Claim {
   pid: number;
   /** The owner's start time (/proc/PID/stat field 22): a reused pid is not the owner. */
   start: string;
-  /** The owning manager's run folder (its hosts' sshd files), for reaping. */
+  /** The owning manager's run folder (its hosts' sshd files). */
   run: string;
 }
 
@@ -279,7 +286,7 @@ function readClaim(ip: string): Claim | null {
   }
 }
 
-function ownerAlive(c: Claim): boolean {
+function ownerAlive(c: { pid: number; start: string }): boolean {
   return procStart(c.pid) === c.start;
 }
 
@@ -293,34 +300,44 @@ function killPids(pids: number[]): void {
   }
 }
 
-/** Hosts and claims of managers whose test process died without its exit hook (SIGKILL). */
+/** The manager a run folder belongs to (`<run>/owner.json`). */
+interface Owner {
+  pid: number;
+  start: string;
+  /** Its nodes' folders (homes), under the machine's temp dir. */
+  data: string;
+}
+
+/**
+ * Hosts, folders and claims of managers whose test process died without its exit hook (SIGKILL): their
+ * hosts are killed, their folders removed, their addresses released.
+ */
 function reapOrphans(): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(CLAIMS);
-  } catch {
-    return;
-  }
-  const deadRuns = new Set<string>();
-  for (const ip of names) {
+  for (const ip of readdirSync(CLAIMS)) {
     const c = readClaim(ip);
-    if (!c || ownerAlive(c)) continue;
-    deadRuns.add(c.run);
-    try {
-      unlinkSync(join(CLAIMS, ip));
-    } catch {
-      // another manager reaped it first
-    }
+    if (c && ownerAlive(c)) continue;
+    rmSync(join(CLAIMS, ip), { force: true });
   }
-  for (const run of deadRuns) {
-    if (!run.startsWith(`${MOTO_HOSTS_RUN}/`)) continue;
+  for (const name of readdirSync(MOTO_HOSTS_RUN)) {
+    if (name === 'claims') continue;
+    const run = join(MOTO_HOSTS_RUN, name);
+    let owner: Owner;
+    try {
+      owner = JSON.parse(readFileSync(join(run, 'owner.json'), 'utf8')) as Owner;
+    } catch {
+      continue; // being made right now (owner.json is written first thing), or not ours
+    }
+    if (ownerAlive(owner)) continue;
     let hosts: string[] = [];
     try {
       hosts = readdirSync(run);
     } catch {
       continue;
     }
-    for (const h of hosts) killPids(strayHostPids(join(run, h)));
+    for (const h of hosts.filter((x) => x.startsWith('i-'))) killPids(strayHostPids(join(run, h)));
+    if (owner.data.startsWith(join(tmpdir(), 'skyhop-moto-hosts-'))) {
+      rmSync(owner.data, { recursive: true, force: true });
+    }
     rmSync(run, { recursive: true, force: true });
   }
 }
@@ -425,12 +442,14 @@ export async function startMotoHosts(motoEndpoint: string): Promise<MotoHostsInt
         'address (0.0.0.0:22?) keeps moto hosts from binding 127.2.x.y:22; stop it or bind it to one address',
     );
   }
+  const myStart = procStart(process.pid) ?? '';
   const run = join(MOTO_HOSTS_RUN, `${process.pid}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(run, { recursive: true, mode: 0o700 });
   const data = mkdtempSync(join(tmpdir(), 'skyhop-moto-hosts-'));
+  mkdirSync(run, { recursive: true, mode: 0o700 });
+  const owner: Owner = { pid: process.pid, start: myStart, data };
+  writeFileSync(join(run, 'owner.json'), JSON.stringify(owner));
   const hostKey = join(run, 'host_key');
   await ensureHostKey(hostKey, 'moto-host');
-  const myStart = procStart(process.pid) ?? '';
   const power = powerBinaries();
 
   const keys = new Map<string, string>(); // `${region}/${keyName}` -> public key
