@@ -162,6 +162,16 @@ export function conformance(env: CloudTestEnv): void {
         nodes.map((n) => n.id),
       );
       assert.equal(started[0].status, 'running');
+      if (env.reachable === true) {
+        // A started node answers again (its address may be new: the shared wait asks it).
+        await waitReachable(started);
+        const r = makeRunner(started[0].connection);
+        try {
+          assert.equal((await r.run('true')).code, 0);
+        } finally {
+          await r.close();
+        }
+      }
     });
 
     test('terminate, and terminate again: nothing left, no error', async () => {

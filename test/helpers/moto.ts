@@ -29,6 +29,12 @@
  * motoEnv() does the whole set-up most tests want: a temp HOME and SKYHOP_HOME, no AWS settings from
  * the caller's environment, fake keys (unless `credentials: false`), moto, and the endpoint; close()
  * stops moto and puts the environment back.
+ *
+ * Hosts mode (`startMoto({ hosts: true })`, `motoEnv(prefix, { hosts: true })`): every instance launched
+ * through the proxy is also a real SSH host on its own loopback address that lets `ubuntu` in with the
+ * imported key, and every EC2 answer's addresses are rewritten to those hosts' (test/helpers/moto-hosts.ts
+ * says how); `moto.hosts` is then the hosts' handle (`terminateBehindBack(id)` and more), null otherwise.
+ * `motoHostsMissing()` is the reason to skip such a suite (never under CI=true).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +42,9 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
 import { createServer as createNetServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type MotoHosts, type MotoHostsInternal, regionOfRequest, startMotoHosts } from './moto-hosts.js';
+
+export { type MotoHostInfo, type MotoHosts, motoHostsMissing } from './moto-hosts.js';
 
 export const UBUNTU_AMD64 = 'ami-0a1b2c3d4e5f60001';
 export const UBUNTU_ARM64 = 'ami-0a1b2c3d4e5f60002';
@@ -138,6 +147,9 @@ export interface MotoHandle {
   }): void;
   /** S3 requests seen by the proxy, in order (injected ones included). */
   s3Requests: S3Request[];
+  /** Hosts mode's hosts (test/helpers/moto-hosts.ts); null without `hosts: true`. */
+  hosts: MotoHosts | null;
+  /** Stops every host (hosts mode), the proxy and moto. */
   stop(): Promise<void>;
 }
 
@@ -218,7 +230,12 @@ function amis(): object[] {
   ];
 }
 
-export async function startMoto(): Promise<MotoHandle> {
+export interface MotoOptions {
+  /** Hosts mode: a real SSH host per instance launched through the proxy (moto-hosts.ts). */
+  hosts?: boolean;
+}
+
+export async function startMoto(opts: MotoOptions = {}): Promise<MotoHandle> {
   const unavailable = motoUnavailable();
   if (unavailable) {
     throw new Error(
@@ -253,6 +270,19 @@ export async function startMoto(): Promise<MotoHandle> {
       throw new Error(`moto_server did not listen on 127.0.0.1:${port}: ${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 50));
+  }
+
+  let hosts: MotoHostsInternal | null = null;
+  if (opts.hosts) {
+    try {
+      hosts = await startMotoHosts(`http://127.0.0.1:${port}`);
+    } catch (e) {
+      child.kill('SIGKILL');
+      await exited;
+      live.delete(child);
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
   }
 
   const injections: Injection[] = [];
@@ -324,8 +354,37 @@ export async function startMoto(): Promise<MotoHandle> {
       const up = request(
         { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
         (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
+          if (!hosts) {
+            res.writeHead(r.statusCode ?? 502, r.headers);
+            r.pipe(res);
+            return;
+          }
+          // Hosts mode: the whole answer first, its side effects on the hosts, its addresses rewritten.
+          const got: Buffer[] = [];
+          r.on('data', (c: Buffer) => got.push(c));
+          r.on('end', () => {
+            const params = new URLSearchParams(body.toString('utf8'));
+            const region = regionOfRequest(req.headers.authorization);
+            const status = r.statusCode ?? 502;
+            if (r.headers['content-encoding'] && r.headers['content-encoding'] !== 'identity') {
+              res.writeHead(502);
+              res.end(`moto hosts: cannot rewrite a ${r.headers['content-encoding']} answer`);
+              return;
+            }
+            hosts!.answer(action, params, region, status, Buffer.concat(got).toString('utf8')).then(
+              (xml) => {
+                const headers = { ...r.headers };
+                delete headers['content-length'];
+                delete headers['transfer-encoding'];
+                res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(xml) });
+                res.end(xml);
+              },
+              (e) => {
+                res.writeHead(500, { 'content-type': 'text/plain' });
+                res.end(`moto hosts: ${(e as Error).message}`);
+              },
+            );
+          });
         },
       );
       up.on('error', (e) => {
@@ -358,6 +417,7 @@ export async function startMoto(): Promise<MotoHandle> {
       s3Injections.length = 0;
     },
     s3Requests,
+    hosts,
     injectS3(o) {
       s3Injections.push({
         bucket: o.bucket,
@@ -369,6 +429,7 @@ export async function startMoto(): Promise<MotoHandle> {
       });
     },
     async stop() {
+      await hosts?.close();
       proxy.closeAllConnections();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
       if (child.exitCode === null) {
@@ -407,7 +468,10 @@ export interface MotoEnv {
   close(): Promise<void>;
 }
 
-export async function motoEnv(prefix: string, opts: { credentials?: boolean } = {}): Promise<MotoEnv> {
+export async function motoEnv(
+  prefix: string,
+  opts: { credentials?: boolean; hosts?: boolean } = {},
+): Promise<MotoEnv> {
   const saved = new Map(MOTO_ENV.map((k) => [k, process.env[k]]));
   for (const k of MOTO_ENV) delete process.env[k];
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -427,7 +491,7 @@ export async function motoEnv(prefix: string, opts: { credentials?: boolean } = 
   };
   let moto: MotoHandle;
   try {
-    moto = await startMoto();
+    moto = await startMoto({ hosts: opts.hosts });
   } catch (e) {
     restore();
     throw e;

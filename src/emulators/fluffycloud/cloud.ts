@@ -18,10 +18,10 @@ import {
   killHost,
   prepareHost,
   removeHostFiles,
-  runPrefixFor,
   startHost,
   waitForPort,
-} from './hosts.js';
+} from '../hosts.js';
+import { runPrefixFor } from './hosts.js';
 import { claimIp, ensureClaim, nextOffset, releaseIp } from './ipclaims.js';
 import { parsePublicKey } from './keys.js';
 import { type Rng, seededRng } from './rng.js';
@@ -139,7 +139,7 @@ export class FluffyCloudEmulator {
   /** Generate the host key, then re-adopt or bring back the instances of the saved state. */
   async start(): Promise<void> {
     mkdirSync(this.runPrefix, { recursive: true, mode: 0o700 });
-    await ensureHostKey(this.hostKey);
+    await ensureHostKey(this.hostKey, 'fluffycloud-host');
     this.save();
     for (const inst of Object.values(this.state.instances)) this.reconcile(inst);
     this.purgeTimer = setInterval(() => this.purge(), 30_000);

@@ -7,7 +7,8 @@
  */
 import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canConnect, RUN_ROOT } from './hosts.js';
+import { canConnect } from '../hosts.js';
+import { RUN_ROOT } from './hosts.js';
 import { statePath } from './state.js';
 
 const CLAIMS = join(RUN_ROOT, 'claims');

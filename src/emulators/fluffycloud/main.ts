@@ -76,7 +76,7 @@ async function main(): Promise<void> {
         '(unshare), which needs root; run it with sudo (CI runs as root)',
     );
   }
-  const { findSshd } = await import('./hosts.js');
+  const { findSshd } = await import('../hosts.js');
   const sshd = findSshd();
   if (!sshd) fail('OpenSSH sshd not found (/usr/sbin/sshd); install it with `bash scripts/install-deps.sh`');
   if (!existsSync('/run/sshd')) {

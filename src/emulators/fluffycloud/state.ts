@@ -5,18 +5,9 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { HostProcs } from '../hosts.js';
 
 export type InstanceStatus = 'pending' | 'running' | 'terminated';
-
-/** The processes of a running host: `unshare` (outside) and its child, the node's sshd (PID 1 inside). */
-export interface HostProcs {
-  unshare_pid: number;
-  sshd_pid: number;
-  /** Start time of the sshd process (clock ticks since boot, /proc/PID/stat field 22): guards pid reuse. */
-  sshd_start: string;
-  /** The node's PID namespace, as `readlink /proc/PID/ns/pid` shows it (e.g. "pid:[4026532301]"). */
-  pid_ns: string;
-}
 
 export interface InstanceRecord {
   id: string;

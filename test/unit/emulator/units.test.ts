@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadEmulatorCatalog } from '../../../src/emulators/fluffycloud/catalog.js';
-import { hostnameFor, RUN_ROOT } from '../../../src/emulators/fluffycloud/hosts.js';
+import { RUN_ROOT } from '../../../src/emulators/fluffycloud/hosts.js';
+import { hostnameFor } from '../../../src/emulators/hosts.js';
 import {
   claimIp,
   ensureClaim,
