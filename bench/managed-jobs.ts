@@ -20,7 +20,10 @@ const scenario = { users: { bench: { api_key: KEY } }, boot_delay_s: 0 };
 const h = freshHome();
 mkdirSync(h.env.SKYHOP_HOME, { recursive: true });
 mkdirSync(h.env.HOME, { recursive: true });
-writeFileSync(join(h.env.SKYHOP_HOME, 'config.yaml'), 'jobs:\n  controller:\n    poll_interval_seconds: 0.5\n');
+writeFileSync(
+  join(h.env.SKYHOP_HOME, 'config.yaml'),
+  'jobs:\n  controller:\n    poll_interval_seconds: 0.5\n',
+);
 const emu = await startEmulator({ scenario });
 emu.writeCredentials(h.env.HOME);
 const cli = (args: string[]) => {
@@ -90,13 +93,17 @@ try {
     const plain: number[] = [];
     const managed: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      plain.push(await firstLine(['launch', '-y', '-c', `p${i}`, '--cloud', cloud, '--down', 'echo hi'], h.env));
+      plain.push(
+        await firstLine(['launch', '-y', '-c', `p${i}`, '--cloud', cloud, '--down', 'echo hi'], h.env),
+      );
       managed.push(await firstLine(['jobs', 'launch', '-y', '--cloud', cloud, 'echo hi'], h.env));
     }
     rows.push(summarize(`${cloud}: plain \`launch\` → first output`, plain));
     rows.push(summarize(`${cloud}: \`jobs launch\` → first output, warm controller`, managed));
     const extra = managed.map((m, i) => m - plain[i]!);
-    rows.push(summarize(`${cloud}: \`jobs launch\` beyond the plain launch (pairwise)`, extra, 'ms', '≤ 2000 ms'));
+    rows.push(
+      summarize(`${cloud}: \`jobs launch\` beyond the plain launch (pairwise)`, extra, 'ms', '≤ 2000 ms'),
+    );
   }
   await waitFor((q) => q.every((j) => j.phase === 'idle'), 'the jobs to be cleaned up');
 
@@ -117,13 +124,10 @@ try {
       headers: { authorization: `Bearer ${emu.adminToken}` },
     });
     if (!r.ok) throw new Error(`preempt failed: ${r.status}`);
-    await waitFor(
-      (q) => {
-        const j = q.find((x) => x.id === id);
-        return j?.status === 'RUNNING' && controllerLog(id).some(([, l]) => l.includes('RECOVERING'));
-      },
-      `job ${id} running again`,
-    );
+    await waitFor((q) => {
+      const j = q.find((x) => x.id === id);
+      return j?.status === 'RUNNING' && controllerLog(id).some(([, l]) => l.includes('RECOVERING'));
+    }, `job ${id} running again`);
     const log = controllerLog(id).filter(([t]) => t >= t0 - 5);
     const pre = log.find(([, l]) => l.includes('preempted'));
     const run = log.find(([, l]) => /RUNNING/.test(l) && !l.includes('RECOVERING'));
@@ -134,7 +138,12 @@ try {
   }
   rows.push(summarize('FluffyCloud spot preempted → detected by the controller', detect, 'ms', '≤ 3000 ms'));
   rows.push(
-    summarize('FluffyCloud spot preempted → job running again (boot 0 s)', again, 'ms', '≤ 5000 ms beyond boot'),
+    summarize(
+      'FluffyCloud spot preempted → job running again (boot 0 s)',
+      again,
+      'ms',
+      '≤ 5000 ms beyond boot',
+    ),
   );
   await waitFor((q) => q.every((j) => j.phase === 'idle'), 'the cancelled jobs to be cleaned up');
 
