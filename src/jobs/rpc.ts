@@ -7,6 +7,7 @@
  *   credentials  (stdin)      writes the carried credential files (0600) and environment
  *   submit       (stdin)      records a managed job (PENDING) and its secrets (0600); {id}
  *   queue                     {now, jobs}
+ *   clusters                  {clusters}: the names of the clusters the controller owns
  *   cancel       (stdin)      {cancelled: ids}
  *   logs ID [--controller] [--no-follow]
  *                             the job's output (or the controller's log of it) on stdout, followed
@@ -100,6 +101,17 @@ export async function controllerOp(
     case 'submit':
       answer({ id: submit(await input<ManagedSubmission>()) });
       return 0;
+    case 'clusters': {
+      // The clusters this controller owns (records and launches in flight): the client's
+      // `status --refresh` must not adopt them as its own.
+      const store = openStore();
+      const names = new Set([
+        ...store.listClusters().map((c) => c.name),
+        ...store.openIntents().map((i) => i.cluster),
+      ]);
+      answer({ clusters: [...names].sort() });
+      return 0;
+    }
     case 'queue':
       answer({ now: Date.now(), jobs: openStore().listManagedJobs() });
       return 0;

@@ -151,6 +151,12 @@ async function adoptUnknown(store: Store, name: string, ev: SdkEvents): Promise<
   ev.onStep?.(
     `${name} is not on record; asking the enabled clouds for instances tagged ${TAG_CLUSTER}=${name}.`,
   );
+  const { controllerClusters } = await import('./managed.js');
+  if ((await controllerClusters(store)).has(name)) {
+    throw new UserError(
+      `cluster ${name} belongs to a managed job (the jobs controller owns it); \`skyhop jobs queue -a\` shows which, \`skyhop jobs cancel\` ends it`,
+    );
+  }
   const { found, problems } = await findClusters([name]);
   if (found.length === 0) {
     const why = problems.length ? ` (${problems.map((p) => p.message).join('; ')})` : '';
@@ -317,8 +323,12 @@ async function adoptFromClouds(store: Store, names?: string[]): Promise<RefreshC
   for (const p of problems) changes.push({ cluster: p.cloud.name, from: null, to: null, note: p.message });
   const byName = new Map<string, FoundCluster[]>();
   for (const f of found) byName.set(f.name, [...(byName.get(f.name) ?? []), f]);
+  // The jobs controller's clusters carry the same tags; they are its, not ours.
+  const { controllerClusters } = await import('./managed.js');
+  const managed = byName.size > 0 ? await controllerClusters(store) : new Set<string>();
   for (const [name, places] of byName) {
     if (store.getCluster(name) || store.openIntents(name).length > 0) continue;
+    if (managed.has(name)) continue;
     const lock = await tryLock(store, name);
     if (typeof lock === 'string') {
       changes.push({ cluster: name, from: null, to: null, note: `skipped: in use by ${lock}` });

@@ -447,6 +447,21 @@ async function requireController(store: Store): Promise<Controller> {
   return c;
 }
 
+/**
+ * The clusters the jobs controller owns (its managed jobs' clusters): they carry skyhop's tags like
+ * the client's own, and the client must leave them to the controller. Empty when no controller runs.
+ */
+export async function controllerClusters(store: Store): Promise<Set<string>> {
+  if (!store.getCluster(CONTROLLER_CLUSTER)) return new Set();
+  const c = await existingController(store);
+  if (!c) return new Set();
+  try {
+    return new Set((await rpc<{ clusters: string[] }>(c, ['clusters'])).clusters);
+  } finally {
+    await c.runner.close();
+  }
+}
+
 /** `jobs queue`: every managed job (newest first), or only unfinished ones. */
 export async function managedQueue(o: { all?: boolean; store?: Store } = {}): Promise<ManagedJob[]> {
   const store = o.store ?? openStore();
