@@ -117,6 +117,17 @@ describe('managed jobs with the controller on FluffyCloud', () => {
     assert.notEqual(d.code, 0);
     assert.match(d.stderr, /still runs managed job 2; cancel it first/);
 
+    // The job's cluster carries skyhop's tags, but it is the controller's: the client does not adopt it.
+    const refresh = await sb.run(['status', '--refresh', '--json'], { timeoutMs: 120_000 });
+    assert.equal(refresh.code, 0, refresh.stderr);
+    const names = (JSON.parse(refresh.stdout) as { clusters: Array<{ name: string }> }).clusters.map(
+      (c) => c.name,
+    );
+    assert.deepEqual(names, ['skyhop-jobs-controller']);
+    const downJob = await sb.run(['down', '-y', 'sleeper-2']);
+    assert.notEqual(downJob.code, 0);
+    assert.match(downJob.stderr, /belongs to a managed job/);
+
     const c = await sb.run(['jobs', 'cancel', '-y', '-n', 'sleeper']);
     assert.equal(c.code, 0, c.stderr);
     let status = '';
