@@ -99,7 +99,7 @@ export async function controllerOp(
       return 0;
     }
     case 'submit':
-      answer({ id: submit(await input<ManagedSubmission>()) });
+      answer({ id: recordSubmission(await input<ManagedSubmission>()) });
       return 0;
     case 'clusters': {
       // The clusters this controller owns (records and launches in flight): the client's
@@ -135,7 +135,8 @@ export async function controllerOp(
   }
 }
 
-function submit(s: ManagedSubmission): number {
+/** Records a submitted job (PENDING) with its secrets on disk first (0600); its id. */
+export function recordSubmission(s: ManagedSubmission): number {
   if (!s || !Array.isArray(s.dag?.tasks) || s.dag.tasks.length === 0) {
     throw new UserError('jobs-controller submit: no tasks');
   }
