@@ -216,7 +216,8 @@ export class ManagedJobRun {
 
     // A restarted controller: where was this task?
     if (r.phase === 'cleanup' && t.cluster) {
-      await this.teardown(i);
+      // A recovery keeps the cluster's name for the next launch.
+      await this.teardown(i, { keepName: t.status === 'RECOVERING' });
       r = this.rec();
       t = r.tasks[i]!;
     }
@@ -259,17 +260,27 @@ export class ManagedJobRun {
           ? `exit code ${code} is in recover_on_exit_codes`
           : `restart ${t.restartsOnErrors + 1} of ${recovery.maxRestartsOnErrors} (max_restarts_on_errors)`;
         this.log(`task ${i}: ${w.reason}; restarting: ${why}`);
-        this.setTask(i, {
-          status: 'RECOVERING',
-          reason: `${w.reason}; ${why}`,
-          exitCode: code,
-          recoveryCount: t.recoveryCount + 1,
-          restartsOnErrors: t.restartsOnErrors + (byCount ? 1 : 0),
-        });
+        // Counted and journaled in one write (phase cleanup): a restarted controller tears the old
+        // cluster down and launches again, without counting this recovery twice.
+        this.setTask(
+          i,
+          {
+            status: 'RECOVERING',
+            reason: `${w.reason}; ${why}`,
+            exitCode: code,
+            recoveryCount: t.recoveryCount + 1,
+            restartsOnErrors: t.restartsOnErrors + (byCount ? 1 : 0),
+          },
+          { phase: 'cleanup' },
+        );
       } else {
         await this.finishRunSegment(i);
         this.log(`task ${i}: preempted: ${w.reason}`);
-        this.setTask(i, { status: 'RECOVERING', reason: w.reason, recoveryCount: t.recoveryCount + 1 });
+        this.setTask(
+          i,
+          { status: 'RECOVERING', reason: w.reason, recoveryCount: t.recoveryCount + 1 },
+          { phase: 'cleanup' },
+        );
       }
       await this.teardown(i, { keepName: true });
       mode = 'recover';
