@@ -17,14 +17,13 @@ import type { Dag } from '../core/task.js';
 import type { ManagedRequest } from '../sdk/managed.js';
 import { openStore, type Store } from '../state/index.js';
 import { skyhopHome } from '../util/paths.js';
-import { sleep } from '../util/sleep.js';
 import { buildId } from '../util/build-id.js';
 import { appendLine, controllerEnvPath, jobFiles, readJson, serveRecordPath, writePrivate } from './files.js';
 import { ManagedJobRun } from './job.js';
 
 /** `serve` found another controller serving this home. */
 export const EXIT_ALREADY_SERVED = 4;
-/** How often the state is read for new jobs and cancel requests (ms). */
+/** How often the state is read for new jobs and cancel requests (ms); a submission wakes it at once. */
 const TICK_MS = 200;
 
 function socketName(home: string): string {
@@ -44,9 +43,28 @@ export function controllerServing(home: string = skyhopHome()): Promise<boolean>
   });
 }
 
-function holdSocket(home: string): Promise<Server | null> {
+/**
+ * Tells the serving controller to look at the state now (a job was submitted), instead of at its next
+ * tick; resolves with whether one serves.
+ */
+export function wakeController(home: string = skyhopHome()): Promise<boolean> {
   return new Promise((resolve) => {
-    const server = createServer((c) => c.destroy());
+    const s = createConnection(socketName(home));
+    s.once('connect', () => {
+      s.end('w');
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function holdSocket(home: string, onWake: () => void): Promise<Server | null> {
+  return new Promise((resolve) => {
+    const server = createServer((c) => {
+      c.once('data', onWake);
+      c.on('error', () => {});
+      c.on('end', () => c.destroy());
+    });
     server.once('error', () => resolve(null));
     server.listen(socketName(home), () => resolve(server));
   });
@@ -85,7 +103,8 @@ export interface ServeOptions {
 /** Serves until idle; resolves with the exit code. */
 export async function serve(o: ServeOptions): Promise<number> {
   const home = skyhopHome();
-  const server = await holdSocket(home);
+  let wake: (() => void) | null = null;
+  const server = await holdSocket(home, () => wake?.());
   if (!server) return EXIT_ALREADY_SERVED;
   const store = o.store ?? openStore();
   const log = (line: string) =>
@@ -150,7 +169,15 @@ export async function serve(o: ServeOptions): Promise<number> {
         log('idle: exiting');
         break;
       }
-      await sleep(TICK_MS);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, TICK_MS);
+        function done() {
+          clearTimeout(timer);
+          wake = null;
+          resolve();
+        }
+        wake = done;
+      });
     }
   } finally {
     server.close();

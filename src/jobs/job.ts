@@ -490,6 +490,10 @@ export class ManagedJobRun {
     this.streamLogs(i, name, jobId);
     let lost = 0;
     let ended = false;
+    // Settles once, when the log stream ends (with the job, or with the connection).
+    let streamEnd: Promise<void> | null = this.logsDone.then(() => {
+      streamEnd = null;
+    });
     try {
       for (;;) {
         if (this.cancelled) return { kind: 'cancelled' };
@@ -549,7 +553,8 @@ export class ManagedJobRun {
           return { kind: 'preempted', reason: `lost contact with the agent on ${name}: ${agent.error}` };
         }
         try {
-          await sleep(this.o.pollMs, this.cancel.signal);
+          // The log stream ends with the job: look again at once then, not at the next poll.
+          await Promise.race([sleep(this.o.pollMs, this.cancel.signal), ...(streamEnd ? [streamEnd] : [])]);
         } catch {
           return { kind: 'cancelled' };
         }

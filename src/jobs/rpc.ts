@@ -4,8 +4,8 @@
  *
  *   ping                      {serving, home, build (of this copy), serveBuild (of the serving process)}
  *   restart                   ends the serving process (its job's loop starts it again, with this build)
- *   credentials  (stdin)      writes the carried credential files (0600) and environment
- *   submit       (stdin)      records a managed job (PENDING) and its secrets (0600); {id}
+ *   submit       (stdin)      writes the carried credentials (0600), records a managed job (PENDING) and
+ *                             its secrets (0600), wakes the controller; {id, serving, serveBuild}
  *   queue                     {now, jobs}
  *   clusters                  {clusters}: the names of the clusters the controller owns
  *   cancel       (stdin)      {cancelled: ids}
@@ -27,15 +27,18 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ManagedSubmission } from '../sdk/managed.js';
+import type { CarriedCredentials, ManagedSubmission } from '../sdk/managed.js';
 import { type ManagedTaskState, openStore } from '../state/index.js';
 import { UserError } from '../util/errors.js';
 import { skyhopHome } from '../util/paths.js';
 import { sleep } from '../util/sleep.js';
-import { controllerServing, serve } from './controller.js';
+import { controllerServing, serve, wakeController } from './controller.js';
 import { buildId } from '../util/build-id.js';
 import { controllerEnvPath, jobFiles, readJson, serveRecordPath, writePrivate } from './files.js';
 import { MANAGED_TERMINAL } from './job.js';
+
+/** How often `logs` looks for new output. */
+const LOG_POLL_MS = 100;
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -84,23 +87,15 @@ export async function controllerOp(
     case 'restart':
       answer({ restarted: await restartServe() });
       return 0;
-    case 'credentials': {
-      const c = await input<{
-        files: Array<{ remote: string; content: string }>;
-        env: Record<string, string>;
-        pathEnv?: Record<string, string>;
-      }>();
-      for (const f of c.files) writePrivate(expand(f.remote), Buffer.from(f.content, 'base64'));
-      const env = { ...c.env };
-      // Variables that name a carried file point at its copy here.
-      for (const [k, remote] of Object.entries(c.pathEnv ?? {})) env[k] = expand(remote);
-      writePrivate(controllerEnvPath(skyhopHome()), JSON.stringify(env));
-      answer({ ok: true });
+    case 'submit': {
+      const sub = await input<{ submission: ManagedSubmission; credentials?: CarriedCredentials }>();
+      if (sub.credentials) writeCredentials(sub.credentials);
+      const id = recordSubmission(sub.submission);
+      const serving = await wakeController();
+      const rec = readJson<{ build?: string | null }>(serveRecordPath(skyhopHome()), {});
+      answer({ id, serving, serveBuild: serving ? (rec.build ?? null) : null });
       return 0;
     }
-    case 'submit':
-      answer({ id: recordSubmission(await input<ManagedSubmission>()) });
-      return 0;
     case 'clusters': {
       // The clusters this controller owns (records and launches in flight): the client's
       // `status --refresh` must not adopt them as its own.
@@ -133,6 +128,15 @@ export async function controllerOp(
     default:
       throw new UserError(`jobs-controller: no op '${op}'`);
   }
+}
+
+/** Writes the carried credential files (0600) and the environment the controller's process applies. */
+function writeCredentials(c: CarriedCredentials): void {
+  for (const f of c.files) writePrivate(expand(f.remote), Buffer.from(f.content, 'base64'));
+  const env = { ...c.env };
+  // Variables that name a carried file point at its copy here.
+  for (const [k, remote] of Object.entries(c.pathEnv ?? {})) env[k] = expand(remote);
+  writePrivate(controllerEnvPath(skyhopHome()), JSON.stringify(env));
 }
 
 /** Records a submitted job (PENDING) with its secrets on disk first (0600); its id. */
@@ -230,7 +234,7 @@ async function logs(id: number, flags: { controller?: boolean; follow?: boolean 
       process.stderr.write(`${JSON.stringify({ status: j.status, reason: j.reason })}\n`);
       return 0;
     }
-    await sleep(200);
+    await sleep(LOG_POLL_MS);
   }
 }
 

@@ -112,6 +112,21 @@ interface Ping {
   serveBuild: string | null;
 }
 
+/** `jobs-controller submit`'s answer: the job's id, and whether (and with which build) a controller serves. */
+interface Submitted {
+  id: number;
+  serving: boolean;
+  serveBuild: string | null;
+}
+
+/** What `submit` writes on the controller before the job: credential files (base64) and variables. */
+export interface CarriedCredentials {
+  files: Array<{ remote: string; content: string }>;
+  env: Record<string, string>;
+  /** Variables naming a carried file: set to the file's path on the controller. */
+  pathEnv: Record<string, string>;
+}
+
 interface Controller {
   rec: ClusterRecord;
   runner: CommandRunner;
@@ -119,10 +134,8 @@ interface Controller {
   home: string;
   /** The CLI on the controller's node, as a shell word list. */
   cli: string;
-  serving: boolean;
-  /** The build of skyhop on the controller's node, and of its serving process. */
+  /** The build of skyhop on the controller's node. */
   build: string | null;
-  serveBuild: string | null;
 }
 
 /** The CLI of this skyhop on the controller's node. */
@@ -152,15 +165,18 @@ async function rpc<T>(c: Pick<Controller, 'runner' | 'cli'>, op: string[], input
   }
 }
 
-/** The controller if it is UP (no launch), or null. */
+/** The controller's node if its cluster is UP (nothing launched), or null. */
 async function existingController(store: Store): Promise<Controller | null> {
   const rec = store.getCluster(CONTROLLER_CLUSTER);
   if (!rec || rec.status !== 'UP') return null;
   const runner = headRunner(rec);
   const cli = cliOn(rec);
+  const conn = rec.nodes[0]?.connection;
+  // A local controller's node is a folder of this machine: its home is known, and its skyhop is this one.
+  if (conn?.kind === 'local') return { rec, runner, cli, home: conn.home, build: buildId() };
   try {
     const p = await rpc<Ping>({ runner, cli }, ['ping']);
-    return { rec, runner, cli, home: p.home, serving: p.serving, build: p.build, serveBuild: p.serveBuild };
+    return { rec, runner, cli, home: p.home, build: p.build };
   } catch {
     await runner.close();
     return null;
@@ -168,14 +184,10 @@ async function existingController(store: Store): Promise<Controller | null> {
 }
 
 /**
- * The controller, launched (or started) when it is not UP, its process started when it is not
- * serving, and the credentials of `clouds` carried to it.
+ * The controller's node, UP with this build of skyhop: launched (or started) when it is not UP, and
+ * on another cloud given this skyhop when its build differs. Its process is seen to by `ensureServing`.
  */
-async function ensureController(
-  store: Store,
-  clouds: Cloud[],
-  ev: SdkEvents & { signal?: AbortSignal },
-): Promise<Controller> {
+async function controllerNode(store: Store, ev: SdkEvents & { signal?: AbortSignal }): Promise<Controller> {
   let c = await existingController(store);
   if (!c) {
     ev.onStep?.(`Starting the jobs controller (${CONTROLLER_CLUSTER}).`);
@@ -194,32 +206,42 @@ async function ensureController(
     });
     const rec = store.getCluster(CONTROLLER_CLUSTER);
     if (!rec) throw new CloudError('the jobs controller was launched but its record is missing');
-    const runner = headRunner(rec);
-    if (rec.cloud !== 'local') await shipPackage(runner, ev);
-    const cli = cliOn(rec);
-    const p = await rpc<Ping>({ runner, cli }, ['ping']);
-    c = { rec, runner, cli, home: p.home, serving: p.serving, build: p.build, serveBuild: p.serveBuild };
+    if (rec.cloud !== 'local') await shipPackage(headRunner(rec), ev);
+    c = await existingController(store);
+    if (!c) throw new CloudError('the jobs controller was launched but does not answer');
   }
-  const mine = buildId();
-  if (c.rec.cloud !== 'local' && c.build !== mine) {
-    // The controller has another build of skyhop: this one replaces it.
+  if (c.build !== buildId()) {
+    // A controller on another machine with another build of skyhop: this one replaces it.
     await shipPackage(c.runner, ev);
-  }
-  await carryCredentials(c, clouds);
-  if (c.serving && c.serveBuild !== mine) {
-    ev.onStep?.('Restarting the jobs controller process with this build of skyhop.');
-    await rpc(c, ['restart']);
-    c.serving = (await rpc<Ping>(c, ['ping'])).serving;
-  }
-  if (!c.serving) {
-    ev.onStep?.('Starting the jobs controller process.');
-    const { submitTask } = await import('./jobs.js');
-    await submitTask(store, c.rec, serveTask(c.cli), {
-      withSetup: false,
-      demand: { cpus: 0.5, accelerators: null },
-    });
+    c.build = buildId();
   }
   return c;
+}
+
+/**
+ * The controller's process serving with this build, after a submission said how it is: started (as
+ * a job of the controller's agent) when none serves, restarted when it runs another build (safe at
+ * any moment: it resumes every job from the state).
+ */
+async function ensureServing(
+  store: Store,
+  c: Controller,
+  now: { serving: boolean; serveBuild: string | null },
+  ev: SdkEvents,
+): Promise<void> {
+  if (now.serving && now.serveBuild === buildId()) return;
+  if (now.serving) {
+    ev.onStep?.('Restarting the jobs controller process with this build of skyhop.');
+    // Its job's loop starts it again at once.
+    await rpc(c, ['restart']);
+    return;
+  }
+  ev.onStep?.('Starting the jobs controller process.');
+  const { submitTask } = await import('./jobs.js');
+  await submitTask(store, c.rec, serveTask(c.cli), {
+    withSetup: false,
+    demand: { cpus: 0.5, accelerators: null },
+  });
 }
 
 /**
@@ -300,18 +322,18 @@ async function shipPackage(runner: CommandRunner, ev: SdkEvents): Promise<void> 
   }
 }
 
-/** Writes the clouds' credentials (files and environment) on the controller, 0600. */
-async function carryCredentials(c: Controller, clouds: Cloud[]): Promise<void> {
+/** The clouds' credentials (files and environment) and the config file, for the controller (0600 there). */
+async function credentialsFor(clouds: Cloud[]): Promise<CarriedCredentials> {
   const { credentialBundle } = await import('../clouds/credentials.js');
   const bundle = await credentialBundle(clouds);
   const { configPath } = await import('../config/config.js');
   const cfg = configPath();
-  const files = [...bundle.files.map((f) => ({ remote: f.remote, content: f.content.toString('base64') }))];
+  const files = bundle.files.map((f) => ({ remote: f.remote, content: f.content.toString('base64') }));
   if (existsSync(cfg.path)) {
     const { readFileSync } = await import('node:fs');
     files.push({ remote: '~/.skyhop/config.yaml', content: readFileSync(cfg.path).toString('base64') });
   }
-  await rpc(c, ['credentials'], { files, env: bundle.env, pathEnv: bundle.pathEnv });
+  return { files, env: bundle.env, pathEnv: bundle.pathEnv };
 }
 
 // ---- the SDK functions ----
@@ -349,7 +371,7 @@ export async function managedLaunch(o: ManagedLaunchOptions): Promise<ManagedLau
   const plan = await planLaunch({ dag: o.dag, clouds: o.clouds, target: o.target });
   const preferred = plan.tasks.map((t) => ({ cloud: t.choice.cloud, region: t.choice.region }));
   const name = o.name ?? o.dag.name ?? o.dag.tasks[0]?.name ?? 'job';
-  const c = await ensureController(store, o.clouds, o);
+  const c = await controllerNode(store, o);
   try {
     o.onStep?.('Uploading the job to the controller.');
     const key = randomUUID();
@@ -362,7 +384,11 @@ export async function managedLaunch(o: ManagedLaunchOptions): Promise<ManagedLau
       secrets,
       request: { clouds: o.clouds.map((x) => x.name), target: o.target, preferred },
     };
-    const { id } = await rpc<{ id: number }>(c, ['submit'], submission);
+    const { id, serving, serveBuild } = await rpc<Submitted>(c, ['submit'], {
+      submission,
+      credentials: await credentialsFor(o.clouds),
+    });
+    await ensureServing(store, c, { serving, serveBuild }, o);
     o.onSubmitted?.(id);
     if (o.detach) return { id, status: null, reason: null };
     const end = await followManaged(c, id, { onOutput: o.onOutput, signal: o.signal });
