@@ -477,19 +477,21 @@ export class ManagedJobRun {
     try {
       for (;;) {
         if (this.cancelled) return { kind: 'cancelled' };
-        const [nodes, agent] = await Promise.all([
-          cloudOf(rec)
-            .provider(rec.region)
-            .queryInstances(name)
-            .then(
-              (n) => n,
-              () => null,
-            ),
-          this.agentJob(name, jobId).then(
-            (job) => ({ ok: true as const, job }),
-            (e: Error) => ({ ok: false as const, error: e.message }),
-          ),
-        ]);
+        // Both asked at once; the cloud's answer is acted on as soon as it comes: the agent of a
+        // preempted node answers only when its check gives up (the runner waits patiently for an
+        // sshd that may be coming up), and that must not delay the recovery.
+        const nodesP = cloudOf(rec)
+          .provider(rec.region)
+          .queryInstances(name)
+          .then(
+            (n) => n,
+            () => null,
+          );
+        const agentP = this.agentJob(name, jobId).then(
+          (job) => ({ ok: true as const, job }),
+          (e: Error) => ({ ok: false as const, error: e.message }),
+        );
+        const nodes = await nodesP;
         if (this.cancelled) return { kind: 'cancelled' };
         if (nodes !== null) {
           const running = nodes.filter((n) => n.status === 'running').length;
@@ -501,6 +503,8 @@ export class ManagedJobRun {
             };
           }
         }
+        const agent = await agentP;
+        if (this.cancelled) return { kind: 'cancelled' };
         if (agent.ok) {
           lost = 0;
           const j = agent.job;
