@@ -403,6 +403,7 @@ export class ManagedJobRun {
       store: this.o.store,
       signal: this.cancel.signal,
       avoid,
+      keepBuckets: true,
       backoffMs: this.o.backoffMs,
       onStep: (m) => this.log(`task ${i}: ${m}`),
     });
@@ -636,13 +637,25 @@ export class ManagedJobRun {
       // Retried: a teardown that fails (the cloud's API unreachable) must not leave the cluster.
       for (let attempt = 0; ; attempt++) {
         try {
-          await down(store, name, { onStep: (m) => this.log(`task ${i}: ${m}`) });
+          // A recovery keeps the task's buckets (`persistent: false` ones hold its checkpoints too);
+          // they go when the task is done with its cluster (SkyPilot: at the job's cleanup).
+          await down(store, name, {
+            onStep: (m) => this.log(`task ${i}: ${m}`),
+            keepBuckets: o.keepName === true,
+          });
           break;
         } catch (e) {
           this.log(`task ${i}: teardown of ${name} failed: ${(e as Error).message}; retrying`);
           await sleep(Math.min(1000 * 2 ** attempt, 30_000));
         }
       }
+    }
+    if (!o.keepName && store.storageUses().some((u) => u.cluster === name)) {
+      // Buckets kept by a recovery whose cluster is gone by now (no record left for `down`).
+      const { releaseStorage } = await import('../storage/index.js');
+      await releaseStorage(store, name, { onStep: (m) => this.log(`task ${i}: ${m}`) }).catch((e: Error) =>
+        this.log(`task ${i}: the buckets of ${name} could not be released: ${e.message}`),
+      );
     }
     const cost =
       t.clusterSince !== null && t.clusterHourly !== null
