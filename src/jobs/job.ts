@@ -419,6 +419,7 @@ export class ManagedJobRun {
       store: this.o.store,
       signal: this.cancel.signal,
       avoid,
+      keepBuckets: true,
       backoffMs: this.o.backoffMs,
       onStep: (m) => this.log(`task ${i}: ${m}`),
     });
@@ -497,19 +498,21 @@ export class ManagedJobRun {
     try {
       for (;;) {
         if (this.cancelled) return { kind: 'cancelled' };
-        const [nodes, agent] = await Promise.all([
-          cloudOf(rec)
-            .provider(rec.region)
-            .queryInstances(name)
-            .then(
-              (n) => n,
-              () => null,
-            ),
-          this.agentJob(name, jobId).then(
-            (job) => ({ ok: true as const, job }),
-            (e: Error) => ({ ok: false as const, error: e.message }),
-          ),
-        ]);
+        // Both asked at once; the cloud's answer is acted on as soon as it comes: the agent of a
+        // preempted node answers only when its check gives up (the runner waits patiently for an
+        // sshd that may be coming up), and that must not delay the recovery.
+        const nodesP = cloudOf(rec)
+          .provider(rec.region)
+          .queryInstances(name)
+          .then(
+            (n) => n,
+            () => null,
+          );
+        const agentP = this.agentJob(name, jobId).then(
+          (job) => ({ ok: true as const, job }),
+          (e: Error) => ({ ok: false as const, error: e.message }),
+        );
+        const nodes = await nodesP;
         if (this.cancelled) return { kind: 'cancelled' };
         if (nodes !== null) {
           const running = nodes.filter((n) => n.status === 'running').length;
@@ -521,6 +524,8 @@ export class ManagedJobRun {
             };
           }
         }
+        const agent = await agentP;
+        if (this.cancelled) return { kind: 'cancelled' };
         if (agent.ok) {
           lost = 0;
           const j = agent.job;
@@ -653,13 +658,25 @@ export class ManagedJobRun {
       // Retried: a teardown that fails (the cloud's API unreachable) must not leave the cluster.
       for (let attempt = 0; ; attempt++) {
         try {
-          await down(store, name, { onStep: (m) => this.log(`task ${i}: ${m}`) });
+          // A recovery keeps the task's buckets (`persistent: false` ones hold its checkpoints too);
+          // they go when the task is done with its cluster (SkyPilot: at the job's cleanup).
+          await down(store, name, {
+            onStep: (m) => this.log(`task ${i}: ${m}`),
+            keepBuckets: o.keepName === true,
+          });
           break;
         } catch (e) {
           this.log(`task ${i}: teardown of ${name} failed: ${(e as Error).message}; retrying`);
           await sleep(Math.min(1000 * 2 ** attempt, 30_000));
         }
       }
+    }
+    if (!o.keepName && store.storageUses().some((u) => u.cluster === name)) {
+      // Buckets kept by a recovery whose cluster is gone by now (no record left for `down`).
+      const { releaseStorage } = await import('../storage/index.js');
+      await releaseStorage(store, name, { onStep: (m) => this.log(`task ${i}: ${m}`) }).catch((e: Error) =>
+        this.log(`task ${i}: the buckets of ${name} could not be released: ${e.message}`),
+      );
     }
     const cost =
       t.clusterSince !== null && t.clusterHourly !== null

@@ -74,6 +74,11 @@ export interface LaunchOptions extends SdkEvents {
    * controller's `EAGER_NEXT_REGION` recovery leaves the region it was preempted in this way.
    */
   avoid?: BlocklistEntry[];
+  /**
+   * A failed launch keeps the buckets it prepared (its `persistent: false` ones too): the jobs
+   * controller's, whose task keeps its checkpoints in them until the job is done.
+   */
+  keepBuckets?: boolean;
 }
 
 export interface LaunchResult {
@@ -144,7 +149,7 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
         async (e) => {
           // Nothing was launched (the failover loop removed every attempt and the record went): the
           // buckets this launch made for it with `persistent: false` go too.
-          if (storage && !store.getCluster(name)) {
+          if (storage && !opts.keepBuckets && !store.getCluster(name)) {
             const { releaseStorage } = await import('../storage/index.js');
             await releaseStorage(store, name, { onStep: step }).catch(() => {});
           }

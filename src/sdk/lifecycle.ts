@@ -47,7 +47,14 @@ export async function stop(store: Store, name: string, ev: SdkEvents = {}): Prom
 export async function down(
   store: Store,
   name: string,
-  ev: SdkEvents & { purge?: boolean } = {},
+  ev: SdkEvents & {
+    purge?: boolean;
+    /**
+     * Keep the cluster's buckets (its `persistent: false` ones too) and their uses: the managed-jobs
+     * controller recovering a job onto a new cluster of the same name, whose checkpoints they hold.
+     */
+    keepBuckets?: boolean;
+  } = {},
 ): Promise<void> {
   const removed: string[] = [];
   try {
@@ -64,7 +71,7 @@ export async function down(
 async function tearDown(
   store: Store,
   name: string,
-  ev: SdkEvents & { purge?: boolean },
+  ev: SdkEvents & { purge?: boolean; keepBuckets?: boolean },
   removed: string[],
 ): Promise<void> {
   const rec = store.getCluster(name) ?? (await adoptUnknown(store, name, ev));
@@ -127,7 +134,7 @@ async function tearDown(
       });
       bookkeep('removing its record', () => store.removeCluster(name));
     }
-    await releaseBuckets(store, name, ev);
+    if (!ev.keepBuckets) await releaseBuckets(store, name, ev);
   } finally {
     release();
   }

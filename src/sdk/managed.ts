@@ -155,7 +155,12 @@ async function rpc<T>(c: Pick<Controller, 'runner' | 'cli'>, op: string[], input
     timeoutMs: 120_000,
   });
   if (r.code !== 0) {
-    const msg = r.stderr.trim().split('\n').filter(Boolean).pop() ?? `exit code ${r.code}`;
+    const lines = r.stderr.trim().split('\n').filter(Boolean);
+    // The controller answered with a user error (exit code 1: an unknown job id, an ambiguous name):
+    // its own words, as a user error here too.
+    const refused = r.code === 1 ? lines.find((l) => l.startsWith('error: ')) : undefined;
+    if (refused) throw new UserError(refused.slice('error: '.length));
+    const msg = lines.pop() ?? `exit code ${r.code}`;
     throw new CloudError(`the jobs controller did not answer '${op[0]}': ${msg}`);
   }
   try {
