@@ -263,8 +263,9 @@ function storageMountsOf(task: Task): Record<string, StorageMount> | null {
 
 /**
  * Mounts (or copies) the task's buckets on every node. Nodes launched with S3 access of their own
- * (AWS: the instance profile in the cluster's spec) get no keys; every other cloud's nodes get the
- * client's, as a 0600 file.
+ * (AWS: the instance profile in the cluster's spec) get no keys, unless the store is at an endpoint
+ * of its own (an S3-compatible store, moto): the instance profile's credentials are AWS's and mean
+ * nothing there. Every other cloud's nodes get the client's keys, as a 0600 file.
  */
 async function mountBuckets(
   rec: ClusterRecord,
@@ -277,7 +278,7 @@ async function mountBuckets(
     import('../storage/node.js'),
   ]);
   const access = await s3Access();
-  const ownAccess = rec.cloud === 'aws' && rec.spec?.storage?.includes('s3');
+  const ownAccess = rec.cloud === 'aws' && rec.spec?.storage?.includes('s3') && !access.endpoint;
   await mountStorage(rec.nodes, runners, mounts, ownAccess ? { ...access, credentials: undefined } : access, {
     signal,
   });
