@@ -482,19 +482,19 @@ export class ManagedJobRun {
     try {
       for (;;) {
         if (this.cancelled) return { kind: 'cancelled' };
-        const [nodes, agent] = await Promise.all([
-          cloudOf(rec)
-            .provider(rec.region)
-            .queryInstances(name)
-            .then(
-              (n) => n,
-              () => null,
-            ),
-          this.agentJob(name, jobId).then(
-            (job) => ({ ok: true as const, job }),
-            (e: Error) => ({ ok: false as const, error: e.message }),
-          ),
-        ]);
+        // Both asked at once; the cloud's answer is awaited first: nodes it no longer runs are a
+        // preemption at once, without waiting for the agent's SSH contact to time out.
+        const agentAnswer = this.agentJob(name, jobId).then(
+          (job) => ({ ok: true as const, job }),
+          (e: Error) => ({ ok: false as const, error: e.message }),
+        );
+        const nodes = await cloudOf(rec)
+          .provider(rec.region)
+          .queryInstances(name)
+          .then(
+            (n) => n,
+            () => null,
+          );
         if (this.cancelled) return { kind: 'cancelled' };
         if (nodes !== null) {
           const running = nodes.filter((n) => n.status === 'running').length;
@@ -506,6 +506,8 @@ export class ManagedJobRun {
             };
           }
         }
+        const agent = await agentAnswer;
+        if (this.cancelled) return { kind: 'cancelled' };
         if (agent.ok) {
           lost = 0;
           const j = agent.job;
