@@ -191,13 +191,30 @@ async function ensureController(
   await carryCredentials(c, clouds);
   if (!c.serving) {
     ev.onStep?.('Starting the jobs controller process.');
-    const { submitTask } = await import('./jobs.js');
-    await submitTask(store, c.rec, serveTask(c.cli), {
-      withSetup: false,
-      demand: { cpus: 0.5, accelerators: null },
-    });
+    await startServe(store, c);
   }
   return c;
+}
+
+/** Submits the controller's process (its restart loop) as a job of the controller cluster's agent. */
+async function startServe(store: Store, c: Controller): Promise<void> {
+  const { submitTask } = await import('./jobs.js');
+  await submitTask(store, c.rec, serveTask(c.cli), {
+    withSetup: false,
+    demand: { cpus: 0.5, accelerators: null },
+  });
+  c.serving = true;
+}
+
+/**
+ * The controller's process is started again when nothing serves while a job is unfinished (its
+ * loop was killed, which ends the process too): any client command that talks to the controller
+ * brings it back. The credentials it was given last are still on its node.
+ */
+async function reviveServe(store: Store, c: Controller, jobs?: ManagedJobRecord[]): Promise<void> {
+  if (c.serving) return;
+  const all = jobs ?? (await rpc<{ now: number; jobs: ManagedJobRecord[] }>(c, ['queue'])).jobs;
+  if (all.some((j) => !isManagedTerminal(j.status) || j.phase !== 'idle')) await startServe(store, c);
 }
 
 /**
@@ -404,6 +421,7 @@ export async function managedQueue(o: { all?: boolean; store?: Store } = {}): Pr
   if (!c) return [];
   try {
     const r = await rpc<{ now: number; jobs: ManagedJobRecord[] }>(c, ['queue']);
+    await reviveServe(store, c, r.jobs);
     const jobs = r.jobs.map((j) => withFigures(j, r.now));
     return o.all === false ? jobs.filter((j) => !isManagedTerminal(j.status)) : jobs;
   } finally {
@@ -426,6 +444,7 @@ export async function managedCancel(o: {
       name: o.name ?? null,
       all: o.all ?? false,
     });
+    await reviveServe(store, c);
     return r.cancelled;
   } finally {
     await c.runner.close();
@@ -444,6 +463,7 @@ export async function managedLogs(o: {
   const store = o.store ?? openStore();
   const c = await requireController(store);
   try {
+    await reviveServe(store, c);
     let id = o.id;
     if (id === undefined) {
       const r = await rpc<{ now: number; jobs: ManagedJobRecord[] }>(c, ['queue']);
