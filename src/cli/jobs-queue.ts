@@ -1,13 +1,29 @@
 /** `skyhop jobs queue`: managed jobs, SkyPilot's columns (a pipeline: a row per task under its job). */
 import { options, type OptionsOf, flags } from './options.js';
-import { ago, duration, printJson, table } from './ui.js';
+import { ago, duration, printJson, progress, table } from './ui.js';
 
-export const parse = options({ all: flags.bool(), json: flags.bool(), skipFinished: flags.bool() });
+export const parse = options({
+  all: flags.bool(),
+  json: flags.bool(),
+  skipFinished: flags.bool(),
+  refresh: flags.bool(),
+});
 export type JobsQueueOptions = OptionsOf<typeof parse>;
 
 export default async function jobsQueueCmd(o: JobsQueueOptions): Promise<number> {
-  const { managedQueue, isManagedTerminal } = await import('../sdk/managed.js');
-  let jobs = await managedQueue();
+  const { managedQueue, isManagedTerminal, managedControllerStopped } = await import('../sdk/managed.js');
+  const ui = o.refresh ? await progress() : null;
+  let jobs: Awaited<ReturnType<typeof managedQueue>>;
+  try {
+    jobs = await managedQueue({ refresh: o.refresh, onStep: (m) => ui?.step(m) });
+  } finally {
+    ui?.stop();
+  }
+  if (!o.refresh && managedControllerStopped()) {
+    process.stderr.write(
+      'The jobs controller is stopped (it stops itself once idle), so its jobs are not listed; `skyhop jobs queue --refresh` starts it.\n',
+    );
+  }
   if (o.skipFinished) jobs = jobs.filter((j) => !isManagedTerminal(j.status));
   if (o.json) {
     printJson(jobs);

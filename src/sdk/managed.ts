@@ -414,9 +414,28 @@ async function requireController(store: Store): Promise<Controller> {
   return c;
 }
 
-/** `jobs queue`: every managed job (newest first), or only unfinished ones. */
-export async function managedQueue(o: { all?: boolean; store?: Store } = {}): Promise<ManagedJob[]> {
+/**
+ * Whether the jobs controller's cluster exists but is not UP (it stops itself once idle, or was
+ * stopped): its jobs, finished or not, are then out of sight until it is started.
+ */
+export function managedControllerStopped(store: Store = openStore()): boolean {
+  const rec = store.getCluster(CONTROLLER_CLUSTER);
+  return !!rec && rec.status !== 'UP';
+}
+
+/**
+ * `jobs queue`: every managed job (newest first), or only unfinished ones. `refresh` (SkyPilot's
+ * `sky jobs queue --refresh`) first starts a controller that is not UP; without it, a stopped
+ * controller's jobs are not listed (`managedControllerStopped` says so).
+ */
+export async function managedQueue(
+  o: { all?: boolean; refresh?: boolean; store?: Store } & SdkEvents = {},
+): Promise<ManagedJob[]> {
   const store = o.store ?? openStore();
+  if (o.refresh && managedControllerStopped(store)) {
+    const { start } = await import('./lifecycle.js');
+    await start(store, CONTROLLER_CLUSTER, { onStep: o.onStep });
+  }
   const c = await existingController(store);
   if (!c) return [];
   try {
