@@ -1,27 +1,36 @@
 /** `skyhop jobs queue`: managed jobs, SkyPilot's columns (a pipeline: a row per task under its job). */
 import { options, type OptionsOf, flags } from './options.js';
-import { ago, duration, printJson, table } from './ui.js';
+import { ago, duration, printJson, progress, table } from './ui.js';
 
-export const parse = options({ all: flags.bool(), json: flags.bool(), skipFinished: flags.bool() });
+export const parse = options({
+  all: flags.bool(),
+  json: flags.bool(),
+  skipFinished: flags.bool(),
+  refresh: flags.bool(),
+});
 export type JobsQueueOptions = OptionsOf<typeof parse>;
 
 export default async function jobsQueueCmd(o: JobsQueueOptions): Promise<number> {
-  const { managedQueue, isManagedTerminal } = await import('../sdk/managed.js');
-  let jobs = await managedQueue();
+  const { managedQueue, isManagedTerminal, managedControllerStopped } = await import('../sdk/managed.js');
+  const ui = o.refresh ? await progress() : null;
+  let jobs: Awaited<ReturnType<typeof managedQueue>>;
+  try {
+    jobs = await managedQueue({ refresh: o.refresh, onStep: (m) => ui?.step(m) });
+  } finally {
+    ui?.stop();
+  }
+  if (!o.refresh && managedControllerStopped()) {
+    process.stderr.write(
+      'The jobs controller is stopped (it stops itself once idle), so its jobs are not listed; `skyhop jobs queue --refresh` starts it.\n',
+    );
+  }
   if (o.skipFinished) jobs = jobs.filter((j) => !isManagedTerminal(j.status));
   if (o.json) {
     printJson(jobs);
     return 0;
   }
   if (jobs.length === 0) {
-    const { CONTROLLER_CLUSTER } = await import('../sdk/managed.js');
-    const { openStore } = await import('../state/index.js');
-    const ctrl = openStore().getCluster(CONTROLLER_CLUSTER);
-    process.stdout.write(
-      ctrl && ctrl.status !== 'UP'
-        ? `No managed jobs to show: the jobs controller is ${ctrl.status} (it stops when idle). \`skyhop start ${CONTROLLER_CLUSTER}\` shows its history again; \`skyhop jobs launch\` starts it too.\n`
-        : 'No managed jobs.\n',
-    );
+    process.stdout.write('No managed jobs.\n');
     return 0;
   }
   const now = Date.now();

@@ -260,6 +260,7 @@ export function buildProgram(): Command {
     .description('Show managed jobs')
     .option('-a, --all', 'show every column (start, cluster, cloud/region/zone)')
     .option('-s, --skip-finished', 'only unfinished jobs')
+    .option('-r, --refresh', 'start the jobs controller first if it is stopped')
     .option('--json', 'print JSON')
     .action(lazy(() => import('./jobs-queue.js')));
   jobs

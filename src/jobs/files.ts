@@ -8,7 +8,7 @@
  *   controller/env.json           the credentials' environment the client carried (0600)
  *   controller/serve.json         the serving process: its pid and build
  */
-import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface JobFiles {
@@ -16,7 +16,7 @@ export interface JobFiles {
   runLog: string;
   controllerLog: string;
   secrets: string;
-  appendRun(chunk: string): void;
+  appendRun(chunk: string | Buffer): void;
 }
 
 export function jobFiles(home: string, id: number): JobFiles {
@@ -44,12 +44,21 @@ export function uploadsDir(home: string): string {
   return join(home, 'managed', 'uploads');
 }
 
-function append(path: string, text: string): void {
+function append(path: string, text: string | Buffer): void {
   try {
     appendFileSync(path, text);
   } catch {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     appendFileSync(path, text);
+  }
+}
+
+/** A file's size in bytes (0 when it is missing). */
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -28,7 +28,7 @@ import { CloudError, SkyhopError, UserError } from '../util/errors.js';
 import { sleep } from '../util/sleep.js';
 import { DEFAULT_RECOVERY_STRATEGY } from '../task/recovery.js';
 import type { ManagedRequest } from '../sdk/managed.js';
-import { appendLine, type JobFiles } from './files.js';
+import { appendLine, fileSize, type JobFiles } from './files.js';
 
 /** What ends the watch of a task's current cluster. */
 type Watched =
@@ -319,7 +319,12 @@ export class ManagedJobRun {
     const t0 = this.rec().tasks[i]!;
     this.setTask(
       i,
-      { status: mode === 'first' ? 'STARTING' : 'RECOVERING', cluster: name, clusterJobId: null },
+      {
+        status: mode === 'first' ? 'STARTING' : 'RECOVERING',
+        cluster: name,
+        clusterJobId: null,
+        logStream: null,
+      },
       { phase: 'launching' },
     );
     const recovery = task.jobRecovery ?? DEFAULT_RECOVERY;
@@ -606,23 +611,44 @@ export class ManagedJobRun {
     }
   }
 
-  /** Copies the running job's output into the managed job's log, until the attempt ends. */
+  /**
+   * Copies the running job's output into the managed job's log, until the attempt ends. The log is
+   * journaled: where this attempt's part of it starts (its header line included) is in the task's
+   * row before anything is written, so a restarted controller, which follows the agent's log from
+   * its start again, appends only the bytes that are not there yet.
+   */
   private streamLogs(i: number, name: string, jobId: number): void {
     const rec = this.o.store.getCluster(name);
     if (!rec) return;
     const ac = new AbortController();
     this.logs = ac;
     const t = this.rec().tasks[i]!;
+    const of = `${name}#${jobId}`;
+    const size = fileSize(this.o.files.runLog);
+    let skip = 0;
+    if (t.logStream?.of === of && t.logStream.from <= size) skip = size - t.logStream.from;
+    else this.setTask(i, { logStream: { of, from: size } });
+    const put = (text: string): void => {
+      let b = Buffer.from(text);
+      if (skip >= b.length) {
+        skip -= b.length;
+        return;
+      }
+      if (skip > 0) {
+        b = b.subarray(skip);
+        skip = 0;
+      }
+      this.o.files.appendRun(b);
+    };
     if (t.recoveryCount > 0 || i > 0) {
-      appendLine(
-        this.o.files.runLog,
-        `(skyhop) task ${i} (${t.name}) on ${name}${t.recoveryCount > 0 ? `, recovery ${t.recoveryCount}` : ''}:`,
+      put(
+        `(skyhop) task ${i} (${t.name}) on ${name}${t.recoveryCount > 0 ? `, recovery ${t.recoveryCount}` : ''}:\n`,
       );
     }
     this.logsDone = followJob(this.o.store, rec, jobId, {
       follow: true,
       signal: ac.signal,
-      onOutput: (c) => this.o.files.appendRun(c),
+      onOutput: put,
     }).then(
       () => {},
       () => {

@@ -6,7 +6,7 @@
  *   restart                   ends the serving process (its job's loop starts it again, with this build)
  *   submit       (stdin)      writes the carried credentials (0600), records a managed job (PENDING) and
  *                             its secrets (0600), wakes the controller; {id, serving, serveBuild}
- *   queue                     {now, jobs}
+ *   queue                     {now, jobs, serving, serveBuild}
  *   clusters                  {clusters}: the names of the clusters the controller owns
  *   cancel       (stdin)      {cancelled: ids}
  *   logs ID [--controller] [--no-follow]
@@ -107,9 +107,17 @@ export async function controllerOp(
       answer({ clusters: [...names].sort() });
       return 0;
     }
-    case 'queue':
-      answer({ now: Date.now(), jobs: openStore().listManagedJobs() });
+    case 'queue': {
+      const serving = await controllerServing();
+      const rec = readJson<{ build?: string | null }>(serveRecordPath(skyhopHome()), {});
+      answer({
+        now: Date.now(),
+        jobs: openStore().listManagedJobs(),
+        serving,
+        serveBuild: serving ? (rec.build ?? null) : null,
+      });
       return 0;
+    }
     case 'cancel': {
       const c = await input<{ ids: number[] | null; name: string | null; all: boolean }>();
       answer({ cancelled: cancel(c) });

@@ -493,13 +493,52 @@ export async function controllerClusters(store: Store): Promise<Set<string>> {
   }
 }
 
-/** `jobs queue`: every managed job (newest first), or only unfinished ones. */
-export async function managedQueue(o: { all?: boolean; store?: Store } = {}): Promise<ManagedJob[]> {
+/**
+ * Whether the jobs controller's cluster exists but is not UP (it stops itself once idle, or was
+ * stopped): its jobs, finished or not, are then out of sight until it is started.
+ */
+export function managedControllerStopped(store: Store = openStore()): boolean {
+  const rec = store.getCluster(CONTROLLER_CLUSTER);
+  return !!rec && rec.status !== 'UP';
+}
+
+/** `jobs-controller queue`'s answer. */
+interface QueueAnswer {
+  now: number;
+  jobs: ManagedJobRecord[];
+  serving: boolean;
+  serveBuild: string | null;
+}
+
+/**
+ * The controller's jobs; and when one is unfinished while no process serves (its loop was killed,
+ * which ends the process too) or the process runs another build, the process is started (or
+ * restarted) as a submission would: any client command that reads the jobs brings it back.
+ */
+async function readJobs(store: Store, c: Controller): Promise<QueueAnswer> {
+  const r = await rpc<QueueAnswer>(c, ['queue']);
+  if (r.jobs.some((j) => !isManagedTerminal(j.status) || j.phase !== 'idle'))
+    await ensureServing(store, c, r, {});
+  return r;
+}
+
+/**
+ * `jobs queue`: every managed job (newest first), or only unfinished ones. `refresh` (SkyPilot's
+ * `sky jobs queue --refresh`) first starts a controller that is not UP; without it, a stopped
+ * controller's jobs are not listed (`managedControllerStopped` says so).
+ */
+export async function managedQueue(
+  o: { all?: boolean; refresh?: boolean; store?: Store } & SdkEvents = {},
+): Promise<ManagedJob[]> {
   const store = o.store ?? openStore();
+  if (o.refresh && managedControllerStopped(store)) {
+    const { start } = await import('./lifecycle.js');
+    await start(store, CONTROLLER_CLUSTER, { onStep: o.onStep });
+  }
   const c = await existingController(store);
   if (!c) return [];
   try {
-    const r = await rpc<{ now: number; jobs: ManagedJobRecord[] }>(c, ['queue']);
+    const r = await readJobs(store, c);
     const jobs = r.jobs.map((j) => withFigures(j, r.now));
     return o.all === false ? jobs.filter((j) => !isManagedTerminal(j.status)) : jobs;
   } finally {
@@ -522,6 +561,8 @@ export async function managedCancel(o: {
       name: o.name ?? null,
       all: o.all ?? false,
     });
+    // A cancel is carried out by the controller's process: it must be there.
+    await readJobs(store, c);
     return r.cancelled;
   } finally {
     await c.runner.close();
@@ -540,9 +581,9 @@ export async function managedLogs(o: {
   const store = o.store ?? openStore();
   const c = await requireController(store);
   try {
+    const r = await readJobs(store, c);
     let id = o.id;
     if (id === undefined) {
-      const r = await rpc<{ now: number; jobs: ManagedJobRecord[] }>(c, ['queue']);
       if (r.jobs.length === 0) throw new UserError('there are no managed jobs yet');
       id = r.jobs[0]!.id;
     }

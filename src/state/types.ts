@@ -269,6 +269,12 @@ export interface ManagedTaskState {
   infra: string | null;
   exitCode: number | null;
   reason: string | null;
+  /**
+   * The current cluster's job (`<cluster>#<agent job id>`) whose output is being copied into the
+   * managed job's log, and the log's size in bytes when that copy began: a restarted controller
+   * skips what is already there. Reset at each launch.
+   */
+  logStream?: { of: string; from: number } | null;
 }
 
 export interface ManagedJobRecord {
