@@ -19,7 +19,9 @@ import { getJob } from '../agent/client.js';
 import { cloudOf, headRunner } from '../sdk/clusters.js';
 import { followJob, type JobRecord } from '../sdk/jobs.js';
 import {
+  type ClusterRecord,
   describeResources,
+  isManagedTerminal,
   type ManagedJobStatus,
   type ManagedTaskState,
   type Store,
@@ -90,16 +92,6 @@ export function managedTaskId(submittedAt: number, name: string, id: number, ind
   return `skyhop-managed-${ts}_${name}_${id}-${index}`;
 }
 
-export const MANAGED_TERMINAL: ReadonlySet<ManagedJobStatus> = new Set([
-  'SUCCEEDED',
-  'CANCELLED',
-  'FAILED',
-  'FAILED_SETUP',
-  'FAILED_PRECHECKS',
-  'FAILED_NO_RESOURCE',
-  'FAILED_CONTROLLER',
-]);
-
 export class ManagedJobRun {
   private readonly cancel = new AbortController();
   /** Stops the current attempt's log stream. */
@@ -139,7 +131,7 @@ export class ManagedJobRun {
     const status = patch.status;
     this.o.store.updateManagedJob(this.o.id, {
       tasks,
-      ...(status && !MANAGED_TERMINAL.has(status) ? { status } : {}),
+      ...(status && !isManagedTerminal(status) ? { status } : {}),
       ...job,
     });
     if (status && status !== r.tasks[i]?.status) {
@@ -151,7 +143,7 @@ export class ManagedJobRun {
   /** Runs the job from where its row says it is, to its end. */
   async run(): Promise<void> {
     const r = this.rec();
-    if (MANAGED_TERMINAL.has(r.status)) {
+    if (isManagedTerminal(r.status)) {
       // Ended, but its clusters are still being torn down (phase `cleanup`).
       await this.cleanupAll();
       this.o.store.updateManagedJob(this.o.id, { phase: 'idle' });
@@ -211,7 +203,7 @@ export class ManagedJobRun {
     const recovery = task.jobRecovery ?? DEFAULT_RECOVERY;
     let r = this.rec();
     let t = r.tasks[i]!;
-    if (MANAGED_TERMINAL.has(t.status)) return { status: t.status, reason: t.reason };
+    if (isManagedTerminal(t.status)) return { status: t.status, reason: t.reason };
     let mode: 'first' | 'recover' = t.recoveryCount > 0 ? 'recover' : 'first';
 
     // A restarted controller: where was this task?
@@ -291,7 +283,7 @@ export class ManagedJobRun {
   private taskFor(i: number): Task {
     const base = this.o.dag.tasks[i]!;
     const r = this.rec();
-    const ids = this.o.dag.tasks.map((t, k) => managedTaskId(r.submittedAt, r.name, this.o.id, k));
+    const ids = this.o.dag.tasks.map((_, k) => managedTaskId(r.submittedAt, r.name, this.o.id, k));
     return {
       ...base,
       envs: { ...base.envs, SKYPILOT_TASK_ID: ids[i]!, SKYPILOT_TASK_IDS: ids.join('\n') },
@@ -431,13 +423,18 @@ export class ManagedJobRun {
     const rec = this.o.store.getCluster(name);
     if (!rec || res.jobId === null)
       throw new CloudError(`cluster ${name} was launched but its record is missing`);
+    this.runningOn(i, rec, res.jobId);
+  }
+
+  /** Task `i` runs as agent job `jobId` on cluster `rec` (journaled: phase `running`). */
+  private runningOn(i: number, rec: ClusterRecord, jobId: number): void {
     const now = Date.now();
     const t = this.rec().tasks[i]!;
     this.setTask(
       i,
       {
         status: 'RUNNING',
-        clusterJobId: res.jobId,
+        clusterJobId: jobId,
         clusterSince: rec.launchedAt,
         clusterHourly: rec.hourlyPrice * rec.resources.numNodes,
         infra: [rec.cloud, rec.region, rec.zone].filter(Boolean).join('/'),
@@ -463,21 +460,7 @@ export class ManagedJobRun {
       if (q && q.length > 0) {
         const jobId = Math.max(...q.map((j) => j.id));
         this.log(`task ${i}: adopting ${name} (its agent runs job ${jobId})`);
-        const now = Date.now();
-        this.setTask(
-          i,
-          {
-            status: 'RUNNING',
-            clusterJobId: jobId,
-            clusterSince: rec.launchedAt,
-            clusterHourly: rec.hourlyPrice * rec.resources.numNodes,
-            infra: [rec.cloud, rec.region, rec.zone].filter(Boolean).join('/'),
-            resources: describeResources(rec.resources),
-            startedAt: t.startedAt ?? now,
-            runningSince: now,
-          },
-          { phase: 'running' },
-        );
+        this.runningOn(i, rec, jobId);
         return true;
       }
     }

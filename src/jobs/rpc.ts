@@ -28,14 +28,13 @@ import {
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { CarriedCredentials, ManagedSubmission } from '../sdk/managed.js';
-import { type ManagedTaskState, openStore } from '../state/index.js';
+import { isManagedTerminal, newManagedTask, openStore } from '../state/index.js';
 import { UserError } from '../util/errors.js';
 import { skyhopHome } from '../util/paths.js';
 import { sleep } from '../util/sleep.js';
 import { controllerServing, serve, wakeController } from './controller.js';
 import { buildId } from '../util/build-id.js';
 import { controllerEnvPath, jobFiles, readJson, serveRecordPath, writePrivate } from './files.js';
-import { MANAGED_TERMINAL } from './job.js';
 
 /** How often `logs` looks for new output. */
 const LOG_POLL_MS = 100;
@@ -158,25 +157,7 @@ export function recordSubmission(s: ManagedSubmission): number {
   const pending = join(home, 'managed', `pending-${process.pid}-${Date.now()}.json`);
   mkdirSync(dirname(pending), { recursive: true, mode: 0o700 });
   writeFileSync(pending, JSON.stringify(s.secrets ?? []), { mode: 0o600 });
-  const tasks: ManagedTaskState[] = s.dag.tasks.map((t, i) => ({
-    name: t.name ?? `task-${i}`,
-    status: 'PENDING',
-    resources: '-',
-    startedAt: null,
-    endedAt: null,
-    recoveryCount: 0,
-    restartsOnErrors: 0,
-    runMs: 0,
-    runningSince: null,
-    cost: 0,
-    cluster: null,
-    clusterJobId: null,
-    clusterSince: null,
-    clusterHourly: null,
-    infra: null,
-    exitCode: null,
-    reason: null,
-  }));
+  const tasks = s.dag.tasks.map((t, i) => newManagedTask(t.name ?? `task-${i}`));
   const id = store.insertManagedJob({
     name: s.name,
     user: s.user,
@@ -194,7 +175,7 @@ function cancel(c: { ids: number[] | null; name: string | null; all: boolean }):
   const store = openStore();
   if (c.all) return store.requestManagedCancel('all');
   if (c.name !== null) {
-    const live = store.listManagedJobs().filter((j) => j.name === c.name && !MANAGED_TERMINAL.has(j.status));
+    const live = store.listManagedJobs().filter((j) => j.name === c.name && !isManagedTerminal(j.status));
     if (live.length === 0) throw new UserError(`no unfinished managed job is named '${c.name}'`);
     if (live.length > 1) {
       throw new UserError(
@@ -236,7 +217,7 @@ async function logs(id: number, flags: { controller?: boolean; follow?: boolean 
   };
   for (;;) {
     const j = store.getManagedJob(id)!;
-    const ended = MANAGED_TERMINAL.has(j.status);
+    const ended = isManagedTerminal(j.status);
     drain();
     if (ended || flags.follow === false) {
       process.stderr.write(`${JSON.stringify({ status: j.status, reason: j.reason })}\n`);

@@ -20,6 +20,7 @@ import type { Cloud } from '../clouds/types.js';
 import type { Dag, Task } from '../core/task.js';
 import type { CommandRunner } from '../runtime/types.js';
 import {
+  isManagedTerminal,
   type ClusterRecord,
   type ManagedJobRecord,
   type ManagedJobStatus,
@@ -56,19 +57,7 @@ export interface ManagedSubmission {
   request: ManagedRequest;
 }
 
-export const MANAGED_TERMINAL_STATUSES: readonly ManagedJobStatus[] = [
-  'SUCCEEDED',
-  'CANCELLED',
-  'FAILED',
-  'FAILED_SETUP',
-  'FAILED_PRECHECKS',
-  'FAILED_NO_RESOURCE',
-  'FAILED_CONTROLLER',
-];
-
-export function isManagedTerminal(s: ManagedJobStatus): boolean {
-  return MANAGED_TERMINAL_STATUSES.includes(s);
-}
+export { isManagedTerminal, MANAGED_TERMINAL_STATUSES } from '../state/index.js';
 
 /** A managed job as `jobs queue` shows it: the record plus what is computed from it now. */
 export interface ManagedJob extends ManagedJobRecord {
@@ -173,7 +162,7 @@ async function rpc<T>(c: Pick<Controller, 'runner' | 'cli'>, op: string[], input
 /** The controller's node if its cluster is UP (nothing launched), or null. */
 async function existingController(store: Store): Promise<Controller | null> {
   const rec = store.getCluster(CONTROLLER_CLUSTER);
-  if (!rec || rec.status !== 'UP') return null;
+  if (rec?.status !== 'UP') return null;
   const runner = headRunner(rec);
   const cli = cliOn(rec);
   const conn = rec.nodes[0]?.connection;

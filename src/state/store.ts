@@ -24,6 +24,7 @@ import {
   statfsSync,
 } from 'node:fs';
 import { type CostEvent, computeCostRows } from './cost.js';
+import { MANAGED_TERMINAL_STATUSES } from './managed.js';
 import { migrate, refuseNewer } from './migrations.js';
 import { describeSelf, isProcessAlive, selfStartTime } from './process.js';
 import type {
@@ -42,6 +43,7 @@ import type {
   LaunchedResources,
   LockHolder,
   LockOptions,
+  ManagedJobInput,
   ManagedJobPatch,
   ManagedJobRecord,
   ManagedJobStatus,
@@ -270,17 +272,7 @@ interface ManagedRow {
 }
 
 /** The managed-job states that are ends (SQL list). */
-const MANAGED_TERMINAL_SQL = [
-  'SUCCEEDED',
-  'CANCELLED',
-  'FAILED',
-  'FAILED_SETUP',
-  'FAILED_PRECHECKS',
-  'FAILED_NO_RESOURCE',
-  'FAILED_CONTROLLER',
-]
-  .map((s) => `'${s}'`)
-  .join(', ');
+const MANAGED_TERMINAL_SQL = MANAGED_TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ');
 
 interface LockRow {
   token: string;
@@ -827,13 +819,7 @@ export class SqliteStore implements Store {
     };
   }
 
-  insertManagedJob(input: {
-    name: string;
-    user: string;
-    tasks: ManagedTaskState[];
-    dag: string;
-    request: string;
-  }): number {
+  insertManagedJob(input: ManagedJobInput): number {
     const now = Date.now();
     return this.durably(() =>
       Number(

@@ -293,6 +293,15 @@ export interface ManagedJobRecord {
   updatedAt: number;
 }
 
+/** What `insertManagedJob` records: the graph and request as JSON, never secrets. */
+export interface ManagedJobInput {
+  name: string;
+  user: string;
+  tasks: ManagedTaskState[];
+  dag: string;
+  request: string;
+}
+
 export type ManagedJobPatch = Partial<
   Pick<ManagedJobRecord, 'status' | 'reason' | 'startedAt' | 'endedAt' | 'currentTask' | 'phase' | 'tasks'>
 >;
@@ -386,13 +395,7 @@ export interface Store {
    * Records a managed job (PENDING) with its task graph and request as JSON (never its secrets) and
    * returns its id. Durable (synchronous=FULL).
    */
-  insertManagedJob(input: {
-    name: string;
-    user: string;
-    tasks: ManagedTaskState[];
-    dag: string;
-    request: string;
-  }): number;
+  insertManagedJob(input: ManagedJobInput): number;
   getManagedJob(id: number): ManagedJobRecord | null;
   /** The job's task graph and request, as inserted. */
   managedJobInput(id: number): { dag: string; request: string } | null;

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import type { EmulatorHandle } from '../helpers/fluffycloud.js';
 import { type Run, Sandbox } from './harness.js';
+import { MANAGED_TERMINAL_STATUSES } from '../../src/state/index.js';
 
 /** A managed job as `jobs queue --json` prints it (the fields the tests read). */
 export interface QueueJob {
@@ -31,15 +32,8 @@ export interface QueueJob {
   }>;
 }
 
-export const ENDED = new Set([
-  'SUCCEEDED',
-  'CANCELLED',
-  'FAILED',
-  'FAILED_SETUP',
-  'FAILED_PRECHECKS',
-  'FAILED_NO_RESOURCE',
-  'FAILED_CONTROLLER',
-]);
+/** The states a managed job ends in (the product's own list). */
+export const ENDED: ReadonlySet<string> = new Set(MANAGED_TERMINAL_STATUSES);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

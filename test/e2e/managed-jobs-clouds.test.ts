@@ -23,6 +23,7 @@ import {
   startMoto,
 } from '../helpers/moto.js';
 import { Sandbox } from './harness.js';
+import { MANAGED_TERMINAL_STATUSES } from '../../src/state/index.js';
 
 const missing = motoMissing() ?? motoHostsMissing();
 if (missing) console.log(`# managed jobs across clouds skipped: ${missing}`);
@@ -46,15 +47,7 @@ interface QueueJob {
   tasks: QueueTask[];
 }
 
-const ENDED = new Set([
-  'SUCCEEDED',
-  'CANCELLED',
-  'FAILED',
-  'FAILED_SETUP',
-  'FAILED_PRECHECKS',
-  'FAILED_NO_RESOURCE',
-  'FAILED_CONTROLLER',
-]);
+const ENDED: ReadonlySet<string> = new Set(MANAGED_TERMINAL_STATUSES);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { validateClusterName } from '../../../src/sdk/clusters.js';
 import { managedClusterName, managedTaskId } from '../../../src/jobs/job.js';
 import { withFigures } from '../../../src/sdk/managed.js';
-import type { ManagedJobRecord, ManagedTaskState } from '../../../src/state/index.js';
+import { type ManagedJobRecord, type ManagedTaskState, newManagedTask } from '../../../src/state/index.js';
 
 test('cluster names: <name>-<id>, a pipeline task <name>-<id>-<i>, always a valid cluster name', () => {
   assert.equal(managedClusterName('train', 7, 0, 1), 'train-7');
@@ -24,26 +24,7 @@ test('SKYPILOT_TASK_ID: the submission time, name, id and task index (the same o
 });
 
 function task(p: Partial<ManagedTaskState>): ManagedTaskState {
-  return {
-    name: 't',
-    status: 'RUNNING',
-    resources: '1x x',
-    startedAt: 0,
-    endedAt: null,
-    recoveryCount: 0,
-    restartsOnErrors: 0,
-    runMs: 0,
-    runningSince: null,
-    cost: 0,
-    cluster: null,
-    clusterJobId: null,
-    clusterSince: null,
-    clusterHourly: null,
-    infra: null,
-    exitCode: null,
-    reason: null,
-    ...p,
-  };
+  return { ...newManagedTask('t'), status: 'RUNNING', resources: '1x x', startedAt: 0, ...p };
 }
 
 test('figures: cost of ended clusters plus the current one so far; running time; recoveries summed', () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { type ManagedTaskState, openStore, SCHEMA_VERSION } from '../../../src/state/index.js';
+import { newManagedTask, openStore, SCHEMA_VERSION } from '../../../src/state/index.js';
 import { tempHome } from './helpers.js';
 
 let t: ReturnType<typeof tempHome>;
@@ -12,29 +12,7 @@ beforeEach(() => {
 });
 afterEach(() => t.cleanup());
 
-function task(name: string): ManagedTaskState {
-  return {
-    name,
-    status: 'PENDING',
-    resources: '-',
-    startedAt: null,
-    endedAt: null,
-    recoveryCount: 0,
-    restartsOnErrors: 0,
-    runMs: 0,
-    runningSince: null,
-    cost: 0,
-    cluster: null,
-    clusterJobId: null,
-    clusterSince: null,
-    clusterHourly: null,
-    infra: null,
-    exitCode: null,
-    reason: null,
-  };
-}
-
-const input = (name: string, tasks = [task('t0')]) => ({
+const input = (name: string, tasks = [newManagedTask('t0')]) => ({
   name,
   user: 'u',
   tasks,
@@ -71,7 +49,7 @@ test('a v4 database gains the managed_jobs table, its clusters and buckets kept'
 test('insert, read back, update a task and the phase; ids grow; newest first', () => {
   const s = openStore();
   const a = s.insertManagedJob(input('a'));
-  const b = s.insertManagedJob(input('b', [task('x'), task('y')]));
+  const b = s.insertManagedJob(input('b', [newManagedTask('x'), newManagedTask('y')]));
   assert.ok(b > a);
   const r = s.getManagedJob(a);
   assert.ok(r);
