@@ -256,30 +256,26 @@ async function controllerTask(): Promise<Task> {
     const canStop = resources.some((r) => r.cloud === undefined || getCloud(r.cloud).features.has('stop'));
     if (!canStop) stop = null;
   }
-  return {
-    name: 'jobs-controller',
-    numNodes: 1,
-    envs: {},
-    secrets: {},
-    fileMounts: {},
-    run: '',
-    resources: resources.map((r) => ({
-      ...r,
-      ...(stop ? { autostop: { idleMinutes: 1, down: stop.down } } : {}),
-    })),
-    ordered: false,
-  };
+  return controllerJob(
+    '',
+    resources.map((r) => ({ ...r, ...(stop ? { autostop: { idleMinutes: 1, down: stop.down } } : {}) })),
+  );
 }
 
+/** The controller's process, as a job of its cluster's agent. */
 function serveTask(cli: string): Task {
+  return controllerJob(serveLine(cli), [{ useSpot: false }]);
+}
+
+function controllerJob(run: string, resources: Task['resources']): Task {
   return {
     name: 'jobs-controller',
     numNodes: 1,
     envs: {},
     secrets: {},
     fileMounts: {},
-    run: serveLine(cli),
-    resources: [{ useSpot: false }],
+    run,
+    resources,
     ordered: false,
   };
 }
