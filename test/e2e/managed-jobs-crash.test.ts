@@ -24,7 +24,9 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { seededRng } from '../../src/emulators/fluffycloud/rng.js';
 import { managedClusterName } from '../../src/jobs/job.js';
+import { MANAGED_TERMINAL_STATUSES } from '../../src/state/index.js';
 import { type EmulatorHandle, startEmulator } from '../helpers/fluffycloud.js';
 import { alive, waitFor } from '../unit/runtime/helpers.js';
 import { pidsUnder, Sandbox } from './harness.js';
@@ -33,29 +35,12 @@ const ROUNDS = Number(process.env.SKYHOP_CHAOS_ROUNDS ?? 20);
 const KEY = `fc-chaos-${randomInt(1 << 30)}`;
 const SCENARIO = { users: { chaos: { api_key: KEY } }, boot_delay_s: 1 };
 const CONTROLLER = 'skyhop-jobs-controller';
-const TERMINAL = new Set([
-  'SUCCEEDED',
-  'CANCELLED',
-  'FAILED',
-  'FAILED_SETUP',
-  'FAILED_PRECHECKS',
-  'FAILED_NO_RESOURCE',
-  'FAILED_CONTROLLER',
-]);
+const TERMINAL: ReadonlySet<string> = new Set(MANAGED_TERMINAL_STATUSES);
 
 const SEED = process.env.SKYHOP_CHAOS_SEED ? Number(process.env.SKYHOP_CHAOS_SEED) : randomInt(1 << 30);
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (the emulator's), so a failing run can be replayed. */
+const prng = seededRng;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
