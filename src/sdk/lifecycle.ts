@@ -27,6 +27,9 @@ export async function stop(store: Store, name: string, ev: SdkEvents = {}): Prom
     ev.onStep?.(`Cluster ${name} is already stopped.`);
     return;
   }
+  // The controller's own autostop lands here too: while a job is unfinished it refuses, and the
+  // look at the jobs starts the controller's process again if it had died (src/sdk/managed.ts).
+  if (rec.status === 'UP') await refuseBusyController(store, name, 'stop');
   const release = await store.acquireClusterLock(name, { wait: true });
   try {
     ev.onStep?.(`Stopping ${name}.`);
@@ -77,7 +80,7 @@ async function tearDown(
   const rec = store.getCluster(name) ?? (await adoptUnknown(store, name, ev));
   const intents = store.openIntents(name);
   if (!rec && intents.length === 0) requireCluster(store, name); // throws the usual "does not exist"
-  if (rec?.status === 'UP' && !ev.purge) await refuseBusyController(store, name);
+  if (rec?.status === 'UP' && !ev.purge) await refuseBusyController(store, name, 'tear down');
   // On a full disk the teardown still runs (it is what frees the space and ends the bill); what
   // skyhop records about it is best effort, and the user is told what was skipped.
   const skipped: string[] = [];
@@ -469,9 +472,10 @@ async function releaseBuckets(store: Store, cluster: string, ev: SdkEvents): Pro
 
 /**
  * The jobs controller owns the clusters of its unfinished managed jobs (their records live on it):
- * tearing it down would leave them running unseen, so `down` refuses until they have ended.
+ * tearing it down would leave them running unseen, and stopping it would leave them unwatched, so
+ * `down` and `stop` refuse until they have ended.
  */
-async function refuseBusyController(store: Store, name: string): Promise<void> {
+async function refuseBusyController(store: Store, name: string, verb: 'stop' | 'tear down'): Promise<void> {
   const { CONTROLLER_CLUSTER, managedQueue, isManagedTerminal } = await import('./managed.js');
   if (name !== CONTROLLER_CLUSTER) return;
   // A job that has ended may still be tearing its cluster down (phase `cleanup`).
@@ -480,6 +484,6 @@ async function refuseBusyController(store: Store, name: string): Promise<void> {
     .map((j) => j.id);
   if (live.length === 0) return;
   throw new UserError(
-    `the jobs controller still runs managed job${live.length === 1 ? '' : 's'} ${live.join(', ')}; cancel ${live.length === 1 ? 'it' : 'them'} first (\`skyhop jobs cancel -a\`), then tear it down`,
+    `the jobs controller still runs managed job${live.length === 1 ? '' : 's'} ${live.join(', ')}; cancel ${live.length === 1 ? 'it' : 'them'} first (\`skyhop jobs cancel -a\`), then ${verb} it`,
   );
 }

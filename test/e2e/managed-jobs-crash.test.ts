@@ -15,8 +15,9 @@
  *
  * Two further tests kill at a chosen point: during an ended job's teardown (the restarted controller
  * must finish it), and the bash loop itself (the loop, not a client, restarts a killed `serve`; once
- * the loop is killed, only a client's next `jobs queue` brings the controller back, and `jobs queue
- * --refresh` once the controller's cluster has stopped itself meanwhile).
+ * the loop is killed, a client's next `jobs queue` brings the controller back, and so does the
+ * controller's own autostop, whose `stop` is refused while a job is unfinished; once idle and
+ * stopped, `jobs queue --refresh` starts it).
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
@@ -583,7 +584,7 @@ describe('managed jobs: kill -9 of the controller at random points', { concurren
     });
   });
 
-  test('the bash loop restarts a killed serve; after the loop is killed, the next `jobs queue` (--refresh once stopped) does', async () => {
+  test('the bash loop restarts a killed serve; after the loop is killed, the next `jobs queue` or the refused autostop does', async () => {
     await replayable(async () => {
       const id = await launch('twice', 'loop', false);
       await waitFor(
@@ -605,12 +606,23 @@ describe('managed jobs: kill -9 of the controller at random points', { concurren
       assert.ok(q.some((j) => j.id === id));
       await waitFor('serve to be started again by `jobs queue`', () => servers().length > 0, 30_000);
 
-      // A killed loop leaves the controller's agent idle, and its autostop stops the cluster a
-      // minute later (done here at once with `stop`), the job still unfinished: `jobs queue` says
-      // the controller is stopped rather than "No managed jobs", and `--refresh` starts it again.
+      // A killed loop leaves the controller's agent idle, and its autostop runs `stop` on the cluster a
+      // minute later (done here at once), the job still unfinished: the stop is refused, and looking
+      // at the jobs for it starts serve again.
       assert.equal(await killLoop('loop test'), true);
       const stop = await sb.run(['stop', '-y', CONTROLLER]);
-      assert.equal(stop.code, 0, stop.stderr);
+      assert.notEqual(stop.code, 0, 'the controller is not stopped while a job is unfinished');
+      assert.match(stop.stderr, /still runs managed job \d+; cancel it first .* then stop it/);
+      await waitFor('serve to be started again by the refused stop', () => servers().length > 0, 30_000);
+      const rows = await settle([id]);
+      await assertTrue({ id, kind: 'twice', name: 'loop', spot: false, events: [] }, rows.get(id)!);
+      await assertNothingLeft();
+      await assertNeverTwice();
+
+      // Once idle, the controller stops (as its autostop does): `jobs queue` says so rather than "No
+      // managed jobs", and `--refresh` starts it again and lists its jobs.
+      const stopIdle = await sb.run(['stop', '-y', CONTROLLER]);
+      assert.equal(stopIdle.code, 0, stopIdle.stderr);
       const stopped = await sb.run(['jobs', 'queue']);
       assert.equal(stopped.code, 0, stopped.stderr);
       assert.match(stopped.stderr, /jobs controller is stopped.*jobs queue --refresh/);
@@ -620,16 +632,6 @@ describe('managed jobs: kill -9 of the controller at random points', { concurren
         (JSON.parse(refreshed.stdout) as QueueRow[]).some((j) => j.id === id),
         refreshed.stdout,
       );
-      await waitFor(
-        'serve to be started again by `jobs queue --refresh`',
-        () => servers().length > 0,
-        30_000,
-      );
-
-      const rows = await settle([id]);
-      await assertTrue({ id, kind: 'twice', name: 'loop', spot: false, events: [] }, rows.get(id)!);
-      await assertNothingLeft();
-      await assertNeverTwice();
     });
   });
 });
