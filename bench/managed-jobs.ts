@@ -65,7 +65,8 @@ function servePid(): number {
     if (!/^\d+$/.test(p)) continue;
     try {
       const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (!cmd.includes('jobs-controller serve')) continue;
+      // The node process itself, not the bash loop of its agent job (whose command line names it too).
+      if (!cmd.includes('jobs-controller serve') || cmd.includes('while')) continue;
       const env = readFileSync(`/proc/${p}/environ`, 'utf8');
       if (env.includes(h.env.SKYHOP_HOME)) return Number(p);
     } catch {
@@ -75,13 +76,17 @@ function servePid(): number {
   throw new Error('no serving controller found');
 }
 
-/** CPU seconds (user + system) and RSS (MiB) of a process. */
-function usage(pid: number): { cpuS: number; rssMiB: number } {
+/**
+ * CPU seconds (user + system) of a process, and with its ended child processes (the commands it runs
+ * on the nodes: a local node's are children), and its RSS (MiB).
+ */
+function usage(pid: number): { cpuS: number; allS: number; rssMiB: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]);
+  const own = Number(f[11]) + Number(f[12]);
+  const children = Number(f[13]) + Number(f[14]);
   const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuS: ticks / 100, rssMiB: Number(rss?.[1] ?? 0) / 1024 };
+  return { cpuS: own / 100, allS: (own + children) / 100, rssMiB: Number(rss?.[1] ?? 0) / 1024 };
 }
 
 try {
@@ -162,14 +167,21 @@ try {
   const a20 = usage(pid0);
   await sleep(10_000);
   const b20 = usage(pid0);
-  const cpu1 = ((b1.cpuS - a1.cpuS) / 10) * 100;
-  const cpu20 = ((b20.cpuS - a20.cpuS) / 10) * 100;
+  const pct = (a: number, b: number) => ((b - a) / 10) * 100;
+  const cpu1 = pct(a1.cpuS, b1.cpuS);
+  const cpu20 = pct(a20.cpuS, b20.cpuS);
+  const all1 = pct(a1.allS, b1.allS);
+  const all20 = pct(a20.allS, b20.allS);
   console.log('\n### One controller, 1 vs 20 running managed jobs (local cloud, poll 0.5 s)\n');
-  console.log('| jobs | controller CPU (% of a core) | per job | controller RSS | per job beyond 1 |');
-  console.log('|---|---|---|---|---|');
-  console.log(`| 1 | ${cpu1.toFixed(1)} % | ${cpu1.toFixed(1)} % | ${b1.rssMiB.toFixed(0)} MiB | |`);
   console.log(
-    `| 20 | ${cpu20.toFixed(1)} % | ${(cpu20 / 20).toFixed(2)} % | ${b20.rssMiB.toFixed(0)} MiB | ${((b20.rssMiB - b1.rssMiB) / 19).toFixed(1)} MiB |`,
+    '| jobs | controller CPU (% of a core) | per job | with its child processes | per job | controller RSS | per job beyond 1 |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
+  console.log(
+    `| 1 | ${cpu1.toFixed(1)} % | ${cpu1.toFixed(1)} % | ${all1.toFixed(1)} % | ${all1.toFixed(1)} % | ${b1.rssMiB.toFixed(0)} MiB | |`,
+  );
+  console.log(
+    `| 20 | ${cpu20.toFixed(1)} % | ${(cpu20 / 20).toFixed(2)} % | ${all20.toFixed(1)} % | ${(all20 / 20).toFixed(2)} % | ${b20.rssMiB.toFixed(0)} MiB | ${((b20.rssMiB - b1.rssMiB) / 19).toFixed(1)} MiB |`,
   );
   cli(['jobs', 'cancel', '-a', '-y']);
   await waitFor((q) => q.every((j) => j.phase === 'idle'), 'every job cleaned up', 300_000);
