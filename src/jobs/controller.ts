@@ -18,7 +18,15 @@ import type { ManagedRequest } from '../sdk/managed.js';
 import { openStore, type Store } from '../state/index.js';
 import { skyhopHome } from '../util/paths.js';
 import { buildId } from '../util/build-id.js';
-import { appendLine, controllerEnvPath, jobFiles, readJson, serveRecordPath, writePrivate } from './files.js';
+import {
+  appendLine,
+  controllerEnvPath,
+  jobFiles,
+  readJson,
+  serveRecordPath,
+  uploadsDir,
+  writePrivate,
+} from './files.js';
 import { ManagedJobRun } from './job.js';
 
 /** `serve` found another controller serving this home. */
@@ -145,6 +153,7 @@ export async function serve(o: ServeOptions): Promise<number> {
           request: JSON.parse(input.request) as ManagedRequest,
           secrets: () => readJson<Array<Record<string, string>>>(files.secrets, []),
           files,
+          uploadsDir: uploadsDir(home),
           pollMs: o.pollMs,
           backoffMs: o.backoffMs ?? { initial: 1000, max: 20_000 },
           cloudsByName: await cloudsNow(),

@@ -30,6 +30,7 @@ import { CloudError, SkyhopError, UserError } from '../util/errors.js';
 import { sleep } from '../util/sleep.js';
 import { DEFAULT_RECOVERY_STRATEGY } from '../task/recovery.js';
 import type { ManagedRequest } from '../sdk/managed.js';
+import { rmSync } from 'node:fs';
 import { appendLine, fileSize, type JobFiles } from './files.js';
 
 /** What ends the watch of a task's current cluster. */
@@ -61,6 +62,8 @@ export interface JobRunOptions {
   /** The tasks' secrets, by task index (never in the state), read when a task is launched. */
   secrets: () => Array<Record<string, string>>;
   files: JobFiles;
+  /** Where the client's uploads of local files live (`files.ts` `uploadsDir`). */
+  uploadsDir: string;
   /** How often a running task's cluster is checked (ms). */
   pollMs: number;
   /** Backoff of relaunch attempts while recovering (ms). */
@@ -146,6 +149,7 @@ export class ManagedJobRun {
     if (isManagedTerminal(r.status)) {
       // Ended, but its clusters are still being torn down (phase `cleanup`).
       await this.cleanupAll();
+      this.forgetInputs();
       this.o.store.updateManagedJob(this.o.id, { phase: 'idle' });
       return;
     }
@@ -194,7 +198,27 @@ export class ManagedJobRun {
     });
     this.log(`job ${this.o.id}: ${final}${reason ? `: ${reason}` : ''}`);
     await this.cleanupAll();
+    this.forgetInputs();
     this.o.store.updateManagedJob(this.o.id, { phase: 'idle' });
+  }
+
+  /**
+   * An ended job needs neither its secrets (kept only for relaunches) nor the copies of its local
+   * files the client uploaded: both are removed (its logs stay).
+   */
+  private forgetInputs(): void {
+    rmSync(this.o.files.secrets, { force: true });
+    const uploads = `${this.o.uploadsDir}/`;
+    const keys = new Set<string>();
+    for (const t of this.o.dag.tasks) {
+      const paths = [
+        t.workdir,
+        ...Object.values(t.fileMounts),
+        ...Object.values(t.storageMounts ?? {}).map((m) => m.localSource),
+      ];
+      for (const p of paths) if (p?.startsWith(uploads)) keys.add(p.slice(uploads.length).split('/')[0]!);
+    }
+    for (const k of keys) if (k) rmSync(`${uploads}${k}`, { recursive: true, force: true });
   }
 
   /** Runs task `i` to its end; resolves with how it ended. */

@@ -3,7 +3,7 @@
  * idle, and a job submitted through the rpc `submit` is picked up, run on the local cloud and ended.
  */
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { afterEach, beforeEach, test } from 'node:test';
 import { controllerServing, EXIT_ALREADY_SERVED, serve } from '../../../src/jobs/controller.js';
 import { jobFiles } from '../../../src/jobs/files.js';
@@ -68,4 +68,6 @@ test('a submitted job runs on its own local cluster, ends SUCCEEDED, and its clu
   const out = readFileSync(f.runLog, 'utf8');
   assert.match(out, /task skyhop-managed-\S+_hello_1-0 token 6/);
   assert.doesNotMatch(readFileSync(f.controllerLog, 'utf8'), /sekret/);
+  // Ended: its secrets (kept only for relaunches) are gone.
+  assert.equal(existsSync(f.secrets), false);
 });
