@@ -1,4 +1,5 @@
 /** `skyhop jobs queue`: managed jobs, SkyPilot's columns (a pipeline: a row per task under its job). */
+import { taskCostSoFar, taskRunMs } from '../state/managed.js';
 import { options, type OptionsOf, flags } from './options.js';
 import { ago, duration, printJson, progress, table } from './ui.js';
 
@@ -78,12 +79,8 @@ export default async function jobsQueueCmd(o: JobsQueueOptions): Promise<number>
     rows.push(row);
     if (!pipeline) continue;
     j.tasks.forEach((t, i) => {
-      const run = t.runMs + (t.runningSince !== null ? now - t.runningSince : 0);
-      const tcost =
-        t.cost +
-        (t.clusterSince !== null && t.clusterHourly !== null
-          ? (t.clusterHourly * (now - t.clusterSince)) / 3_600_000
-          : 0);
+      const run = taskRunMs(t, now);
+      const tcost = taskCostSoFar(t, now);
       const r: Array<string | number> = [
         '',
         i,

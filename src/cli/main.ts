@@ -281,7 +281,7 @@ export function buildProgram(): Command {
   program
     .command('jobs-controller', { hidden: true })
     .description("the jobs controller's side (run on its node by skyhop itself)")
-    .argument('<op>', 'ping | credentials | submit | queue | cancel | logs | serve')
+    .argument('<op>', 'ping | restart | submit | queue | clusters | cancel | logs | serve')
     .argument('[args...]', "the op's arguments")
     .option('--controller', 'logs: the controller log')
     .option('--no-follow', 'logs: do not follow')

@@ -10,12 +10,13 @@
  * it exits 0, and the cluster's autostop stops the cluster.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createConnection, createServer, type Server } from 'node:net';
 import type { Cloud } from '../clouds/types.js';
 import type { Dag } from '../core/task.js';
 import type { ManagedRequest } from '../sdk/managed.js';
-import { openStore, type Store } from '../state/index.js';
+import { isManagedTerminal, isManagedUnfinished, openStore, type Store } from '../state/index.js';
 import { skyhopHome } from '../util/paths.js';
 import { buildId } from '../util/build-id.js';
 import {
@@ -23,6 +24,7 @@ import {
   controllerEnvPath,
   jobFiles,
   readJson,
+  secretsPath,
   serveRecordPath,
   uploadsDir,
   writePrivate,
@@ -31,6 +33,10 @@ import { ManagedJobRun } from './job.js';
 
 /** `serve` found another controller serving this home. */
 export const EXIT_ALREADY_SERVED = 4;
+/** `serve` exited idle, but a job arrived meanwhile: its loop starts it again. */
+export const EXIT_SERVE_AGAIN = 75;
+/** A job whose run failed (a bug) is tried again after this long, not at every tick. */
+const FAILED_RUN_RETRY_MS = 30_000;
 /** How often the state is read for new jobs and cancel requests (ms); a submission wakes it at once. */
 const TICK_MS = 200;
 
@@ -118,6 +124,8 @@ export async function serve(o: ServeOptions): Promise<number> {
   const log = (line: string) =>
     appendLine(`${home}/controller/serve.log`, `${new Date().toISOString()} ${line}`);
   const runs = new Map<number, ManagedJobRun>();
+  const retryAt = new Map<number, number>();
+  removeOrphanSecrets(home, store);
   const carried = new Map<string, string>();
   let envMtime = -1;
   let clouds: Map<string, Cloud> | null = null;
@@ -143,16 +151,17 @@ export async function serve(o: ServeOptions): Promise<number> {
           if (j.cancelRequested) running.requestCancel();
           continue;
         }
+        if ((retryAt.get(j.id) ?? 0) > Date.now()) continue;
         const input = store.managedJobInput(j.id);
         if (!input) continue;
-        const files = jobFiles(home, j.id);
+        const request = JSON.parse(input.request) as ManagedRequest;
         const run = new ManagedJobRun({
           store,
           id: j.id,
           dag: JSON.parse(input.dag) as Dag,
-          request: JSON.parse(input.request) as ManagedRequest,
-          secrets: () => readJson<Array<Record<string, string>>>(files.secrets, []),
-          files,
+          request,
+          secretsFile: secretsPath(home, request.secretsKey ?? `job-${j.id}`),
+          files: jobFiles(home, j.id),
           uploadsDir: uploadsDir(home),
           pollMs: o.pollMs,
           backoffMs: o.backoffMs ?? { initial: 1000, max: 20_000 },
@@ -164,11 +173,20 @@ export async function serve(o: ServeOptions): Promise<number> {
         run
           .run()
           .catch((e: Error) => {
+            // A bug (or the state unwritable): the job ends FAILED_CONTROLLER unless it had ended,
+            // and stays in cleanup, so its clusters are torn down on a later try (spaced out).
             log(`job ${j.id}: the controller failed: ${e.stack ?? e.message}`);
+            retryAt.set(j.id, Date.now() + FAILED_RUN_RETRY_MS);
+            const now = store.getManagedJob(j.id);
+            if (!now) return;
+            const reason = `the controller failed: ${e.message}`;
+            const ended = isManagedTerminal(now.status);
             store.updateManagedJob(j.id, {
-              status: 'FAILED_CONTROLLER',
-              reason: `the controller failed: ${e.message}`,
-              endedAt: Date.now(),
+              ...(ended ? {} : { status: 'FAILED_CONTROLLER' as const, reason, endedAt: Date.now() }),
+              phase: 'cleanup',
+              tasks: now.tasks.map((t) =>
+                isManagedTerminal(t.status) ? t : { ...t, status: 'FAILED_CONTROLLER' as const, reason },
+              ),
             });
           })
           .finally(() => runs.delete(j.id));
@@ -189,7 +207,39 @@ export async function serve(o: ServeOptions): Promise<number> {
       });
     }
   } finally {
-    server.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  // A job submitted while this process was deciding to exit (the submit saw it serving): the loop
+  // that runs it starts it again at once instead of leaving the job PENDING.
+  if (!o.signal?.aborted && store.unfinishedManagedJobs().length > 0) {
+    log('a job arrived while exiting: serving again');
+    return EXIT_SERVE_AGAIN;
   }
   return 0;
+}
+
+/**
+ * Secrets files no job names (a submission that died between writing them and recording its job)
+ * are removed; so are those of ended jobs (whose run removes them, unless it was killed first).
+ * Files younger than a minute are left: a submission may be recording its job right now.
+ */
+function removeOrphanSecrets(home: string, store: Store): void {
+  const dir = dirname(secretsPath(home, 'x'));
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  const wanted = new Set<string>();
+  for (const j of store.listManagedJobs()) {
+    if (!isManagedUnfinished(j)) continue;
+    const key = (JSON.parse(store.managedJobInput(j.id)?.request ?? '{}') as ManagedRequest).secretsKey;
+    if (key) wanted.add(`${key}.json`);
+  }
+  for (const n of names) {
+    const p = join(dir, n);
+    if (wanted.has(n) || Date.now() - mtimeOf(p) < 60_000) continue;
+    rmSync(p, { force: true });
+  }
 }

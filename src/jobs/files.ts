@@ -3,7 +3,7 @@
  *
  *   managed/<id>/run.log          the job's output, copied from each cluster it ran on, in order
  *   managed/<id>/controller.log   what the controller did for the job (launches, preemptions, teardowns)
- *   managed/<id>/secrets.json     the tasks' secrets (0600; never in the state)
+ *   managed/secrets/<key>.json    a job's secrets (0600; never in the state), named in its request
  *   managed/uploads/<key>/        the workdir and local file_mounts the client uploaded for a job
  *   controller/env.json           the credentials' environment the client carried (0600)
  *   controller/serve.json         the serving process: its pid and build
@@ -15,7 +15,6 @@ export interface JobFiles {
   dir: string;
   runLog: string;
   controllerLog: string;
-  secrets: string;
   appendRun(chunk: string | Buffer): void;
 }
 
@@ -26,13 +25,17 @@ export function jobFiles(home: string, id: number): JobFiles {
     dir,
     runLog,
     controllerLog: join(dir, 'controller.log'),
-    secrets: join(dir, 'secrets.json'),
     appendRun: (chunk) => append(runLog, chunk),
   };
 }
 
 export function controllerEnvPath(home: string): string {
   return join(home, 'controller', 'env.json');
+}
+
+/** The secrets of the job whose request names `key`. */
+export function secretsPath(home: string, key: string): string {
+  return join(home, 'managed', 'secrets', `${key}.json`);
 }
 
 /** `{pid, build}` of the serving controller process. */

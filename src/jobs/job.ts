@@ -25,13 +25,15 @@ import {
   type ManagedJobStatus,
   type ManagedTaskState,
   type Store,
+  taskCostSoFar,
+  taskRunMs,
 } from '../state/index.js';
 import { CloudError, SkyhopError, UserError } from '../util/errors.js';
 import { sleep } from '../util/sleep.js';
 import { DEFAULT_RECOVERY_STRATEGY } from '../task/recovery.js';
 import type { ManagedRequest } from '../sdk/managed.js';
 import { rmSync } from 'node:fs';
-import { appendLine, fileSize, type JobFiles } from './files.js';
+import { appendLine, fileSize, type JobFiles, readJson } from './files.js';
 
 /** What ends the watch of a task's current cluster. */
 type Watched =
@@ -59,8 +61,8 @@ export interface JobRunOptions {
   id: number;
   dag: Dag;
   request: ManagedRequest;
-  /** The tasks' secrets, by task index (never in the state), read when a task is launched. */
-  secrets: () => Array<Record<string, string>>;
+  /** The file of the tasks' secrets (by task index; never in the state), read when a task is launched. */
+  secretsFile: string;
   files: JobFiles;
   /** Where the client's uploads of local files live (`files.ts` `uploadsDir`). */
   uploadsDir: string;
@@ -182,8 +184,14 @@ export class ManagedJobRun {
         }
       }
     } catch (e) {
-      final = this.cancelled ? 'CANCELLED' : 'FAILED_CONTROLLER';
-      reason = this.cancelled ? 'cancelled by the user' : `the controller failed: ${(e as Error).message}`;
+      // The task cannot run as given (its secrets gone...), or a bug of the controller's.
+      const precheck = e instanceof UserError;
+      final = this.cancelled ? 'CANCELLED' : precheck ? 'FAILED_PRECHECKS' : 'FAILED_CONTROLLER';
+      reason = this.cancelled
+        ? 'cancelled by the user'
+        : precheck
+          ? (e as Error).message
+          : `the controller failed: ${(e as Error).message}`;
       this.log(reason);
       const cur = this.rec().currentTask;
       this.setTask(cur, { status: final, reason, endedAt: Date.now() });
@@ -207,7 +215,7 @@ export class ManagedJobRun {
    * files the client uploaded: both are removed (its logs stay).
    */
   private forgetInputs(): void {
-    rmSync(this.o.files.secrets, { force: true });
+    rmSync(this.o.secretsFile, { force: true });
     const uploads = `${this.o.uploadsDir}/`;
     const keys = new Set<string>();
     for (const t of this.o.dag.tasks) {
@@ -308,10 +316,17 @@ export class ManagedJobRun {
     const base = this.o.dag.tasks[i]!;
     const r = this.rec();
     const ids = this.o.dag.tasks.map((_, k) => managedTaskId(r.submittedAt, r.name, this.o.id, k));
+    const values = readJson<Array<Record<string, string>>>(this.o.secretsFile, [])[i] ?? {};
+    const missing = Object.keys(base.secrets).filter((k) => values[k] === undefined);
+    if (missing.length > 0) {
+      throw new UserError(
+        `the values of secret${missing.length > 1 ? 's' : ''} ${missing.join(', ')} are gone from the controller`,
+      );
+    }
     return {
       ...base,
       envs: { ...base.envs, SKYPILOT_TASK_ID: ids[i]!, SKYPILOT_TASK_IDS: ids.join('\n') },
-      secrets: { ...base.secrets, ...(this.o.secrets()[i] ?? {}) },
+      secrets: { ...base.secrets, ...values },
     };
   }
 
@@ -388,7 +403,9 @@ export class ManagedJobRun {
         }
       }
       const msg = (lastError as Error | null)?.message ?? 'unknown error';
-      if (mode === 'first') {
+      // Nothing fits the task anywhere (no cloud it may use is enabled here, a bucket is gone...):
+      // waiting does not change that, on a recovery either.
+      if (mode === 'first' || lastError instanceof UserError) {
         // The task as given cannot run (nothing fits, a bad bucket...) or no place had capacity.
         // A failure that is not skyhop's kind of error is a bug: the controller's, not the cloud's.
         const status: ManagedJobStatus =
@@ -420,6 +437,9 @@ export class ManagedJobRun {
     avoid: BlocklistEntry[] | undefined,
     label: string,
   ) {
+    // Journaled before every try (a failed try's teardown leaves the phase idle): a controller killed
+    // during this launch adopts or removes the cluster when it starts again, and never launches beside it.
+    this.setTask(i, { cluster: name, clusterJobId: null }, { phase: 'launching' });
     const { launch } = await import('../sdk/launch.js');
     const clouds = this.o.request.clouds
       .map((c) => this.o.cloudsByName.get(c))
@@ -480,7 +500,9 @@ export class ManagedJobRun {
     const name = t.cluster!;
     const rec = this.o.store.getCluster(name);
     if (rec?.status === 'UP') {
-      const q = await this.agentQueue(name).catch(() => null);
+      // A job still INIT was being submitted when the controller stopped: its spec may be incomplete,
+      // and the agent fails it; the cluster is launched again instead.
+      const q = (await this.agentQueue(name).catch(() => null))?.filter((j) => j.status !== 'INIT');
       if (q && q.length > 0) {
         const jobId = Math.max(...q.map((j) => j.id));
         this.log(`task ${i}: adopting ${name} (its agent runs job ${jobId})`);
@@ -669,7 +691,7 @@ export class ManagedJobRun {
     const t = this.rec().tasks[i]!;
     const now = Date.now();
     this.setTask(i, {
-      runMs: t.runMs + (t.runningSince !== null ? now - t.runningSince : 0),
+      runMs: taskRunMs(t, now),
       runningSince: null,
     });
   }
@@ -682,7 +704,13 @@ export class ManagedJobRun {
     const t = this.rec().tasks[i]!;
     const name = t.cluster;
     if (!name) return;
-    this.o.store.updateManagedJob(this.o.id, { phase: 'cleanup' });
+    // Its cost is counted up to now, in the same write as the journal (a controller restarted later
+    // does not bill the time it was down).
+    this.setTask(
+      i,
+      { cost: taskCostSoFar(t, Date.now()), clusterSince: null, clusterHourly: null },
+      { phase: 'cleanup' },
+    );
     this.logs?.abort();
     const { store } = this.o;
     if (store.getCluster(name) || store.openIntents(name).length > 0) {
@@ -711,16 +739,9 @@ export class ManagedJobRun {
         this.log(`task ${i}: the buckets of ${name} could not be released: ${e.message}`),
       );
     }
-    const cost =
-      t.clusterSince !== null && t.clusterHourly !== null
-        ? (t.clusterHourly * (Date.now() - t.clusterSince)) / 3_600_000
-        : 0;
     this.setTask(
       i,
       {
-        cost: t.cost + cost,
-        clusterSince: null,
-        clusterHourly: null,
         clusterJobId: null,
         ...(o.keepName ? {} : { cluster: null }),
       },

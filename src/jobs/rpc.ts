@@ -25,6 +25,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { CarriedCredentials, ManagedSubmission } from '../sdk/managed.js';
@@ -34,7 +35,14 @@ import { skyhopHome } from '../util/paths.js';
 import { sleep } from '../util/sleep.js';
 import { controllerServing, serve, wakeController } from './controller.js';
 import { buildId } from '../util/build-id.js';
-import { controllerEnvPath, jobFiles, readJson, serveRecordPath, writePrivate } from './files.js';
+import {
+  controllerEnvPath,
+  jobFiles,
+  readJson,
+  secretsPath,
+  serveRecordPath,
+  writePrivate,
+} from './files.js';
 
 /** How often `logs` looks for new output. */
 const LOG_POLL_MS = 100;
@@ -90,9 +98,7 @@ export async function controllerOp(
       const sub = await input<{ submission: ManagedSubmission; credentials?: CarriedCredentials }>();
       if (sub.credentials) writeCredentials(sub.credentials);
       const id = recordSubmission(sub.submission);
-      const serving = await wakeController();
-      const rec = readJson<{ build?: string | null }>(serveRecordPath(skyhopHome()), {});
-      answer({ id, serving, serveBuild: serving ? (rec.build ?? null) : null });
+      answer({ id, ...(await servingNow(wakeController)) });
       return 0;
     }
     case 'clusters': {
@@ -106,17 +112,9 @@ export async function controllerOp(
       answer({ clusters: [...names].sort() });
       return 0;
     }
-    case 'queue': {
-      const serving = await controllerServing();
-      const rec = readJson<{ build?: string | null }>(serveRecordPath(skyhopHome()), {});
-      answer({
-        now: Date.now(),
-        jobs: openStore().listManagedJobs(),
-        serving,
-        serveBuild: serving ? (rec.build ?? null) : null,
-      });
+    case 'queue':
+      answer({ now: Date.now(), jobs: openStore().listManagedJobs(), ...(await servingNow()) });
       return 0;
-    }
     case 'cancel': {
       const c = await input<{ ids: number[] | null; name: string | null; all: boolean }>();
       answer({ cancelled: cancel(c) });
@@ -137,38 +135,49 @@ export async function controllerOp(
   }
 }
 
+/**
+ * Whether a controller process serves this home (asked by `probe`: a plain connection, or one that also
+ * wakes it), and the build it runs.
+ */
+async function servingNow(
+  probe: (home?: string) => Promise<boolean> = controllerServing,
+): Promise<{ serving: boolean; serveBuild: string | null }> {
+  const serving = await probe();
+  const rec = readJson<{ build?: string | null }>(serveRecordPath(skyhopHome()), {});
+  return { serving, serveBuild: serving ? (rec.build ?? null) : null };
+}
+
 /** Writes the carried credential files (0600) and the environment the controller's process applies. */
 function writeCredentials(c: CarriedCredentials): void {
   for (const f of c.files) writePrivate(expand(f.remote), Buffer.from(f.content, 'base64'));
-  const env = { ...c.env };
+  // Merged over what earlier submissions carried: a job for one cloud must not take away another
+  // running job's credentials (a variable carried again takes its newer value).
+  const env = { ...readJson<Record<string, string>>(controllerEnvPath(skyhopHome()), {}), ...c.env };
   // Variables that name a carried file point at its copy here.
   for (const [k, remote] of Object.entries(c.pathEnv ?? {})) env[k] = expand(remote);
   writePrivate(controllerEnvPath(skyhopHome()), JSON.stringify(env));
 }
 
-/** Records a submitted job (PENDING) with its secrets on disk first (0600); its id. */
+/**
+ * Records a submitted job (PENDING); its id. Its secrets are written first (0600), in a file named by
+ * a fresh key that the job's request then names: the job never exists without them, and a file whose
+ * job was never recorded (a crash in between) names no job and is removed by the controller.
+ */
 export function recordSubmission(s: ManagedSubmission): number {
   if (!s || !Array.isArray(s.dag?.tasks) || s.dag.tasks.length === 0) {
     throw new UserError('jobs-controller submit: no tasks');
   }
   const home = skyhopHome();
-  const store = openStore();
-  // The secrets are on disk (0600) before the job exists, so the controller never starts it without them.
-  const pending = join(home, 'managed', `pending-${process.pid}-${Date.now()}.json`);
-  mkdirSync(dirname(pending), { recursive: true, mode: 0o700 });
-  writeFileSync(pending, JSON.stringify(s.secrets ?? []), { mode: 0o600 });
+  const secretsKey = randomUUID();
+  writePrivate(secretsPath(home, secretsKey), JSON.stringify(s.secrets ?? []));
   const tasks = s.dag.tasks.map((t, i) => newManagedTask(t.name ?? `task-${i}`));
-  const id = store.insertManagedJob({
+  return openStore().insertManagedJob({
     name: s.name,
     user: s.user,
     tasks,
     dag: JSON.stringify(s.dag),
-    request: JSON.stringify(s.request),
+    request: JSON.stringify({ ...s.request, secretsKey }),
   });
-  const f = jobFiles(home, id);
-  mkdirSync(f.dir, { recursive: true, mode: 0o700 });
-  renameSync(pending, f.secrets);
-  return id;
 }
 
 function cancel(c: { ids: number[] | null; name: string | null; all: boolean }): number[] {

@@ -161,8 +161,14 @@ async function adoptUnknown(store: Store, name: string, ev: SdkEvents): Promise<
   ev.onStep?.(
     `${name} is not on record; asking the enabled clouds for instances tagged ${TAG_CLUSTER}=${name}.`,
   );
-  const { controllerClusters } = await import('./managed.js');
-  if ((await controllerClusters(store)).has(name)) {
+  const { CONTROLLER_CLUSTER, controllerClusters } = await import('./managed.js');
+  const managed = await controllerClusters(store);
+  if (managed === null) {
+    throw new CloudError(
+      `${name} is not on record, and the jobs controller (${CONTROLLER_CLUSTER}), which may own it, does not answer; retry when it does`,
+    );
+  }
+  if (managed.has(name)) {
     throw new UserError(
       `cluster ${name} belongs to a managed job (the jobs controller owns it); \`skyhop jobs queue -a\` shows which, \`skyhop jobs cancel\` ends it`,
     );
@@ -334,8 +340,18 @@ async function adoptFromClouds(store: Store, names?: string[]): Promise<RefreshC
   const byName = new Map<string, FoundCluster[]>();
   for (const f of found) byName.set(f.name, [...(byName.get(f.name) ?? []), f]);
   // The jobs controller's clusters carry the same tags; they are its, not ours.
-  const { controllerClusters } = await import('./managed.js');
+  const { CONTROLLER_CLUSTER, controllerClusters } = await import('./managed.js');
   const managed = byName.size > 0 ? await controllerClusters(store) : new Set<string>();
+  if (managed === null) {
+    // Which of them are the controller's is unknown: adopting one would take a managed job's cluster.
+    changes.push({
+      cluster: CONTROLLER_CLUSTER,
+      from: null,
+      to: null,
+      note: `does not answer, so clusters found by tag and not on record were left alone (they may be its managed jobs')`,
+    });
+    return changes;
+  }
   for (const [name, places] of byName) {
     if (store.getCluster(name) || store.openIntents(name).length > 0) continue;
     if (managed.has(name)) continue;
@@ -476,12 +492,10 @@ async function releaseBuckets(store: Store, cluster: string, ev: SdkEvents): Pro
  * `down` and `stop` refuse until they have ended.
  */
 async function refuseBusyController(store: Store, name: string, verb: 'stop' | 'tear down'): Promise<void> {
-  const { CONTROLLER_CLUSTER, managedQueue, isManagedTerminal } = await import('./managed.js');
+  const { CONTROLLER_CLUSTER, managedQueue } = await import('./managed.js');
   if (name !== CONTROLLER_CLUSTER) return;
-  // A job that has ended may still be tearing its cluster down (phase `cleanup`).
-  const live = (await managedQueue({ store }))
-    .filter((j) => !isManagedTerminal(j.status) || j.phase !== 'idle')
-    .map((j) => j.id);
+  const { isManagedUnfinished } = await import('../state/index.js');
+  const live = (await managedQueue({ store })).filter(isManagedUnfinished).map((j) => j.id);
   if (live.length === 0) return;
   throw new UserError(
     `the jobs controller still runs managed job${live.length === 1 ? '' : 's'} ${live.join(', ')}; cancel ${live.length === 1 ? 'it' : 'them'} first (\`skyhop jobs cancel -a\`), then ${verb} it`,

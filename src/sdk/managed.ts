@@ -21,6 +21,9 @@ import type { Dag, Task } from '../core/task.js';
 import type { CommandRunner } from '../runtime/types.js';
 import {
   isManagedTerminal,
+  isManagedUnfinished,
+  taskCostSoFar,
+  taskRunMs,
   type ClusterRecord,
   type ManagedJobRecord,
   type ManagedJobStatus,
@@ -45,6 +48,8 @@ export interface ManagedRequest {
   target?: 'cost' | 'time';
   /** Per task, the place the (chain) plan chose: tried first at the task's first launch. */
   preferred: Array<{ cloud: string; region: string } | null>;
+  /** Names the file of the job's secrets on the controller (set by the controller at submission). */
+  secretsKey?: string;
 }
 
 /** `jobs-controller submit`'s input. */
@@ -76,10 +81,8 @@ export function withFigures(r: ManagedJobRecord, now: number): ManagedJob {
   let run = 0;
   let rec = 0;
   for (const t of r.tasks) {
-    cost += t.cost;
-    if (t.clusterSince !== null && t.clusterHourly !== null)
-      cost += (t.clusterHourly * (now - t.clusterSince)) / 3_600_000;
-    run += t.runMs + (t.runningSince !== null ? now - t.runningSince : 0);
+    cost += taskCostSoFar(t, now);
+    run += taskRunMs(t, now);
     rec += t.recoveryCount;
   }
   return {
@@ -135,7 +138,8 @@ function cliOn(rec: ClusterRecord): string {
 
 /** The controller's job: its process, started again after a crash (a clean exit means idle). */
 function serveLine(cli: string): string {
-  return `while :; do ${cli} jobs-controller serve; rc=$?; [ "$rc" -eq 0 ] && exit 0; [ "$rc" -eq 4 ] && exit 0; sleep 0.5; done`;
+  // 0: idle; 4: another one serves; 75: a job came as it was exiting (start again at once); else: it died.
+  return `while :; do ${cli} jobs-controller serve; rc=$?; [ "$rc" -eq 0 ] && exit 0; [ "$rc" -eq 4 ] && exit 0; [ "$rc" -eq 75 ] || sleep 0.5; done`;
 }
 
 async function rpc<T>(c: Pick<Controller, 'runner' | 'cli'>, op: string[], input?: unknown): Promise<T> {
@@ -143,15 +147,7 @@ async function rpc<T>(c: Pick<Controller, 'runner' | 'cli'>, op: string[], input
     ...(input === undefined ? {} : { stdin: JSON.stringify(input) }),
     timeoutMs: 120_000,
   });
-  if (r.code !== 0) {
-    const lines = r.stderr.trim().split('\n').filter(Boolean);
-    // The controller answered with a user error (exit code 1: an unknown job id, an ambiguous name):
-    // its own words, as a user error here too.
-    const refused = r.code === 1 ? lines.find((l) => l.startsWith('error: ')) : undefined;
-    if (refused) throw new UserError(refused.slice('error: '.length));
-    const msg = lines.pop() ?? `exit code ${r.code}`;
-    throw new CloudError(`the jobs controller did not answer '${op[0]}': ${msg}`);
-  }
+  if (r.code !== 0) throw rpcError(op[0]!, r.code, r.stderr);
   try {
     return JSON.parse(r.stdout) as T;
   } catch {
@@ -159,7 +155,23 @@ async function rpc<T>(c: Pick<Controller, 'runner' | 'cli'>, op: string[], input
   }
 }
 
-/** The controller's node if its cluster is UP (nothing launched), or null. */
+/**
+ * A failed `jobs-controller` op as an error here: a user error the controller reported (exit code 1:
+ * an unknown job id, an ambiguous name) in its own words; anything else (SSH down, a crash) as the
+ * controller not answering.
+ */
+function rpcError(op: string, code: number, stderr: string): Error {
+  const lines = stderr.trim().split('\n').filter(Boolean);
+  const refused = code === 1 ? lines.find((l) => l.startsWith('error: ')) : undefined;
+  if (refused) return new UserError(refused.slice('error: '.length));
+  return new CloudError(`the jobs controller did not answer '${op}': ${lines.pop() ?? `exit code ${code}`}`);
+}
+
+/**
+ * The controller's node if its cluster is UP (nothing launched), or null when it is not (no cluster,
+ * or stopped). A controller that is UP but does not answer is an error: its jobs and their clusters
+ * are unknown then, and no caller may take that for "none".
+ */
 async function existingController(store: Store): Promise<Controller | null> {
   const rec = store.getCluster(CONTROLLER_CLUSTER);
   if (rec?.status !== 'UP') return null;
@@ -171,9 +183,12 @@ async function existingController(store: Store): Promise<Controller | null> {
   try {
     const p = await rpc<Ping>({ runner, cli }, ['ping']);
     return { rec, runner, cli, home: p.home, build: p.build };
-  } catch {
+  } catch (e) {
     await runner.close();
-    return null;
+    throw new CloudError(
+      `the jobs controller (${CONTROLLER_CLUSTER}, UP on ${rec.cloud}) does not answer: ${(e as Error).message}; \`skyhop status --refresh\` checks it`,
+      { cause: e },
+    );
   }
 }
 
@@ -182,7 +197,8 @@ async function existingController(store: Store): Promise<Controller | null> {
  * on another cloud given this skyhop when its build differs. Its process is seen to by `ensureServing`.
  */
 async function controllerNode(store: Store, ev: SdkEvents & { signal?: AbortSignal }): Promise<Controller> {
-  let c = await existingController(store);
+  // One that is UP but does not answer is brought up again by the launch path (its nodes relaunched).
+  let c = await existingController(store).catch(() => null);
   if (!c) {
     ev.onStep?.(`Starting the jobs controller (${CONTROLLER_CLUSTER}).`);
     const { launch } = await import('./launch.js');
@@ -223,9 +239,10 @@ async function ensureServing(
   now: { serving: boolean; serveBuild: string | null },
   ev: SdkEvents,
 ): Promise<void> {
-  if (now.serving && now.serveBuild === buildId()) return;
+  // The process should run the build on its node (this one, once controllerNode shipped it).
+  if (now.serving && now.serveBuild === c.build) return;
   if (now.serving) {
-    ev.onStep?.('Restarting the jobs controller process with this build of skyhop.');
+    ev.onStep?.("Restarting the jobs controller process with its node's build of skyhop.");
     // Its job's loop starts it again at once.
     await rpc(c, ['restart']);
     return;
@@ -440,11 +457,8 @@ async function followManaged(
     },
   });
   if (o.signal?.aborted) throw new InterruptedError();
+  if (r.code !== 0) throw rpcError('logs', r.code, tail);
   const last = tail.trim().split('\n').pop() ?? '';
-  if (r.code !== 0)
-    throw new UserError(
-      last.replace(/^Error: /, '') || `the jobs controller's logs failed (exit code ${r.code})`,
-    );
   try {
     const end = JSON.parse(last) as { status: ManagedJobStatus | null; reason: string | null };
     return end;
@@ -465,14 +479,22 @@ async function requireController(store: Store): Promise<Controller> {
 
 /**
  * The clusters the jobs controller owns (its managed jobs' clusters): they carry skyhop's tags like
- * the client's own, and the client must leave them to the controller. Empty when no controller runs.
+ * the client's own, and the client must leave them to the controller. Empty when there is no
+ * controller (or it is stopped: it stops only with no job unfinished); null when it is UP but does
+ * not answer (which clusters are its is unknown then).
  */
-export async function controllerClusters(store: Store): Promise<Set<string>> {
-  if (!store.getCluster(CONTROLLER_CLUSTER)) return new Set();
-  const c = await existingController(store);
+export async function controllerClusters(store: Store): Promise<Set<string> | null> {
+  let c: Controller | null;
+  try {
+    c = await existingController(store);
+  } catch {
+    return null;
+  }
   if (!c) return new Set();
   try {
     return new Set((await rpc<{ clusters: string[] }>(c, ['clusters'])).clusters);
+  } catch {
+    return null;
   } finally {
     await c.runner.close();
   }
@@ -502,8 +524,7 @@ interface QueueAnswer {
  */
 async function readJobs(store: Store, c: Controller): Promise<QueueAnswer> {
   const r = await rpc<QueueAnswer>(c, ['queue']);
-  if (r.jobs.some((j) => !isManagedTerminal(j.status) || j.phase !== 'idle'))
-    await ensureServing(store, c, r, {});
+  if (r.jobs.some(isManagedUnfinished)) await ensureServing(store, c, r, {});
   return r;
 }
 

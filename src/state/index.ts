@@ -12,7 +12,14 @@ import type { Store } from './types.js';
 export type * from './types.js';
 export { DiskFullError, describeResources, isDiskFullError, launchSpecOf } from './store.js';
 export { SCHEMA_VERSION } from './migrations.js';
-export { isManagedTerminal, MANAGED_TERMINAL_STATUSES, newManagedTask } from './managed.js';
+export {
+  isManagedTerminal,
+  isManagedUnfinished,
+  MANAGED_TERMINAL_STATUSES,
+  newManagedTask,
+  taskCostSoFar,
+  taskRunMs,
+} from './managed.js';
 export { UnreadableStateError } from './store.js';
 
 const stores = new Map<string, Store>();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { afterEach, beforeEach, test } from 'node:test';
 import { controllerServing, EXIT_ALREADY_SERVED, serve } from '../../../src/jobs/controller.js';
-import { jobFiles } from '../../../src/jobs/files.js';
+import { jobFiles, secretsPath } from '../../../src/jobs/files.js';
 import { openStore } from '../../../src/state/index.js';
 import { tempHome } from '../state/helpers.js';
 
@@ -56,7 +56,9 @@ test('a submitted job runs on its own local cluster, ends SUCCEEDED, and its clu
   };
   const id = recordSubmission(submission);
   const f = jobFiles(t.home, id);
-  assert.equal(statSync(f.secrets).mode & 0o777, 0o600);
+  const key = (JSON.parse(store.managedJobInput(id)!.request) as { secretsKey: string }).secretsKey;
+  const secrets = secretsPath(t.home, key);
+  assert.equal(statSync(secrets).mode & 0o777, 0o600);
   const done = serve({ idleMs: 300, pollMs: 100 });
   assert.equal(await done, 0);
   const j = store.getManagedJob(id)!;
@@ -69,5 +71,36 @@ test('a submitted job runs on its own local cluster, ends SUCCEEDED, and its clu
   assert.match(out, /task skyhop-managed-\S+_hello_1-0 token 6/);
   assert.doesNotMatch(readFileSync(f.controllerLog, 'utf8'), /sekret/);
   // Ended: its secrets (kept only for relaunches) are gone.
-  assert.equal(existsSync(f.secrets), false);
+  assert.equal(existsSync(secrets), false);
+});
+
+test('a job whose secret values are gone from the controller ends FAILED_PRECHECKS, naming the secret', async () => {
+  const { recordSubmission } = await import('../../../src/jobs/rpc.js');
+  const store = openStore();
+  const id = recordSubmission({
+    name: 'nosecret',
+    user: 'u',
+    dag: {
+      tasks: [
+        {
+          name: 'nosecret',
+          numNodes: 1,
+          envs: {},
+          secrets: { TOKEN: '' },
+          fileMounts: {},
+          run: 'echo never',
+          resources: [{ cloud: 'local', useSpot: false }],
+          ordered: false,
+        },
+      ],
+      edges: [],
+    },
+    secrets: [{}],
+    request: { clouds: ['local'], preferred: [null] },
+  });
+  assert.equal(await serve({ idleMs: 300, pollMs: 100 }), 0);
+  const j = store.getManagedJob(id)!;
+  assert.equal(j.status, 'FAILED_PRECHECKS');
+  assert.match(j.reason ?? '', /secret TOKEN are gone/);
+  assert.equal(store.listClusters().length, 0);
 });
