@@ -16,7 +16,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import type { Cloud } from '../clouds/types.js';
 import type { Dag } from '../core/task.js';
 import type { ManagedRequest } from '../sdk/managed.js';
-import { isManagedTerminal, isManagedUnfinished, openStore, type Store } from '../state/index.js';
+import { isManagedTerminal, openStore, type Store } from '../state/index.js';
 import { skyhopHome } from '../util/paths.js';
 import { buildId } from '../util/build-id.js';
 import {
@@ -26,6 +26,7 @@ import {
   readJson,
   secretsPath,
   serveRecordPath,
+  uploadKeysOf,
   uploadsDir,
   writePrivate,
 } from './files.js';
@@ -125,7 +126,7 @@ export async function serve(o: ServeOptions): Promise<number> {
     appendLine(`${home}/controller/serve.log`, `${new Date().toISOString()} ${line}`);
   const runs = new Map<number, ManagedJobRun>();
   const retryAt = new Map<number, number>();
-  removeOrphanSecrets(home, store);
+  removeOrphans(home, store);
   const carried = new Map<string, string>();
   let envMtime = -1;
   let clouds: Map<string, Cloud> | null = null;
@@ -219,27 +220,34 @@ export async function serve(o: ServeOptions): Promise<number> {
 }
 
 /**
- * Secrets files no job names (a submission that died between writing them and recording its job)
- * are removed; so are those of ended jobs (whose run removes them, unless it was killed first).
- * Files younger than a minute are left: a submission may be recording its job right now.
+ * What no unfinished job needs any more: secrets files no job names (a submission that died between
+ * writing them and recording its job), and upload folders no job reads (a submission that failed
+ * after its uploads), also those of ended jobs whose run was killed before it removed them. Recent
+ * ones are left: a submission may be uploading or recording its job right now.
  */
-function removeOrphanSecrets(home: string, store: Store): void {
-  const dir = dirname(secretsPath(home, 'x'));
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
+function removeOrphans(home: string, store: Store): void {
+  const secrets = new Set<string>();
+  const uploads = new Set<string>();
+  for (const j of store.unfinishedManagedJobs()) {
+    const input = store.managedJobInput(j.id);
+    if (!input) continue;
+    const key = (JSON.parse(input.request) as ManagedRequest).secretsKey;
+    if (key) secrets.add(`${key}.json`);
+    for (const k of uploadKeysOf(JSON.parse(input.dag) as Dag, uploadsDir(home))) uploads.add(k);
   }
-  const wanted = new Set<string>();
-  for (const j of store.listManagedJobs()) {
-    if (!isManagedUnfinished(j)) continue;
-    const key = (JSON.parse(store.managedJobInput(j.id)?.request ?? '{}') as ManagedRequest).secretsKey;
-    if (key) wanted.add(`${key}.json`);
-  }
-  for (const n of names) {
-    const p = join(dir, n);
-    if (wanted.has(n) || Date.now() - mtimeOf(p) < 60_000) continue;
-    rmSync(p, { force: true });
-  }
+  const sweep = (dir: string, keep: Set<string>, minAgeMs: number) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = join(dir, n);
+      if (keep.has(n) || Date.now() - mtimeOf(p) < minAgeMs) continue;
+      rmSync(p, { recursive: true, force: true });
+    }
+  };
+  sweep(dirname(secretsPath(home, 'x')), secrets, 60_000);
+  sweep(uploadsDir(home), uploads, 6 * 3_600_000);
 }

@@ -10,6 +10,7 @@
  */
 import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { Dag } from '../core/task.js';
 
 export interface JobFiles {
   dir: string;
@@ -87,4 +88,22 @@ export function readJson<T>(path: string, fallback: T): T {
     return fallback;
   }
   return JSON.parse(text) as T;
+}
+
+/** The upload folders (under `uploads`) a job's task graph reads its local files from. */
+export function uploadKeysOf(dag: Dag, uploads: string): Set<string> {
+  const prefix = `${uploads}/`;
+  const keys = new Set<string>();
+  for (const t of dag.tasks) {
+    const paths = [
+      t.workdir,
+      ...Object.values(t.fileMounts),
+      ...Object.values(t.storageMounts ?? {}).map((m) => m.localSource),
+    ];
+    for (const p of paths) {
+      const key = p?.startsWith(prefix) ? p.slice(prefix.length).split('/')[0] : undefined;
+      if (key) keys.add(key);
+    }
+  }
+  return keys;
 }

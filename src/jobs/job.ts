@@ -33,7 +33,8 @@ import { sleep } from '../util/sleep.js';
 import { DEFAULT_RECOVERY_STRATEGY } from '../task/recovery.js';
 import type { ManagedRequest } from '../sdk/managed.js';
 import { rmSync } from 'node:fs';
-import { appendLine, fileSize, type JobFiles, readJson } from './files.js';
+import { join } from 'node:path';
+import { appendLine, fileSize, type JobFiles, readJson, uploadKeysOf } from './files.js';
 
 /** What ends the watch of a task's current cluster. */
 type Watched =
@@ -216,17 +217,9 @@ export class ManagedJobRun {
    */
   private forgetInputs(): void {
     rmSync(this.o.secretsFile, { force: true });
-    const uploads = `${this.o.uploadsDir}/`;
-    const keys = new Set<string>();
-    for (const t of this.o.dag.tasks) {
-      const paths = [
-        t.workdir,
-        ...Object.values(t.fileMounts),
-        ...Object.values(t.storageMounts ?? {}).map((m) => m.localSource),
-      ];
-      for (const p of paths) if (p?.startsWith(uploads)) keys.add(p.slice(uploads.length).split('/')[0]!);
+    for (const k of uploadKeysOf(this.o.dag, this.o.uploadsDir)) {
+      rmSync(join(this.o.uploadsDir, k), { recursive: true, force: true });
     }
-    for (const k of keys) if (k) rmSync(`${uploads}${k}`, { recursive: true, force: true });
   }
 
   /** Runs task `i` to its end; resolves with how it ended. */

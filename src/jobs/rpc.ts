@@ -14,20 +14,10 @@
  *                             until the job ends; its end as one JSON line on stderr
  *   serve                     the controller's process (controller.ts)
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { CarriedCredentials, ManagedSubmission } from '../sdk/managed.js';
 import { isManagedTerminal, newManagedTask, openStore } from '../state/index.js';
 import { UserError } from '../util/errors.js';
