@@ -20,7 +20,8 @@ export default async function jobsQueueCmd(o: JobsQueueOptions): Promise<number>
   } finally {
     ui?.stop();
   }
-  if (!o.refresh && managedControllerStopped()) {
+  const stopped = !o.refresh && managedControllerStopped();
+  if (stopped) {
     process.stderr.write(
       'The jobs controller is stopped (it stops itself once idle), so its jobs are not listed; `skyhop jobs queue --refresh` starts it.\n',
     );
@@ -31,7 +32,8 @@ export default async function jobsQueueCmd(o: JobsQueueOptions): Promise<number>
     return 0;
   }
   if (jobs.length === 0) {
-    process.stdout.write('No managed jobs.\n');
+    // A stopped controller's jobs are unknown, not absent: the line above said so.
+    if (!stopped) process.stdout.write('No managed jobs.\n');
     return 0;
   }
   const now = Date.now();
