@@ -347,14 +347,19 @@ export function strayHostPids(runDir: string): number[] {
   return out;
 }
 
-/** Every process (host view of pids) whose PID namespace is `pidNs`. */
+/**
+ * Every live process (host view of pids) whose PID namespace is `pidNs`. Zombies are left out: on a
+ * machine whose init does not reap, a dead process can stay listed for ever without running.
+ */
 export function processesInNamespace(pidNs: string): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
     try {
-      if (readlinkSync(`/proc/${pid}/ns/pid`) === pidNs) out.push(pid);
+      if (readlinkSync(`/proc/${pid}/ns/pid`) !== pidNs) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') out.push(pid);
     } catch {
       // gone, or not ours to read
     }

@@ -1,6 +1,6 @@
 /** Shared bits of the emulator tests: an API client, SSH keys, ssh into an instance, polling. */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -110,22 +110,5 @@ export async function waitFor<T>(
   }
 }
 
-/**
- * Every live process whose PID namespace is `pidNs` (readlink /proc/PID/ns/pid). Zombies are left out: on
- * a machine whose init does not reap, a dead process can stay listed for ever without running.
- */
-export function processesInNamespace(pidNs: string): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      if (readlinkSync(`/proc/${pid}/ns/pid`) !== pidNs) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') out.push(pid);
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+/** The emulator's own count of a node's live processes. */
+export { processesInNamespace } from '../../../src/emulators/hosts.js';
