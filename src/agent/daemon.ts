@@ -57,6 +57,7 @@ import {
   type JobSpec,
   type JobStatus,
 } from './types.js';
+import { taskIdOf } from '../util/task-id.js';
 
 const SCAN_INTERVAL_MS = 1000;
 /** A spec file that does not parse for this long is a submission that died half-way. */
@@ -841,10 +842,5 @@ function stringRecord(x: unknown): Record<string, string> {
 
 /** SkyPilot's task id shape: <prefix>-<YYYY-MM-DD-HH-MM-SS-micros>_<cluster>_<job id>. */
 export function taskId(submittedAt: number, cluster: string, id: number): string {
-  const d = new Date(submittedAt);
-  const p = (x: number, w = 2) => String(x).padStart(w, '0');
-  const ts =
-    `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}-` +
-    `${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}-${p(d.getUTCMilliseconds() * 1000, 6)}`;
-  return `skyhop-${ts}_${cluster}_${id}`;
+  return taskIdOf('skyhop', submittedAt, cluster, id);
 }

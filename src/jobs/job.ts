@@ -30,6 +30,7 @@ import {
 } from '../state/index.js';
 import { CloudError, SkyhopError, UserError } from '../util/errors.js';
 import { sleep } from '../util/sleep.js';
+import { taskIdOf } from '../util/task-id.js';
 import { DEFAULT_RECOVERY_STRATEGY } from '../task/recovery.js';
 import type { ManagedRequest } from '../sdk/managed.js';
 import { rmSync } from 'node:fs';
@@ -90,12 +91,7 @@ export function managedClusterName(name: string, id: number, index: number, task
 
 /** SKYPILOT_TASK_ID of a managed task: the same on every cluster the task recovers to. */
 export function managedTaskId(submittedAt: number, name: string, id: number, index: number): string {
-  const d = new Date(submittedAt);
-  const p = (x: number, w = 2) => String(x).padStart(w, '0');
-  const ts =
-    `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}-` +
-    `${p(d.getUTCHours())}-${p(d.getUTCMinutes())}-${p(d.getUTCSeconds())}-${p(d.getUTCMilliseconds() * 1000, 6)}`;
-  return `skyhop-managed-${ts}_${name}_${id}-${index}`;
+  return taskIdOf('skyhop-managed', submittedAt, name, `${id}-${index}`);
 }
 
 export class ManagedJobRun {
