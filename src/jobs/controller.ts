@@ -46,27 +46,16 @@ function socketName(home: string): string {
   return `\0skyhop-jobs-controller-${id}`;
 }
 
-/** Whether a controller serves `home` (its socket accepts a connection). */
-export function controllerServing(home: string = skyhopHome()): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection(socketName(home));
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 /**
- * Tells the serving controller to look at the state now (a job was submitted), instead of at its next
- * tick; resolves with whether one serves.
+ * Whether a controller serves `home` (its socket accepts a connection); with `wake`, it is also told
+ * to look at the state now (a job was submitted) instead of at its next tick.
  */
-export function wakeController(home: string = skyhopHome()): Promise<boolean> {
+export function controllerServing(home: string = skyhopHome(), o: { wake?: boolean } = {}): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection(socketName(home));
     s.once('connect', () => {
-      s.end('w');
+      if (o.wake) s.end('w');
+      else s.destroy();
       resolve(true);
     });
     s.once('error', () => resolve(false));

@@ -23,7 +23,7 @@ import { isManagedTerminal, newManagedTask, openStore } from '../state/index.js'
 import { UserError } from '../util/errors.js';
 import { skyhopHome } from '../util/paths.js';
 import { sleep } from '../util/sleep.js';
-import { controllerServing, serve, wakeController } from './controller.js';
+import { controllerServing, serve } from './controller.js';
 import { buildId } from '../util/build-id.js';
 import {
   controllerEnvPath,
@@ -88,7 +88,7 @@ export async function controllerOp(
       const sub = await input<{ submission: ManagedSubmission; credentials?: CarriedCredentials }>();
       if (sub.credentials) writeCredentials(sub.credentials);
       const id = recordSubmission(sub.submission);
-      answer({ id, ...(await servingNow(wakeController)) });
+      answer({ id, ...(await servingNow({ wake: true })) });
       return 0;
     }
     case 'clusters': {
@@ -125,14 +125,11 @@ export async function controllerOp(
   }
 }
 
-/**
- * Whether a controller process serves this home (asked by `probe`: a plain connection, or one that also
- * wakes it), and the build it runs.
- */
+/** Whether a controller process serves this home (`wake`: and tell it to look now), and its build. */
 async function servingNow(
-  probe: (home?: string) => Promise<boolean> = controllerServing,
+  o: { wake?: boolean } = {},
 ): Promise<{ serving: boolean; serveBuild: string | null }> {
-  const serving = await probe();
+  const serving = await controllerServing(skyhopHome(), o);
   const rec = readJson<{ build?: string | null }>(serveRecordPath(skyhopHome()), {});
   return { serving, serveBuild: serving ? (rec.build ?? null) : null };
 }
