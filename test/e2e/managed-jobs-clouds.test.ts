@@ -312,8 +312,9 @@ describe('managed jobs across clouds (local, FluffyCloud, AWS on moto hosts)', {
     assert.equal((await getText(bucket, 'two.txt')).trim(), `${token}-via-fluffy`);
   });
 
-  test('a spot job on AWS whose instance is terminated behind its back recovers and succeeds', async () => {
-    const bucket = `skyhop-e2e-spot-${suffix}`;
+  /** A spot job whose instance the cloud terminates (or stops) behind skyhop's back. */
+  async function spotRecovery(how: 'terminate' | 'stop'): Promise<void> {
+    const bucket = `skyhop-e2e-spot-${how}-${suffix}`;
     buckets.push(bucket);
     const yaml = file(
       'spot.yaml',
@@ -372,8 +373,9 @@ describe('managed jobs across clouds (local, FluffyCloud, AWS on moto hosts)', {
 
     assert.equal(await lifecycle(victim.region, victim.instanceId), 'spot', 'launched as a spot instance');
 
-    await hosts.terminateBehindBack(victim.instanceId);
-    assert.equal(hosts.get(victim.instanceId)?.state, 'terminated');
+    if (how === 'terminate') await hosts.terminateBehindBack(victim.instanceId);
+    else await hosts.stopBehindBack(victim.instanceId);
+    assert.equal(hosts.get(victim.instanceId)?.state, how === 'terminate' ? 'terminated' : 'stopped');
 
     let end: QueueJob | undefined;
     await until('the job ended', async () => {
@@ -401,5 +403,13 @@ describe('managed jobs across clouds (local, FluffyCloud, AWS on moto hosts)', {
       async () => (await queue()).find((j) => j.id === id)?.phase === 'idle',
     );
     await assertNothingRuns();
-  });
+    // The first cluster was torn down during the recovery, stopped or not.
+    assert.equal(hosts.get(victim.instanceId)?.state, 'terminated');
+  }
+
+  test('a spot job on AWS whose instance is terminated behind its back recovers and succeeds', () =>
+    spotRecovery('terminate'));
+
+  test('a spot job on AWS whose instance is stopped behind its back recovers and succeeds', () =>
+    spotRecovery('stop'));
 });
