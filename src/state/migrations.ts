@@ -208,6 +208,72 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    name: 'v6: owners (which user of a team server a cluster or bucket belongs to)',
+    up(db) {
+      db.exec(`
+        CREATE TABLE owners (
+          kind TEXT NOT NULL,
+          name TEXT NOT NULL,
+          owner TEXT NOT NULL,
+          since INTEGER NOT NULL,
+          PRIMARY KEY (kind, name)
+        );
+        CREATE INDEX owners_owner ON owners (owner);
+      `);
+    },
+  },
+  {
+    name: 'v7: a team server: users, tokens, requests and their logs, audit',
+    up(db) {
+      db.exec(`
+        CREATE TABLE api_users (
+          name TEXT PRIMARY KEY,
+          role TEXT NOT NULL,
+          created_at INTEGER NOT NULL
+        );
+        CREATE TABLE api_tokens (
+          hash TEXT PRIMARY KEY,
+          user TEXT NOT NULL REFERENCES api_users (name) ON DELETE CASCADE,
+          created_at INTEGER NOT NULL,
+          revoked_at INTEGER
+        );
+        CREATE TABLE api_requests (
+          id TEXT PRIMARY KEY,
+          user TEXT NOT NULL,
+          command TEXT NOT NULL,
+          argv TEXT NOT NULL,
+          status TEXT NOT NULL,
+          server TEXT,
+          host TEXT,
+          pid INTEGER,
+          pid_start INTEGER,
+          exit_code INTEGER,
+          error TEXT,
+          created_at INTEGER NOT NULL,
+          started_at INTEGER,
+          ended_at INTEGER
+        );
+        CREATE INDEX api_requests_user ON api_requests (user, created_at);
+        CREATE INDEX api_requests_status ON api_requests (status);
+        CREATE TABLE api_request_log (
+          request TEXT NOT NULL REFERENCES api_requests (id) ON DELETE CASCADE,
+          seq INTEGER NOT NULL,
+          stream TEXT NOT NULL,
+          data TEXT NOT NULL,
+          PRIMARY KEY (request, seq)
+        );
+        CREATE TABLE api_audit (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          at INTEGER NOT NULL,
+          user TEXT NOT NULL,
+          action TEXT NOT NULL,
+          target TEXT,
+          outcome TEXT
+        );
+      `);
+    },
+  },
 ];
 
 /** A v2 row's spec, from its `resources` JSON (the fields a v2 relaunch used). */

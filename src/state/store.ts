@@ -50,6 +50,7 @@ import type {
   ManagedPhase,
   ManagedTaskState,
   StorageInput,
+  OwnedKind,
   StorageRow,
   StorageStatus,
   StorageUse,
@@ -1004,6 +1005,38 @@ export class SqliteStore implements Store {
     return release;
   }
 
+  // ---- owners (a team server's users) ----
+
+  ownerOf(kind: OwnedKind, name: string): string | null {
+    const r = this.st('SELECT owner FROM owners WHERE kind = ? AND name = ?').get(kind, name) as
+      | { owner: string }
+      | undefined;
+    return r?.owner ?? null;
+  }
+
+  claim(kind: OwnedKind, name: string, owner: string, busy: () => boolean): string {
+    return this.conn()
+      .transaction((): string => {
+        const cur = this.ownerOf(kind, name);
+        if (cur === owner) return owner;
+        if (cur !== null && busy()) return cur;
+        this.st(
+          `INSERT INTO owners (kind, name, owner, since) VALUES (?, ?, ?, ?)
+           ON CONFLICT (kind, name) DO UPDATE SET owner = excluded.owner, since = excluded.since`,
+        ).run(kind, name, owner, Date.now());
+        return owner;
+      })
+      .immediate();
+  }
+
+  owners(kind: OwnedKind): Map<string, string> {
+    const rows = this.st('SELECT name, owner FROM owners WHERE kind = ?').all(kind) as Array<{
+      name: string;
+      owner: string;
+    }>;
+    return new Map(rows.map((r) => [r.name, r.owner]));
+  }
+
   close(): void {
     if (!this.db) return;
     const db = this.db;
@@ -1119,4 +1152,12 @@ function guardUnreadable(db: Db, path: string): void {
     s.all = ((...a: unknown[]) => guardCall(path, () => all(...a))) as typeof s.all;
     return s;
   }) as typeof db.prepare;
+}
+
+/** Another connection to an existing state database (WAL, the store's busy timeout). */
+export function openSqliteConnection(path: string): Db {
+  const db = new (loadSqlite())(path, { timeout: BUSY_TIMEOUT_MS, fileMustExist: true });
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  return db;
 }

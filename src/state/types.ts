@@ -408,5 +408,21 @@ export interface Store {
   /** Marks unfinished jobs for cancelling; returns the ids marked. */
   requestManagedCancel(ids: number[] | 'all'): number[];
 
+  /**
+   * Which user of a team server a cluster or bucket belongs to (null: nobody claimed it, as on a
+   * laptop without a server). Rows outlive the cluster so cost reports keep their owner.
+   */
+  ownerOf(kind: OwnedKind, name: string): string | null;
+  /**
+   * Makes `owner` the owner of `name` unless another user holds it while `busy(currentOwner)` says the
+   * name is still in use; returns the owner after the call (one transaction).
+   */
+  claim(kind: OwnedKind, name: string, owner: string, busy: () => boolean): string;
+  /** Every name of `kind` with its owner. */
+  owners(kind: OwnedKind): Map<string, string>;
+
   close(): void;
 }
+
+/** What a team server's user can own. */
+export type OwnedKind = 'cluster' | 'storage';

@@ -35,7 +35,9 @@ test('a v4 database gains the managed_jobs table, its clusters and buckets kept'
   s.close();
   const path = join(t.home, 'state.db');
   const db = new Database(path);
-  db.exec('DROP TABLE managed_jobs; PRAGMA user_version = 4;');
+  db.exec(
+    'DROP TABLE api_audit; DROP TABLE api_request_log; DROP TABLE api_requests; DROP TABLE api_tokens; DROP TABLE api_users; DROP TABLE owners; DROP TABLE managed_jobs; PRAGMA user_version = 4;',
+  );
   db.close();
   const s2 = openStore();
   assert.deepEqual(s2.listManagedJobs(), []);

@@ -82,12 +82,18 @@ test('opening an empty dir creates it (0700) and the database at the current sch
     .map((r) => r.name)
     .filter((n) => !n.startsWith('sqlite_'));
   assert.deepEqual(tables, [
+    'api_audit',
+    'api_request_log',
+    'api_requests',
+    'api_tokens',
+    'api_users',
     'clusters',
     'cost_events',
     'intents',
     'jobs',
     'locks',
     'managed_jobs',
+    'owners',
     'storage',
     'storage_uses',
   ]);

@@ -20,7 +20,9 @@ test('a v3 database gains the storage tables, its clusters kept', () => {
   // Back to v3 by hand: drop what v4 (and later versions) added.
   const path = join(t.home, 'state.db');
   const db = new Database(path);
-  db.exec('DROP TABLE managed_jobs; DROP TABLE storage_uses; DROP TABLE storage; PRAGMA user_version = 3;');
+  db.exec(
+    'DROP TABLE api_audit; DROP TABLE api_request_log; DROP TABLE api_requests; DROP TABLE api_tokens; DROP TABLE api_users; DROP TABLE owners; DROP TABLE managed_jobs; DROP TABLE storage_uses; DROP TABLE storage; PRAGMA user_version = 3;',
+  );
   db.close();
   const s2 = openStore();
   assert.deepEqual(s2.listStorage(), []);
