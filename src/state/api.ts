@@ -46,9 +46,13 @@ export type RequestPatch = Partial<
   >
 >;
 
+export type LogStream = 'out' | 'err' | 'in' | 'sig';
+export const OUTPUT_STREAMS: readonly LogStream[] = ['out', 'err'];
+export const CONTROL_STREAMS: readonly LogStream[] = ['in', 'sig'];
+
 export interface LogChunk {
   seq: number;
-  stream: 'out' | 'err';
+  stream: LogStream;
   data: string;
 }
 
@@ -86,9 +90,13 @@ export interface ApiStore {
   listRequests(user: string | null, limit: number): RequestRow[];
   /** Requests not ended, oldest first. */
   unfinishedRequests(): RequestRow[];
-  appendLog(id: string, stream: 'out' | 'err', data: string): void;
-  /** Chunks after `afterSeq`, in order. */
-  readLog(id: string, afterSeq: number, limit: number): LogChunk[];
+  /**
+   * Appends a chunk: the command's output ('out', 'err') or what the client sends it ('in': stdin,
+   * 'sig': a signal name such as SIGINT). Sequence numbers grow across all requests.
+   */
+  appendLog(id: string, stream: LogStream, data: string): void;
+  /** Chunks of `streams` after `afterSeq`, in order. */
+  readLog(id: string, afterSeq: number, limit: number, streams: readonly LogStream[]): LogChunk[];
 
   audit(user: string, action: string, target: string | null, outcome: string | null): void;
   listAudit(limit: number): AuditRow[];
@@ -257,20 +265,19 @@ export class SqliteApiStore implements ApiStore {
       .all() as RequestDbRow[];
     return rows.map(toRequest);
   }
-  appendLog(id: string, stream: 'out' | 'err', data: string): void {
+  appendLog(id: string, stream: LogStream, data: string): void {
     this.db
-      .prepare(
-        `INSERT INTO api_request_log (request, seq, stream, data)
-         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM api_request_log WHERE request = ?), ?, ?)`,
-      )
-      .run(id, id, stream, data);
+      .prepare('INSERT INTO api_request_log (request, stream, data) VALUES (?, ?, ?)')
+      .run(id, stream, data);
   }
-  readLog(id: string, afterSeq: number, limit: number): LogChunk[] {
+  readLog(id: string, afterSeq: number, limit: number, streams: readonly LogStream[]): LogChunk[] {
+    const marks = streams.map(() => '?').join(', ');
     return this.db
       .prepare(
-        'SELECT seq, stream, data FROM api_request_log WHERE request = ? AND seq > ? ORDER BY seq LIMIT ?',
+        `SELECT seq, stream, data FROM api_request_log
+         WHERE request = ? AND seq > ? AND stream IN (${marks}) ORDER BY seq LIMIT ?`,
       )
-      .all(id, afterSeq, limit) as LogChunk[];
+      .all(id, afterSeq, ...streams, limit) as LogChunk[];
   }
 
   audit(user: string, action: string, target: string | null, outcome: string | null): void {

@@ -257,12 +257,12 @@ export const MIGRATIONS: readonly Migration[] = [
         CREATE INDEX api_requests_user ON api_requests (user, created_at);
         CREATE INDEX api_requests_status ON api_requests (status);
         CREATE TABLE api_request_log (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
           request TEXT NOT NULL REFERENCES api_requests (id) ON DELETE CASCADE,
-          seq INTEGER NOT NULL,
           stream TEXT NOT NULL,
-          data TEXT NOT NULL,
-          PRIMARY KEY (request, seq)
+          data TEXT NOT NULL
         );
+        CREATE INDEX api_request_log_request ON api_request_log (request, seq);
         CREATE TABLE api_audit (
           id INTEGER PRIMARY KEY AUTOINCREMENT,
           at INTEGER NOT NULL,
