@@ -77,14 +77,6 @@ function lazy<T>(load: () => Promise<CommandModule<T>>) {
   };
 }
 
-/** The `api` module with its action fixed (one module, one parse, for every `api` sub-command). */
-function bind(action: string) {
-  return (mod: typeof import('./api.js')) => ({
-    parse: (raw: Record<string, unknown>) => mod.parse({ ...raw, action }),
-    default: mod.default,
-  });
-}
-
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
@@ -341,50 +333,47 @@ export function buildProgram(): Command {
     .option('--port <PORT>', 'port to listen on (default 46580)')
     .option('--db <URL>', 'PostgreSQL database (postgresql://...); default: SQLite in SKYHOP_HOME')
     .option('--foreground', 'run in this process (logs on stdout)')
-    .action(lazy(() => import('./api.js').then(bind('start'))));
+    .action(lazy(() => import('./api-start.js')));
   api
     .command('stop')
     .description("stop this SKYHOP_HOME's API server(s)")
     .option('--port <PORT>', 'only the one on this port')
-    .action(lazy(() => import('./api.js').then(bind('stop'))));
+    .action(lazy(() => import('./api-stop.js')));
   api
     .command('status')
     .description('the server you are logged in to, and your requests')
     .argument('[args...]', 'request ids (default: your recent requests)')
     .option('-a, --all', "every user's requests (admins)")
     .option('--json', 'as JSON')
-    .action(lazy(() => import('./api.js').then(bind('status'))));
+    .action(lazy(() => import('./api-status.js')));
   api
     .command('logs')
     .description("follow a request's output (re-attach), or print the server log")
     .argument('[args...]', 'REQUEST_ID')
     .option('--no-follow', 'say where the request stands first')
-    .action(lazy(() => import('./api.js').then(bind('logs'))));
+    .action(lazy(() => import('./api-logs.js')));
   api
     .command('login')
     .description('run every command on a team server from now on')
     .requiredOption('-e, --endpoint <URL>', 'the server, e.g. http://127.0.0.1:46580')
     .option('--token <TOKEN>', 'your token (from skyhop api users add); asked for when omitted')
-    .action(lazy(() => import('./api.js').then(bind('login'))));
+    .action(lazy(() => import('./api-login.js')));
   api
     .command('logout')
     .description('run commands on this machine again')
-    .action(lazy(() => import('./api.js').then(bind('logout'))));
+    .action(lazy(() => import('./api-logout.js')));
   api
     .command('users')
     .description("the server's users: add NAME [--role admin|user] (prints a token once), ls, revoke NAME")
     .argument('[args...]', 'add NAME | ls | revoke NAME')
     .option('--role <ROLE>', 'admin or user', 'user')
     .option('--db <URL>', "on the server's machine without a login: its PostgreSQL database")
-    .action(lazy(() => import('./api.js').then(bind('users'))));
+    .action(lazy(() => import('./api-users.js')));
   program
     .command('api-worker', { hidden: true })
     .description("a team server's request worker (started by the server itself)")
     .argument('<id>', 'the request id')
-    .action(async (id: string) => {
-      const { runWorker } = await import('../server/worker.js');
-      process.exitCode = await runWorker(id);
-    });
+    .action(lazy(() => import('./api-worker.js')));
 
   program
     .command('new-cloud')

@@ -36,8 +36,18 @@ import { packageRoot } from '../util/package-root.js';
 import { shJoin, shPath } from '../util/shell.js';
 import { headRunner, type SdkEvents } from './clusters.js';
 
-/** The controller's cluster name. */
+/** The controller's cluster name without a team server. */
 export const CONTROLLER_CLUSTER = 'skyhop-jobs-controller';
+
+/**
+ * The controller's cluster name: `skyhop-jobs-controller`, or on a team server one per user
+ * (`skyhop-jobs-controller-<user>`, as SkyPilot's per-user controllers), so a user's managed jobs, their
+ * clusters and their records stay that user's.
+ */
+export function controllerCluster(): string {
+  const user = process.env.SKYHOP_API_USER;
+  return user ? `${CONTROLLER_CLUSTER}-${user}` : CONTROLLER_CLUSTER;
+}
 /** Where a controller on another machine gets this skyhop (its package, shipped by the client). */
 const REMOTE_PACKAGE = '~/.skyhop/controller/pkg';
 
@@ -173,7 +183,7 @@ function rpcError(op: string, code: number, stderr: string): Error {
  * are unknown then, and no caller may take that for "none".
  */
 async function existingController(store: Store): Promise<Controller | null> {
-  const rec = store.getCluster(CONTROLLER_CLUSTER);
+  const rec = store.getCluster(controllerCluster());
   if (rec?.status !== 'UP') return null;
   const runner = headRunner(rec);
   const cli = cliOn(rec);
@@ -186,7 +196,7 @@ async function existingController(store: Store): Promise<Controller | null> {
   } catch (e) {
     await runner.close();
     throw new CloudError(
-      `the jobs controller (${CONTROLLER_CLUSTER}, UP on ${rec.cloud}) does not answer: ${(e as Error).message}; \`skyhop status --refresh\` checks it`,
+      `the jobs controller (${controllerCluster()}, UP on ${rec.cloud}) does not answer: ${(e as Error).message}; \`skyhop status --refresh\` checks it`,
       { cause: e },
     );
   }
@@ -200,21 +210,21 @@ async function controllerNode(store: Store, ev: SdkEvents & { signal?: AbortSign
   // One that is UP but does not answer is brought up again by the launch path (its nodes relaunched).
   let c = await existingController(store).catch(() => null);
   if (!c) {
-    ev.onStep?.(`Starting the jobs controller (${CONTROLLER_CLUSTER}).`);
+    ev.onStep?.(`Starting the jobs controller (${controllerCluster()}).`);
     const { launch } = await import('./launch.js');
     const task = await controllerTask();
     const { resolveClouds } = await import('./plan.js');
     const { clouds: all } = await resolveClouds({}, 'launch');
     await launch({
       dag: { tasks: [task], edges: [] },
-      cluster: CONTROLLER_CLUSTER,
+      cluster: controllerCluster(),
       clouds: all,
       detach: true,
       store,
       signal: ev.signal,
       onStep: ev.onStep,
     });
-    const rec = store.getCluster(CONTROLLER_CLUSTER);
+    const rec = store.getCluster(controllerCluster());
     if (!rec) throw new CloudError('the jobs controller was launched but its record is missing');
     if (rec.cloud !== 'local') await shipPackage(headRunner(rec), ev);
     c = await existingController(store);
@@ -505,7 +515,7 @@ export async function controllerClusters(store: Store): Promise<Set<string> | nu
  * stopped): its jobs, finished or not, are then out of sight until it is started.
  */
 export function managedControllerStopped(store: Store = openStore()): boolean {
-  const rec = store.getCluster(CONTROLLER_CLUSTER);
+  const rec = store.getCluster(controllerCluster());
   return !!rec && rec.status !== 'UP';
 }
 
@@ -539,7 +549,7 @@ export async function managedQueue(
   const store = o.store ?? openStore();
   if (o.refresh && managedControllerStopped(store)) {
     const { start } = await import('./lifecycle.js');
-    await start(store, CONTROLLER_CLUSTER, { onStep: o.onStep });
+    await start(store, controllerCluster(), { onStep: o.onStep });
   }
   const c = await existingController(store);
   if (!c) return [];
