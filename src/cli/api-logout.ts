@@ -1,6 +1,6 @@
 /** `skyhop api logout` (cli/api.ts). */
 import { logout } from './api.js';
-import { flags, type OptionsOf, options } from './options.js';
+import { type OptionsOf, options } from './options.js';
 
 export const parse = options({});
 
