@@ -27,7 +27,8 @@ export const FLOORS: Record<string, number> = {
   provision: 4,
   sdk: 5,
   jobs: 6,
-  cli: 7,
+  server: 7,
+  cli: 8,
 };
 
 function files(dir: string): string[] {
