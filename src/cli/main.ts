@@ -25,10 +25,48 @@ function camel(s: string): string {
   return s.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
+/** The top-level command a (sub)command belongs to: `jobs` for `jobs launch`. */
+function topCommand(cmd: Command): string {
+  let c = cmd;
+  while (c.parent?.parent) c = c.parent;
+  return c.name();
+}
+
+/** Commands that run on the team server when one is configured (`skyhop api login`). */
+const REMOTE = new Set([
+  'launch',
+  'exec',
+  'status',
+  'queue',
+  'logs',
+  'cancel',
+  'stop',
+  'start',
+  'down',
+  'autostop',
+  'cost-report',
+  'check',
+  'show-gpus',
+  'optimize',
+  'jobs',
+  'storage',
+  'catalog',
+]);
+
 /** Run `src/cli/<mod>.ts` with its options parsed from the command line. */
 function lazy<T>(load: () => Promise<CommandModule<T>>) {
   return async (...a: unknown[]) => {
     const cmd = a[a.length - 1] as Command;
+    if (REMOTE.has(topCommand(cmd))) {
+      // Flags were checked here already (commander); the server runs the same command line.
+      const { apiTarget } = await import('../sdk/api-client.js');
+      const target = apiTarget();
+      if (target) {
+        const { runRemote } = await import('./remote.js');
+        process.exitCode = await runRemote(target, process.argv.slice(2));
+        return;
+      }
+    }
     const raw: Record<string, unknown> = { ...cmd.optsWithGlobals() };
     cmd.registeredArguments.forEach((arg, i) => {
       raw[camel(arg.name())] = cmd.processedArgs[i];
@@ -37,6 +75,14 @@ function lazy<T>(load: () => Promise<CommandModule<T>>) {
     const code = await mod.default(mod.parse(raw));
     if (typeof code === 'number') process.exitCode = code;
   };
+}
+
+/** The `api` module with its action fixed (one module, one parse, for every `api` sub-command). */
+function bind(action: string) {
+  return (mod: typeof import('./api.js')) => ({
+    parse: (raw: Record<string, unknown>) => mod.parse({ ...raw, action }),
+    default: mod.default,
+  });
 }
 
 function collect(v: string, prev: string[] = []): string[] {
@@ -286,6 +332,59 @@ export function buildProgram(): Command {
     .option('--controller', 'logs: the controller log')
     .option('--no-follow', 'logs: do not follow')
     .action(lazy(() => import('./jobs-controller.js')));
+
+  const api = program.command('api').description('A team server: run one, log in to one, manage its users');
+  api
+    .command('start')
+    .description('start the API server (in the background unless --foreground)')
+    .option('--host <HOST>', 'address to listen on', '127.0.0.1')
+    .option('--port <PORT>', 'port to listen on (default 46580)')
+    .option('--db <URL>', 'PostgreSQL database (postgresql://...); default: SQLite in SKYHOP_HOME')
+    .option('--foreground', 'run in this process (logs on stdout)')
+    .action(lazy(() => import('./api.js').then(bind('start'))));
+  api
+    .command('stop')
+    .description("stop this SKYHOP_HOME's API server(s)")
+    .option('--port <PORT>', 'only the one on this port')
+    .action(lazy(() => import('./api.js').then(bind('stop'))));
+  api
+    .command('status')
+    .description('the server you are logged in to, and your requests')
+    .argument('[args...]', 'request ids (default: your recent requests)')
+    .option('-a, --all', "every user's requests (admins)")
+    .option('--json', 'as JSON')
+    .action(lazy(() => import('./api.js').then(bind('status'))));
+  api
+    .command('logs')
+    .description("follow a request's output (re-attach), or print the server log")
+    .argument('[args...]', 'REQUEST_ID')
+    .option('--no-follow', 'say where the request stands first')
+    .action(lazy(() => import('./api.js').then(bind('logs'))));
+  api
+    .command('login')
+    .description('run every command on a team server from now on')
+    .requiredOption('-e, --endpoint <URL>', 'the server, e.g. http://127.0.0.1:46580')
+    .option('--token <TOKEN>', 'your token (from skyhop api users add); asked for when omitted')
+    .action(lazy(() => import('./api.js').then(bind('login'))));
+  api
+    .command('logout')
+    .description('run commands on this machine again')
+    .action(lazy(() => import('./api.js').then(bind('logout'))));
+  api
+    .command('users')
+    .description("the server's users: add NAME [--role admin|user] (prints a token once), ls, revoke NAME")
+    .argument('[args...]', 'add NAME | ls | revoke NAME')
+    .option('--role <ROLE>', 'admin or user', 'user')
+    .option('--db <URL>', "on the server's machine without a login: its PostgreSQL database")
+    .action(lazy(() => import('./api.js').then(bind('users'))));
+  program
+    .command('api-worker', { hidden: true })
+    .description("a team server's request worker (started by the server itself)")
+    .argument('<id>', 'the request id')
+    .action(async (id: string) => {
+      const { runWorker } = await import('../server/worker.js');
+      process.exitCode = await runWorker(id);
+    });
 
   program
     .command('new-cloud')

@@ -1,4 +1,4 @@
-import { status } from '../sdk/status.js';
+import { type StatusResult, status } from '../sdk/status.js';
 import { options, type OptionsOf, flags } from './options.js';
 import { ago, printJson, table } from './ui.js';
 
@@ -6,7 +6,12 @@ export const parse = options({ clusters: flags.words(), refresh: flags.bool(), j
 export type StatusOptions = OptionsOf<typeof parse>;
 
 export default async function statusCmd(o: StatusOptions): Promise<number> {
-  const { clusters: recs, changes } = await status({ clusters: o.clusters, refresh: o.refresh });
+  return renderStatus(o, await status({ clusters: o.clusters, refresh: o.refresh }));
+}
+
+/** Prints a status answer (this machine's, or a team server's). */
+export async function renderStatus(o: StatusOptions, r: StatusResult): Promise<number> {
+  const { clusters: recs, changes } = r;
   for (const c of changes) {
     if (c.from === null && c.to === null) process.stderr.write(`${c.cluster}: ${c.note}\n`);
     else process.stderr.write(`${c.cluster}: ${c.from ?? 'unrecorded'} -> ${c.to ?? 'gone'} (${c.note})\n`);

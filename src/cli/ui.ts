@@ -34,7 +34,8 @@ export async function progress(): Promise<Progress> {
 /** Ask y/N on a terminal; without a terminal, require --yes. */
 export async function confirm(question: string, yes: unknown, flag = '-y'): Promise<boolean> {
   if (yes) return true;
-  if (!process.stdin.isTTY) {
+  // A team server's worker: the client's stdin is a terminal and its lines arrive on ours.
+  if (!process.stdin.isTTY && process.env.SKYHOP_API_STDIN_TTY !== '1') {
     throw new UserError(
       `${question.replace(/\?$/, '')}: needs confirmation and stdin is not a terminal; add ${flag}`,
     );

@@ -38,6 +38,8 @@ export const submitBody = z
     upload: requestId.optional(),
     /** The client's working directory (paths in argv and the task are relative to it). */
     cwd: z.string().max(4096).optional(),
+    /** The client's home (`~` in the task's paths). */
+    home: z.string().max(4096).optional(),
     /** Whether the client's stdin is a terminal (a confirmation question is then asked over the API). */
     stdinTty: z.boolean().optional(),
   })
@@ -101,7 +103,12 @@ export const statusQuery = z
 export const statusAnswer = z.object({
   clusters: z.array(clusterInfo),
   changes: z.array(
-    z.object({ cluster: z.string(), from: z.string().nullable(), to: z.string().nullable(), note: z.string() }),
+    z.object({
+      cluster: z.string(),
+      from: z.string().nullable(),
+      to: z.string().nullable(),
+      note: z.string(),
+    }),
   ),
 });
 
@@ -153,3 +160,11 @@ export const auditAnswer = z.object({
 });
 
 export const uploadAnswer = z.object({ upload_id: z.string(), files: z.number(), bytes: z.number() });
+
+export const requestsQuery = z
+  .object({
+    all: z.enum(['0', '1']).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+export const streamQuery = z.object({ after: z.coerce.number().int().min(0).optional() }).strict();

@@ -5,7 +5,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type ApiStore, type ApiUserRow, openApiStore, openStore, type Store, scopeStore } from '../state/index.js';
+import {
+  type ApiStore,
+  type ApiUserRow,
+  openApiStore,
+  openStore,
+  type Store,
+  scopeStore,
+} from '../state/index.js';
 
 export interface ApiUser {
   name: string;
@@ -38,7 +45,11 @@ export function hashToken(token: string): string {
 }
 
 /** Adds a user (or a fresh token for an existing one) and returns the token, printed once. */
-export function issueToken(api: ApiStore, name: string, role: 'admin' | 'user'): { token: string; created: boolean } {
+export function issueToken(
+  api: ApiStore,
+  name: string,
+  role: 'admin' | 'user',
+): { token: string; created: boolean } {
   const existing = api.getUser(name);
   if (!existing) api.addUser(name, role);
   else if (existing.role !== role) api.setRole(name, role);

@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { parseEnvOverrides, substituteEnvs } from './env.js';
 import { type RawPath, setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
@@ -15,9 +15,20 @@ import type { Dag, Resources, Task } from '../core/task.js';
 import { isBucketUrl, remotePathProblem, storageFromMapping, storageFromUrl } from './storage.js';
 import { whereError } from '../util/yaml/where.js';
 
+/**
+ * A request on a team server runs with the client's files mirrored under SKYHOP_CLIENT_ROOT (by
+ * absolute path) and its cwd there: the client's absolute paths and `~` (its SKYHOP_CLIENT_HOME) are
+ * read from the mirror. Without a server both are unset and paths are this machine's.
+ */
+function onClient(abs: string): string {
+  const root = process.env.SKYHOP_CLIENT_ROOT;
+  return root && !abs.startsWith(`${root}/`) ? join(root, abs) : abs;
+}
+
 function expandHome(p: string): string {
-  if (p === '~') return homedir();
-  if (p.startsWith('~/')) return resolve(homedir(), p.slice(2));
+  const home = process.env.SKYHOP_CLIENT_ROOT ? (process.env.SKYHOP_CLIENT_HOME ?? homedir()) : homedir();
+  if (p === '~') return home;
+  if (p.startsWith('~/')) return resolve(home, p.slice(2));
   return p;
 }
 
@@ -55,7 +66,7 @@ export function resolvePaths(
     sub = substituteEnvs(p.value, envs, p.where),
   ) => {
     const relative = !isAbsolute(expandHome(sub));
-    let abs = relative ? resolve(raw.baseDir, sub) : expandHome(sub);
+    let abs = relative ? resolve(raw.baseDir, sub) : onClient(expandHome(sub));
     let st = stat(abs);
     const beside = relative && raw.fileDir !== undefined ? resolve(raw.fileDir, sub) : undefined;
     if (!st && beside !== undefined && beside !== abs) {

@@ -1,0 +1,148 @@
+/**
+ * A command run through the team server (`skyhop api login`): the same command line is a request on
+ * the server; its output streams back to this terminal's stdout and stderr and its exit code is this
+ * process's. The task's local files (the YAML, workdir, file_mounts and bucket sources) are uploaded
+ * first, mirrored by absolute path, so paths in the task mean what they mean here. `status` (without
+ * --refresh) is answered by the server directly and rendered here.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import type { ApiClient, ApiTarget } from '../sdk/api-client.js';
+import { UserError } from '../util/errors.js';
+
+/** Commands whose argv may name a task file (its local files are uploaded). */
+const TASK_COMMANDS = new Set(['launch', 'exec', 'jobs', 'optimize']);
+
+export async function runRemote(target: ApiTarget, argv: string[]): Promise<number> {
+  const { ApiClient } = await import('../sdk/api-client.js');
+  if (!target.token) {
+    throw new UserError(
+      `no token for the API server at ${target.endpoint}; log in: skyhop api login -e ${target.endpoint} --token TOKEN`,
+    );
+  }
+  const client = new ApiClient(target);
+  if (argv[0] === 'status' && !argv.some((a) => a === '-r' || a === '--refresh')) {
+    return remoteStatus(client, argv);
+  }
+  let upload: string | undefined;
+  if (TASK_COMMANDS.has(argv[0])) upload = await uploadTaskFiles(client, argv);
+  const stdinTty = process.stdin.isTTY === true;
+  const { request_id } = await client.submit({ argv, upload, cwd: process.cwd(), home: homedir(), stdinTty });
+  return follow(client, request_id, { stdinTty });
+}
+
+/** Streams a request to this terminal until it ends; Ctrl-C is sent to it (twice: leave at once). */
+export async function follow(
+  client: ApiClient,
+  id: string,
+  o: { stdinTty?: boolean; after?: number } = {},
+): Promise<number> {
+  let interrupts = 0;
+  const onSig = (sig: NodeJS.Signals) => {
+    interrupts++;
+    void client.signal(id, sig === 'SIGTERM' ? 'SIGTERM' : 'SIGINT').catch(() => {});
+    if (interrupts > 1) process.exit(130);
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  let rl: import('node:readline').Interface | null = null;
+  if (o.stdinTty) {
+    // Lines typed here (a confirmation's answer) go to the command's stdin on the server.
+    const { createInterface } = await import('node:readline');
+    rl = createInterface({ input: process.stdin, terminal: false });
+    rl.on('line', (line) => void client.stdin(id, `${line}\n`).catch(() => {}));
+  }
+  try {
+    const end = await client.stream(
+      id,
+      (e) => {
+        if (e.type === 'out') process.stdout.write(e.data);
+        else if (e.type === 'err') process.stderr.write(e.data);
+      },
+      { after: o.after },
+    );
+    return end.exit_code ?? (end.status === 'SUCCEEDED' ? 0 : 1);
+  } finally {
+    process.off('SIGINT', onSig);
+    process.off('SIGTERM', onSig);
+    rl?.close();
+    if (o.stdinTty) process.stdin.destroy();
+  }
+}
+
+async function remoteStatus(client: ApiClient, argv: string[]): Promise<number> {
+  const S = await import('../sdk/api-schemas.js');
+  const { parse, renderStatus } = await import('./status.js');
+  const names = argv.slice(1).filter((a) => !a.startsWith('-'));
+  const q = names.map((n) => `clusters=${encodeURIComponent(n)}`).join('&');
+  const answer = await client.json(S.statusAnswer, `/api/v1/status${q ? `?${q}` : ''}`);
+  const clusters = answer.clusters.map((c) => ({
+    name: c.name,
+    cloud: c.cloud,
+    region: c.region,
+    zone: c.zone,
+    status: c.status,
+    resources: c.resources as never,
+    nodes: [],
+    launchedAt: c.launched_at,
+    statusUpdatedAt: c.status_updated_at,
+    hourlyPrice: c.hourly_price,
+    autostop: c.autostop,
+    headIp: c.head_ip,
+    lastUse: c.last_use,
+  }));
+  return renderStatus(parse({ clusters: names, json: argv.includes('--json') }), {
+    clusters,
+    changes: answer.changes,
+  });
+}
+
+/** The local files a task names, as absolute paths (the YAML first). */
+async function taskFiles(argv: string[]): Promise<string[]> {
+  const { isYamlPath, loadTask } = await import('../sdk/tasks.js');
+  const files = argv.slice(1).filter((a) => !a.startsWith('-') && /\.ya?ml$/i.test(a) && isYamlPath(a));
+  const out: string[] = [];
+  for (const f of files) {
+    const abs = resolve(f);
+    if (!existsSync(abs) || !statSync(abs).isFile()) continue;
+    out.push(abs);
+    // Parsed here too, for the paths it names. One this side cannot read (it needs --env values,
+    // say) is sent alone: the server reports its mistakes in the same words.
+    let dag: Awaited<ReturnType<typeof loadTask>>;
+    try {
+      dag = await loadTask(abs, {}, {});
+    } catch {
+      continue;
+    }
+    for (const t of dag.tasks) {
+      if (t.workdir) out.push(t.workdir);
+      for (const src of Object.values(t.fileMounts ?? {})) if (existsSync(src)) out.push(src);
+      for (const m of Object.values(t.storageMounts ?? {})) {
+        const local = (m as { localSource?: string }).localSource;
+        if (local) out.push(local);
+      }
+    }
+  }
+  return [...new Set(out)];
+}
+
+async function uploadTaskFiles(client: ApiClient, argv: string[]): Promise<string | undefined> {
+  const files = await taskFiles(argv);
+  if (files.length === 0) return undefined;
+  const { create } = await import('tar');
+  const S = await import('../sdk/api-schemas.js');
+  const stream = create(
+    { gzip: true, cwd: '/', portable: true, filter: (p) => !/(^|\/)\.git(\/|$)/.test(p) },
+    files.map((f) => f.replace(/^\/+/, '')),
+  ) as unknown as NodeJS.ReadableStream;
+  const body = Readable.toWeb(Readable.from(stream as AsyncIterable<Buffer>)) as ReadableStream;
+  const r = await client.json(S.uploadAnswer, '/api/v1/uploads', {
+    method: 'POST',
+    headers: { 'content-type': 'application/gzip' },
+    body,
+    duplex: 'half',
+  } as RequestInit);
+  return r.upload_id;
+}

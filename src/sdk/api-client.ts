@@ -1,0 +1,201 @@
+/**
+ * The SDK's client of a team server. `apiTarget()` says whether this process talks to one (the
+ * environment's SKYHOP_API_SERVER_ENDPOINT / SKYHOP_API_TOKEN, else `skyhop api login`'s
+ * `api_server.endpoint` in the config and the token file beside it); `ApiClient` speaks the API
+ * (`sdk/api-schemas.ts`). With no server configured nothing here is loaded.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { z } from 'zod';
+import { configPath } from '../config/config.js';
+import { SkyhopError } from '../util/errors.js';
+import { skyhopHome } from '../util/paths.js';
+import * as S from './api-schemas.js';
+
+export interface ApiTarget {
+  endpoint: string;
+  token: string | null;
+}
+
+/** Where `skyhop api login` keeps the token (0600; never in the config file, which users share). */
+export function tokenPath(): string {
+  return join(skyhopHome(), 'api', 'token');
+}
+
+/** The configured endpoint in the config file's `api_server.endpoint`, read without the YAML parser when absent. */
+function configuredEndpoint(): string | null {
+  const { path } = configPath();
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+  if (!text.includes('api_server')) return null;
+  // `api_server:\n  endpoint: URL` as `api login` writes it (and as users write it by hand).
+  const m = /^api_server:\s*\n(?:[ \t]+#.*\n|[ \t]*\n)*[ \t]+endpoint:[ \t]*['"]?([^'"\s#]+)['"]?/m.exec(
+    text,
+  );
+  return m ? m[1] : null;
+}
+
+/** The server this process talks to, or null (everything local, as without a server). */
+export function apiTarget(): ApiTarget | null {
+  if (process.env.SKYHOP_API_USER) return null; // a worker on the server runs locally there
+  const endpoint = process.env.SKYHOP_API_SERVER_ENDPOINT || configuredEndpoint();
+  if (!endpoint) return null;
+  let token = process.env.SKYHOP_API_TOKEN || null;
+  if (!token && existsSync(tokenPath())) token = readFileSync(tokenPath(), 'utf8').trim() || null;
+  return { endpoint: endpoint.replace(/\/+$/, ''), token };
+}
+
+export class ApiError extends SkyhopError {
+  constructor(message: string, opts: { exitCode?: number; cause?: unknown } = {}) {
+    super(message, { exitCode: opts.exitCode ?? 1, cause: opts.cause });
+    this.name = 'ApiError';
+  }
+}
+
+export class ApiClient {
+  constructor(readonly target: ApiTarget) {}
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.target.token ? { authorization: `Bearer ${this.target.token}` } : {}), ...extra };
+  }
+
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.target.endpoint}${path}`, {
+        ...init,
+        headers: this.headers((init.headers as Record<string, string>) ?? {}),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code;
+      throw new ApiError(
+        `cannot reach the skyhop API server at ${this.target.endpoint}${cause ? ` (${cause})` : ''}; ` +
+          'start it (skyhop api start) or log out to work locally (skyhop api logout)',
+        { cause: e },
+      );
+    }
+    if (res.ok) return res;
+    let msg = `${res.status} ${res.statusText}`;
+    try {
+      const body = (await res.json()) as { error?: string };
+      if (body.error) msg = body.error;
+    } catch {
+      // not JSON
+    }
+    if (res.status === 401) {
+      throw new ApiError(
+        `the API server at ${this.target.endpoint} refused the token (${msg}); log in again: skyhop api login -e ${this.target.endpoint} --token TOKEN`,
+      );
+    }
+    throw new ApiError(`the API server said: ${msg}`, { exitCode: res.status === 404 ? 1 : 2 });
+  }
+
+  async json<T extends z.ZodType>(schema: T, path: string, init: RequestInit = {}): Promise<z.infer<T>> {
+    const res = await this.fetch(path, init);
+    const body = await res.json();
+    const r = schema.safeParse(body);
+    if (!r.success)
+      throw new ApiError(
+        `the API server's answer to ${path} is not what this skyhop expects; is it another version?`,
+      );
+    return r.data;
+  }
+
+  post<T extends z.ZodType>(schema: T, path: string, body: unknown): Promise<z.infer<T>> {
+    return this.json(schema, path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  whoami() {
+    return this.json(S.whoamiAnswer, '/api/v1/whoami');
+  }
+
+  submit(body: z.input<typeof S.submitBody>) {
+    return this.post(S.submitAnswer, '/api/v1/requests', body);
+  }
+
+  request(id: string) {
+    return this.json(S.requestInfo, `/api/v1/requests/${encodeURIComponent(id)}`);
+  }
+
+  requests(all = false) {
+    return this.json(S.requestList, `/api/v1/requests${all ? '?all=1' : ''}`);
+  }
+
+  async stdin(id: string, data: string): Promise<void> {
+    await this.fetch(`/api/v1/requests/${encodeURIComponent(id)}/stdin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ data }),
+    });
+  }
+
+  async signal(id: string, signal: 'SIGINT' | 'SIGTERM'): Promise<void> {
+    await this.fetch(`/api/v1/requests/${encodeURIComponent(id)}/signal`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ signal }),
+    });
+  }
+
+  /**
+   * Follows a request's output (from after `seq`) until it ends; resolves with the ending. Reconnects
+   * from the last event seen when the connection breaks (the server restarted, say), for up to a minute.
+   */
+  async stream(
+    id: string,
+    onEvent: (e: S.StreamEvent) => void,
+    o: { signal?: AbortSignal; after?: number } = {},
+  ): Promise<Extract<S.StreamEvent, { type: 'end' }>> {
+    let after = o.after ?? 0;
+    let brokeAt: number | null = null;
+    for (;;) {
+      try {
+        const res = await this.fetch(`/api/v1/requests/${encodeURIComponent(id)}/stream?after=${after}`, {
+          signal: o.signal,
+          headers: { accept: 'text/event-stream' },
+        });
+        brokeAt = null;
+        const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+        const dec = new TextDecoder();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += dec.decode(value, { stream: true });
+          let i = buf.indexOf('\n\n');
+          while (i >= 0) {
+            const frame = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            i = buf.indexOf('\n\n');
+            const line = frame.split('\n').find((l) => l.startsWith('data: '));
+            if (!line) continue;
+            const e = S.streamEvent.parse(JSON.parse(line.slice(6)));
+            if (e.type === 'end') return e;
+            after = e.seq;
+            onEvent(e);
+          }
+        }
+      } catch (e) {
+        if (o.signal?.aborted) throw e;
+        if (!(e instanceof ApiError) || !/cannot reach/.test(e.message)) {
+          if (!(e instanceof TypeError)) throw e; // a broken body read is a TypeError: reconnect
+        }
+      }
+      brokeAt ??= Date.now();
+      if (Date.now() - brokeAt > 60_000) {
+        throw new ApiError(
+          `lost the API server while following request ${id}; re-attach: skyhop api logs ${id}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}

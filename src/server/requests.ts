@@ -1,0 +1,187 @@
+/**
+ * Requests: one CLI command run on the server for a user. The server records the request, then starts
+ * a worker (`skyhop api-worker ID`, `worker.ts`) in its own session, so a server killed mid-launch
+ * does not take the launch with it: the worker runs the command, writes its output and its ending to
+ * the database, and any server (this one restarted, or another on the same PostgreSQL) streams it.
+ *
+ * What never reaches the database: the values of `--secret` flags (the recorded argv has them
+ * redacted; the worker gets the real argv on its stdin).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { newRequestId, type RequestRow } from '../state/index.js';
+import { isProcessAlive } from '../state/process.js';
+import { packageRoot } from '../util/package-root.js';
+import type { ApiUser, ServerContext } from './context.js';
+
+/** Commands a client may run through the server (the first word of argv; `jobs`/`storage`/`catalog` with their sub-command). */
+export const REMOTE_COMMANDS = new Set([
+  'launch',
+  'exec',
+  'status',
+  'queue',
+  'logs',
+  'cancel',
+  'stop',
+  'start',
+  'down',
+  'autostop',
+  'cost-report',
+  'check',
+  'show-gpus',
+  'optimize',
+  'jobs',
+  'storage',
+  'catalog',
+]);
+
+export class BadRequest extends Error {
+  readonly statusCode: number;
+  constructor(message: string, statusCode = 400) {
+    super(message);
+    this.statusCode = statusCode;
+  }
+}
+
+/** The command's name as recorded: `launch`, `jobs launch`, `storage ls`. */
+export function commandName(argv: string[]): string {
+  const first = argv[0] ?? '';
+  if (!REMOTE_COMMANDS.has(first)) {
+    throw new BadRequest(
+      `'${first.slice(0, 40)}' is not a command the server runs; one of: ${[...REMOTE_COMMANDS].join(', ')}`,
+    );
+  }
+  const sub = ['jobs', 'storage', 'catalog'].includes(first)
+    ? argv.find((a, i) => i > 0 && !a.startsWith('-'))
+    : undefined;
+  return sub ? `${first} ${sub}` : first;
+}
+
+/** argv with the values of `--secret KEY=VAL` / `--secret=KEY=VAL` replaced by `KEY=<redacted>`. */
+export function redactArgv(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--secret' && i + 1 < argv.length) {
+      out.push(a, redactPair(argv[++i]));
+    } else if (a.startsWith('--secret=')) {
+      out.push(`--secret=${redactPair(a.slice('--secret='.length))}`);
+    } else out.push(a);
+  }
+  return out;
+}
+
+function redactPair(kv: string): string {
+  const eq = kv.indexOf('=');
+  return eq < 0 ? kv : `${kv.slice(0, eq)}=<redacted>`;
+}
+
+export interface SubmitOptions {
+  argv: string[];
+  /** The client's files, mirrored under this directory (an upload), and the client's cwd and home. */
+  clientRoot?: string;
+  cwd?: string;
+  clientHome?: string;
+  stdinTty?: boolean;
+}
+
+/** What the worker reads on its stdin. */
+export interface WorkerInput {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  server: string;
+  dbUrl: string | null;
+}
+
+/** Records the request and starts its worker; returns its id. */
+export function submitRequest(ctx: ServerContext, user: ApiUser, o: SubmitOptions): string {
+  const command = commandName(o.argv);
+  const id = newRequestId();
+  ctx.api.createRequest({ id, user: user.name, command, argv: redactArgv(o.argv), createdAt: Date.now() });
+  const env: Record<string, string> = {
+    SKYHOP_API_USER: user.name,
+    SKYHOP_API_ROLE: user.role,
+    SKYHOP_API_REQUEST: id,
+  };
+  if (o.clientRoot) env.SKYHOP_CLIENT_ROOT = o.clientRoot;
+  if (o.clientHome) env.SKYHOP_CLIENT_HOME = o.clientHome;
+  if (o.stdinTty) env.SKYHOP_API_STDIN_TTY = '1';
+  // Without the client's files, an empty folder: a relative path never reaches the server's own files.
+  const empty = join(ctx.home, 'api', 'empty');
+  mkdirSync(empty, { recursive: true, mode: 0o700 });
+  const cwd =
+    o.clientRoot && o.cwd && existsSync(join(o.clientRoot, o.cwd)) ? join(o.clientRoot, o.cwd) : empty;
+  // The client's absolute paths of uploaded files, read from the mirror.
+  const root = o.clientRoot;
+  const argv = root
+    ? o.argv.map((a) => (isAbsolute(a) && existsSync(join(root, a)) ? join(root, a) : a))
+    : o.argv;
+  const input: WorkerInput = { argv, cwd, env, server: ctx.serverId, dbUrl: ctx.dbUrl };
+  startWorker(ctx, id, input);
+  return id;
+}
+
+function startWorker(ctx: ServerContext, id: string, input: WorkerInput): void {
+  const dir = join(ctx.home, 'api', 'workers');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The worker's own diagnostics (not the command's output, which goes to the database).
+  const log = openSync(join(dir, `${id}.log`), 'a', 0o600);
+  try {
+    const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'cli.js'), 'api-worker', id], {
+      cwd: ctx.home,
+      detached: true,
+      stdio: ['pipe', log, log],
+      env: workerEnv(ctx),
+    });
+    child.on('error', (e) => {
+      ctx.api.finishRequest(id, {
+        status: 'FAILED',
+        error: `cannot start the worker: ${e.message}`,
+        endedAt: Date.now(),
+      });
+    });
+    child.stdin?.end(JSON.stringify(input));
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** The server's environment for its workers: its home and database, nothing of a client's. */
+function workerEnv(ctx: ServerContext): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, SKYHOP_HOME: ctx.home };
+  delete env.SKYHOP_API_SERVER_ENDPOINT;
+  delete env.SKYHOP_API_TOKEN;
+  if (ctx.dbUrl) env.SKYHOP_DB = ctx.dbUrl;
+  else delete env.SKYHOP_DB;
+  return env;
+}
+
+/**
+ * Requests a dead worker left unfinished (its machine is this one and its process is gone, or it never
+ * started and its server is gone): failed, with the reason. Run at start and now and then.
+ */
+export function reapRequests(ctx: ServerContext, now = Date.now()): number {
+  let n = 0;
+  for (const r of ctx.api.unfinishedRequests()) {
+    if (!workerGone(ctx, r, now)) continue;
+    const done = ctx.api.finishRequest(r.id, {
+      status: 'FAILED',
+      error: 'the worker running this request died (the server or its machine restarted?)',
+      endedAt: now,
+    });
+    if (done) n++;
+  }
+  return n;
+}
+
+function workerGone(ctx: ServerContext, r: RequestRow, now: number): boolean {
+  if (r.pid !== null) {
+    if (r.host !== ctx.host) return false;
+    return !isProcessAlive(r.pid, r.pidStart === null ? null : String(r.pidStart));
+  }
+  // Not started yet: give its worker a minute to come up (a busy machine).
+  return now - r.createdAt > 60_000;
+}

@@ -1,0 +1,100 @@
+/**
+ * A request's worker (`skyhop api-worker ID`, started by `requests.ts` in its own session): runs the
+ * CLI command as a child process with the user's identity in its environment, writes its output to the
+ * request's log in the database (batched: every 50 ms or 32 KiB), passes on what the client sends
+ * (stdin lines, Ctrl-C), and records the ending. It outlives the server that started it.
+ */
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { CONTROL_STREAMS, openApiStore } from '../state/index.js';
+import { selfStartTime } from '../state/process.js';
+import { packageRoot } from '../util/package-root.js';
+import type { WorkerInput } from './requests.js';
+
+const FLUSH_MS = 50;
+const FLUSH_BYTES = 32 * 1024;
+const CONTROL_POLL_MS = 100;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function runWorker(id: string): Promise<number> {
+  const input = JSON.parse(await readStdin()) as WorkerInput;
+  if (input.dbUrl) process.env.SKYHOP_DB = input.dbUrl;
+  const api = await openApiStore();
+  const start = selfStartTime();
+  api.updateRequest(id, {
+    status: 'RUNNING',
+    server: input.server,
+    host: hostname(),
+    pid: process.pid,
+    pidStart: start === null ? null : Number(start),
+    startedAt: Date.now(),
+  });
+
+  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'cli.js'), ...input.argv], {
+    cwd: input.cwd,
+    env: { ...process.env, ...input.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+
+  // Output, batched per stream in arrival order.
+  let pending: Array<{ stream: 'out' | 'err'; data: string }> = [];
+  let pendingBytes = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    const batch = pending;
+    pending = [];
+    pendingBytes = 0;
+    // Adjacent chunks of one stream become one row.
+    let cur: { stream: 'out' | 'err'; data: string } | null = null;
+    for (const c of batch) {
+      if (cur && cur.stream === c.stream) cur.data += c.data;
+      else {
+        if (cur) api.appendLog(id, cur.stream, cur.data);
+        cur = { ...c };
+      }
+    }
+    if (cur) api.appendLog(id, cur.stream, cur.data);
+  };
+  const onData = (stream: 'out' | 'err') => (b: Buffer) => {
+    pending.push({ stream, data: b.toString('utf8') });
+    pendingBytes += b.length;
+    if (pendingBytes >= FLUSH_BYTES) flush();
+    else timer ??= setTimeout(flush, FLUSH_MS);
+  };
+  child.stdout.setEncoding?.('utf8');
+  child.stdout.on('data', onData('out'));
+  child.stderr.on('data', onData('err'));
+  child.stdin.on('error', () => {}); // a child that exits before reading its stdin
+
+  // What the client sends: stdin data and signals.
+  let seen = 0;
+  const control = setInterval(() => {
+    for (const c of api.readLog(id, seen, 100, CONTROL_STREAMS)) {
+      seen = c.seq;
+      if (c.stream === 'in') child.stdin.write(c.data);
+      else if (c.data === 'SIGINT' || c.data === 'SIGTERM') child.kill(c.data);
+    }
+  }, CONTROL_POLL_MS);
+
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolve) => child.on('close', (code, signal) => resolve({ code, signal })),
+  );
+  clearInterval(control);
+  flush();
+  const exitCode = code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGKILL' ? 9 : 15) : 1);
+  api.finishRequest(id, {
+    status: exitCode === 0 ? 'SUCCEEDED' : exitCode === 130 ? 'CANCELLED' : 'FAILED',
+    exitCode,
+    endedAt: Date.now(),
+  });
+  api.close();
+  return 0;
+}
