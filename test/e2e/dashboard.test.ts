@@ -10,8 +10,9 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { buildApp } from '../../src/server/app.js';
 import { createContext, issueToken, type ServerContext } from '../../src/server/context.js';
 import { registerDashboard } from '../../src/server/dashboard/index.js';
 import { pidsUnder, ROOT, Sandbox } from './harness.js';
@@ -73,9 +74,7 @@ describe('dashboard in headless Chromium', { skip: SKIP }, () => {
       bob: issueToken(ctx.api, 'bob', 'user').token,
       admin: issueToken(ctx.api, 'root', 'admin').token,
     };
-    // When server/app.ts lands: app = await buildApp(ctx);
-    app = Fastify({ logger: false });
-    registerDashboard(app, ctx);
+    app = await buildApp(ctx, { plugins: [registerDashboard] });
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
@@ -288,6 +287,9 @@ describe('dashboard in headless Chromium', { skip: SKIP }, () => {
     assert.match(await foreign.text(), /sent from another site/);
     const huge = await post(`csrf=${'x'.repeat(100_000)}`);
     assert.equal(huge.status, 413);
+    // The dashboard's cookie is not an API credential.
+    const api = await fetch(`${base}/api/v1/whoami`, { headers: { cookie } });
+    assert.equal(api.status, 401);
     await context.close();
   });
 
