@@ -396,7 +396,8 @@ export async function managedLaunch(o: ManagedLaunchOptions): Promise<ManagedLau
     const tasks = await Promise.all(o.dag.tasks.map((t, i) => uploadTaskFiles(c, t, `${key}/t${i}`)));
     const submission: ManagedSubmission = {
       name,
-      user: userInfo().username,
+      // Through a team server, the job is its user's (the server sets SKYHOP_API_USER for their requests).
+      user: process.env.SKYHOP_API_USER || userInfo().username,
       dag: { ...o.dag, tasks: tasks.map((t) => ({ ...t, secrets: blank(t.secrets) })) },
       secrets,
       request: { clouds: o.clouds.map((x) => x.name), target: o.target, preferred },

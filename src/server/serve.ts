@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { isProcessAlive, selfStartTime } from '../state/process.js';
 import { VERSION } from '../version.js';
 import { buildApp } from './app.js';
+import { registerDashboard } from './dashboard/index.js';
 import { createContext } from './context.js';
 import { reapRequests } from './requests.js';
 
@@ -61,7 +62,7 @@ export interface ServeOptions {
 /** Serves until SIGTERM/SIGINT; resolves when closed. Prints one line when listening. */
 export async function serve(o: ServeOptions): Promise<void> {
   const ctx = await createContext({ home: o.home, dbUrl: o.dbUrl });
-  const app = await buildApp(ctx);
+  const app = await buildApp(ctx, { plugins: [registerDashboard] });
   const reaped = reapRequests(ctx);
   if (reaped) log(`marked ${reaped} request(s) of dead workers FAILED`);
   const reaper = setInterval(() => reapRequests(ctx), 30_000);
