@@ -214,7 +214,10 @@ const fileFields = {
   /** `skyhop api login` writes `endpoint`; every command then runs on that team server. */
   api_server: z
     .object({
-      endpoint: z.string().regex(/^https?:\/\/[^\s/]+\/?$/, 'must be http(s)://HOST[:PORT]').optional(),
+      endpoint: z
+        .string()
+        .regex(/^https?:\/\/[^\s/]+\/?$/, 'must be http(s)://HOST[:PORT]')
+        .optional(),
       service_account_token: anything,
       requests_retention_hours: anything,
     })

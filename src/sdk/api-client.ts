@@ -220,7 +220,9 @@ export class ApiClient {
         // Unreachable, or the connection broke mid-stream (ECONNRESET, 'aborted'): reconnect.
         const broken =
           (e instanceof ApiError && /cannot reach/.test(e.message)) ||
-          /ECONNRESET|aborted|socket hang up/i.test(`${(e as { code?: string }).code ?? ''} ${(e as Error).message}`);
+          /ECONNRESET|aborted|socket hang up/i.test(
+            `${(e as { code?: string }).code ?? ''} ${(e as Error).message}`,
+          );
         if (!broken) throw e;
       }
       brokeAt ??= Date.now();

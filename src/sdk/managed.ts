@@ -44,8 +44,7 @@ export const CONTROLLER_CLUSTER = 'skyhop-jobs-controller';
  * (`skyhop-jobs-controller-<user>`, as SkyPilot's per-user controllers), so a user's managed jobs, their
  * clusters and their records stay that user's.
  */
-export function controllerCluster(): string {
-  const user = process.env.SKYHOP_API_USER;
+export function controllerCluster(user: string | undefined = process.env.SKYHOP_API_USER): string {
   return user ? `${CONTROLLER_CLUSTER}-${user}` : CONTROLLER_CLUSTER;
 }
 /** Where a controller on another machine gets this skyhop (its package, shipped by the client). */
@@ -182,8 +181,8 @@ function rpcError(op: string, code: number, stderr: string): Error {
  * or stopped). A controller that is UP but does not answer is an error: its jobs and their clusters
  * are unknown then, and no caller may take that for "none".
  */
-async function existingController(store: Store): Promise<Controller | null> {
-  const rec = store.getCluster(controllerCluster());
+async function existingController(store: Store, name = controllerCluster()): Promise<Controller | null> {
+  const rec = store.getCluster(name);
   if (rec?.status !== 'UP') return null;
   const runner = headRunner(rec);
   const cli = cliOn(rec);
@@ -545,14 +544,21 @@ async function readJobs(store: Store, c: Controller): Promise<QueueAnswer> {
  * controller's jobs are not listed (`managedControllerStopped` says so).
  */
 export async function managedQueue(
-  o: { all?: boolean; refresh?: boolean; store?: Store } & SdkEvents = {},
+  o: {
+    all?: boolean;
+    refresh?: boolean;
+    store?: Store;
+    /** Whose controller on a team server (default: this process's user, `controllerCluster()`). */
+    user?: string;
+  } & SdkEvents = {},
 ): Promise<ManagedJob[]> {
   const store = o.store ?? openStore();
+  const name = controllerCluster(o.user);
   if (o.refresh && managedControllerStopped(store)) {
     const { start } = await import('./lifecycle.js');
-    await start(store, controllerCluster(), { onStep: o.onStep });
+    await start(store, name, { onStep: o.onStep });
   }
-  const c = await existingController(store);
+  const c = await existingController(store, name);
   if (!c) return [];
   try {
     const r = await readJobs(store, c);

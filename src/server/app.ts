@@ -86,7 +86,7 @@ export interface AppOptions {
 }
 
 export async function buildApp(ctx: ServerContext, o: AppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: JSON_LIMIT, maxParamLength: 200 });
+  const app = Fastify({ logger: false, bodyLimit: JSON_LIMIT, routerOptions: { maxParamLength: 200 } });
   const docs: RouteDoc[] = [];
   app.decorateRequest('apiUser', null);
 

@@ -3,11 +3,13 @@
  * loopback port, a real cluster on the local cloud launched by the real CLI as user alice, and
  * Debian's Chromium driven by playwright-core. Logs in, sees the cluster, follows a job's log live,
  * cancels it; another user sees nothing of it; bad tokens and bad input get clear 4xx answers.
- * Screenshots go to docs/images/dashboard-*.png.
+ * Screenshots go to docs/images/dashboard-*.png with UPDATE_SCREENSHOTS=1 (else to a temp folder, so a
+ * test run leaves the checkout clean).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -23,7 +25,10 @@ const SKIP =
   !HAVE_CHROMIUM && process.env.CI !== 'true'
     ? `Debian's chromium is not installed (${CHROMIUM}); \`apt-get install chromium\` (scripts/install-deps.sh) runs this test`
     : false;
-const IMAGES = join(ROOT, 'docs', 'images');
+const IMAGES =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? join(ROOT, 'docs', 'images')
+    : join(tmpdir(), `skyhop-dashboard-shots-${process.pid}`);
 const CLUSTER = 'dash';
 
 async function waitFor<T>(
@@ -113,6 +118,7 @@ describe('dashboard in headless Chromium', { skip: SKIP }, () => {
     if (savedHome === undefined) delete process.env.SKYHOP_HOME;
     else process.env.SKYHOP_HOME = savedHome;
     await sb.cleanup();
+    if (process.env.UPDATE_SCREENSHOTS !== '1') rmSync(IMAGES, { recursive: true, force: true });
   });
 
   async function loggedIn(token: string): Promise<{ context: BrowserContext; page: Page }> {

@@ -15,7 +15,7 @@ import { resourceName } from '../../sdk/api-schemas.js';
 import { check } from '../../sdk/check.js';
 import { describeLaunched } from '../../sdk/clusters.js';
 import { cancel as cancelJobs } from '../../sdk/jobs.js';
-import { CONTROLLER_CLUSTER, managedQueue } from '../../sdk/managed.js';
+import { controllerCluster, managedQueue } from '../../sdk/managed.js';
 import { logs, queue } from '../../sdk/queue.js';
 import { storage } from '../../sdk/storage.js';
 import { type ClusterRecord, ForeignNameError, type StorageUse, type Store } from '../../state/index.js';
@@ -466,7 +466,7 @@ function dashboardRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const store = ctx.storeFor(s.user);
     let controller: ClusterRecord | null = null;
     try {
-      controller = store.getCluster(CONTROLLER_CLUSTER);
+      controller = store.getCluster(controllerCluster(s.user.name));
     } catch (e) {
       if (!(e instanceof ForeignNameError)) throw e;
     }
@@ -480,7 +480,7 @@ function dashboardRoutes(app: FastifyInstance, ctx: ServerContext): void {
       note = `The jobs controller is ${controller.status} (it stops itself when idle): its jobs show once it runs again (\`skyhop jobs queue --refresh\`).`;
     } else {
       try {
-        jobs = await managedQueue({ store });
+        jobs = await managedQueue({ store, user: s.user.name });
       } catch (e) {
         error = `The jobs controller did not answer: ${messageOf(e)}`;
       }
