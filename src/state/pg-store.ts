@@ -7,14 +7,16 @@
  *   connection) releases them. The `locks` table only says who holds one (pid, command, since); a row
  *   whose advisory lock nobody holds is stale.
  * - "Is the process that wrote this row alive" (intents, buckets) is asked of the database, not of
- *   this machine's /proc: each store holds a session advisory lock on a random key for its life and
- *   writes `pg:<key>` as the row's process start; the row's process is alive while that lock is held.
+ *   this machine's /proc (the writer may run on another machine): each process has a random key, its
+ *   open stores hold a shared advisory lock on it, and its rows carry `pg:<key>` as their process
+ *   start; the row's process is alive while that lock is held.
  * - `claim` and `releaseStorageUses` are transactions that take the same locks any concurrent writer
  *   of those names must wait for (an advisory lock on the name; the storage tables).
  *
  * Row mapping is shared with SQLite (rows.ts).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import type { NodeInfo } from '../core/cluster.js';
 import { sleep } from '../util/sleep.js';
 import { UserError } from '../util/errors.js';
@@ -103,9 +105,15 @@ function seconds(ms: number): string {
   return ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));
 }
 
-/** A signed 64-bit random number, as text. */
-function randomKey(): string {
-  return randomBytes(8).readBigInt64BE().toString();
+/**
+ * This process's identity in the database: a random 64-bit key on which every open store of the
+ * process holds a shared advisory lock. Rows written by the process carry `pg:<key>` as their process
+ * start; the process counts as alive while some session holds that lock.
+ */
+let processKey: string | undefined;
+function selfKey(): string {
+  processKey ??= randomBytes(8).readBigInt64BE().toString();
+  return processKey;
 }
 
 export class PgStore implements Store {
@@ -118,19 +126,28 @@ export class PgStore implements Store {
   private closing = false;
   /** Clusters this store's connection holds the lock of, and the token of each. */
   private readonly held = new Map<string, string>();
-  /** `pg:<key>`: this store's session identity, written as the process start of its rows. */
+  /** `pg:<key>`: this process's identity, written as the process start of its rows. */
   private readonly session: string;
   /** Open transactions (nested calls join the outer one). */
   private depth = 0;
 
   constructor(url: string, home: string, onClose: () => void = () => {}) {
+    // The home holds everything else (keys, logs, caches), as with SQLite.
+    try {
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new UserError(
+        `cannot create ${home}: ${(e as Error).message}; check that SKYHOP_HOME is a writable directory`,
+        { cause: e },
+      );
+    }
     const db = new PgBridge(url);
     try {
       db.query("SET synchronous_commit = 'on'");
       db.query("SET lock_timeout = '30s'");
       migratePg(db);
-      const key = randomKey();
-      db.query('SELECT pg_advisory_lock($1::bigint)', [key]);
+      const key = selfKey();
+      db.query('SELECT pg_advisory_lock_shared($1::bigint)', [key]);
       this.session = `pg:${key}`;
     } catch (e) {
       db.close();
@@ -185,7 +202,7 @@ export class PgStore implements Store {
 
   /**
    * Whether the process that wrote a row is alive: rows this kind of store wrote carry `pg:<key>`
-   * (alive while its session holds that lock); the live sessions are read once per call of the check.
+   * (alive while a session holds that lock: see selfKey); the locks are read once per check.
    */
   private aliveCheck(): AliveCheck {
     let live: Set<string> | null = null;
