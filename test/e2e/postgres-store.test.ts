@@ -41,7 +41,7 @@ describe('the CLI on a PostgreSQL store', { skip: missing ?? false }, () => {
   const noPassword = (text: string) => assert.ok(!text.includes(server.password), 'the password leaked');
 
   test('launch, status and down keep their records in PostgreSQL', async () => {
-    const launch = await sb.run(['launch', '-y', '-c', 't1', 'echo hi; echo "DB=${SKYHOP_DB:-none}"']);
+    const launch = await sb.run(['launch', '-y', '-c', 't1', 'echo hi; echo "DB=$' + '{SKYHOP_DB:-none}"']);
     assert.equal(launch.code, 0, launch.stderr);
     assert.match(launch.stdout, /^hi$/m);
     assert.match(launch.stdout, /^DB=none$/m, 'the node must not inherit SKYHOP_DB');

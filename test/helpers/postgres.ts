@@ -192,7 +192,9 @@ export async function startPostgres(): Promise<PgServer> {
       await c.end().catch(() => {});
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`postgres did not accept connections in 30 s: ${(e as Error).message}; ${stderr.trim()}`);
+        throw new Error(
+          `postgres did not accept connections in 30 s: ${(e as Error).message}; ${stderr.trim()}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }
