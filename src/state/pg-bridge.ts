@@ -33,9 +33,8 @@ export function redactUrl(url: string): string {
     for (const k of [...u.searchParams.keys()]) if (/pass|secret|key/i.test(k)) u.searchParams.set(k, '***');
     return u.toString();
   } catch {
-    return url
-      .replace(/^([a-z]+:\/\/[^/@\s]*?)(:[^@\s]*)?@/i, '$1@')
-      .replace(/(password=)[^&\s]*/gi, '$1***');
+    // Everything between the user and the last '@' may be the password (spaces and all).
+    return url.replace(/^([a-z]+:\/\/[^/@:\s]*):.*@/i, '$1@').replace(/(password=)[^&\s]*/gi, '$1***');
   }
 }
 
@@ -54,7 +53,7 @@ function secretsOf(url: string): string[] {
     }
     for (const [k, v] of u.searchParams) if (/pass|secret|key/i.test(k) && v) out.add(v);
   } catch {
-    const m = /^[a-z]+:\/\/[^/@:\s]*:([^@\s]*)@/i.exec(url);
+    const m = /^[a-z]+:\/\/[^/@:\s]*:(.*)@/i.exec(url);
     if (m?.[1]) out.add(m[1]);
   }
   return [...out].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
