@@ -8,6 +8,7 @@ import {
   type ApiUserRow,
   type AuditRow,
   type LogChunk,
+  type LogStream,
   PATCH_COLUMNS,
   type RequestPatch,
   type RequestRow,
@@ -33,8 +34,6 @@ function patchSet(patch: RequestPatch, from: number): { set: string; values: unk
   return { set: cols.join(', '), values };
 }
 
-/** Appending a log chunk races another appender of the same request (unique seq): retried. */
-const APPEND_TRIES = 5;
 
 export class PgApiStore implements ApiStore {
   private readonly db: PgBridge;
@@ -140,24 +139,14 @@ export class PgApiStore implements ApiStore {
       `SELECT * FROM api_requests WHERE status IN ('PENDING', 'RUNNING') ORDER BY created_at`,
     ).map(toRequest);
   }
-  appendLog(id: string, stream: 'out' | 'err', data: string): void {
-    for (let i = 1; ; i++) {
-      try {
-        this.run(
-          `INSERT INTO api_request_log (request, seq, stream, data)
-           VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM api_request_log WHERE request = $1), $2, $3)`,
-          [id, stream, data],
-        );
-        return;
-      } catch (e) {
-        if ((e as { code?: string }).code !== '23505' || i >= APPEND_TRIES) throw e;
-      }
-    }
+  appendLog(id: string, stream: LogStream, data: string): void {
+    this.run('INSERT INTO api_request_log (request, stream, data) VALUES ($1, $2, $3)', [id, stream, data]);
   }
-  readLog(id: string, afterSeq: number, limit: number): LogChunk[] {
+  readLog(id: string, afterSeq: number, limit: number, streams: readonly LogStream[]): LogChunk[] {
     return this.all<LogChunk>(
-      'SELECT seq, stream, data FROM api_request_log WHERE request = $1 AND seq > $2 ORDER BY seq LIMIT $3',
-      [id, afterSeq, limit],
+      `SELECT seq, stream, data FROM api_request_log
+       WHERE request = $1 AND seq > $2 AND stream = ANY($3::text[]) ORDER BY seq LIMIT $4`,
+      [id, afterSeq, [...streams], limit],
     );
   }
 
