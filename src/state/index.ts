@@ -6,7 +6,8 @@
  * Importing this module is cheap; the SQLite addon loads on the first `openStore`, and the
  * PostgreSQL store (with its driver's worker thread) only when SKYHOP_DB names one.
  */
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { skyhopHome } from '../util/paths.js';
 import { isPostgresUrl } from './pg-bridge.js';
 import { PgStore } from './pg-store.js';
@@ -36,9 +37,25 @@ export { ForeignNameError, scopeStore, type StoreUser } from './scoped.js';
 
 const stores = new Map<string, Store>();
 
-/** The PostgreSQL database the state lives in (SKYHOP_DB), or null: SQLite in the home. */
-export function stateDbUrl(): string | null {
-  const url = process.env.SKYHOP_DB;
+/** The file (0600) in a home that binds it to a PostgreSQL database: `skyhop api start --db URL` writes it. */
+export function dbUrlFile(home: string): string {
+  return join(home, 'db.url');
+}
+
+/**
+ * The PostgreSQL database the state of `home` lives in: SKYHOP_DB, else the URL the home is bound to
+ * (`db.url`, written by `api start --db`, so every skyhop process of a server's home, an autostop run
+ * by a cluster's agent included, finds the same database); null: SQLite in the home.
+ */
+export function stateDbUrl(home: string = skyhopHome()): string | null {
+  let url = process.env.SKYHOP_DB;
+  if (!url) {
+    try {
+      url = readFileSync(dbUrlFile(resolve(home)), 'utf8').trim();
+    } catch {
+      return null;
+    }
+  }
   if (!url) return null;
   if (isPostgresUrl(url)) return url;
   throw new UserError(
@@ -55,7 +72,7 @@ export function stateDbUrl(): string | null {
  */
 export function openStore(home?: string): Store {
   const dir = resolve(home ?? skyhopHome());
-  const url = stateDbUrl();
+  const url = stateDbUrl(dir);
   const key = url === null ? dir : `${dir}\0${url}`;
   let store = stores.get(key);
   if (!store) {
@@ -85,7 +102,7 @@ function requestUser(): { name: string; role: 'admin' | 'user' } | null {
  * opening its store first); a connection of its own.
  */
 export async function openApiStore(home?: string): Promise<ApiStore> {
-  const url = stateDbUrl();
+  const url = stateDbUrl(home);
   if (url !== null) {
     const { PgApiStore } = await import('./pg-api.js');
     return new PgApiStore(url);

@@ -34,7 +34,6 @@ function patchSet(patch: RequestPatch, from: number): { set: string; values: unk
   return { set: cols.join(', '), values };
 }
 
-
 export class PgApiStore implements ApiStore {
   private readonly db: PgBridge;
 
