@@ -65,7 +65,16 @@ export async function serve(o: ServeOptions): Promise<void> {
   const app = await buildApp(ctx, { plugins: [registerDashboard] });
   const reaped = reapRequests(ctx);
   if (reaped) log(`marked ${reaped} request(s) of dead workers FAILED`);
-  const reaper = setInterval(() => reapRequests(ctx), 30_000);
+  // Housekeeping a local `status` does on each call, done here every 30 s: requests whose worker died,
+  // lock rows of dead processes.
+  const reaper = setInterval(() => {
+    try {
+      reapRequests(ctx);
+      ctx.store.clearStaleLocks();
+    } catch (e) {
+      log(`housekeeping failed: ${(e as Error).message}`);
+    }
+  }, 30_000);
   reaper.unref();
   await app.listen({ host: o.host, port: o.port });
   const addr = app.server.address();
