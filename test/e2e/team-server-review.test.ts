@@ -7,7 +7,8 @@
  * - `--secret` values never reach the command line of any process on the server.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { create } from 'tar';
@@ -95,5 +96,51 @@ describe('team server review', { timeout: 600_000 }, () => {
     }
     const st = await bob.run(['status']);
     assert.doesNotMatch(st.stdout, /rv-evil/);
+  });
+
+  test('--secret and --env values never reach a command line on the server', async () => {
+    const secret = `s3cr3t-${randomBytes(8).toString('hex')}`;
+    const envValue = `envv-${randomBytes(8).toString('hex')}`;
+    const hits = new Set<string>();
+    let scanning = true;
+    const scan = async () => {
+      while (scanning) {
+        for (const p of readdirSync('/proc')) {
+          if (!/^\d+$/.test(p)) continue;
+          let cmd: string;
+          try {
+            cmd = readFileSync(`/proc/${p}/cmdline`, 'latin1');
+          } catch {
+            continue;
+          }
+          // The client's own command line carries them, as a local run's does; no process on the server may.
+          if ((cmd.includes(secret) || cmd.includes(envValue)) && !clients.has(Number(p))) {
+            hits.add(`${p}: ${cmd.replace(/\0/g, ' ').slice(0, 200)}`);
+          }
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const clients = new Set<number>();
+    const sampler = scan();
+    const child = alice.spawn([
+      'exec',
+      'rv-alice',
+      '--secret',
+      `TOK=${secret}`,
+      `--env=E=${envValue}`,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's ${#VAR}
+      'sleep 3; echo "got ${#TOK} ${#E}"',
+    ]);
+    if (child.pid) clients.add(child.pid);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    scanning = false;
+    await sampler;
+    assert.equal(code, 0, out);
+    assert.match(out, new RegExp(`got ${secret.length} ${envValue.length}`), out);
+    assert.deepEqual([...hits], []);
   });
 });
