@@ -2,6 +2,7 @@
  * The skyhop CLI: declares every command and its flags (so `--help` needs nothing else) and
  * loads a command's module only when it runs. No logic here beyond parsing and rendering.
  */
+import { readFileSync, rmSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { SkyhopError } from '../util/errors.js';
 import { VERSION } from '../version.js';
@@ -404,11 +405,26 @@ export function reportError(e: unknown): number {
   return 3;
 }
 
+/**
+ * A team server's worker hands its command the real command line in a file (SKYHOP_ARGV_FILE, 0600),
+ * read and removed here: the one on the process's command line, which `ps` shows to everyone on the
+ * server, has its `--secret` and `--env` values hidden.
+ */
+function realArgv(): string[] {
+  const file = process.env.SKYHOP_ARGV_FILE;
+  if (!file) return process.argv;
+  delete process.env.SKYHOP_ARGV_FILE;
+  const args = JSON.parse(readFileSync(file, 'utf8')) as string[];
+  rmSync(file, { force: true });
+  process.argv = [...process.argv.slice(0, 2), ...args];
+  return process.argv;
+}
+
 async function main(): Promise<void> {
   const program = buildProgram();
   program.exitOverride();
   try {
-    await program.parseAsync(process.argv);
+    await program.parseAsync(realArgv());
   } catch (e) {
     const ce = e as { code?: string; exitCode?: number };
     if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {

@@ -13,7 +13,7 @@ import * as agent from '../agent/client.js';
 import { autostopFor } from './jobs.js';
 import type { FoundCluster } from '../clouds/discover.js';
 import { TAG_CLUSTER } from '../clouds/tags.js';
-import { launchSpecOf, UnreadableStateError } from '../state/index.js';
+import { launchSpecOf, requestUser, UnreadableStateError } from '../state/index.js';
 import { adoptCluster, adoptedNote, adoptedRecord, choosePlace, findClusters, otherPlaces } from './adopt.js';
 
 export async function stop(store: Store, name: string, ev: SdkEvents = {}): Promise<void> {
@@ -352,7 +352,13 @@ async function adoptFromClouds(store: Store, names?: string[]): Promise<RefreshC
     });
     return changes;
   }
+  // Through a team server, a user adopts only names that are theirs (a launch of theirs that died
+  // before recording its cluster): another user's cluster found by tag is neither shown nor taken.
+  const user = requestUser();
+  const mine = (name: string) =>
+    !user || user.role === 'admin' || store.ownerOf('cluster', name) === user.name;
   for (const [name, places] of byName) {
+    if (!mine(name)) continue;
     if (store.getCluster(name) || store.openIntents(name).length > 0) continue;
     if (managed.has(name)) continue;
     const lock = await tryLock(store, name);

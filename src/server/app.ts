@@ -107,7 +107,9 @@ export async function buildApp(ctx: ServerContext, o: AppOptions = {}): Promise<
   });
 
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/api/v1/') && req.url !== '/api/v1') return;
+    // The route matched (`/%61pi/v1/...` is routed to `/api/v1/...`), else the address as sent.
+    const path = req.routeOptions.url ?? req.url;
+    if (!path.startsWith('/api/v1/') && path !== '/api/v1') return;
     const user = ctx.authenticate(bearer(req));
     if (!user)
       throw new BadRequest(
@@ -161,6 +163,7 @@ export async function buildApp(ctx: ServerContext, o: AppOptions = {}): Promise<
       argv: body.argv,
       clientRoot,
       cwd: body.cwd,
+      clientHome: body.home,
       stdinTty: body.stdinTty,
     });
     ctx.audit(

@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { newRequestId, type RequestRow } from '../state/index.js';
 import { isProcessAlive } from '../state/process.js';
 import { packageRoot } from '../util/package-root.js';
@@ -106,19 +106,21 @@ export function submitRequest(ctx: ServerContext, user: ApiUser, o: SubmitOption
     SKYHOP_API_ROLE: user.role,
     SKYHOP_API_REQUEST: id,
   };
-  if (o.clientRoot) env.SKYHOP_CLIENT_ROOT = o.clientRoot;
-  if (o.clientHome) env.SKYHOP_CLIENT_HOME = o.clientHome;
-  if (o.stdinTty) env.SKYHOP_API_STDIN_TTY = '1';
-  // Without the client's files, an empty folder: a relative path never reaches the server's own files.
+  // The client's files: its upload, or an empty folder. Either way every local path the command
+  // names is read there (task/command.ts clientPath), never from the server's own files.
   const empty = join(ctx.home, 'api', 'empty');
   mkdirSync(empty, { recursive: true, mode: 0o700 });
-  const cwd =
-    o.clientRoot && o.cwd && existsSync(join(o.clientRoot, o.cwd)) ? join(o.clientRoot, o.cwd) : empty;
+  const root = o.clientRoot ?? empty;
+  env.SKYHOP_CLIENT_ROOT = root;
+  // A client's absolute path in the mirror (`..` stop at its `/`).
+  const mirrored = (p: string) => resolve(join(root, resolve('/', p)));
+  const clientCwd = o.cwd && isAbsolute(o.cwd) ? resolve('/', o.cwd) : '/';
+  env.SKYHOP_CLIENT_CWD = clientCwd;
+  if (o.clientHome && isAbsolute(o.clientHome)) env.SKYHOP_CLIENT_HOME = resolve('/', o.clientHome);
+  if (o.stdinTty) env.SKYHOP_API_STDIN_TTY = '1';
+  const cwd = existsSync(mirrored(clientCwd)) ? mirrored(clientCwd) : empty;
   // The client's absolute paths of uploaded files, read from the mirror.
-  const root = o.clientRoot;
-  const argv = root
-    ? o.argv.map((a) => (isAbsolute(a) && existsSync(join(root, a)) ? join(root, a) : a))
-    : o.argv;
+  const argv = o.argv.map((a) => (isAbsolute(a) && existsSync(mirrored(a)) ? mirrored(a) : a));
   const input: WorkerInput = { argv, cwd, env, server: ctx.serverId, dbUrl: ctx.dbUrl };
   poolOf(ctx, command).submit(id, input);
   return id;

@@ -91,7 +91,7 @@ export function openStore(home?: string): Store {
  * The user a team server runs this process for: the server sets SKYHOP_API_USER (and SKYHOP_API_ROLE)
  * in the environment of each request's worker; nothing else does.
  */
-function requestUser(): { name: string; role: 'admin' | 'user' } | null {
+export function requestUser(): { name: string; role: 'admin' | 'user' } | null {
   const name = process.env.SKYHOP_API_USER;
   if (!name) return null;
   return { name, role: process.env.SKYHOP_API_ROLE === 'admin' ? 'admin' : 'user' };

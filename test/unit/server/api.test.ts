@@ -283,3 +283,13 @@ test('uploads: a gzipped tar lands under the user’s upload; traversal and garb
     404,
   );
 });
+
+test('the token check is not skipped by a percent-encoded address', async () => {
+  for (const url of ['/%61pi/v1/whoami', '/api/v1/%72equests', '/%61pi/v1/users']) {
+    const r = await call('GET', url);
+    clear4xx(r, 401);
+    assert.match(r.json.error ?? '', /Authorization: Bearer/, url);
+  }
+  const ok = await call('GET', '/%61pi/v1/whoami', { who: 'bob' });
+  assert.equal(ok.status, 200, ok.text);
+});
