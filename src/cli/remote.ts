@@ -62,6 +62,7 @@ export async function follow(
       },
       { after: o.after },
     );
+    if (end.error) process.stderr.write(`error: ${end.error}\n`);
     return end.exit_code ?? (end.status === 'SUCCEEDED' ? 0 : 1);
   } finally {
     process.off('SIGINT', onSig);

@@ -76,12 +76,13 @@ export async function credentialStatuses(
   );
 }
 
-/** The clouds that can be used now: local always, others when their credentials check out (no network). */
+/**
+ * The clouds that can be used now, those whose credentials check out (no network): the local cloud
+ * always does, unless a team server turned it off (SKYHOP_LOCAL_CLOUD=0).
+ */
 export async function enabledClouds(): Promise<Cloud[]> {
   const statuses = await credentialStatuses();
-  return statuses
-    .filter(({ cloud, status }) => cloud.name === 'local' || status.ok)
-    .map(({ cloud }) => cloud);
+  return statuses.filter(({ status }) => status.ok).map(({ cloud }) => cloud);
 }
 
 /**
@@ -141,9 +142,12 @@ export async function resolvePlanningClouds(opts: {
     };
   }
   const statuses = await credentialStatuses();
-  const clouds = statuses
-    .filter(({ cloud, status }) => cloud.name === 'local' || status.ok)
-    .map((s) => s.cloud);
+  const clouds = statuses.filter(({ status }) => status.ok).map((s) => s.cloud);
+  if (clouds.length === 0) {
+    throw new UserError(
+      'no cloud is enabled here: `skyhop check` says how to enable one (plan without credentials with --all-clouds)',
+    );
+  }
   if (pinned && !clouds.includes(pinned)) {
     const st = statuses.find((s) => s.cloud === pinned)!.status;
     const why = st.ok ? '' : ` (${st.reason})`;

@@ -71,7 +71,13 @@ export const signalBody = z.object({ signal: z.enum(['SIGINT', 'SIGTERM']) }).st
 export const streamEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('out'), seq: z.number(), data: z.string() }),
   z.object({ type: z.literal('err'), seq: z.number(), data: z.string() }),
-  z.object({ type: z.literal('end'), status: requestStatus, exit_code: z.number().nullable() }),
+  z.object({
+    type: z.literal('end'),
+    status: requestStatus,
+    exit_code: z.number().nullable(),
+    /** Why the request failed when its command could not say (its worker died, say). */
+    error: z.string().nullable().optional(),
+  }),
 ]);
 export type StreamEvent = z.infer<typeof streamEvent>;
 

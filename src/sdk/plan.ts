@@ -73,6 +73,12 @@ export async function resolveClouds(
   const { canProvision, planningOnlyProblem } = await import('../core/features.js');
   const enabled = await enabledClouds();
   const launchable = enabled.filter(canProvision);
+  if (launchable.length === 0) {
+    throw new UserError(
+      'no cloud that can launch is enabled here: `skyhop check` says how to enable one ' +
+        '(`skyhop launch --dryrun --all-clouds` plans without credentials)',
+    );
+  }
   if (list === undefined) return { clouds: launchable, note: null };
   const want = list
     .split(',')

@@ -399,7 +399,12 @@ async function streamRequest(
     }
     if (chunks.length === 500) continue;
     if (!r || REQUEST_TERMINAL.has(r.status)) {
-      send({ type: 'end', status: r?.status ?? 'FAILED', exit_code: r?.exitCode ?? null });
+      send({
+        type: 'end',
+        status: r?.status ?? 'FAILED',
+        exit_code: r?.exitCode ?? null,
+        error: r ? r.error : 'the request is gone',
+      });
       break;
     }
     if (Date.now() - lastBeat > 15_000) {

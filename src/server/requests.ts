@@ -98,6 +98,10 @@ export interface WorkerInput {
 /** Records the request and starts its worker; returns its id. */
 export function submitRequest(ctx: ServerContext, user: ApiUser, o: SubmitOptions): string {
   const command = commandName(o.argv);
+  // The catalogs are the server's, shared by every user: only an admin replaces them.
+  if (command === 'catalog update' && user.role !== 'admin') {
+    throw new BadRequest("only an admin may update the server's catalogs", 403);
+  }
   const id = newRequestId();
   ctx.api.createRequest({ id, user: user.name, command, argv: redactArgv(o.argv), createdAt: Date.now() });
   ctx.api.updateRequest(id, { server: ctx.serverId, host: ctx.host });

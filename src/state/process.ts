@@ -18,6 +18,16 @@ export function processStartTime(pid: number): string | null {
   }
 }
 
+/** The state letter of a process (R, S, D, Z...), or null where /proc is not available. */
+function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || null;
+  } catch {
+    return null;
+  }
+}
+
 let selfStart: string | null | undefined;
 
 /** This process's start time (read once). */
@@ -36,6 +46,8 @@ export function isProcessAlive(pid: number, startTime: string | null): boolean {
     // EPERM: it exists but belongs to another user.
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  // A zombie (killed, not yet reaped by its parent) runs nothing any more.
+  if (processState(pid) === 'Z') return false;
   if (startTime === null) return true;
   const now = processStartTime(pid);
   return now === null || now === startTime;

@@ -146,6 +146,15 @@ export function createCloud(): Cloud {
       return catalog;
     },
     async checkCredentials() {
+      // A team server shared by people who should not read each other's data turns it off: local nodes
+      // are folders of the server's machine, run as the server's user.
+      if (process.env.SKYHOP_LOCAL_CLOUD === '0') {
+        return {
+          ok: false,
+          reason: 'turned off on this machine (SKYHOP_LOCAL_CLOUD=0)',
+          hint: 'unset SKYHOP_LOCAL_CLOUD to launch on this machine again',
+        };
+      }
       return { ok: true, source: 'this machine' };
     },
     feasibleResources(r: Resources, alternative: number): Launchable[] {
