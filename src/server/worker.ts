@@ -5,6 +5,7 @@
  * (stdin lines, Ctrl-C), and records the ending. It outlives the server that started it.
  */
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { CONTROL_STREAMS, openApiStore } from '../state/index.js';
@@ -89,6 +90,9 @@ export async function runWorker(id: string): Promise<number> {
   );
   clearInterval(control);
   flush();
+  // The client's uploaded files served this command only (a launch has synced them to its nodes, a
+  // managed job to its controller); a task file may hold secrets, which must not stay on the server.
+  if (input.env.SKYHOP_CLIENT_ROOT) rmSync(input.env.SKYHOP_CLIENT_ROOT, { recursive: true, force: true });
   const exitCode = code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGKILL' ? 9 : 15) : 1);
   api.finishRequest(id, {
     status: exitCode === 0 ? 'SUCCEEDED' : exitCode === 130 ? 'CANCELLED' : 'FAILED',
