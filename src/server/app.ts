@@ -161,6 +161,7 @@ export async function buildApp(ctx: ServerContext, o: AppOptions = {}): Promise<
       argv: body.argv,
       clientRoot,
       cwd: body.cwd,
+      clientHome: body.home,
       stdinTty: body.stdinTty,
     });
     ctx.audit(
