@@ -36,9 +36,21 @@ export function isProcessAlive(pid: number, startTime: string | null): boolean {
     // EPERM: it exists but belongs to another user.
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  // A zombie (killed, not yet reaped by its parent) runs no more.
+  if (processState(pid) === 'Z') return false;
   if (startTime === null) return true;
   const now = processStartTime(pid);
   return now === null || now === startTime;
+}
+
+/** The state letter of a process (field 3 of /proc/PID/stat: R, S, D, Z...); null where unknown. */
+function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || null;
+  } catch {
+    return null;
+  }
 }
 
 /**
