@@ -47,9 +47,15 @@ export class Sandbox {
   /** What the server (or, locally, the CLI) runs with. */
   readonly serverEnv: Record<string, string>;
   #server: SandboxServer | null = null;
+  /** The PostgreSQL database of a stopped server (a restart uses it again). */
+  #db: string | null = null;
   #local: Record<string, string>;
 
-  constructor(extraEnv: Record<string, string> = {}) {
+  /** Whether (and on what) this sandbox's CLI calls go through a team server. */
+  readonly via: 'sqlite' | 'postgres' | null;
+
+  constructor(extraEnv: Record<string, string> = {}, o: { via?: 'sqlite' | 'postgres' | null } = {}) {
+    this.via = o.via === undefined ? viaServer : o.via;
     this.dir = mkdtempSync(join(tmpdir(), 'skyhop-e2e-'));
     this.home = join(this.dir, 'home');
     this.skyhopHome = join(this.dir, 'skyhop');
@@ -66,7 +72,7 @@ export class Sandbox {
    * is `skyhopHome`). The first use starts the server.
    */
   get env(): Record<string, string> {
-    if (!viaServer) return this.#local;
+    if (!this.via) return this.#local;
     const s = this.server();
     return {
       ...this.#local,
@@ -78,14 +84,27 @@ export class Sandbox {
 
   /** The sandbox's team server (started on first use; only with SKYHOP_TEST_VIA_SERVER). */
   server(): SandboxServer {
-    if (!viaServer) throw new Error('this sandbox runs the CLI locally (SKYHOP_TEST_VIA_SERVER is unset)');
-    this.#server ??= startServer(this, viaServer);
+    if (!this.via) throw new Error('this sandbox runs the CLI locally (SKYHOP_TEST_VIA_SERVER is unset)');
+    this.#server ??= startServer(this, this.via, this.#db);
     return this.#server;
+  }
+
+  /**
+   * Stops the sandbox's server (a no-op when the CLI runs locally); the next use starts it again, with
+   * a new admin token (a database lost while it was down has lost its users too), on a new PostgreSQL
+   * database with `freshDatabase` (the state lost).
+   */
+  stopServer(o: { freshDatabase?: boolean } = {}): void {
+    if (!this.#server) return;
+    const r = this.runOnServer(['api', 'stop']);
+    if (r.status !== 0) throw new Error(`api stop failed: ${r.stderr}`);
+    this.#db = o.freshDatabase ? null : this.#server.db;
+    this.#server = null;
   }
 
   /** Runs `skyhop ARGS` on the server's machine itself (no login: `api users`, `api start`...). */
   runOnServer(args: string[], env: Record<string, string> = {}) {
-    const db = this.#server?.db;
+    const db = this.#server?.db ?? this.#db;
     return spawnSync(process.execPath, [BIN, ...args], {
       cwd: ROOT,
       env: { ...this.serverEnv, ...(db ? { SKYHOP_DB: db } : {}), ...env },
@@ -130,7 +149,7 @@ export class Sandbox {
 
   /** Tear down every cluster left behind, stop the sandbox's server, then remove the sandbox. */
   async cleanup(): Promise<void> {
-    if (!viaServer || this.#server) {
+    if (!this.via || this.#server) {
       await this.run(['down', '-a', '-y', '--purge'], { timeoutMs: 60_000 }).catch(() => {});
     }
     if (this.#server) {
@@ -146,8 +165,8 @@ export class Sandbox {
 }
 
 /** Starts a sandbox's team server (`api start` in the background) and makes its admin. */
-function startServer(sb: Sandbox, kind: 'sqlite' | 'postgres'): SandboxServer {
-  const db = kind === 'postgres' ? sharedPostgresDatabase() : null;
+function startServer(sb: Sandbox, kind: 'sqlite' | 'postgres', db0: string | null): SandboxServer {
+  const db = kind === 'postgres' ? (db0 ?? sharedPostgresDatabase()) : null;
   mkdirSync(sb.home, { recursive: true });
   const env = db ? { SKYHOP_DB: db } : {};
   const fail = (what: string, r: { status: number | null; stdout: string; stderr: string }) =>
