@@ -58,19 +58,25 @@ export async function runWorker(id: string): Promise<number> {
     for (const c of batch) {
       if (cur && cur.stream === c.stream) cur.data += c.data;
       else {
-        if (cur) api.appendLog(id, cur.stream, cur.data);
+        if (cur) api.appendLog(id, cur.stream, unmirror(cur.data));
         cur = { ...c };
       }
     }
-    if (cur) api.appendLog(id, cur.stream, cur.data);
+    if (cur) api.appendLog(id, cur.stream, unmirror(cur.data));
   };
-  const onData = (stream: 'out' | 'err') => (b: Buffer) => {
-    pending.push({ stream, data: b.toString('utf8') });
-    pendingBytes += b.length;
+  // The client's files are mirrored under its upload's folder: a path the command prints (a task file's
+  // `file:line:col`) is shown as the client's own path, as a local run shows it.
+  const root = input.env.SKYHOP_CLIENT_ROOT?.replace(/\/+$/, '');
+  const unmirror = (text: string) => (root ? text.split(`${root}/`).join('/') : text);
+  const onData = (stream: 'out' | 'err') => (text: string) => {
+    pending.push({ stream, data: text });
+    pendingBytes += text.length;
     if (pendingBytes >= FLUSH_BYTES) flush();
     else timer ??= setTimeout(flush, FLUSH_MS);
   };
-  child.stdout.setEncoding?.('utf8');
+  // Decoded as UTF-8 across chunk boundaries (a character split between two reads stays whole).
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
   child.stdout.on('data', onData('out'));
   child.stderr.on('data', onData('err'));
   child.stdin.on('error', () => {}); // a child that exits before reading its stdin
