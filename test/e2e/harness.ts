@@ -3,7 +3,7 @@
  * SKYHOP_HOME and HOME, and cleans up every cluster a test made.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mountPoints } from '../../src/clouds/local/mounts.js';
@@ -156,11 +156,16 @@ export class Sandbox {
       this.runOnServer(['api', 'stop']);
       this.#server = null;
     }
+    // Through a server, the client keeps no state of its own (its commands all ran on the server).
+    const clientState = join(this.dir, 'client', 'state.db');
+    const leaked = this.via !== null && existsSync(clientState);
     killUnder(this.dir);
     // A FUSE mount left inside the sandbox (a failed storage test) must go before the files do:
     // removing files through a live mount would delete a bucket's objects, a dead one fails rm.
     unmountUnder(this.dir);
     rmSync(this.dir, { recursive: true, force: true });
+    if (leaked)
+      throw new Error(`a CLI call through the server opened a state database of its own (${clientState})`);
   }
 }
 

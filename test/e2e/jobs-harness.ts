@@ -109,7 +109,10 @@ export class JobsSandbox {
   async controllerClusters(): Promise<Array<{ name: string; cloud: string; status: string }>> {
     const h = this.controllerHome();
     if (!h) return [];
-    const r = await this.run(['status', '--json'], { env: { SKYHOP_HOME: h, HOME: dirname(h) } });
+    // Read on this machine (the controller's own state), never through the sandbox's team server.
+    const r = await this.run(['status', '--json'], {
+      env: { SKYHOP_HOME: h, HOME: dirname(h), SKYHOP_API_SERVER_ENDPOINT: '', SKYHOP_API_TOKEN: '' },
+    });
     assert.equal(r.code, 0, r.stderr);
     return (JSON.parse(r.stdout) as { clusters: Array<{ name: string; cloud: string; status: string }> })
       .clusters;
