@@ -15,6 +15,8 @@ import { createInterface } from 'node:readline';
 
 /** The e2e files that drive the CLI on the local cloud (and emulators): run again through a server. */
 const CLI_E2E = [
+  'agent-killed',
+  'fluffycloud',
   'local-launch',
   'task-compat',
   'secrets-argv',
