@@ -1,6 +1,6 @@
 // Builds dist/: the CLI (ESM, split per lazily-loaded command, npm packages bundled in), the SDK
 // (dist/sdk.js, the package's import entry, with its type declarations: dist/sdk.d.ts over
-// dist/types/), and the agent (one self-contained CommonJS file with no native dependencies,
+// dist/types/), the PostgreSQL store's worker (dist/pg-worker.js), and the agent (one self-contained CommonJS file with no native dependencies,
 // shipped to the head node of every cluster).
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -73,6 +73,14 @@ await Promise.all([
   }),
   // Its own build (own chunks), so the SDK entry cannot reshape the CLI's lazily loaded chunks.
   build({ ...esm, entryPoints: { sdk: 'src/sdk/index.ts' }, chunkNames: 'sdk-chunks/[name]-[hash]' }),
+  // The PostgreSQL store's worker thread (src/state/pg-bridge.ts starts dist/pg-worker.js from the
+  // CLI's and the SDK's chunks alike): the `pg` driver bundled in, no chunks of its own.
+  build({
+    ...esm,
+    splitting: false,
+    entryPoints: { 'pg-worker': 'src/state/pg-worker.ts' },
+    external: [...esm.external, 'pg-native', 'pg-cloudflare'],
+  }),
   build({
     entryPoints: ['src/agent/main.ts'],
     outfile: 'dist/agent.cjs',

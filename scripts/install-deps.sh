@@ -3,7 +3,8 @@
 # emulator's hosts and the SSH runner, rsync for file sync, util-linux for namespaces; docker.io, the
 # Docker Engine the `image_id: docker:` tests start privately, busybox-static for their tiny image and
 # docker-registry for the image FluffyCloud nodes pull from a loopback port, rclone and fuse3 for
-# buckets mounted and copied on nodes) and moto
+# buckets mounted and copied on nodes, postgresql for the PostgreSQL store's tests, chromium for the
+# dashboard's) and moto
 # (`moto_server`, the AWS emulator the AWS suites run against, from Python's package index).
 # Idempotent and fast: a no-op when everything is there (no apt, no pip, no Python started).
 # Needs root (or sudo) only when a Debian package is missing. Under CI=true a moto that cannot be
@@ -20,6 +21,10 @@ command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || need+=(docker.
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v rclone >/dev/null 2>&1 || need+=(rclone)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
+# PostgreSQL 15 for the PostgreSQL store's tests (test/helpers/postgres.ts starts its own server in a
+# temp dir; Debian's service is never started) and Chromium for the dashboard's tests.
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 # moto: installed with the pip of the first python3 on PATH (pyenv's shim, a venv's, or Debian's
 # /usr/bin/python3). Debian's python3 has no pip until python3-pip is installed.
@@ -38,7 +43,14 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "install-deps: installing ${need[*]}"
   $sudo apt-get update -qq
+  # policy-rc.d 101: a package's service is not started by its installation (the tests start their own).
+  policy=/usr/sbin/policy-rc.d
+  made_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 0755 "$policy" && made_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  [ -z "$made_policy" ] || $sudo rm -f "$policy"
 fi
 # sshd refuses to start without its privilege-separation directory.
 [ -d /run/sshd ] || { [ "$(id -u)" -eq 0 ] && mkdir -m 0755 /run/sshd; } || true

@@ -10,49 +10,24 @@ import { configPath } from '../config/config.js';
 import { UserError } from '../util/errors.js';
 import { packageRoot } from '../util/package-root.js';
 import { skyhopHome } from '../util/paths.js';
-import { flags, type OptionsOf, options } from './options.js';
 import { printJson, table } from './ui.js';
 
-export const parse = options({
-  action: flags.str(),
-  args: flags.words(),
-  host: flags.str(),
-  port: flags.str(),
-  db: flags.str(),
-  foreground: flags.bool(),
-  endpoint: flags.str(),
-  token: flags.str(),
-  role: flags.str(),
-  all: flags.bool(),
-  follow: flags.bool(),
-  json: flags.bool(),
-});
-export type ApiOptions = OptionsOf<typeof parse>;
+/** What the `api` sub-commands read (each module parses its own flags into this shape). */
+export interface ApiOptions {
+  args?: string[];
+  host?: string;
+  port?: string;
+  db?: string;
+  foreground?: boolean;
+  endpoint?: string;
+  token?: string;
+  role?: string;
+  all?: boolean;
+  follow?: boolean;
+  json?: boolean;
+}
 
 const DEFAULT_PORT = 46580;
-
-export default async function apiCmd(o: ApiOptions): Promise<number> {
-  switch (o.action) {
-    case 'start':
-      return start(o);
-    case 'stop':
-      return stop(o);
-    case 'status':
-      return status(o);
-    case 'logs':
-      return logs(o);
-    case 'login':
-      return login(o);
-    case 'logout':
-      return logout();
-    case 'users':
-      return users(o);
-    default:
-      throw new UserError(
-        `unknown api action '${o.action}'; one of: start, stop, status, logs, login, logout, users`,
-      );
-  }
-}
 
 function port(o: ApiOptions): number {
   if (o.port === undefined) return DEFAULT_PORT;
@@ -72,11 +47,19 @@ function dbUrl(o: ApiOptions): string | null {
   return url;
 }
 
-async function start(o: ApiOptions): Promise<number> {
+export async function start(o: ApiOptions): Promise<number> {
   const home = skyhopHome();
   const host = o.host ?? '127.0.0.1';
   const p = port(o);
-  const db = dbUrl(o);
+  const { dbUrlFile, stateDbUrl } = await import('../state/index.js');
+  const db = dbUrl(o) ?? stateDbUrl(home);
+  if (o.db) {
+    // The home is bound to the database from now on: every skyhop process of this home (the workers,
+    // an autostop a cluster's agent runs) opens it without being told. 0600: the URL has a password.
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    writeFileSync(dbUrlFile(home), `${o.db}\n`, { mode: 0o600 });
+    chmodSync(dbUrlFile(home), 0o600);
+  }
   const { runningServers, serve } = await import('../server/serve.js');
   const already = runningServers(home).find((s) => s.port === p);
   if (already) {
@@ -130,7 +113,7 @@ function isAlive(pid: number | undefined): boolean {
   }
 }
 
-async function stop(o: ApiOptions): Promise<number> {
+export async function stop(o: ApiOptions): Promise<number> {
   const { runningServers } = await import('../server/serve.js');
   const servers = runningServers(skyhopHome()).filter((s) => o.port === undefined || s.port === port(o));
   if (servers.length === 0) {
@@ -169,7 +152,7 @@ async function client() {
   return new ApiClient(target);
 }
 
-async function status(o: ApiOptions): Promise<number> {
+export async function status(o: ApiOptions): Promise<number> {
   const c = await client();
   const who = await c.whoami();
   const ids = o.args ?? [];
@@ -200,7 +183,7 @@ async function status(o: ApiOptions): Promise<number> {
   return 0;
 }
 
-async function logs(o: ApiOptions): Promise<number> {
+export async function logs(o: ApiOptions): Promise<number> {
   const id = o.args?.[0];
   if (!id) {
     const path = join(skyhopHome(), 'api', 'server.log');
@@ -218,7 +201,7 @@ async function logs(o: ApiOptions): Promise<number> {
   return follow(c, id);
 }
 
-async function login(o: ApiOptions): Promise<number> {
+export async function login(o: ApiOptions): Promise<number> {
   if (!o.endpoint) throw new UserError('api login needs -e URL (e.g. -e http://127.0.0.1:46580)');
   const endpoint = o.endpoint.replace(/\/+$/, '');
   if (!/^https?:\/\/[^\s/]+$/.test(endpoint))
@@ -246,7 +229,7 @@ async function login(o: ApiOptions): Promise<number> {
   return 0;
 }
 
-async function logout(): Promise<number> {
+export async function logout(_o?: ApiOptions): Promise<number> {
   const { tokenPath } = await import('../sdk/api-client.js');
   rmSync(tokenPath(), { force: true });
   await setConfigEndpoint(null);
@@ -276,7 +259,7 @@ async function setConfigEndpoint(endpoint: string | null): Promise<void> {
   writeFileSync(path, out === '{}\n' || out === 'null\n' ? '' : out);
 }
 
-async function users(o: ApiOptions): Promise<number> {
+export async function users(o: ApiOptions): Promise<number> {
   const [sub, name] = o.args ?? [];
   const { apiTarget } = await import('../sdk/api-client.js');
   const remote = apiTarget();

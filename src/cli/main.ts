@@ -2,6 +2,7 @@
  * The skyhop CLI: declares every command and its flags (so `--help` needs nothing else) and
  * loads a command's module only when it runs. No logic here beyond parsing and rendering.
  */
+import { readFileSync, rmSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { SkyhopError } from '../util/errors.js';
 import { VERSION } from '../version.js';
@@ -75,14 +76,6 @@ function lazy<T>(load: () => Promise<CommandModule<T>>) {
     const code = await mod.default(mod.parse(raw));
     if (typeof code === 'number') process.exitCode = code;
   };
-}
-
-/** The `api` module with its action fixed (one module, one parse, for every `api` sub-command). */
-function bind(action: string) {
-  return (mod: typeof import('./api.js')) => ({
-    parse: (raw: Record<string, unknown>) => mod.parse({ ...raw, action }),
-    default: mod.default,
-  });
 }
 
 function collect(v: string, prev: string[] = []): string[] {
@@ -341,50 +334,47 @@ export function buildProgram(): Command {
     .option('--port <PORT>', 'port to listen on (default 46580)')
     .option('--db <URL>', 'PostgreSQL database (postgresql://...); default: SQLite in SKYHOP_HOME')
     .option('--foreground', 'run in this process (logs on stdout)')
-    .action(lazy(() => import('./api.js').then(bind('start'))));
+    .action(lazy(() => import('./api-start.js')));
   api
     .command('stop')
     .description("stop this SKYHOP_HOME's API server(s)")
     .option('--port <PORT>', 'only the one on this port')
-    .action(lazy(() => import('./api.js').then(bind('stop'))));
+    .action(lazy(() => import('./api-stop.js')));
   api
     .command('status')
     .description('the server you are logged in to, and your requests')
     .argument('[args...]', 'request ids (default: your recent requests)')
     .option('-a, --all', "every user's requests (admins)")
     .option('--json', 'as JSON')
-    .action(lazy(() => import('./api.js').then(bind('status'))));
+    .action(lazy(() => import('./api-status.js')));
   api
     .command('logs')
     .description("follow a request's output (re-attach), or print the server log")
     .argument('[args...]', 'REQUEST_ID')
     .option('--no-follow', 'say where the request stands first')
-    .action(lazy(() => import('./api.js').then(bind('logs'))));
+    .action(lazy(() => import('./api-logs.js')));
   api
     .command('login')
     .description('run every command on a team server from now on')
     .requiredOption('-e, --endpoint <URL>', 'the server, e.g. http://127.0.0.1:46580')
     .option('--token <TOKEN>', 'your token (from skyhop api users add); asked for when omitted')
-    .action(lazy(() => import('./api.js').then(bind('login'))));
+    .action(lazy(() => import('./api-login.js')));
   api
     .command('logout')
     .description('run commands on this machine again')
-    .action(lazy(() => import('./api.js').then(bind('logout'))));
+    .action(lazy(() => import('./api-logout.js')));
   api
     .command('users')
     .description("the server's users: add NAME [--role admin|user] (prints a token once), ls, revoke NAME")
     .argument('[args...]', 'add NAME | ls | revoke NAME')
     .option('--role <ROLE>', 'admin or user', 'user')
     .option('--db <URL>', "on the server's machine without a login: its PostgreSQL database")
-    .action(lazy(() => import('./api.js').then(bind('users'))));
+    .action(lazy(() => import('./api-users.js')));
   program
     .command('api-worker', { hidden: true })
     .description("a team server's request worker (started by the server itself)")
     .argument('<id>', 'the request id')
-    .action(async (id: string) => {
-      const { runWorker } = await import('../server/worker.js');
-      process.exitCode = await runWorker(id);
-    });
+    .action(lazy(() => import('./api-worker.js')));
 
   program
     .command('new-cloud')
@@ -415,11 +405,26 @@ export function reportError(e: unknown): number {
   return 3;
 }
 
+/**
+ * A team server's worker hands its command the real command line in a file (SKYHOP_ARGV_FILE, 0600),
+ * read and removed here: the one on the process's command line, which `ps` shows to everyone on the
+ * server, has its `--secret` and `--env` values hidden.
+ */
+function realArgv(): string[] {
+  const file = process.env.SKYHOP_ARGV_FILE;
+  if (!file) return process.argv;
+  delete process.env.SKYHOP_ARGV_FILE;
+  const args = JSON.parse(readFileSync(file, 'utf8')) as string[];
+  rmSync(file, { force: true });
+  process.argv = [...process.argv.slice(0, 2), ...args];
+  return process.argv;
+}
+
 async function main(): Promise<void> {
   const program = buildProgram();
   program.exitOverride();
   try {
-    await program.parseAsync(process.argv);
+    await program.parseAsync(realArgv());
   } catch (e) {
     const ce = e as { code?: string; exitCode?: number };
     if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {

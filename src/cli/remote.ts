@@ -8,7 +8,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import type { ApiClient, ApiTarget } from '../sdk/api-client.js';
 import { UserError } from '../util/errors.js';
 
@@ -137,12 +136,10 @@ async function uploadTaskFiles(client: ApiClient, argv: string[]): Promise<strin
     { gzip: true, cwd: '/', portable: true, filter: (p) => !/(^|\/)\.git(\/|$)/.test(p) },
     files.map((f) => f.replace(/^\/+/, '')),
   ) as unknown as NodeJS.ReadableStream;
-  const body = Readable.toWeb(Readable.from(stream as AsyncIterable<Buffer>)) as ReadableStream;
   const r = await client.json(S.uploadAnswer, '/api/v1/uploads', {
     method: 'POST',
     headers: { 'content-type': 'application/gzip' },
-    body,
-    duplex: 'half',
-  } as RequestInit);
+    body: stream,
+  });
   return r.upload_id;
 }

@@ -92,11 +92,12 @@ export const IGNORED: Readonly<Record<string, string>> = {
   'jobs.controller.controller_logs_gc_retention_hours': 'skyhop does not garbage-collect managed job logs',
   'jobs.controller.task_logs_gc_retention_hours': 'skyhop does not garbage-collect managed job logs',
   serve: 'SkyServe services are not built in skyhop yet',
-  api_server: 'skyhop has no API server',
+  'api_server.service_account_token': 'skyhop logs in with skyhop api login (its token file), not this key',
+  'api_server.requests_retention_hours': "skyhop's team server keeps requests until they are deleted",
   workspace: 'skyhop has no workspaces',
   active_workspace: 'skyhop has no workspaces',
   workspaces: 'skyhop has no workspaces',
-  rbac: 'skyhop has no API server',
+  rbac: "skyhop's team server has two roles, admin and user (skyhop api users add NAME --role ...)",
   db: 'skyhop keeps its state in $SKYHOP_HOME/state.db',
   daemons: 'skyhop has no API server',
   logs: 'skyhop keeps job logs on the cluster',
@@ -210,7 +211,18 @@ const fileFields = {
   gcp: anything,
   jobs: jobsSchema.nullish(),
   serve: anything,
-  api_server: anything,
+  /** `skyhop api login` writes `endpoint`; every command then runs on that team server. */
+  api_server: z
+    .object({
+      endpoint: z
+        .string()
+        .regex(/^https?:\/\/[^\s/]+\/?$/, 'must be http(s)://HOST[:PORT]')
+        .optional(),
+      service_account_token: anything,
+      requests_retention_hours: anything,
+    })
+    .strict()
+    .nullish(),
   workspace: anything,
   active_workspace: anything,
   workspaces: anything,

@@ -4,7 +4,8 @@
  * Each command runs as `bash --noprofile --norc -c <command>` (no rc files, no login) in a new
  * session and process group, with a clean environment made only of:
  *   HOME=<node home>, USER, LOGNAME, SHELL=/bin/bash, PATH (this process's PATH), LANG / LC_ALL / TZ
- *   when set here, TERM=dumb, then `opts.env`, then the node marker `SKYHOP_NODE_ID=<nodeId>`,
+ *   when set here, TERM=dumb, then `opts.env` (less the client's own variables: util/client-env.ts,
+ *   so a node never sees SKYHOP_DB), then the node marker `SKYHOP_NODE_ID=<nodeId>`,
  *   which cannot be overridden: every process started on the node inherits it, and the local cloud
  *   ends a node by killing everything that carries it (src/runtime/procs.ts).
  * The working directory defaults to the node's HOME; `~/x` and relative paths are resolved against
@@ -18,6 +19,7 @@ import * as fsp from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { Connection } from '../core/cluster.js';
+import { withoutClientEnv } from '../util/client-env.js';
 import { CloudError } from '../util/errors.js';
 import { mirrorDir } from './sync.js';
 import type { CommandRunner, RunOptions, RunResult } from './types.js';
@@ -72,7 +74,7 @@ export class LocalRunner implements CommandRunner {
       if (v) env[k] = v;
     }
     env.TERM = 'dumb';
-    if (extra) Object.assign(env, extra);
+    if (extra) Object.assign(env, withoutClientEnv(extra));
     env.SKYHOP_NODE_ID = this.connection.nodeId;
     return env;
   }

@@ -5,6 +5,7 @@
  * (`sdk/api-schemas.ts`). With no server configured nothing here is loaded.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { configPath } from '../config/config.js';
@@ -56,45 +57,79 @@ export class ApiError extends SkyhopError {
   }
 }
 
+/** An answer: its status and body (a stream, read once). */
+export interface ApiResponse {
+  status: number;
+  body: IncomingMessage;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+export interface ApiRequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  /** A JSON text, or a stream (an upload). */
+  body?: string | NodeJS.ReadableStream;
+  signal?: AbortSignal;
+}
+
 export class ApiClient {
   constructor(readonly target: ApiTarget) {}
 
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
-    return { ...(this.target.token ? { authorization: `Bearer ${this.target.token}` } : {}), ...extra };
-  }
-
-  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.target.endpoint}${path}`, {
-        ...init,
-        headers: this.headers((init.headers as Record<string, string>) ?? {}),
+  /**
+   * One HTTP exchange over node:http (not fetch: loading undici costs a CLI call ~100 ms). Errors
+   * become ApiErrors: unreachable, 401 (log in again), or the server's own message.
+   */
+  async fetch(path: string, init: ApiRequestInit = {}): Promise<ApiResponse> {
+    const url = new URL(`${this.target.endpoint}${path}`);
+    const mod = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    const headers: Record<string, string> = {
+      ...(this.target.token ? { authorization: `Bearer ${this.target.token}` } : {}),
+      ...(init.headers ?? {}),
+    };
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = mod.request(url, { method: init.method ?? 'GET', headers, signal: init.signal }, resolve);
+      req.on('error', (e) => {
+        if (init.signal?.aborted) return reject(e);
+        const code = (e as { code?: string }).code;
+        reject(
+          new ApiError(
+            `cannot reach the skyhop API server at ${this.target.endpoint}${code ? ` (${code})` : ''}; ` +
+              'start it (skyhop api start) or log out to work locally (skyhop api logout)',
+            { cause: e },
+          ),
+        );
       });
-    } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code;
-      throw new ApiError(
-        `cannot reach the skyhop API server at ${this.target.endpoint}${cause ? ` (${cause})` : ''}; ` +
-          'start it (skyhop api start) or log out to work locally (skyhop api logout)',
-        { cause: e },
-      );
+      const body = init.body;
+      if (body === undefined) req.end();
+      else if (typeof body === 'string') req.end(body);
+      else (body as NodeJS.ReadableStream).pipe(req);
+    });
+    const text = async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    };
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) {
+      return { status, body: res, text, json: async () => JSON.parse(await text()) };
     }
-    if (res.ok) return res;
-    let msg = `${res.status} ${res.statusText}`;
+    let msg = `${status} ${res.statusMessage ?? ''}`.trim();
     try {
-      const body = (await res.json()) as { error?: string };
+      const body = JSON.parse(await text()) as { error?: string };
       if (body.error) msg = body.error;
     } catch {
       // not JSON
     }
-    if (res.status === 401) {
+    if (status === 401) {
       throw new ApiError(
         `the API server at ${this.target.endpoint} refused the token (${msg}); log in again: skyhop api login -e ${this.target.endpoint} --token TOKEN`,
       );
     }
-    throw new ApiError(`the API server said: ${msg}`, { exitCode: res.status === 404 ? 1 : 2 });
+    throw new ApiError(`the API server said: ${msg}`, { exitCode: status === 404 ? 1 : 2 });
   }
 
-  async json<T extends z.ZodType>(schema: T, path: string, init: RequestInit = {}): Promise<z.infer<T>> {
+  async json<T extends z.ZodType>(schema: T, path: string, init: ApiRequestInit = {}): Promise<z.infer<T>> {
     const res = await this.fetch(path, init);
     const body = await res.json();
     const r = schema.safeParse(body);
@@ -163,13 +198,10 @@ export class ApiClient {
           headers: { accept: 'text/event-stream' },
         });
         brokeAt = null;
-        const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-        const dec = new TextDecoder();
+        res.body.setEncoding('utf8');
         let buf = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += dec.decode(value, { stream: true });
+        for await (const chunk of res.body) {
+          buf += chunk as string;
           let i = buf.indexOf('\n\n');
           while (i >= 0) {
             const frame = buf.slice(0, i);
@@ -185,9 +217,13 @@ export class ApiClient {
         }
       } catch (e) {
         if (o.signal?.aborted) throw e;
-        if (!(e instanceof ApiError) || !/cannot reach/.test(e.message)) {
-          if (!(e instanceof TypeError)) throw e; // a broken body read is a TypeError: reconnect
-        }
+        // Unreachable, or the connection broke mid-stream (ECONNRESET, 'aborted'): reconnect.
+        const broken =
+          (e instanceof ApiError && /cannot reach/.test(e.message)) ||
+          /ECONNRESET|aborted|socket hang up/i.test(
+            `${(e as { code?: string }).code ?? ''} ${(e as Error).message}`,
+          );
+        if (!broken) throw e;
       }
       brokeAt ??= Date.now();
       if (Date.now() - brokeAt > 60_000) {

@@ -51,6 +51,7 @@ export type { SdkEvents } from './clusters.js';
 // Managed jobs (`skyhop jobs`): run on a cluster of their own, recovered when preempted, cleaned up.
 export {
   CONTROLLER_CLUSTER,
+  controllerCluster,
   type ManagedJob,
   type ManagedLaunchOptions,
   type ManagedLaunchResult,

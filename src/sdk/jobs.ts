@@ -132,7 +132,8 @@ export async function submitTask(
       // A cluster with mounted buckets: the job ends once every node's uploads have finished.
       flushStorage: hasMountedStorage(store, rec.name) || undefined,
       submittedAt: Date.now(),
-      user: userInfo().username,
+      // Through a team server, the job is its user's (the server sets SKYHOP_API_USER for their requests).
+      user: process.env.SKYHOP_API_USER || userInfo().username,
     });
     store.recordJob({
       cluster: rec.name,

@@ -13,7 +13,7 @@ import * as agent from '../agent/client.js';
 import { autostopFor } from './jobs.js';
 import type { FoundCluster } from '../clouds/discover.js';
 import { TAG_CLUSTER } from '../clouds/tags.js';
-import { launchSpecOf, UnreadableStateError } from '../state/index.js';
+import { launchSpecOf, requestUser, UnreadableStateError } from '../state/index.js';
 import { adoptCluster, adoptedNote, adoptedRecord, choosePlace, findClusters, otherPlaces } from './adopt.js';
 
 export async function stop(store: Store, name: string, ev: SdkEvents = {}): Promise<void> {
@@ -161,11 +161,11 @@ async function adoptUnknown(store: Store, name: string, ev: SdkEvents): Promise<
   ev.onStep?.(
     `${name} is not on record; asking the enabled clouds for instances tagged ${TAG_CLUSTER}=${name}.`,
   );
-  const { CONTROLLER_CLUSTER, controllerClusters } = await import('./managed.js');
+  const { controllerCluster, controllerClusters } = await import('./managed.js');
   const managed = await controllerClusters(store);
   if (managed === null) {
     throw new CloudError(
-      `${name} is not on record, and the jobs controller (${CONTROLLER_CLUSTER}), which may own it, does not answer; retry when it does`,
+      `${name} is not on record, and the jobs controller (${controllerCluster()}), which may own it, does not answer; retry when it does`,
     );
   }
   if (managed.has(name)) {
@@ -340,19 +340,25 @@ async function adoptFromClouds(store: Store, names?: string[]): Promise<RefreshC
   const byName = new Map<string, FoundCluster[]>();
   for (const f of found) byName.set(f.name, [...(byName.get(f.name) ?? []), f]);
   // The jobs controller's clusters carry the same tags; they are its, not ours.
-  const { CONTROLLER_CLUSTER, controllerClusters } = await import('./managed.js');
+  const { controllerCluster, controllerClusters } = await import('./managed.js');
   const managed = byName.size > 0 ? await controllerClusters(store) : new Set<string>();
   if (managed === null) {
     // Which of them are the controller's is unknown: adopting one would take a managed job's cluster.
     changes.push({
-      cluster: CONTROLLER_CLUSTER,
+      cluster: controllerCluster(),
       from: null,
       to: null,
       note: `does not answer, so clusters found by tag and not on record were left alone (they may be its managed jobs')`,
     });
     return changes;
   }
+  // Through a team server, a user adopts only names that are theirs (a launch of theirs that died
+  // before recording its cluster): another user's cluster found by tag is neither shown nor taken.
+  const user = requestUser();
+  const mine = (name: string) =>
+    !user || user.role === 'admin' || store.ownerOf('cluster', name) === user.name;
   for (const [name, places] of byName) {
+    if (!mine(name)) continue;
     if (store.getCluster(name) || store.openIntents(name).length > 0) continue;
     if (managed.has(name)) continue;
     const lock = await tryLock(store, name);
@@ -492,8 +498,8 @@ async function releaseBuckets(store: Store, cluster: string, ev: SdkEvents): Pro
  * `down` and `stop` refuse until they have ended.
  */
 async function refuseBusyController(store: Store, name: string, verb: 'stop' | 'tear down'): Promise<void> {
-  const { CONTROLLER_CLUSTER, managedQueue } = await import('./managed.js');
-  if (name !== CONTROLLER_CLUSTER) return;
+  const { controllerCluster, managedQueue } = await import('./managed.js');
+  if (name !== controllerCluster()) return;
   const { isManagedUnfinished } = await import('../state/index.js');
   const live = (await managedQueue({ store })).filter(isManagedUnfinished).map((j) => j.id);
   if (live.length === 0) return;

@@ -36,8 +36,17 @@ import { packageRoot } from '../util/package-root.js';
 import { shJoin, shPath } from '../util/shell.js';
 import { headRunner, type SdkEvents } from './clusters.js';
 
-/** The controller's cluster name. */
+/** The controller's cluster name without a team server. */
 export const CONTROLLER_CLUSTER = 'skyhop-jobs-controller';
+
+/**
+ * The controller's cluster name: `skyhop-jobs-controller`, or on a team server one per user
+ * (`skyhop-jobs-controller-<user>`, as SkyPilot's per-user controllers), so a user's managed jobs, their
+ * clusters and their records stay that user's.
+ */
+export function controllerCluster(user: string | undefined = process.env.SKYHOP_API_USER): string {
+  return user ? `${CONTROLLER_CLUSTER}-${user}` : CONTROLLER_CLUSTER;
+}
 /** Where a controller on another machine gets this skyhop (its package, shipped by the client). */
 const REMOTE_PACKAGE = '~/.skyhop/controller/pkg';
 
@@ -172,8 +181,8 @@ function rpcError(op: string, code: number, stderr: string): Error {
  * or stopped). A controller that is UP but does not answer is an error: its jobs and their clusters
  * are unknown then, and no caller may take that for "none".
  */
-async function existingController(store: Store): Promise<Controller | null> {
-  const rec = store.getCluster(CONTROLLER_CLUSTER);
+async function existingController(store: Store, name = controllerCluster()): Promise<Controller | null> {
+  const rec = store.getCluster(name);
   if (rec?.status !== 'UP') return null;
   const runner = headRunner(rec);
   const cli = cliOn(rec);
@@ -186,7 +195,7 @@ async function existingController(store: Store): Promise<Controller | null> {
   } catch (e) {
     await runner.close();
     throw new CloudError(
-      `the jobs controller (${CONTROLLER_CLUSTER}, UP on ${rec.cloud}) does not answer: ${(e as Error).message}; \`skyhop status --refresh\` checks it`,
+      `the jobs controller (${controllerCluster()}, UP on ${rec.cloud}) does not answer: ${(e as Error).message}; \`skyhop status --refresh\` checks it`,
       { cause: e },
     );
   }
@@ -200,21 +209,21 @@ async function controllerNode(store: Store, ev: SdkEvents & { signal?: AbortSign
   // One that is UP but does not answer is brought up again by the launch path (its nodes relaunched).
   let c = await existingController(store).catch(() => null);
   if (!c) {
-    ev.onStep?.(`Starting the jobs controller (${CONTROLLER_CLUSTER}).`);
+    ev.onStep?.(`Starting the jobs controller (${controllerCluster()}).`);
     const { launch } = await import('./launch.js');
     const task = await controllerTask();
     const { resolveClouds } = await import('./plan.js');
     const { clouds: all } = await resolveClouds({}, 'launch');
     await launch({
       dag: { tasks: [task], edges: [] },
-      cluster: CONTROLLER_CLUSTER,
+      cluster: controllerCluster(),
       clouds: all,
       detach: true,
       store,
       signal: ev.signal,
       onStep: ev.onStep,
     });
-    const rec = store.getCluster(CONTROLLER_CLUSTER);
+    const rec = store.getCluster(controllerCluster());
     if (!rec) throw new CloudError('the jobs controller was launched but its record is missing');
     if (rec.cloud !== 'local') await shipPackage(headRunner(rec), ev);
     c = await existingController(store);
@@ -386,7 +395,8 @@ export async function managedLaunch(o: ManagedLaunchOptions): Promise<ManagedLau
     const tasks = await Promise.all(o.dag.tasks.map((t, i) => uploadTaskFiles(c, t, `${key}/t${i}`)));
     const submission: ManagedSubmission = {
       name,
-      user: userInfo().username,
+      // Through a team server, the job is its user's (the server sets SKYHOP_API_USER for their requests).
+      user: process.env.SKYHOP_API_USER || userInfo().username,
       dag: { ...o.dag, tasks: tasks.map((t) => ({ ...t, secrets: blank(t.secrets) })) },
       secrets,
       request: { clouds: o.clouds.map((x) => x.name), target: o.target, preferred },
@@ -505,7 +515,7 @@ export async function controllerClusters(store: Store): Promise<Set<string> | nu
  * stopped): its jobs, finished or not, are then out of sight until it is started.
  */
 export function managedControllerStopped(store: Store = openStore()): boolean {
-  const rec = store.getCluster(CONTROLLER_CLUSTER);
+  const rec = store.getCluster(controllerCluster());
   return !!rec && rec.status !== 'UP';
 }
 
@@ -534,14 +544,21 @@ async function readJobs(store: Store, c: Controller): Promise<QueueAnswer> {
  * controller's jobs are not listed (`managedControllerStopped` says so).
  */
 export async function managedQueue(
-  o: { all?: boolean; refresh?: boolean; store?: Store } & SdkEvents = {},
+  o: {
+    all?: boolean;
+    refresh?: boolean;
+    store?: Store;
+    /** Whose controller on a team server (default: this process's user, `controllerCluster()`). */
+    user?: string;
+  } & SdkEvents = {},
 ): Promise<ManagedJob[]> {
   const store = o.store ?? openStore();
+  const name = controllerCluster(o.user);
   if (o.refresh && managedControllerStopped(store)) {
     const { start } = await import('./lifecycle.js');
-    await start(store, CONTROLLER_CLUSTER, { onStep: o.onStep });
+    await start(store, name, { onStep: o.onStep });
   }
-  const c = await existingController(store);
+  const c = await existingController(store, name);
   if (!c) return [];
   try {
     const r = await readJobs(store, c);

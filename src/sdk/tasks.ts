@@ -7,7 +7,7 @@ import { allClouds } from '../clouds/registry.js';
 import type { Cloud } from '../clouds/types.js';
 import { loadConfig } from '../config/config.js';
 import type { Dag } from '../core/task.js';
-import { taskFromCommand } from '../task/command.js';
+import { clientPath, taskFromCommand } from '../task/command.js';
 import { knownNamesFromClouds } from '../task/known.js';
 import { applyOverrides, type CliOverrides } from '../task/overrides.js';
 import { checkStorageMounts } from '../task/storage.js';
@@ -23,7 +23,10 @@ export function isYamlPath(entry: string | string[]): boolean {
   const args = typeof entry === 'string' ? [entry] : entry;
   if (args.length !== 1) return false;
   const a = args[0];
-  return /\.ya?ml$/i.test(a) || (existsSync(a) && statSync(a).isFile());
+  if (/\.ya?ml$/i.test(a)) return true;
+  // On a team server the client's file, in its uploaded mirror (task/command.ts).
+  const p = process.env.SKYHOP_CLIENT_ROOT ? clientPath(a) : a;
+  return existsSync(p) && statSync(p).isFile();
 }
 
 function isDag(t: TaskInput): t is Dag {

@@ -86,7 +86,7 @@ export interface AppOptions {
 }
 
 export async function buildApp(ctx: ServerContext, o: AppOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: JSON_LIMIT, maxParamLength: 200 });
+  const app = Fastify({ logger: false, bodyLimit: JSON_LIMIT, routerOptions: { maxParamLength: 200 } });
   const docs: RouteDoc[] = [];
   app.decorateRequest('apiUser', null);
 
@@ -107,7 +107,9 @@ export async function buildApp(ctx: ServerContext, o: AppOptions = {}): Promise<
   });
 
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/api/v1/') && req.url !== '/api/v1') return;
+    // The route matched (`/%61pi/v1/...` is routed to `/api/v1/...`), else the address as sent.
+    const path = req.routeOptions.url ?? req.url;
+    if (!path.startsWith('/api/v1/') && path !== '/api/v1') return;
     const user = ctx.authenticate(bearer(req));
     if (!user)
       throw new BadRequest(

@@ -7,6 +7,8 @@ import type * as S from '../sdk/api-schemas.js';
 import type { ClusterRecord } from '../state/index.js';
 import type { ApiUser, ServerContext } from './context.js';
 
+type StatusChange = z.infer<typeof S.statusAnswer>['changes'][number];
+
 export function clusterInfo(
   c: ClusterRecord,
   owner: string | null,
@@ -38,9 +40,15 @@ export async function statusAnswer(
   clusters: string[] | undefined,
 ): Promise<z.infer<typeof S.statusAnswer>> {
   const store = ctx.storeFor(user);
-  const { status } = await import('../sdk/status.js');
   const { describeLaunched } = await import('../sdk/clusters.js');
-  const r = await status({ clusters, store });
+  const wanted = (n: string) => clusters === undefined || clusters.length === 0 || clusters.includes(n);
+  // The common case is one read: the SDK's status (which asks the clouds about self-stopping clusters
+  // first, as a local status does) runs only when one of the wanted clusters may have stopped itself.
+  let r = { clusters: store.listClusters().filter((c) => wanted(c.name)), changes: [] as StatusChange[] };
+  if (r.clusters.some((c) => c.autostop && c.status !== 'STOPPED')) {
+    const { status } = await import('../sdk/status.js');
+    r = await status({ clusters, store });
+  }
   const owners = ctx.store.owners('cluster');
   return {
     clusters: r.clusters.map((c) => clusterInfo(c, owners.get(c.name) ?? null, describeLaunched)),

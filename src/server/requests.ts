@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { newRequestId, type RequestRow } from '../state/index.js';
 import { isProcessAlive } from '../state/process.js';
 import { packageRoot } from '../util/package-root.js';
@@ -100,30 +100,100 @@ export function submitRequest(ctx: ServerContext, user: ApiUser, o: SubmitOption
   const command = commandName(o.argv);
   const id = newRequestId();
   ctx.api.createRequest({ id, user: user.name, command, argv: redactArgv(o.argv), createdAt: Date.now() });
+  ctx.api.updateRequest(id, { server: ctx.serverId, host: ctx.host });
   const env: Record<string, string> = {
     SKYHOP_API_USER: user.name,
     SKYHOP_API_ROLE: user.role,
     SKYHOP_API_REQUEST: id,
   };
-  if (o.clientRoot) env.SKYHOP_CLIENT_ROOT = o.clientRoot;
-  if (o.clientHome) env.SKYHOP_CLIENT_HOME = o.clientHome;
-  if (o.stdinTty) env.SKYHOP_API_STDIN_TTY = '1';
-  // Without the client's files, an empty folder: a relative path never reaches the server's own files.
+  // The client's files: its upload, or an empty folder. Either way every local path the command
+  // names is read there (task/command.ts clientPath), never from the server's own files.
   const empty = join(ctx.home, 'api', 'empty');
   mkdirSync(empty, { recursive: true, mode: 0o700 });
-  const cwd =
-    o.clientRoot && o.cwd && existsSync(join(o.clientRoot, o.cwd)) ? join(o.clientRoot, o.cwd) : empty;
+  const root = o.clientRoot ?? empty;
+  env.SKYHOP_CLIENT_ROOT = root;
+  // A client's absolute path in the mirror (`..` stop at its `/`).
+  const mirrored = (p: string) => resolve(join(root, resolve('/', p)));
+  const clientCwd = o.cwd && isAbsolute(o.cwd) ? resolve('/', o.cwd) : '/';
+  env.SKYHOP_CLIENT_CWD = clientCwd;
+  if (o.clientHome && isAbsolute(o.clientHome)) env.SKYHOP_CLIENT_HOME = resolve('/', o.clientHome);
+  if (o.stdinTty) env.SKYHOP_API_STDIN_TTY = '1';
+  const cwd = existsSync(mirrored(clientCwd)) ? mirrored(clientCwd) : empty;
   // The client's absolute paths of uploaded files, read from the mirror.
-  const root = o.clientRoot;
-  const argv = root
-    ? o.argv.map((a) => (isAbsolute(a) && existsSync(join(root, a)) ? join(root, a) : a))
-    : o.argv;
+  const argv = o.argv.map((a) => (isAbsolute(a) && existsSync(mirrored(a)) ? mirrored(a) : a));
   const input: WorkerInput = { argv, cwd, env, server: ctx.serverId, dbUrl: ctx.dbUrl };
-  startWorker(ctx, id, input);
+  poolOf(ctx, command).submit(id, input);
   return id;
 }
 
-function startWorker(ctx: ServerContext, id: string, input: WorkerInput): void {
+/**
+ * Commands that end soon (they read, or ask once) run in the short pool; those that may run for as
+ * long as a job does (launch, exec and logs follow it) in the long pool, so a few followed jobs never
+ * keep `queue` or `cancel` waiting. Each pool runs at most `size` workers (two processes each); the
+ * rest wait, PENDING, in submission order. The queue is this server's memory (the real argv, with
+ * secrets, is nowhere else): a request still waiting when its server stops is marked FAILED by the
+ * next server's reaper.
+ */
+const SHORT_COMMANDS = new Set([
+  'status',
+  'queue',
+  'cancel',
+  'autostop',
+  'cost-report',
+  'check',
+  'show-gpus',
+  'optimize',
+  'jobs queue',
+  'jobs cancel',
+  'storage ls',
+]);
+
+export class WorkerPool {
+  private readonly waiting: Array<{ id: string; input: WorkerInput }> = [];
+  private running = 0;
+  constructor(
+    private readonly ctx: ServerContext,
+    readonly size: number,
+  ) {}
+
+  submit(id: string, input: WorkerInput): void {
+    this.waiting.push({ id, input });
+    this.pump();
+  }
+
+  /** Requests waiting for a worker. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  private pump(): void {
+    while (this.running < this.size && this.waiting.length > 0) {
+      const next = this.waiting.shift();
+      if (!next) break;
+      this.running++;
+      startWorker(this.ctx, next.id, next.input, () => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+}
+
+const pools = new WeakMap<ServerContext, { short: WorkerPool; long: WorkerPool }>();
+
+/** The pool a command runs in (SKYHOP_API_WORKERS sets each pool's size; default 16). */
+export function poolOf(ctx: ServerContext, command: string): WorkerPool {
+  let p = pools.get(ctx);
+  if (!p) {
+    const n = Number(process.env.SKYHOP_API_WORKERS);
+    const size = Number.isInteger(n) && n > 0 ? n : 16;
+    p = { short: new WorkerPool(ctx, size), long: new WorkerPool(ctx, size) };
+    pools.set(ctx, p);
+  }
+  return SHORT_COMMANDS.has(command) ? p.short : p.long;
+}
+
+function startWorker(ctx: ServerContext, id: string, input: WorkerInput, onExit: () => void): void {
   const dir = join(ctx.home, 'api', 'workers');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // The worker's own diagnostics (not the command's output, which goes to the database).
@@ -135,13 +205,21 @@ function startWorker(ctx: ServerContext, id: string, input: WorkerInput): void {
       stdio: ['pipe', log, log],
       env: workerEnv(ctx),
     });
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      onExit();
+    };
     child.on('error', (e) => {
       ctx.api.finishRequest(id, {
         status: 'FAILED',
         error: `cannot start the worker: ${e.message}`,
         endedAt: Date.now(),
       });
+      end();
     });
+    child.on('exit', end);
     child.stdin?.end(JSON.stringify(input));
     child.unref();
   } finally {
@@ -182,6 +260,10 @@ function workerGone(ctx: ServerContext, r: RequestRow, now: number): boolean {
     if (r.host !== ctx.host) return false;
     return !isProcessAlive(r.pid, r.pidStart === null ? null : String(r.pidStart));
   }
-  // Not started yet: give its worker a minute to come up (a busy machine).
-  return now - r.createdAt > 60_000;
+  // Not started: waiting in the pool of its server (this one: it is known to wait; another: given
+  // ten minutes), or left by a server that stopped.
+  if (r.server === ctx.serverId) return false;
+  const [host, pid] = (r.server ?? '').split(':');
+  if (host === ctx.host && Number(pid) > 0) return !isProcessAlive(Number(pid), null);
+  return now - r.createdAt > 600_000;
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { isProcessAlive, selfStartTime } from '../state/process.js';
 import { VERSION } from '../version.js';
 import { buildApp } from './app.js';
+import { registerDashboard } from './dashboard/index.js';
 import { createContext } from './context.js';
 import { reapRequests } from './requests.js';
 
@@ -61,10 +62,19 @@ export interface ServeOptions {
 /** Serves until SIGTERM/SIGINT; resolves when closed. Prints one line when listening. */
 export async function serve(o: ServeOptions): Promise<void> {
   const ctx = await createContext({ home: o.home, dbUrl: o.dbUrl });
-  const app = await buildApp(ctx);
+  const app = await buildApp(ctx, { plugins: [registerDashboard] });
   const reaped = reapRequests(ctx);
   if (reaped) log(`marked ${reaped} request(s) of dead workers FAILED`);
-  const reaper = setInterval(() => reapRequests(ctx), 30_000);
+  // Housekeeping a local `status` does on each call, done here every 30 s: requests whose worker died,
+  // lock rows of dead processes.
+  const reaper = setInterval(() => {
+    try {
+      reapRequests(ctx);
+      ctx.store.clearStaleLocks();
+    } catch (e) {
+      log(`housekeeping failed: ${(e as Error).message}`);
+    }
+  }, 30_000);
   reaper.unref();
   await app.listen({ host: o.host, port: o.port });
   const addr = app.server.address();

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTROL_STREAMS, openApiStore } from '../state/index.js';
 import { selfStartTime } from '../state/process.js';
@@ -23,6 +24,20 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** argv with the values of `--secret`/`--env` (`KEY=VAL`, `--secret=KEY=VAL`) replaced by `KEY=***`. */
+export function hideValues(argv: readonly string[]): string[] {
+  const hide = (kv: string) => (kv.includes('=') ? `${kv.slice(0, kv.indexOf('='))}=***` : kv);
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^(--secret|--env)=(.*)$/s.exec(a);
+    if (m) out.push(`${m[1]}=${hide(m[2])}`);
+    else if ((a === '--secret' || a === '--env') && i + 1 < argv.length) out.push(a, hide(argv[++i]));
+    else out.push(a);
+  }
+  return out;
+}
+
 export async function runWorker(id: string): Promise<number> {
   const input = JSON.parse(await readStdin()) as WorkerInput;
   if (input.dbUrl) process.env.SKYHOP_DB = input.dbUrl;
@@ -37,9 +52,14 @@ export async function runWorker(id: string): Promise<number> {
     startedAt: Date.now(),
   });
 
-  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'cli.js'), ...input.argv], {
+  // The command line goes in a file only this user reads (the CLI reads and removes it): on the
+  // process's own command line `ps` would show `--secret`/`--env` values to everyone on the server.
+  // What `ps` shows is the command line with those values hidden.
+  const argvFile = join(process.env.SKYHOP_HOME ?? process.cwd(), 'api', 'workers', `${id}.argv`);
+  writeFileSync(argvFile, JSON.stringify(input.argv), { mode: 0o600 });
+  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'cli.js'), ...hideValues(input.argv)], {
     cwd: input.cwd,
-    env: { ...process.env, ...input.env },
+    env: { ...process.env, ...input.env, SKYHOP_ARGV_FILE: argvFile },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import type { ClusterSpec, NodeInfo } from '../core/cluster.js';
+import type { NodeInfo } from '../core/cluster.js';
 import { UserError } from '../util/errors.js';
 import { shq } from '../util/shell.js';
 import {
@@ -24,8 +24,26 @@ import {
   statfsSync,
 } from 'node:fs';
 import { type CostEvent, computeCostRows } from './cost.js';
-import { MANAGED_TERMINAL_STATUSES } from './managed.js';
 import { migrate, refuseNewer } from './migrations.js';
+import {
+  type ClusterRow,
+  clusterParams,
+  describeResources,
+  headIpOf,
+  type IntentRow,
+  JOB_PATCH_COLUMNS,
+  type JobRow,
+  type LockRow,
+  MANAGED_PATCH_COLUMNS,
+  MANAGED_TERMINAL_SQL,
+  type ManagedRow,
+  type StorageDbRow,
+  toCluster,
+  toIntent,
+  toJob,
+  toManaged,
+  toStorage,
+} from './rows.js';
 import { describeSelf, isProcessAlive, selfStartTime } from './process.js';
 import type {
   Autostop,
@@ -40,15 +58,11 @@ import type {
   JobInput,
   JobPatch,
   JobRecord,
-  LaunchedResources,
   LockHolder,
   LockOptions,
   ManagedJobInput,
   ManagedJobPatch,
   ManagedJobRecord,
-  ManagedJobStatus,
-  ManagedPhase,
-  ManagedTaskState,
   StorageInput,
   OwnedKind,
   StorageRow,
@@ -168,120 +182,7 @@ export function isDiskFullError(e: unknown): boolean {
 /** A write to the state database (a cluster lock included) failed because its disk is full. */
 export class DiskFullError extends UserError {}
 
-/**
- * The spec a cluster was launched with: its recorded one, or (a record built without one) the spec its
- * place and resources describe. The cluster name and place always come from the record itself.
- */
-export function launchSpecOf(rec: ClusterRecord): ClusterSpec {
-  const r = rec.resources;
-  const derived: ClusterSpec = {
-    cluster: rec.name,
-    numNodes: r.numNodes,
-    instanceType: r.instanceType,
-    region: rec.region,
-    zone: rec.zone,
-    useSpot: r.useSpot,
-    accelerators: r.accelerators,
-    ...(r.diskSize !== undefined ? { diskSize: r.diskSize } : {}),
-    ...(r.ports !== undefined ? { ports: r.ports } : {}),
-    ...(r.imageId !== undefined ? { imageId: r.imageId } : {}),
-  };
-  return rec.spec ? { ...rec.spec, cluster: rec.name, region: rec.region, zone: rec.zone } : derived;
-}
-
-/** A short description of launched resources: '2x m5.large', '1x p4d.24xlarge[A100:8][spot]'. */
-export function describeResources(r: LaunchedResources): string {
-  let s = `${r.numNodes}x ${r.instanceType}`;
-  if (r.accelerators) s += `[${r.accelerators.name}:${r.accelerators.count}]`;
-  if (r.useSpot) s += '[spot]';
-  return s;
-}
-
-interface ClusterRow {
-  name: string;
-  cloud: string;
-  region: string;
-  zone: string | null;
-  status: ClusterStatus;
-  resources: string;
-  nodes: string;
-  launched_at: number;
-  status_updated_at: number;
-  hourly_price: number;
-  autostop: string | null;
-  head_ip: string | null;
-  cluster_hash: string | null;
-  last_use: string | null;
-  spec: string | null;
-}
-
-interface IntentRow {
-  id: number;
-  cluster: string;
-  cloud: string;
-  region: string;
-  zone: string | null;
-  num_nodes: number;
-  spec: string;
-  pid: number;
-  pid_start: string | null;
-  created_at: number;
-  outcome: IntentOutcome | null;
-  resolved_at: number | null;
-}
-
-interface JobRow {
-  cluster: string;
-  job_id: number;
-  name: string | null;
-  submitted_at: number;
-  status: string;
-  command: string | null;
-  started_at: number | null;
-  ended_at: number | null;
-}
-
-interface StorageDbRow {
-  name: string;
-  store: string;
-  region: string;
-  endpoint: string | null;
-  source: string | null;
-  created_by_skyhop: number;
-  persistent: number;
-  status: StorageStatus;
-  created_at: number;
-  status_updated_at: number;
-  pid: number | null;
-  pid_start: string | null;
-}
-
-interface ManagedRow {
-  id: number;
-  name: string;
-  user: string;
-  status: ManagedJobStatus;
-  reason: string | null;
-  submitted_at: number;
-  started_at: number | null;
-  ended_at: number | null;
-  current_task: number;
-  phase: ManagedPhase;
-  cancel_requested: number;
-  tasks: string;
-  updated_at: number;
-}
-
-/** The managed-job states that are ends (SQL list). */
-const MANAGED_TERMINAL_SQL = MANAGED_TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ');
-
-interface LockRow {
-  token: string;
-  pid: number;
-  pid_start: string | null;
-  command: string;
-  since: number;
-}
+export { describeResources, launchSpecOf } from './rows.js';
 
 /** Locks held by this process (any store): released on exit where the process exits normally. */
 const heldLocks = new Set<() => void>();
@@ -303,12 +204,6 @@ function installExitHook(): void {
 
 function seconds(ms: number): string {
   return ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));
-}
-
-function headIpOf(nodes: readonly NodeInfo[]): string | null {
-  const head = nodes.find((n) => n.role === 'head') ?? nodes[0];
-  if (!head) return null;
-  return head.externalIp || head.internalIp || null;
 }
 
 export class SqliteStore implements Store {
@@ -381,47 +276,16 @@ export class SqliteStore implements Store {
     }) as typeof s.run;
   }
 
-  private json<T>(table: string, key: string, column: string, text: string): T {
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new UserError(
-        `${this.path}: ${table} '${key}' has an unreadable ${column}; remove it with ` +
-          `'skyhop down --purge ${key}' (the cloud's tags still find its instances)`,
-      );
-    }
-  }
-
-  private toCluster(r: ClusterRow): ClusterRecord {
-    return {
-      name: r.name,
-      cloud: r.cloud,
-      region: r.region,
-      zone: r.zone,
-      status: r.status,
-      resources: this.json<LaunchedResources>('cluster', r.name, 'resources', r.resources),
-      nodes: this.json<NodeInfo[]>('cluster', r.name, 'nodes', r.nodes),
-      launchedAt: r.launched_at,
-      statusUpdatedAt: r.status_updated_at,
-      hourlyPrice: r.hourly_price,
-      autostop: r.autostop === null ? null : this.json<Autostop>('cluster', r.name, 'autostop', r.autostop),
-      headIp: r.head_ip,
-      clusterHash: r.cluster_hash,
-      lastUse: r.last_use,
-      ...(r.spec === null ? {} : { spec: this.json<ClusterSpec>('cluster', r.name, 'spec', r.spec) }),
-    };
-  }
-
   // ---- clusters ----
 
   getCluster(name: string): ClusterRecord | null {
     const r = this.st('SELECT * FROM clusters WHERE name = ?').get(name) as ClusterRow | undefined;
-    return r ? this.toCluster(r) : null;
+    return r ? toCluster(this.path, r) : null;
   }
 
   listClusters(): ClusterRecord[] {
     const rows = this.st('SELECT * FROM clusters ORDER BY name').all() as ClusterRow[];
-    return rows.map((r) => this.toCluster(r));
+    return rows.map((r) => toCluster(this.path, r));
   }
 
   upsertCluster(rec: ClusterRecord): void {
@@ -437,23 +301,7 @@ export class SqliteStore implements Store {
          status_updated_at = excluded.status_updated_at, hourly_price = excluded.hourly_price,
          autostop = excluded.autostop, head_ip = excluded.head_ip, cluster_hash = excluded.cluster_hash,
          last_use = excluded.last_use, spec = excluded.spec`,
-    ).run({
-      name: rec.name,
-      cloud: rec.cloud,
-      region: rec.region,
-      zone: rec.zone ?? null,
-      status: rec.status,
-      resources: JSON.stringify(rec.resources),
-      nodes: JSON.stringify(rec.nodes ?? []),
-      launchedAt: rec.launchedAt,
-      statusUpdatedAt: rec.statusUpdatedAt,
-      hourlyPrice: rec.hourlyPrice,
-      autostop: rec.autostop ? JSON.stringify(rec.autostop) : null,
-      headIp: rec.headIp ?? null,
-      clusterHash: rec.clusterHash ?? null,
-      lastUse: rec.lastUse ?? null,
-      spec: JSON.stringify(launchSpecOf(rec)),
-    });
+    ).run(clusterParams(rec));
   }
 
   setClusterStatus(name: string, status: ClusterStatus, at: number = Date.now()): boolean {
@@ -532,20 +380,7 @@ export class SqliteStore implements Store {
         ? this.st('SELECT * FROM intents WHERE outcome IS NULL ORDER BY id').all()
         : this.st('SELECT * FROM intents WHERE outcome IS NULL AND cluster = ? ORDER BY id').all(cluster)
     ) as IntentRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      cluster: r.cluster,
-      cloud: r.cloud,
-      region: r.region,
-      zone: r.zone,
-      numNodes: r.num_nodes,
-      spec: this.json<ClusterSpec>('intent', String(r.id), 'spec', r.spec),
-      pid: r.pid,
-      createdAt: r.created_at,
-      outcome: r.outcome,
-      resolvedAt: r.resolved_at,
-      processAlive: isProcessAlive(r.pid, r.pid_start),
-    }));
+    return rows.map((r) => toIntent(this.path, r));
   }
 
   // ---- jobs ----
@@ -581,13 +416,7 @@ export class SqliteStore implements Store {
   }
 
   updateJob(cluster: string, jobId: number, patch: JobPatch): boolean {
-    const columns: Record<keyof JobPatch, string> = {
-      name: 'name',
-      status: 'status',
-      command: 'command',
-      startedAt: 'started_at',
-      endedAt: 'ended_at',
-    };
+    const columns: Record<keyof JobPatch, string> = JOB_PATCH_COLUMNS;
     const keys = (Object.keys(columns) as Array<keyof JobPatch>).filter((k) => patch[k] !== undefined);
     if (keys.length === 0) {
       return this.st('SELECT 1 FROM jobs WHERE cluster = ? AND job_id = ?').get(cluster, jobId) !== undefined;
@@ -606,16 +435,7 @@ export class SqliteStore implements Store {
         ? this.st('SELECT * FROM jobs ORDER BY cluster, job_id DESC').all()
         : this.st('SELECT * FROM jobs WHERE cluster = ? ORDER BY job_id DESC').all(cluster)
     ) as JobRow[];
-    return rows.map((r) => ({
-      cluster: r.cluster,
-      jobId: r.job_id,
-      name: r.name,
-      submittedAt: r.submitted_at,
-      status: r.status,
-      command: r.command,
-      startedAt: r.started_at,
-      endedAt: r.ended_at,
-    }));
+    return rows.map(toJob);
   }
 
   // ---- costs ----
@@ -671,32 +491,13 @@ export class SqliteStore implements Store {
     }
   }
 
-  private toStorage(r: StorageDbRow): StorageRow {
-    return {
-      name: r.name,
-      store: r.store as StorageRow['store'],
-      region: r.region,
-      endpoint: r.endpoint,
-      source: r.source,
-      createdBySkyhop: r.created_by_skyhop === 1,
-      persistent: r.persistent === 1,
-      status: r.status,
-      createdAt: r.created_at,
-      statusUpdatedAt: r.status_updated_at,
-      pid: r.pid,
-      processAlive: r.pid !== null && isProcessAlive(r.pid, r.pid_start),
-    };
-  }
-
   getStorage(name: string): StorageRow | null {
     const r = this.st('SELECT * FROM storage WHERE name = ?').get(name) as StorageDbRow | undefined;
-    return r ? this.toStorage(r) : null;
+    return r ? toStorage(r) : null;
   }
 
   listStorage(): StorageRow[] {
-    return (this.st('SELECT * FROM storage ORDER BY name').all() as StorageDbRow[]).map((r) =>
-      this.toStorage(r),
-    );
+    return (this.st('SELECT * FROM storage ORDER BY name').all() as StorageDbRow[]).map((r) => toStorage(r));
   }
 
   putStorage(rec: StorageInput): void {
@@ -802,24 +603,6 @@ export class SqliteStore implements Store {
 
   // ---- managed jobs ----
 
-  private toManaged(r: ManagedRow): ManagedJobRecord {
-    return {
-      id: r.id,
-      name: r.name,
-      user: r.user,
-      status: r.status,
-      reason: r.reason,
-      submittedAt: r.submitted_at,
-      startedAt: r.started_at,
-      endedAt: r.ended_at,
-      currentTask: r.current_task,
-      phase: r.phase,
-      cancelRequested: r.cancel_requested === 1,
-      tasks: this.json<ManagedTaskState[]>('managed job', String(r.id), 'tasks', r.tasks),
-      updatedAt: r.updated_at,
-    };
-  }
-
   insertManagedJob(input: ManagedJobInput): number {
     const now = Date.now();
     return this.durably(() =>
@@ -835,7 +618,7 @@ export class SqliteStore implements Store {
 
   getManagedJob(id: number): ManagedJobRecord | null {
     const r = this.st('SELECT * FROM managed_jobs WHERE id = ?').get(id) as ManagedRow | undefined;
-    return r ? this.toManaged(r) : null;
+    return r ? toManaged(this.path, r) : null;
   }
 
   managedJobInput(id: number): { dag: string; request: string } | null {
@@ -847,7 +630,7 @@ export class SqliteStore implements Store {
 
   listManagedJobs(): ManagedJobRecord[] {
     return (this.st('SELECT * FROM managed_jobs ORDER BY id DESC').all() as ManagedRow[]).map((r) =>
-      this.toManaged(r),
+      toManaged(this.path, r),
     );
   }
 
@@ -856,19 +639,11 @@ export class SqliteStore implements Store {
       this.st(
         `SELECT * FROM managed_jobs WHERE status NOT IN (${MANAGED_TERMINAL_SQL}) OR phase != 'idle' ORDER BY id`,
       ).all() as ManagedRow[]
-    ).map((r) => this.toManaged(r));
+    ).map((r) => toManaged(this.path, r));
   }
 
   updateManagedJob(id: number, patch: ManagedJobPatch): boolean {
-    const columns: Record<keyof ManagedJobPatch, string> = {
-      status: 'status',
-      reason: 'reason',
-      startedAt: 'started_at',
-      endedAt: 'ended_at',
-      currentTask: 'current_task',
-      phase: 'phase',
-      tasks: 'tasks',
-    };
+    const columns: Record<keyof ManagedJobPatch, string> = MANAGED_PATCH_COLUMNS;
     const keys = (Object.keys(columns) as Array<keyof ManagedJobPatch>).filter((k) => patch[k] !== undefined);
     const params: Record<string, unknown> = { id, updatedAt: Date.now() };
     for (const k of keys) params[k] = k === 'tasks' ? JSON.stringify(patch.tasks) : (patch[k] ?? null);

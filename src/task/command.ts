@@ -17,12 +17,27 @@ import { whereError } from '../util/yaml/where.js';
 
 /**
  * A request on a team server runs with the client's files mirrored under SKYHOP_CLIENT_ROOT (by
- * absolute path) and its cwd there: the client's absolute paths and `~` (its SKYHOP_CLIENT_HOME) are
- * read from the mirror. Without a server both are unset and paths are this machine's.
+ * absolute path) and its cwd there: every local path a task or a command line names (absolute,
+ * relative, `~` = the client's SKYHOP_CLIENT_HOME) is the client's, read from the mirror, and never
+ * one of the server's own files: a relative path whose `..` climb above the mirror stops at the
+ * client's `/`, as it would on the client. Without a server the variables are unset and paths are
+ * this machine's.
  */
-function onClient(abs: string): string {
+export function clientPath(p: string, base: string = process.cwd()): string {
   const root = process.env.SKYHOP_CLIENT_ROOT;
-  return root && !abs.startsWith(`${root}/`) ? join(root, abs) : abs;
+  const expanded = expandHome(p);
+  const direct = resolve(base, expanded);
+  if (!root) return direct;
+  if (direct === root || direct.startsWith(`${root}/`)) return direct;
+  // `base` in the mirror stands for the client's folder it mirrors; elsewhere (the worker's empty
+  // folder when the client's cwd has no uploaded files) for the client's cwd.
+  const clientBase =
+    base === root
+      ? '/'
+      : base.startsWith(`${root}/`)
+        ? base.slice(root.length)
+        : (process.env.SKYHOP_CLIENT_CWD ?? '/');
+  return resolve(join(root, resolve(clientBase, expanded)));
 }
 
 function expandHome(p: string): string {
@@ -66,9 +81,9 @@ export function resolvePaths(
     sub = substituteEnvs(p.value, envs, p.where),
   ) => {
     const relative = !isAbsolute(expandHome(sub));
-    let abs = relative ? resolve(raw.baseDir, sub) : onClient(expandHome(sub));
+    let abs = clientPath(sub, raw.baseDir);
     let st = stat(abs);
-    const beside = relative && raw.fileDir !== undefined ? resolve(raw.fileDir, sub) : undefined;
+    const beside = relative && raw.fileDir !== undefined ? clientPath(sub, raw.fileDir) : undefined;
     if (!st && beside !== undefined && beside !== abs) {
       st = stat(beside);
       if (!st) {

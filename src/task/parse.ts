@@ -11,7 +11,7 @@ import { buildDag, type TaskPlaces } from './dag.js';
 import { isEmptyDocument, parseYamlDocuments } from '../util/yaml/parse.js';
 import { shapeError } from '../util/yaml/shape.js';
 import { parseTaskConfig } from '../config/parse.js';
-import { resolvePaths } from './command.js';
+import { clientPath, resolvePaths } from './command.js';
 
 export { resolvePaths, taskFromCommand } from './command.js';
 import { ENV_NAME, parseEnvOverrides } from './env.js';
@@ -42,7 +42,9 @@ import {
 } from './storage.js';
 
 /** Reads and parses a task YAML file. `path` is shown in messages as given. */
-export function parseTaskFile(path: string, opts: ParseOptions = {}): Dag {
+export function parseTaskFile(clientFile: string, opts: ParseOptions = {}): Dag {
+  // On a team server, the client's file from its uploaded mirror (never one of the server's own).
+  const path = process.env.SKYHOP_CLIENT_ROOT ? clientPath(clientFile) : clientFile;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

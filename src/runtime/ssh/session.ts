@@ -26,6 +26,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { withoutClientEnv } from '../../util/client-env.js';
 import { CloudError } from '../../util/errors.js';
 import { shExports, shPath, shq } from '../../util/shell.js';
 import { killByMarkerShell } from '../procs.js';
@@ -159,8 +160,10 @@ export interface PreparedCommand {
 export function prepareCommand(where: string, command: string, opts: RunOptions): PreparedCommand {
   const runId = `${process.pid}-${randomBytes(8).toString('hex')}`;
   const token = randomBytes(16).toString('hex');
-  const hasEnv = opts.env !== undefined && Object.keys(opts.env).length > 0;
-  const stdinPrefix = hasEnv ? `${shExports(opts.env!)}\0` : null;
+  // A node never gets the client's own variables (util/client-env.ts: the state database's URL).
+  const env = opts.env === undefined ? undefined : withoutClientEnv(opts.env);
+  const hasEnv = env !== undefined && Object.keys(env).length > 0;
+  const stdinPrefix = hasEnv ? `${shExports(env)}\0` : null;
   const script = remoteScript(command, opts, runId, token, hasEnv);
   if (Buffer.byteLength(script) > MAX_ARG_BYTES) {
     // One argument of a command line (here and on the node) is limited to 128 KiB by Linux.

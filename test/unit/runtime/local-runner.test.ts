@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeRunner } from '../../../src/runtime/index.js';
 import type { LocalRunner } from '../../../src/runtime/local-runner.js';
 import { listByMarker } from '../../../src/runtime/procs.js';
+import { prepareCommand } from '../../../src/runtime/ssh/session.js';
 import { shq } from '../../../src/util/shell.js';
 import { alive, tempRoot, uniqueNodeId, waitFor } from './helpers.js';
 
@@ -44,6 +45,36 @@ describe('LocalRunner', () => {
       assert.ok(env.USER);
     } finally {
       delete process.env.SKYHOP_TEST_LEAK;
+    }
+  });
+
+  test("the client's own variables (the state database, a server's user) never reach a node", async () => {
+    const saved = { ...process.env };
+    process.env.SKYHOP_DB = 'postgresql://u:secret-pw@127.0.0.1:5432/db';
+    process.env.SKYHOP_API_USER = 'alice';
+    process.env.SKYHOP_API_ROLE = 'admin';
+    try {
+      // Neither from this process's environment nor passed along in opts.env (a caller that copies it).
+      const r = await runner.run('env', {
+        env: {
+          SKYHOP_DB: process.env.SKYHOP_DB,
+          SKYHOP_API_USER: 'alice',
+          SKYHOP_API_ROLE: 'admin',
+          KEEP: '1',
+        },
+      });
+      assert.equal(r.code, 0);
+      assert.doesNotMatch(r.stdout, /SKYHOP_DB|SKYHOP_API_USER|SKYHOP_API_ROLE|secret-pw/);
+      assert.match(r.stdout, /^KEEP=1$/m);
+      // An SSH node gets its environment on the session's stdin: the same variables are dropped there.
+      const p = prepareCommand('node', 'true', { env: { SKYHOP_DB: 'postgresql://u:pw@h/db', KEEP: '1' } });
+      assert.ok(p.stdinPrefix?.includes('KEEP'));
+      assert.doesNotMatch(p.stdinPrefix ?? '', /SKYHOP_DB/);
+    } finally {
+      for (const k of ['SKYHOP_DB', 'SKYHOP_API_USER', 'SKYHOP_API_ROLE']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
     }
   });
 
