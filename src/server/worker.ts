@@ -118,7 +118,7 @@ export async function runWorker(id: string): Promise<number> {
   flush();
   // The client's uploaded files served this command only (a launch has synced them to its nodes, a
   // managed job to its controller); a task file may hold secrets, which must not stay on the server.
-  if (input.env.SKYHOP_CLIENT_ROOT) rmSync(input.env.SKYHOP_CLIENT_ROOT, { recursive: true, force: true });
+  if (input.upload) rmSync(input.upload, { recursive: true, force: true });
   const exitCode = code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGKILL' ? 9 : 15) : 1);
   api.finishRequest(id, {
     status: exitCode === 0 ? 'SUCCEEDED' : exitCode === 130 ? 'CANCELLED' : 'FAILED',
