@@ -85,7 +85,9 @@ export class JobsSandbox {
 
   /** The controller node's own $SKYHOP_HOME, or null before the controller exists. */
   controllerHome(): string | null {
-    const base = join(this.sb.skyhopHome, 'local', 'clusters', 'skyhop-jobs-controller');
+    // Through a team server the controller is the (admin) user's own.
+    const name = this.sb.via ? 'skyhop-jobs-controller-admin' : 'skyhop-jobs-controller';
+    const base = join(this.sb.skyhopHome, 'local', 'clusters', name);
     if (!existsSync(base)) return null;
     for (const node of readdirSync(base)) {
       const h = join(base, node, 'home', '.skyhop');
