@@ -93,6 +93,8 @@ export interface WorkerInput {
   env: Record<string, string>;
   server: string;
   dbUrl: string | null;
+  /** The client's upload (removed when the command ends), if it sent its files. */
+  upload?: string;
 }
 
 /** Records the request and starts its worker; returns its id. */
@@ -125,7 +127,7 @@ export function submitRequest(ctx: ServerContext, user: ApiUser, o: SubmitOption
   const cwd = existsSync(mirrored(clientCwd)) ? mirrored(clientCwd) : empty;
   // The client's absolute paths of uploaded files, read from the mirror.
   const argv = o.argv.map((a) => (isAbsolute(a) && existsSync(mirrored(a)) ? mirrored(a) : a));
-  const input: WorkerInput = { argv, cwd, env, server: ctx.serverId, dbUrl: ctx.dbUrl };
+  const input: WorkerInput = { argv, cwd, env, server: ctx.serverId, dbUrl: ctx.dbUrl, upload: o.clientRoot };
   poolOf(ctx, command).submit(id, input);
   return id;
 }

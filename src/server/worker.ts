@@ -5,6 +5,7 @@
  * (stdin lines, Ctrl-C), and records the ending. It outlives the server that started it.
  */
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,19 +78,25 @@ export async function runWorker(id: string): Promise<number> {
     for (const c of batch) {
       if (cur && cur.stream === c.stream) cur.data += c.data;
       else {
-        if (cur) api.appendLog(id, cur.stream, cur.data);
+        if (cur) api.appendLog(id, cur.stream, unmirror(cur.data));
         cur = { ...c };
       }
     }
-    if (cur) api.appendLog(id, cur.stream, cur.data);
+    if (cur) api.appendLog(id, cur.stream, unmirror(cur.data));
   };
-  const onData = (stream: 'out' | 'err') => (b: Buffer) => {
-    pending.push({ stream, data: b.toString('utf8') });
-    pendingBytes += b.length;
+  // The client's files are mirrored under its upload's folder: a path the command prints (a task file's
+  // `file:line:col`) is shown as the client's own path, as a local run shows it.
+  const root = input.env.SKYHOP_CLIENT_ROOT?.replace(/\/+$/, '');
+  const unmirror = (text: string) => (root ? text.split(`${root}/`).join('/') : text);
+  const onData = (stream: 'out' | 'err') => (text: string) => {
+    pending.push({ stream, data: text });
+    pendingBytes += text.length;
     if (pendingBytes >= FLUSH_BYTES) flush();
     else timer ??= setTimeout(flush, FLUSH_MS);
   };
-  child.stdout.setEncoding?.('utf8');
+  // Decoded as UTF-8 across chunk boundaries (a character split between two reads stays whole).
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
   child.stdout.on('data', onData('out'));
   child.stderr.on('data', onData('err'));
   child.stdin.on('error', () => {}); // a child that exits before reading its stdin
@@ -109,6 +116,9 @@ export async function runWorker(id: string): Promise<number> {
   );
   clearInterval(control);
   flush();
+  // The client's uploaded files served this command only (a launch has synced them to its nodes, a
+  // managed job to its controller); a task file may hold secrets, which must not stay on the server.
+  if (input.upload) rmSync(input.upload, { recursive: true, force: true });
   const exitCode = code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGKILL' ? 9 : 15) : 1);
   api.finishRequest(id, {
     status: exitCode === 0 ? 'SUCCEEDED' : exitCode === 130 ? 'CANCELLED' : 'FAILED',

@@ -18,16 +18,6 @@ export function processStartTime(pid: number): string | null {
   }
 }
 
-/** The state letter of a process (R, S, D, Z...), or null where /proc is not available. */
-function processState(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || null;
-  } catch {
-    return null;
-  }
-}
-
 let selfStart: string | null | undefined;
 
 /** This process's start time (read once). */
@@ -51,6 +41,16 @@ export function isProcessAlive(pid: number, startTime: string | null): boolean {
   if (startTime === null) return true;
   const now = processStartTime(pid);
   return now === null || now === startTime;
+}
+
+/** The state letter of a process (field 3 of /proc/PID/stat: R, S, D, Z...); null where unknown. */
+function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || null;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -50,11 +50,12 @@ export function parseTaskFile(clientFile: string, opts: ParseOptions = {}): Dag 
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`${path}: no such file; give the path of a task YAML`);
-    if (code === 'EISDIR') throw new UserError(`${path}: is a directory; give the path of a task YAML`);
-    throw new UserError(`${path}: cannot read it (${code ?? String(e)})`);
+    if (code === 'ENOENT') throw new UserError(`${clientFile}: no such file; give the path of a task YAML`);
+    if (code === 'EISDIR') throw new UserError(`${clientFile}: is a directory; give the path of a task YAML`);
+    throw new UserError(`${clientFile}: cannot read it (${code ?? String(e)})`);
   }
-  return parseTaskText(text, path, opts);
+  // Read from the mirror, named as the client gave it.
+  return parseTaskText(text, path, opts, clientFile);
 }
 
 /** True for a document that holds only `name:` (the pipeline's name in SkyPilot's multi-task form). */
@@ -69,16 +70,19 @@ function isHeader(doc: Document.Parsed): boolean {
   );
 }
 
-/** Parses YAML text; `file` names it in messages (and, when it is a path, anchors relative paths). */
-export function parseTaskText(text: string, file: string, opts: ParseOptions = {}): Dag {
-  const { docs, lines } = parseYamlDocuments(text, file);
+/**
+ * Parses YAML text; `file` names it in messages (and, when it is a path, anchors relative paths);
+ * `shown`, when given, names it in messages instead (a team server's mirror of a client's file).
+ */
+export function parseTaskText(text: string, file: string, opts: ParseOptions = {}, shown = file): Dag {
+  const { docs, lines } = parseYamlDocuments(text, shown);
   let list = docs.filter((d) => !isEmptyDocument(d));
-  if (list.length === 0) throw new UserError(`${file}:1:1: the file holds no task; it is empty`);
+  if (list.length === 0) throw new UserError(`${shown}:1:1: the file holds no task; it is empty`);
 
   let dagName: string | undefined;
   if (list.length > 1 && isHeader(list[0])) {
-    const header = new SourceDoc(file, list[0], lines);
-    const name = toJS(header, file).name;
+    const header = new SourceDoc(shown, list[0], lines);
+    const name = toJS(header, shown).name;
     if (typeof name !== 'string' || name.trim() === '') {
       throw header.error(['name'], `expected a pipeline name (a string), got ${show(name)}`);
     }
@@ -93,8 +97,8 @@ export function parseTaskText(text: string, file: string, opts: ParseOptions = {
   const places: TaskPlaces[] = [];
   const warnings: string[] = [];
   for (const d of list) {
-    const src = new SourceDoc(file, d, lines);
-    const raw = validateShape(src, toJS(src, file));
+    const src = new SourceDoc(shown, d, lines);
+    const raw = validateShape(src, toJS(src, shown));
     for (const [field, why] of Object.entries(IGNORED_TASK_FIELDS)) {
       if (Object.hasOwn(raw, field) && raw[field as keyof RawTask] !== undefined) {
         const at = src.where([field], { key: true }).prefix();

@@ -85,7 +85,9 @@ export class JobsSandbox {
 
   /** The controller node's own $SKYHOP_HOME, or null before the controller exists. */
   controllerHome(): string | null {
-    const base = join(this.sb.skyhopHome, 'local', 'clusters', 'skyhop-jobs-controller');
+    // Through a team server the controller is the (admin) user's own.
+    const name = this.sb.via ? 'skyhop-jobs-controller-admin' : 'skyhop-jobs-controller';
+    const base = join(this.sb.skyhopHome, 'local', 'clusters', name);
     if (!existsSync(base)) return null;
     for (const node of readdirSync(base)) {
       const h = join(base, node, 'home', '.skyhop');
@@ -109,7 +111,10 @@ export class JobsSandbox {
   async controllerClusters(): Promise<Array<{ name: string; cloud: string; status: string }>> {
     const h = this.controllerHome();
     if (!h) return [];
-    const r = await this.run(['status', '--json'], { env: { SKYHOP_HOME: h, HOME: dirname(h) } });
+    // Read on this machine (the controller's own state), never through the sandbox's team server.
+    const r = await this.run(['status', '--json'], {
+      env: { SKYHOP_HOME: h, HOME: dirname(h), SKYHOP_API_SERVER_ENDPOINT: '', SKYHOP_API_TOKEN: '' },
+    });
     assert.equal(r.code, 0, r.stderr);
     return (JSON.parse(r.stdout) as { clusters: Array<{ name: string; cloud: string; status: string }> })
       .clusters;
