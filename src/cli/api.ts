@@ -276,7 +276,7 @@ export async function users(o: ApiOptions): Promise<number> {
     const S = await import('../sdk/api-schemas.js');
     if (sub === 'add') return printToken(await c.post(S.tokenAnswer, '/api/v1/users', { name, role }));
     if (sub === 'revoke') {
-      await c.fetch(`/api/v1/users/${encodeURIComponent(name)}/tokens`, { method: 'DELETE' });
+      await c.send(`/api/v1/users/${encodeURIComponent(name)}/tokens`, { method: 'DELETE' });
       process.stderr.write(`Revoked every token of ${name}.\n`);
       return 0;
     }

@@ -129,6 +129,14 @@ export class ApiClient {
     throw new ApiError(`the API server said: ${msg}`, { exitCode: status === 404 ? 1 : 2 });
   }
 
+  /**
+   * A call whose answer's body is not needed: read and dropped all the same, or its keep-alive socket
+   * stays busy and holds the process for the server's keep-alive timeout (72 s).
+   */
+  async send(path: string, init: ApiRequestInit = {}): Promise<void> {
+    await (await this.fetch(path, init)).text();
+  }
+
   async json<T extends z.ZodType>(schema: T, path: string, init: ApiRequestInit = {}): Promise<z.infer<T>> {
     const res = await this.fetch(path, init);
     const body = await res.json();
@@ -165,7 +173,7 @@ export class ApiClient {
   }
 
   async stdin(id: string, data: string): Promise<void> {
-    await this.fetch(`/api/v1/requests/${encodeURIComponent(id)}/stdin`, {
+    await this.send(`/api/v1/requests/${encodeURIComponent(id)}/stdin`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ data }),
@@ -173,7 +181,7 @@ export class ApiClient {
   }
 
   async signal(id: string, signal: 'SIGINT' | 'SIGTERM'): Promise<void> {
-    await this.fetch(`/api/v1/requests/${encodeURIComponent(id)}/signal`, {
+    await this.send(`/api/v1/requests/${encodeURIComponent(id)}/signal`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ signal }),
