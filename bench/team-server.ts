@@ -7,6 +7,7 @@
  *   percentiles of every answer;
  * - 100 concurrent `exec -d` submissions (POST /api/v1/requests) on one cluster: time until all are
  *   accepted, until all have finished, and the server's peak RSS.
+ * - `api start` until the server answers (a cold start).
  * Usage: node --import tsx bench/team-server.ts [runs]
  */
 import { spawnSync } from 'node:child_process';
@@ -213,6 +214,13 @@ async function bench(db: 'sqlite' | 'postgres'): Promise<void> {
       env.SKYHOP_DB = started.url;
     }
     for (const c of ['b1', 'b2', 'b3']) cli(['launch', '-y', '-d', '-c', c, 'true'], env);
+    // A cold start: `api start` returns once the server answers.
+    const starts: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      starts.push(timed(['api', 'start', '--port', '0'], env));
+      cli(['api', 'stop'], env);
+    }
+    printRows(`\`skyhop api start\` until the server answers (${db})`, [summarize('cold start', starts)]);
     cli(['api', 'start', '--port', '0'], env);
     const dir = join(env.SKYHOP_HOME, 'api', 'servers');
     const rec = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]), 'utf8')) as {
