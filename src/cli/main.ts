@@ -4,6 +4,7 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { REMOTE_COMMANDS } from '../sdk/remote-commands.js';
 import { SkyhopError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 
@@ -33,32 +34,11 @@ function topCommand(cmd: Command): string {
   return c.name();
 }
 
-/** Commands that run on the team server when one is configured (`skyhop api login`). */
-const REMOTE = new Set([
-  'launch',
-  'exec',
-  'status',
-  'queue',
-  'logs',
-  'cancel',
-  'stop',
-  'start',
-  'down',
-  'autostop',
-  'cost-report',
-  'check',
-  'show-gpus',
-  'optimize',
-  'jobs',
-  'storage',
-  'catalog',
-]);
-
 /** Run `src/cli/<mod>.ts` with its options parsed from the command line. */
 function lazy<T>(load: () => Promise<CommandModule<T>>) {
   return async (...a: unknown[]) => {
     const cmd = a[a.length - 1] as Command;
-    if (REMOTE.has(topCommand(cmd))) {
+    if (REMOTE_COMMANDS.has(topCommand(cmd))) {
       // Flags were checked here already (commander); the server runs the same command line.
       const { apiTarget } = await import('../sdk/api-client.js');
       const target = apiTarget();

@@ -12,29 +12,9 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { newRequestId, type RequestRow } from '../state/index.js';
 import { isProcessAlive } from '../state/process.js';
+import { REMOTE_COMMANDS } from '../sdk/remote-commands.js';
 import { packageRoot } from '../util/package-root.js';
 import type { ApiUser, ServerContext } from './context.js';
-
-/** Commands a client may run through the server (the first word of argv; `jobs`/`storage`/`catalog` with their sub-command). */
-export const REMOTE_COMMANDS = new Set([
-  'launch',
-  'exec',
-  'status',
-  'queue',
-  'logs',
-  'cancel',
-  'stop',
-  'start',
-  'down',
-  'autostop',
-  'cost-report',
-  'check',
-  'show-gpus',
-  'optimize',
-  'jobs',
-  'storage',
-  'catalog',
-]);
 
 export class BadRequest extends Error {
   readonly statusCode: number;
