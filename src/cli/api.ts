@@ -53,11 +53,11 @@ export async function start(o: ApiOptions): Promise<number> {
   const p = port(o);
   const { dbUrlFile, stateDbUrl } = await import('../state/index.js');
   const db = dbUrl(o) ?? stateDbUrl(home);
-  if (o.db) {
+  if (db) {
     // The home is bound to the database from now on: every skyhop process of this home (the workers,
     // an autostop a cluster's agent runs) opens it without being told. 0600: the URL has a password.
     mkdirSync(home, { recursive: true, mode: 0o700 });
-    writeFileSync(dbUrlFile(home), `${o.db}\n`, { mode: 0o600 });
+    writeFileSync(dbUrlFile(home), `${db}\n`, { mode: 0o600 });
     chmodSync(dbUrlFile(home), 0o600);
   }
   const { runningServers, serve } = await import('../server/serve.js');
