@@ -40,7 +40,7 @@ function lazy<T>(load: () => Promise<CommandModule<T>>) {
     const cmd = a[a.length - 1] as Command;
     if (REMOTE_COMMANDS.has(topCommand(cmd))) {
       // Flags were checked here already (commander); the server runs the same command line.
-      const { apiTarget } = await import('../sdk/api-client.js');
+      const { apiTarget } = await import('../sdk/api-target.js');
       const target = apiTarget();
       if (target) {
         const { runRemote } = await import('./remote.js');

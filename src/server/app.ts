@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import * as S from '../sdk/api-schemas.js';
-import { OUTPUT_STREAMS, REQUEST_TERMINAL, type RequestRow } from '../state/index.js';
+import { OUTPUT_STREAMS, REQUEST_TERMINAL, type RequestRow } from '../state/api.js';
 import { SkyhopError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { type ApiUser, issueToken, type ServerContext } from './context.js';
@@ -251,7 +251,7 @@ export async function buildApp(ctx: ServerContext, o: AppOptions = {}): Promise<
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') {
       throw new BadRequest('an upload is a gzipped tar body (Content-Type: application/gzip)', 415);
     }
-    const { newRequestId } = await import('../state/index.js');
+    const { newRequestId } = await import('../state/api.js');
     const id = newRequestId();
     const dir = uploadDir(ctx, user, id);
     mkdirSync(dir, { recursive: true, mode: 0o700 });

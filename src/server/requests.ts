@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { newRequestId, type RequestRow } from '../state/index.js';
+import { newRequestId, type RequestRow } from '../state/api.js';
 import { isProcessAlive } from '../state/process.js';
 import { REMOTE_COMMANDS } from '../sdk/remote-commands.js';
 import { packageRoot } from '../util/package-root.js';

@@ -20,7 +20,6 @@ import type { Store } from './types.js';
 
 export type * from './types.js';
 export type * from './api.js';
-export { CONTROL_STREAMS, newRequestId, OUTPUT_STREAMS, REQUEST_TERMINAL } from './api.js';
 export { DiskFullError, describeResources, isDiskFullError, launchSpecOf } from './store.js';
 export { SCHEMA_VERSION } from './migrations.js';
 export { isPostgresUrl, redactUrl } from './pg-bridge.js';
