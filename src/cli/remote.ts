@@ -8,23 +8,27 @@
 import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import type { ApiClient, ApiTarget } from '../sdk/api-client.js';
+import type { ApiClient } from '../sdk/api-client.js';
+import type { statusAnswer } from '../sdk/api-schemas.js';
+import type { ApiTarget } from '../sdk/api-target.js';
 import { UserError } from '../util/errors.js';
+
+type StatusAnswer = import('zod').infer<typeof statusAnswer>;
 
 /** Commands whose argv may name a task file (its local files are uploaded). */
 const TASK_COMMANDS = new Set(['launch', 'exec', 'jobs', 'optimize']);
 
 export async function runRemote(target: ApiTarget, argv: string[]): Promise<number> {
-  const { ApiClient } = await import('../sdk/api-client.js');
   if (!target.token) {
     throw new UserError(
       `no token for the API server at ${target.endpoint}; log in: skyhop api login -e ${target.endpoint} --token TOKEN`,
     );
   }
-  const client = new ApiClient(target);
   if (argv[0] === 'status' && !argv.some((a) => a === '-r' || a === '--refresh')) {
-    return remoteStatus(client, argv);
+    return remoteStatus(target, argv);
   }
+  const { ApiClient } = await import('../sdk/api-client.js');
+  const client = new ApiClient(target);
   let upload: string | undefined;
   if (TASK_COMMANDS.has(argv[0])) upload = await uploadTaskFiles(client, argv);
   const stdinTty = process.stdin.isTTY === true;
@@ -72,12 +76,24 @@ export async function follow(
   }
 }
 
-async function remoteStatus(client: ApiClient, argv: string[]): Promise<number> {
-  const S = await import('../sdk/api-schemas.js');
+/**
+ * `status` through a server: the answer (GET /api/v1/status, in the shape of `api-schemas.ts`
+ * `statusAnswer`) rendered by the local command's code. This path loads no schema library, so it costs
+ * what a local `status` costs plus one request; the shape is checked by hand, enough to render.
+ */
+async function remoteStatus(target: ApiTarget, argv: string[]): Promise<number> {
+  const { apiRequest, ApiError } = await import('../sdk/api-http.js');
   const { parse, renderStatus } = await import('./status.js');
   const names = argv.slice(1).filter((a) => !a.startsWith('-'));
   const q = names.map((n) => `clusters=${encodeURIComponent(n)}`).join('&');
-  const answer = await client.json(S.statusAnswer, `/api/v1/status${q ? `?${q}` : ''}`);
+  const answer = (await (
+    await apiRequest(target, `/api/v1/status${q ? `?${q}` : ''}`)
+  ).json()) as StatusAnswer;
+  if (!Array.isArray(answer?.clusters) || !Array.isArray(answer?.changes)) {
+    throw new ApiError(
+      `the API server's answer to status is not what this skyhop expects; is it another version?`,
+    );
+  }
   const clusters = answer.clusters.map((c) => ({
     name: c.name,
     cloud: c.cloud,

@@ -2,91 +2,20 @@
  * The SDK's client of a team server: `ApiClient` speaks the API (`sdk/api-schemas.ts`) to the server
  * `apiTarget()` (`api-target.ts`) names. With no server configured nothing here is loaded.
  */
-import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
-import { SkyhopError } from '../util/errors.js';
+import { ApiError, type ApiRequestInit, type ApiResponse, apiRequest } from './api-http.js';
 import * as S from './api-schemas.js';
 import type { ApiTarget } from './api-target.js';
 
+export { ApiError, type ApiRequestInit, type ApiResponse } from './api-http.js';
 export { type ApiTarget, apiTarget, tokenPath } from './api-target.js';
-
-export class ApiError extends SkyhopError {
-  constructor(message: string, opts: { exitCode?: number; cause?: unknown } = {}) {
-    super(message, { exitCode: opts.exitCode ?? 1, cause: opts.cause });
-    this.name = 'ApiError';
-  }
-}
-
-/** An answer: its status and body (a stream, read once). */
-export interface ApiResponse {
-  status: number;
-  body: IncomingMessage;
-  text(): Promise<string>;
-  json(): Promise<unknown>;
-}
-
-export interface ApiRequestInit {
-  method?: string;
-  headers?: Record<string, string>;
-  /** A JSON text, or a stream (an upload). */
-  body?: string | NodeJS.ReadableStream;
-  signal?: AbortSignal;
-}
 
 export class ApiClient {
   constructor(readonly target: ApiTarget) {}
 
-  /**
-   * One HTTP exchange over node:http (not fetch: loading undici costs a CLI call ~100 ms). Errors
-   * become ApiErrors: unreachable, 401 (log in again), or the server's own message.
-   */
-  async fetch(path: string, init: ApiRequestInit = {}): Promise<ApiResponse> {
-    const url = new URL(`${this.target.endpoint}${path}`);
-    const mod = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
-    const headers: Record<string, string> = {
-      ...(this.target.token ? { authorization: `Bearer ${this.target.token}` } : {}),
-      ...(init.headers ?? {}),
-    };
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = mod.request(url, { method: init.method ?? 'GET', headers, signal: init.signal }, resolve);
-      req.on('error', (e) => {
-        if (init.signal?.aborted) return reject(e);
-        const code = (e as { code?: string }).code;
-        reject(
-          new ApiError(
-            `cannot reach the skyhop API server at ${this.target.endpoint}${code ? ` (${code})` : ''}; ` +
-              'start it (skyhop api start) or log out to work locally (skyhop api logout)',
-            { cause: e },
-          ),
-        );
-      });
-      const body = init.body;
-      if (body === undefined) req.end();
-      else if (typeof body === 'string') req.end(body);
-      else (body as NodeJS.ReadableStream).pipe(req);
-    });
-    const text = async () => {
-      const chunks: Buffer[] = [];
-      for await (const c of res) chunks.push(c as Buffer);
-      return Buffer.concat(chunks).toString('utf8');
-    };
-    const status = res.statusCode ?? 0;
-    if (status >= 200 && status < 300) {
-      return { status, body: res, text, json: async () => JSON.parse(await text()) };
-    }
-    let msg = `${status} ${res.statusMessage ?? ''}`.trim();
-    try {
-      const body = JSON.parse(await text()) as { error?: string };
-      if (body.error) msg = body.error;
-    } catch {
-      // not JSON
-    }
-    if (status === 401) {
-      throw new ApiError(
-        `the API server at ${this.target.endpoint} refused the token (${msg}); log in again: skyhop api login -e ${this.target.endpoint} --token TOKEN`,
-      );
-    }
-    throw new ApiError(`the API server said: ${msg}`, { exitCode: status === 404 ? 1 : 2 });
+  /** One HTTP exchange (`api-http.ts`): a 2xx answer, else an ApiError. */
+  fetch(path: string, init: ApiRequestInit = {}): Promise<ApiResponse> {
+    return apiRequest(this.target, path, init);
   }
 
   /**
