@@ -144,13 +144,35 @@ async function taskFiles(argv: string[]): Promise<string[]> {
   return [...new Set(out)];
 }
 
+/**
+ * Which paths of an upload are sent (tar's paths: absolute without the leading /): what the sync to
+ * the nodes would leave out is not sent either (each uploaded folder's .skyignore, else its
+ * .gitignore, as runtime/sync.ts reads them), nor .git.
+ */
+export async function uploadFilter(
+  files: string[],
+): Promise<(p: string, st: { isDirectory(): boolean }) => boolean> {
+  const { compileIgnore, ignorePatterns } = await import('../runtime/sync.js');
+  const roots = files
+    .filter((f) => statSync(f).isDirectory())
+    .map((dir) => ({ dir: dir.replace(/\/+$/, ''), ignored: compileIgnore(ignorePatterns(dir).patterns) }))
+    .sort((a, b) => b.dir.length - a.dir.length);
+  return (p, st) => {
+    if (/(^|\/)\.git(\/|$)/.test(p)) return false;
+    const abs = `/${p.replace(/^\/+/, '').replace(/\/+$/, '')}`;
+    const root = roots.find((r) => abs.startsWith(`${r.dir}/`));
+    return !root?.ignored(abs.slice(root.dir.length + 1), st.isDirectory());
+  };
+}
+
 async function uploadTaskFiles(client: ApiClient, argv: string[]): Promise<string | undefined> {
   const files = await taskFiles(argv);
   if (files.length === 0) return undefined;
   const { create } = await import('tar');
   const S = await import('../sdk/api-schemas.js');
+  const keep = await uploadFilter(files);
   const stream = create(
-    { gzip: true, cwd: '/', portable: true, filter: (p) => !/(^|\/)\.git(\/|$)/.test(p) },
+    { gzip: true, cwd: '/', portable: true, filter: (p, st) => keep(p, st as { isDirectory(): boolean }) },
     files.map((f) => f.replace(/^\/+/, '')),
   ) as unknown as NodeJS.ReadableStream;
   const r = await client.json(S.uploadAnswer, '/api/v1/uploads', {
