@@ -340,8 +340,26 @@ async function adoptFromClouds(store: Store, names?: string[]): Promise<RefreshC
   const byName = new Map<string, FoundCluster[]>();
   for (const f of found) byName.set(f.name, [...(byName.get(f.name) ?? []), f]);
   // The jobs controller's clusters carry the same tags; they are its, not ours.
-  const { controllerCluster, controllerClusters } = await import('./managed.js');
-  const managed = byName.size > 0 ? await controllerClusters(store) : new Set<string>();
+  const { CONTROLLER_CLUSTER, controllerCluster, controllerClusters } = await import('./managed.js');
+  // An admin of a team server sees every user's jobs controller: none of their clusters is adopted.
+  const admin = requestUser()?.role === 'admin';
+  const controllers = admin
+    ? store
+        .listClusters()
+        .map((c) => c.name)
+        .filter((n) => n === CONTROLLER_CLUSTER || n.startsWith(`${CONTROLLER_CLUSTER}-`))
+    : [controllerCluster()];
+  let managed: Set<string> | null = new Set<string>();
+  if (byName.size > 0) {
+    for (const c of controllers) {
+      const theirs = await controllerClusters(store, c);
+      if (theirs === null) {
+        managed = null;
+        break;
+      }
+      for (const n of theirs) managed.add(n);
+    }
+  }
   if (managed === null) {
     // Which of them are the controller's is unknown: adopting one would take a managed job's cluster.
     changes.push({

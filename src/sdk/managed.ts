@@ -493,10 +493,13 @@ async function requireController(store: Store): Promise<Controller> {
  * controller (or it is stopped: it stops only with no job unfinished); null when it is UP but does
  * not answer (which clusters are its is unknown then).
  */
-export async function controllerClusters(store: Store): Promise<Set<string> | null> {
+export async function controllerClusters(
+  store: Store,
+  name = controllerCluster(),
+): Promise<Set<string> | null> {
   let c: Controller | null;
   try {
-    c = await existingController(store);
+    c = await existingController(store, name);
   } catch {
     return null;
   }
