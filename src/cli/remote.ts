@@ -118,11 +118,14 @@ async function remoteStatus(target: ApiTarget, argv: string[]): Promise<number> 
 /** The local files a task names, as absolute paths (the YAML first). */
 async function taskFiles(argv: string[]): Promise<string[]> {
   const { isYamlPath, loadTask } = await import('../sdk/tasks.js');
-  const files = argv.slice(1).filter((a) => !a.startsWith('-') && /\.ya?ml$/i.test(a) && isYamlPath(a));
+  // A task file is one word naming a .yaml/.yml or any existing file (isYamlPath, as the command reads
+  // its entrypoint); which word is the entrypoint is the command's business, so every word that could be
+  // one is sent when it is a file of at most 1 MiB (a stray small file costs nothing).
+  const files = argv.slice(1).filter((a) => !a.startsWith('-') && isYamlPath(a));
   const out: string[] = [];
   for (const f of files) {
     const abs = resolve(f);
-    if (!existsSync(abs) || !statSync(abs).isFile()) continue;
+    if (!existsSync(abs) || !statSync(abs).isFile() || statSync(abs).size > 1024 * 1024) continue;
     out.push(abs);
     // Parsed here too, for the paths it names. One this side cannot read (it needs --env values,
     // say) is sent alone: the server reports its mistakes in the same words.

@@ -5,10 +5,9 @@
  * (stdin lines, Ctrl-C), and records the ending. It outlives the server that started it.
  */
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CONTROL_STREAMS } from '../state/api.js';
 import { openApiStore } from '../state/index.js';
 import { selfStartTime } from '../state/process.js';
@@ -127,5 +126,12 @@ export async function runWorker(id: string): Promise<number> {
     endedAt: Date.now(),
   });
   api.close();
+  // The worker's own diagnostics file (its stdout and stderr, not the command's): gone when empty.
+  try {
+    const log = join(dirname(argvFile), `${id}.log`);
+    if (statSync(log).size === 0) rmSync(log, { force: true });
+  } catch {
+    // kept
+  }
   return 0;
 }
