@@ -8,7 +8,7 @@
  * redacted; the worker gets the real argv on its stdin).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { newRequestId, type RequestRow } from '../state/api.js';
 import { isProcessAlive } from '../state/process.js';
@@ -252,4 +252,39 @@ function workerGone(ctx: ServerContext, r: RequestRow, now: number): boolean {
   const [host, pid] = (r.server ?? '').split(':');
   if (host === ctx.host && Number(pid) > 0) return !isProcessAlive(Number(pid), null);
   return now - r.createdAt > 600_000;
+}
+
+/**
+ * What dead workers leave on disk: an argv file (0600, with secrets) the command never read, after ten
+ * minutes; an upload whose request never ended it, after a day (a worker removes its upload when its
+ * command ends). Run by the server's housekeeping; returns how many were removed.
+ */
+export function sweepLeftovers(ctx: ServerContext, now = Date.now()): number {
+  let n = 0;
+  const old = (p: string, ms: number) => {
+    try {
+      return now - statSync(p).mtimeMs > ms;
+    } catch {
+      return false;
+    }
+  };
+  const workers = join(ctx.home, 'api', 'workers');
+  for (const f of existsSync(workers) ? readdirSync(workers) : []) {
+    const p = join(workers, f);
+    if (f.endsWith('.argv') && old(p, 600_000)) {
+      rmSync(p, { force: true });
+      n++;
+    }
+  }
+  const uploads = join(ctx.home, 'api', 'uploads');
+  for (const user of existsSync(uploads) ? readdirSync(uploads) : []) {
+    for (const id of readdirSync(join(uploads, user))) {
+      const p = join(uploads, user, id);
+      if (old(p, 86_400_000)) {
+        rmSync(p, { recursive: true, force: true });
+        n++;
+      }
+    }
+  }
+  return n;
 }

@@ -10,7 +10,7 @@ import { VERSION } from '../version.js';
 import { buildApp } from './app.js';
 import { registerDashboard } from './dashboard/index.js';
 import { createContext } from './context.js';
-import { reapRequests } from './requests.js';
+import { reapRequests, sweepLeftovers } from './requests.js';
 
 export interface ServerRecord {
   pid: number;
@@ -70,6 +70,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const reaper = setInterval(() => {
     try {
       reapRequests(ctx);
+      sweepLeftovers(ctx);
       ctx.store.clearStaleLocks();
     } catch (e) {
       log(`housekeeping failed: ${(e as Error).message}`);
