@@ -17,7 +17,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { buildApp } from '../../src/server/app.js';
 import { createContext, issueToken, type ServerContext } from '../../src/server/context.js';
 import { registerDashboard } from '../../src/server/dashboard/index.js';
-import { pidsUnder, ROOT, Sandbox } from './harness.js';
+import { pidsUnder, ROOT, Sandbox, waitFor } from './harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -30,20 +30,6 @@ const IMAGES =
     ? join(ROOT, 'docs', 'images')
     : join(tmpdir(), `skyhop-dashboard-shots-${process.pid}`);
 const CLUSTER = 'dash';
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  ms = 60_000,
-) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Processes following a job's log on the cluster's head node (the agent's `logs --follow`). */
 function followPids(dir: string): number[] {

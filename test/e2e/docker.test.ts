@@ -32,7 +32,7 @@ import type { NodeInfo } from '../../src/core/cluster.js';
 import { startContainers } from '../../src/runtime/bootstrap.js';
 import { containerExec, containerTeardown } from '../../src/runtime/docker.js';
 import { makeRunner } from '../../src/runtime/index.js';
-import { Sandbox } from './harness.js';
+import { Sandbox, waitFor } from './harness.js';
 
 const IMAGE = 'skyhop-test/tiny:1';
 const MARK = 'skyhop tiny test image'; // PRETTY_NAME in the image's /etc/os-release
@@ -44,14 +44,6 @@ function containers(eng: Engine, cluster: string): string[] {
   const r = eng.docker(['ps', '-a', '--filter', `label=skyhop-cluster=${cluster}`, '--format', '{{.Names}}']);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.split('\n').filter(Boolean).sort();
-}
-
-async function waitFor(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** Samples every process's command line until `stop` resolves; returns those holding `value`. */

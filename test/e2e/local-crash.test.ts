@@ -7,20 +7,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { pidsUnder, Sandbox } from './harness.js';
+import { pidsUnder, Sandbox, waitFor } from './harness.js';
 
 function nodeDirs(sb: Sandbox): string[] {
   const root = join(sb.skyhopHome, 'local', 'clusters');
   if (!existsSync(root)) return [];
   return readdirSync(root).flatMap((c) => readdirSync(join(root, c)).map((n) => `${c}/${n}`));
-}
-
-async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('crash safety', () => {

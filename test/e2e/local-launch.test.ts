@@ -7,26 +7,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pidsUnder, Sandbox } from './harness.js';
+import { pidsUnder, Sandbox, waitFor } from './harness.js';
 
 function yaml(sb: Sandbox, name: string, text: string): string {
   const p = join(sb.dir, name);
   writeFileSync(p, text);
   return p;
-}
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function statusJson(sb: Sandbox): Promise<Array<{ name: string; status: string; num_nodes: number }>> {

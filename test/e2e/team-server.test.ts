@@ -9,21 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pidsUnder, pidsWithEnv, type Run, Sandbox } from './harness.js';
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  ms = 60_000,
-) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { pidsUnder, pidsWithEnv, type Run, Sandbox, waitFor } from './harness.js';
 
 /** A spawned CLI's output so far, and its ending. */
 function collect(child: ChildProcess) {
