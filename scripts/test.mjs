@@ -70,19 +70,26 @@ function run(pass) {
         ...pass.files,
       ],
       {
-        stdio: ['inherit', label ? 'pipe' : 'inherit', 'inherit'],
+        stdio: ['inherit', 'pipe', 'inherit'],
         env: pass.name ? { ...env, SKYHOP_TEST_VIA_SERVER: pass.name } : env,
       },
     );
-    if (label) {
-      // "  ✔ name (12ms)", "▶ suite", "﹣ name (1ms) # SKIP why": the label goes after the name.
-      const rl = createInterface({ input: child.stdout });
-      rl.on('line', (l) => {
-        const m = /:$/.test(l) ? null : /^(\s*(?:✔|✖|﹣|▶) )(.*?)( \(\d+(?:\.\d+)?ms\))?( # .*)?$/.exec(l);
-        process.stdout.write(`${m ? `${m[1]}${m[2]}${label}${m[3] ?? ''}${m[4] ?? ''}` : l}\n`);
-      });
-    }
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    // The run's own summary ("ℹ pass 12", "ℹ fail 0", "ℹ skipped 2"), added up over the passes.
+    const counts = { pass: 0, fail: 0, skipped: 0 };
+    const rl = createInterface({ input: child.stdout });
+    rl.on('line', (l) => {
+      const c = /^ℹ (pass|fail|skipped) (\d+)$/.exec(l);
+      if (c) counts[c[1]] = Number(c[2]);
+      // "  ✔ name (12ms)", "▶ suite", "﹣ name (1ms) # SKIP why": a pass's label goes after the name.
+      const m =
+        !label || /:$/.test(l) ? null : /^(\s*(?:✔|✖|﹣|▶) )(.*?)( \(\d+(?:\.\d+)?ms\))?( # .*)?$/.exec(l);
+      process.stdout.write(`${m ? `${m[1]}${m[2]}${label}${m[3] ?? ''}${m[4] ?? ''}` : l}\n`);
+    });
+    // Both ended: the process, and the reading of its last lines.
+    const lines = new Promise((r) => rl.on('close', r));
+    child.on('close', (code, signal) =>
+      lines.then(() => resolve({ code: code ?? (signal ? 1 : 0), counts })),
+    );
   });
 }
 
@@ -95,11 +102,20 @@ for (const pass of passes) {
     );
   }
   const t0 = Date.now();
-  const code = await run(pass);
-  results.push({ name: pass.name ?? 'local', code, s: Math.round((Date.now() - t0) / 1000) });
+  const { code, counts } = await run(pass);
+  results.push({ name: pass.name ?? 'local', code, counts, s: Math.round((Date.now() - t0) / 1000) });
 }
 if (results.length > 1) {
   process.stdout.write('\n=== passes ===\n');
-  for (const r of results) process.stdout.write(`${r.code === 0 ? '✔' : '✖'} ${r.name} (${r.s} s)\n`);
+  for (const r of results) {
+    const c = r.counts;
+    process.stdout.write(
+      `${r.code === 0 ? '✔' : '✖'} ${r.name} (${r.s} s): ${c.pass} passed, ${c.fail} failed, ${c.skipped} skipped\n`,
+    );
+  }
 }
+// The last line, for CI: every pass together. A run that failed without failing a test (a crash) counts one.
+const passed = results.reduce((n, r) => n + r.counts.pass, 0);
+const failed = results.reduce((n, r) => n + (r.counts.fail || (r.code === 0 ? 0 : 1)), 0);
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
 process.exit(results.every((r) => r.code === 0) ? 0 : 1);
