@@ -4,14 +4,14 @@
  * does not take the launch with it: the worker runs the command, writes its output and its ending to
  * the database, and any server (this one restarted, or another on the same PostgreSQL) streams it.
  *
- * What never reaches the database: the values of `--secret` flags (the recorded argv has them
+ * What never reaches the database: the values of `--secret` and `--env` flags (the recorded argv has them
  * redacted; the worker gets the real argv on its stdin).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { newRequestId, type RequestRow } from '../state/api.js';
-import { isProcessAlive } from '../state/process.js';
+import { hideFlagValues, isProcessAlive } from '../state/process.js';
 import { REMOTE_COMMANDS } from '../sdk/remote-commands.js';
 import { packageRoot } from '../util/package-root.js';
 import type { ApiUser, ServerContext } from './context.js';
@@ -36,25 +36,6 @@ export function commandName(argv: string[]): string {
     ? argv.find((a, i) => i > 0 && !a.startsWith('-'))
     : undefined;
   return sub ? `${first} ${sub}` : first;
-}
-
-/** argv with the values of `--secret KEY=VAL` / `--secret=KEY=VAL` replaced by `KEY=<redacted>`. */
-export function redactArgv(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--secret' && i + 1 < argv.length) {
-      out.push(a, redactPair(argv[++i]));
-    } else if (a.startsWith('--secret=')) {
-      out.push(`--secret=${redactPair(a.slice('--secret='.length))}`);
-    } else out.push(a);
-  }
-  return out;
-}
-
-function redactPair(kv: string): string {
-  const eq = kv.indexOf('=');
-  return eq < 0 ? kv : `${kv.slice(0, eq)}=<redacted>`;
 }
 
 export interface SubmitOptions {
@@ -85,7 +66,13 @@ export function submitRequest(ctx: ServerContext, user: ApiUser, o: SubmitOption
     throw new BadRequest("only an admin may update the server's catalogs", 403);
   }
   const id = newRequestId();
-  ctx.api.createRequest({ id, user: user.name, command, argv: redactArgv(o.argv), createdAt: Date.now() });
+  ctx.api.createRequest({
+    id,
+    user: user.name,
+    command,
+    argv: hideFlagValues(o.argv),
+    createdAt: Date.now(),
+  });
   ctx.api.updateRequest(id, { server: ctx.serverId, host: ctx.host });
   const env: Record<string, string> = {
     SKYHOP_API_USER: user.name,

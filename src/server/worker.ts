@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CONTROL_STREAMS } from '../state/api.js';
 import { openApiStore } from '../state/index.js';
-import { selfStartTime } from '../state/process.js';
+import { hideFlagValues, selfStartTime } from '../state/process.js';
 import { packageRoot } from '../util/package-root.js';
 import type { WorkerInput } from './requests.js';
 
@@ -22,20 +22,6 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** argv with the values of `--secret`/`--env` (`KEY=VAL`, `--secret=KEY=VAL`) replaced by `KEY=***`. */
-export function hideValues(argv: readonly string[]): string[] {
-  const hide = (kv: string) => (kv.includes('=') ? `${kv.slice(0, kv.indexOf('='))}=***` : kv);
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const m = /^(--secret|--env)=(.*)$/s.exec(a);
-    if (m) out.push(`${m[1]}=${hide(m[2])}`);
-    else if ((a === '--secret' || a === '--env') && i + 1 < argv.length) out.push(a, hide(argv[++i]));
-    else out.push(a);
-  }
-  return out;
 }
 
 export async function runWorker(id: string): Promise<number> {
@@ -57,11 +43,15 @@ export async function runWorker(id: string): Promise<number> {
   // What `ps` shows is the command line with those values hidden.
   const argvFile = join(process.env.SKYHOP_HOME ?? process.cwd(), 'api', 'workers', `${id}.argv`);
   writeFileSync(argvFile, JSON.stringify(input.argv), { mode: 0o600 });
-  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'cli.js'), ...hideValues(input.argv)], {
-    cwd: input.cwd,
-    env: { ...process.env, ...input.env, SKYHOP_ARGV_FILE: argvFile },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [join(packageRoot(), 'dist', 'cli.js'), ...hideFlagValues(input.argv)],
+    {
+      cwd: input.cwd,
+      env: { ...process.env, ...input.env, SKYHOP_ARGV_FILE: argvFile },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
 
   // Output, batched per stream in arrival order.
   let pending: Array<{ stream: 'out' | 'err'; data: string }> = [];

@@ -55,31 +55,36 @@ function processState(pid: number): string | null {
 
 /**
  * What this process is doing, for "waiting for pid N (...)": its argv with the script shown by name,
- * the values of `--secret` flags replaced by `***`, and at most 200 characters.
+ * the values of `--secret` and `--env` flags replaced by `***` (`hideFlagValues`), and at most 200
+ * characters.
  */
 export function describeSelf(argv: readonly string[] = process.argv): string {
   const words: string[] = [];
   const script = argv[1] ? basename(argv[1]).replace(/\.(c|m)?(j|t)s$/, '') : 'node';
   words.push(script === 'cli' || script === 'main' ? 'skyhop' : script);
-  let redactNext = false;
-  for (const a of argv.slice(2)) {
-    if (redactNext) {
-      words.push(redactSecret(a));
-      redactNext = false;
-    } else if (a === '--secret') {
-      words.push(a);
-      redactNext = true;
-    } else if (a.startsWith('--secret=')) {
-      words.push(`--secret=${redactSecret(a.slice('--secret='.length))}`);
-    } else {
-      words.push(a);
-    }
-  }
+  words.push(...hideFlagValues(argv.slice(2)));
   const s = words.join(' ');
   return s.length > 200 ? `${s.slice(0, 197)}...` : s;
 }
 
-function redactSecret(kv: string): string {
-  const eq = kv.indexOf('=');
-  return eq < 0 ? '***' : `${kv.slice(0, eq)}=***`;
+/**
+ * `argv` with the values of `--secret` and `--env` (`KEY=VAL`, `--secret=KEY=VAL`) shown as `KEY=***`
+ * (a value without a key as `***`): the one redaction of a command line, for a lock holder's
+ * description, a team server's record of a request and the command line its worker runs (what `ps`
+ * shows). Env values may hold tokens as secrets do.
+ */
+export function hideFlagValues(argv: readonly string[]): string[] {
+  const hide = (kv: string) => {
+    const eq = kv.indexOf('=');
+    return eq < 0 ? '***' : `${kv.slice(0, eq)}=***`;
+  };
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^(--secret|--env)=(.*)$/s.exec(a);
+    if (m) out.push(`${m[1]}=${hide(m[2])}`);
+    else if ((a === '--secret' || a === '--env') && i + 1 < argv.length) out.push(a, hide(argv[++i]));
+    else out.push(a);
+  }
+  return out;
 }
