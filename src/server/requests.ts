@@ -134,11 +134,6 @@ export class WorkerPool {
     this.pump();
   }
 
-  /** Requests waiting for a worker. */
-  get queued(): number {
-    return this.waiting.length;
-  }
-
   private pump(): void {
     while (this.running < this.size && this.waiting.length > 0) {
       const next = this.waiting.shift();

@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { redactUrl } from '../state/index.js';
 import { isProcessAlive, selfStartTime } from '../state/process.js';
 import { VERSION } from '../version.js';
 import { buildApp } from './app.js';
@@ -26,11 +27,6 @@ export interface ServerRecord {
 
 export function serversDir(home: string): string {
   return join(home, 'api', 'servers');
-}
-
-/** `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`. */
-export function redactDbUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@]*@/i, '$1:***@');
 }
 
 /** The servers of this home that still run. Records of dead ones are removed. */
@@ -87,7 +83,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     host: o.host,
     port,
     endpoint,
-    db: o.dbUrl ? redactDbUrl(o.dbUrl) : join(o.home, 'state.db'),
+    db: o.dbUrl ? redactUrl(o.dbUrl) : join(o.home, 'state.db'),
     home: o.home,
     version: VERSION,
     startedAt: Date.now(),
