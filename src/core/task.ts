@@ -1,3 +1,4 @@
+import type { ServiceSpec } from './serve.js';
 import type { StorageMount } from './storage.js';
 
 /**
@@ -120,6 +121,11 @@ export interface Task {
    * Read by `skyhop jobs launch`; a plain `launch` ignores it, as `sky launch` does.
    */
   jobRecovery?: JobRecovery;
+  /**
+   * The task's `service:` section (`skyhop serve up`); a plain `launch` ignores it with a warning, as
+   * `sky launch` does.
+   */
+  service?: ServiceSpec;
 }
 
 /** A pipeline: tasks plus edges (indices: from -> to). A chain has edges i -> i+1. */
