@@ -40,6 +40,8 @@ export interface SkyhopConfig {
   nvidiaGpus: { disableEcc?: boolean };
   /** `jobs:`, for managed jobs (`skyhop jobs launch`). */
   jobs: { controller: JobsControllerConfig };
+  /** `serve:`, for services (`skyhop serve up`). */
+  serve: { controller: ServeControllerConfig };
   /** One line each for the keys accepted but not honoured (`file:line:col: key: ignored; why`). */
   warnings: string[];
 }
@@ -60,6 +62,27 @@ export interface JobsControllerConfig {
   /** skyhop's `jobs.controller.poll_interval_seconds`: how often the controller checks each job's cluster. */
   pollIntervalSeconds: number;
 }
+
+/** `serve.controller:` in the config file, with its defaults filled in. */
+export interface ServeControllerConfig {
+  /** As `jobs.controller.resources`. */
+  resources: Record<string, unknown> | null;
+  /** As `jobs.controller.autostop` (the controller's process exits when it has no service). */
+  autostop: { idleMinutes: number; down: boolean } | null;
+  /** Seconds between two readiness probes of a replica (default 10, SkyPilot's). */
+  probeIntervalSeconds: number;
+  /** Seconds between two decisions of the autoscaler (default 20, SkyPilot's). */
+  decisionIntervalSeconds: number;
+  /** The window the load balancer's requests per second are measured over (default 60, SkyPilot's). */
+  qpsWindowSeconds: number;
+}
+
+/** The serve controller's defaults (SkyPilot's constants). */
+export const SERVE_CONTROLLER_DEFAULTS: Omit<ServeControllerConfig, 'resources' | 'autostop'> = {
+  probeIntervalSeconds: 10,
+  decisionIntervalSeconds: 20,
+  qpsWindowSeconds: 60,
+};
 
 /** SkyPilot's autostop for its jobs controller: stop after 10 idle minutes. */
 export const JOBS_CONTROLLER_AUTOSTOP = { idleMinutes: 10, down: false } as const;
@@ -86,6 +109,9 @@ export function emptyConfig(file: string | null): SkyhopConfig {
         autostop: { ...JOBS_CONTROLLER_AUTOSTOP },
         pollIntervalSeconds: JOBS_POLL_INTERVAL_SECONDS,
       },
+    },
+    serve: {
+      controller: { resources: null, autostop: { ...JOBS_CONTROLLER_AUTOSTOP }, ...SERVE_CONTROLLER_DEFAULTS },
     },
     warnings: [],
   };
@@ -131,6 +157,7 @@ export function effectiveConfig(task: Pick<Task, 'config'>, base: SkyhopConfig):
     // A task cannot override jobs:; the resources mapping is kept as it is (it is not copied), so
     // controllerResources still finds where in the file it came from.
     jobs: { controller: { ...base.jobs.controller } },
+    serve: { controller: { ...base.serve.controller } },
     warnings: [...base.warnings],
   };
 }

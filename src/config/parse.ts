@@ -80,38 +80,61 @@ export function configSource(value: object): ConfigSource | undefined {
   return sources.get(value);
 }
 
-/** `resources.autostop` of the controller (it wins over `jobs.controller.autostop`, as in SkyPilot), if given. */
+/** `resources.autostop` of a controller (it wins over `<section>.controller.autostop`, as in SkyPilot), if given. */
 function resourcesAutostop(
   src: SourceDoc,
   resources: Record<string, unknown>,
+  section: 'jobs' | 'serve',
 ): JobsControllerConfig['autostop'] | undefined {
   const v = resources.autostop;
   if (v === undefined || v === null) return undefined;
   try {
     return parseAutostop(v);
   } catch (e) {
-    if (e instanceof ValueError) throw src.error(['jobs', 'controller', 'resources', 'autostop'], e.message);
+    if (e instanceof ValueError) throw src.error([section, 'controller', 'resources', 'autostop'], e.message);
     throw e;
   }
 }
 
-/** `jobs.controller` -> the config's, defaults kept where a key is absent; `warnings` gets the shadowed autostop. */
+/** A controller's `resources` and `autostop` -> `out`; `warnings` gets the shadowed autostop. */
+function readController(
+  src: SourceDoc,
+  section: 'jobs' | 'serve',
+  c: { resources?: Record<string, unknown> | null; autostop?: JobsControllerConfig['autostop'] },
+  out: { resources: Record<string, unknown> | null; autostop: JobsControllerConfig['autostop'] },
+  warnings: Warning[],
+): void {
+  if (c.autostop !== undefined) out.autostop = c.autostop;
+  if (c.resources === undefined || c.resources === null) return;
+  out.resources = c.resources;
+  sources.set(c.resources, { src, at: [section, 'controller', 'resources'] });
+  const inner = resourcesAutostop(src, c.resources, section);
+  if (inner === undefined) return;
+  if (c.autostop !== undefined) {
+    const why = `${section}.controller.resources.autostop is also set and wins, as in SkyPilot`;
+    warnings.push(ignoredAt(src, [section, 'controller', 'autostop'], why));
+  }
+  out.autostop = inner;
+}
+
+/** `jobs.controller` -> the config's, defaults kept where a key is absent. */
 function readJobs(src: SourceDoc, raw: RawConfig['jobs'], cfg: SkyhopConfig, warnings: Warning[]): void {
   const c = raw?.controller;
   if (!c) return;
   const out = cfg.jobs.controller;
-  if (c.autostop !== undefined) out.autostop = c.autostop;
   if (c.poll_interval_seconds !== undefined) out.pollIntervalSeconds = c.poll_interval_seconds;
-  if (c.resources === undefined) return;
-  out.resources = c.resources;
-  sources.set(c.resources, { src, at: ['jobs', 'controller', 'resources'] });
-  const inner = resourcesAutostop(src, c.resources);
-  if (inner === undefined) return;
-  if (c.autostop !== undefined) {
-    const why = 'jobs.controller.resources.autostop is also set and wins, as in SkyPilot';
-    warnings.push(ignoredAt(src, ['jobs', 'controller', 'autostop'], why));
-  }
-  out.autostop = inner;
+  readController(src, 'jobs', c, out, warnings);
+}
+
+/** `serve.controller` -> the config's, defaults kept where a key is absent. */
+function readServe(src: SourceDoc, raw: RawConfig['serve'], cfg: SkyhopConfig, warnings: Warning[]): void {
+  const c = raw?.controller;
+  if (!c) return;
+  const out = cfg.serve.controller;
+  if (c.probe_interval_seconds !== undefined) out.probeIntervalSeconds = c.probe_interval_seconds;
+  if (c.decision_interval_seconds !== undefined) out.decisionIntervalSeconds = c.decision_interval_seconds;
+  if (c.qps_window_seconds !== undefined) out.qpsWindowSeconds = c.qps_window_seconds;
+  readController(src, 'serve', c, out, warnings);
 }
 
 function fileKeyMessage(path: Path, key: string): string {
@@ -147,6 +170,7 @@ export function parseConfigText(text: string, file: string): SkyhopConfig {
   if (raw.nvidia_gpus?.disable_ecc !== undefined) cfg.nvidiaGpus.disableEcc = raw.nvidia_gpus.disable_ecc;
   const jobsWarnings: Warning[] = [];
   readJobs(src, raw.jobs, cfg, jobsWarnings);
+  readServe(src, raw.serve, cfg, jobsWarnings);
   cfg.warnings = ignoredWarnings(src, js, [], jobsWarnings);
   return cfg;
 }

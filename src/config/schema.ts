@@ -6,7 +6,8 @@
  * - read by skyhop: validated here and carried by `SkyhopConfig` (`aws.labels`, `aws.vpc_name`,
  *   `docker.run_options`, `jobs.controller.resources` / `autostop`), and one key of skyhop's own:
  *   `jobs.controller.poll_interval_seconds` (how often the jobs controller checks each managed job's
- *   cluster; SkyPilot has no such key);
+ *   cluster; SkyPilot has no such key), and `serve.controller.{probe,decision}_interval_seconds` and
+ *   `qps_window_seconds` (the serve controller's timings, constants in SkyPilot);
  * - SkyPilot's, but not honoured by skyhop (a cloud skyhop lacks, the API server, a few jobs settings, ...):
  *   accepted as they are, each one a one-line warning with its place (IGNORED below);
  * - anything else: an error at file:line:col with the nearest SkyPilot key.
@@ -91,7 +92,8 @@ export const IGNORED: Readonly<Record<string, string>> = {
   'jobs.controller.consolidation_mode': "skyhop's jobs controller has no consolidation mode",
   'jobs.controller.controller_logs_gc_retention_hours': 'skyhop does not garbage-collect managed job logs',
   'jobs.controller.task_logs_gc_retention_hours': 'skyhop does not garbage-collect managed job logs',
-  serve: 'SkyServe services are not built in skyhop yet',
+  'serve.controller.high_availability': "skyhop's serve controller has no high-availability mode",
+  'serve.controller.consolidation_mode': "skyhop's serve controller has no consolidation mode",
   'api_server.service_account_token': 'skyhop logs in with skyhop api login (its token file), not this key',
   'api_server.requests_retention_hours': "skyhop's team server keeps requests until they are deleted",
   workspace: 'skyhop has no workspaces',
@@ -152,7 +154,7 @@ const nvidiaSchema = z.strictObject(
   { error: mapping('a mapping with disable_ecc') },
 );
 
-/** `poll_interval_seconds`: a number of seconds above 0 (fractions allowed). */
+/** `poll_interval_seconds` and the serve controller's timings: a number of seconds above 0 (fractions allowed). */
 function parseSeconds(v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
     throw new ValueError(`expected a number of seconds above 0, like 1 or 0.5, got ${show(v)}`);
@@ -185,6 +187,30 @@ const jobsControllerSchema = z.strictObject(
   { error: mapping('a mapping of jobs controller settings (resources, autostop, ...)') },
 );
 
+/**
+ * `serve.controller:` — SkyPilot's `resources` and `autostop`, and skyhop's own timings of the serve
+ * controller (SkyPilot's are constants): how often each replica is probed, how often the autoscaler
+ * decides, and the window its QPS is measured over.
+ */
+const serveControllerSchema = z.strictObject(
+  {
+    resources: via(parseResourcesMapping),
+    autostop: via<AutostopSpec | null>(parseAutostop),
+    probe_interval_seconds: via(parseSeconds),
+    decision_interval_seconds: via(parseSeconds),
+    qps_window_seconds: via(parseSeconds),
+    high_availability: anything,
+    consolidation_mode: anything,
+  },
+  { error: mapping('a mapping of serve controller settings (resources, autostop, ...)') },
+);
+
+/** `serve:` (`skyhop serve up`). */
+const serveSchema = z.strictObject(
+  { controller: serveControllerSchema.nullish() },
+  { error: mapping('a mapping of serving settings (controller)') },
+);
+
 /** `jobs:` (managed jobs, `skyhop jobs launch`). */
 const jobsSchema = z.strictObject(
   {
@@ -210,7 +236,7 @@ const fileFields = {
   ibm: anything,
   gcp: anything,
   jobs: jobsSchema.nullish(),
-  serve: anything,
+  serve: serveSchema.nullish(),
   /** `skyhop api login` writes `endpoint`; every command then runs on that team server. */
   api_server: z
     .object({
@@ -250,6 +276,8 @@ export const FILE_KEYS: readonly string[] = [
   'nvidia_gpus.disable_ecc',
   ...Object.keys(jobsSchema.shape).map((k) => `jobs.${k}`),
   ...Object.keys(jobsControllerSchema.shape).map((k) => `jobs.controller.${k}`),
+  ...Object.keys(serveSchema.shape).map((k) => `serve.${k}`),
+  ...Object.keys(serveControllerSchema.shape).map((k) => `serve.controller.${k}`),
 ];
 
 /** The keys a task's `config:` may override (SkyPilot's OVERRIDEABLE_CONFIG_KEYS_IN_TASK). */

@@ -22,15 +22,16 @@ import {
   UNSUPPORTED_RESOURCE_FIELDS,
 } from './schema.js';
 
-const AT: Path = ['jobs', 'controller', 'resources'];
+/** Which controller: the jobs controller's (`jobs.controller`) or the serve controller's (`serve.controller`). */
+export type ControllerSection = 'jobs' | 'serve';
 
 /** Where the value is in the config file; a value built in code gets a document of its own. */
-function sourceOf(cfg: SkyhopConfig, value: Record<string, unknown>): ConfigSource {
+function sourceOf(cfg: SkyhopConfig, value: Record<string, unknown>, section: ControllerSection): ConfigSource {
   const known = configSource(value);
   if (known) return known;
-  const text = stringify({ jobs: { controller: { resources: value } } });
+  const text = stringify({ [section]: { controller: { resources: value } } });
   const src = parseYamlDocument(text, cfg.file ?? 'config') as SourceDoc;
-  return { src, at: AT };
+  return { src, at: [section, 'controller', 'resources'] };
 }
 
 /** An unknown key under the controller's resources (`path`: the full path of its mapping). */
@@ -47,7 +48,7 @@ function keyMessage(at: Path) {
 }
 
 /** SkyPilot's controller resources take no `ports`. */
-function rejectPorts(raw: RawResources, src: SourceDoc, at: Path): void {
+function rejectPorts(raw: RawResources, src: SourceDoc, at: Path, section: ControllerSection): void {
   const entries = raw.any_of ?? raw.ordered ?? [];
   const listKey = raw.any_of ? 'any_of' : 'ordered';
   const paths = [
@@ -58,7 +59,9 @@ function rejectPorts(raw: RawResources, src: SourceDoc, at: Path): void {
   if (found)
     throw src.error(
       [...found, 'ports'],
-      'the jobs controller opens no ports; leave ports out (as in SkyPilot)',
+      section === 'jobs'
+        ? 'the jobs controller opens no ports; leave ports out (as in SkyPilot)'
+        : "the serve controller's resources take no ports (it picks its load balancers' own); leave ports out (as in SkyPilot)",
       { key: true },
     );
 }
@@ -74,13 +77,14 @@ export function controllerResources(
   cfg: SkyhopConfig,
   known?: KnownNames,
   warnings: string[] = [],
+  section: ControllerSection = 'jobs',
 ): Resources[] | null {
-  const value = cfg.jobs.controller.resources;
+  const value = cfg[section].controller.resources;
   if (value === null) return null;
-  const { src, at } = sourceOf(cfg, value);
+  const { src, at } = sourceOf(cfg, value, section);
   const r = resourcesSchema.safeParse(value);
   if (!r.success) throw shapeError(src, r.error, keyMessage(at), at);
-  rejectPorts(r.data, src, at);
+  rejectPorts(r.data, src, at, section);
   const built = buildAlternatives(r.data, src, warnings, at);
   if (built.recovery) {
     warnings.push(
