@@ -111,7 +111,11 @@ export function emptyConfig(file: string | null): SkyhopConfig {
       },
     },
     serve: {
-      controller: { resources: null, autostop: { ...JOBS_CONTROLLER_AUTOSTOP }, ...SERVE_CONTROLLER_DEFAULTS },
+      controller: {
+        resources: null,
+        autostop: { ...JOBS_CONTROLLER_AUTOSTOP },
+        ...SERVE_CONTROLLER_DEFAULTS,
+      },
     },
     warnings: [],
   };

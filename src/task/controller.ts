@@ -26,7 +26,11 @@ import {
 export type ControllerSection = 'jobs' | 'serve';
 
 /** Where the value is in the config file; a value built in code gets a document of its own. */
-function sourceOf(cfg: SkyhopConfig, value: Record<string, unknown>, section: ControllerSection): ConfigSource {
+function sourceOf(
+  cfg: SkyhopConfig,
+  value: Record<string, unknown>,
+  section: ControllerSection,
+): ConfigSource {
   const known = configSource(value);
   if (known) return known;
   const text = stringify({ [section]: { controller: { resources: value } } });
