@@ -7,8 +7,9 @@
  *
  * Choices (FluffyCloud is ours, so these are skyhop's numbers, not SkyPilot's):
  * - features: spot (the emulator preempts spot instances), multi-node, zones, autostop (tear-down
- *   when idle; FluffyCloud cannot stop instances, so only `autostop --down`). No stop, ports, custom
- *   images, disk sizes or labels.
+ *   when idle; FluffyCloud cannot stop instances, so only `autostop --down`), ports (FluffyCloud has
+ *   no firewall: every port of an instance's address is open, so there is nothing to open). No stop,
+ *   custom images, disk sizes or labels.
  * - cluster names up to 48 characters: instance names are DNS labels (63) and leave room for a node
  *   suffix of up to 15 characters (`-head-1a2b`, `-w12-1a2b`).
  * - egress: a flat $0.02/GB to the internet or another cloud; cheaper than AWS/GCP and dearer than
@@ -43,6 +44,7 @@ export const FLUFFYCLOUD_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
   'multi-node',
   'zones',
   'docker-image',
+  'ports',
 ]);
 
 /** USD per GB leaving FluffyCloud, any volume. */

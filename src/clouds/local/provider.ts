@@ -27,11 +27,15 @@ import { checkClusterName, type NodeRecord, NodeRegistry, rankOf } from './nodes
 
 /**
  * What the local cloud can do. Disk size and labels are accepted and not enforced (a node's disk is
- * this machine's disk; its records keep only skyhop's tags); spot, zones, ports and VM images do not
- * exist. A task may run in a Docker container (`image_id: docker:`), on this machine's Docker Engine.
+ * this machine's disk; its records keep only skyhop's tags); spot, zones and VM images do not exist.
+ * Ports are open by nature: a node is an address of this machine's loopback (127.0.0.x) with no
+ * firewall, so a server bound to the node's address (`SKYPILOT_NODE_IPS`) on any port is reachable from
+ * this machine (a service's replicas). A task may run in a Docker container (`image_id: docker:`), on
+ * this machine's Docker Engine.
  */
 export const LOCAL_FEATURES: ReadonlySet<Feature> = new Set<Feature>([
   'provision',
+  'ports',
   'stop',
   'autostop',
   'multi-node',

@@ -92,6 +92,7 @@ describe('registry lookups', () => {
       'autostop',
       'docker-image',
       'multi-node',
+      'ports',
       'provision',
       'spot',
       'zones',
@@ -102,6 +103,7 @@ describe('registry lookups', () => {
       'docker-image',
       'labels',
       'multi-node',
+      'ports',
       'provision',
       'stop',
     ]);

@@ -181,6 +181,7 @@ describe('the FluffyCloud Cloud', () => {
       'autostop',
       'docker-image',
       'multi-node',
+      'ports',
       'provision',
       'spot',
       'zones',

@@ -54,6 +54,7 @@ describe('local cloud', () => {
       'docker-image',
       'labels',
       'multi-node',
+      'ports',
       'provision',
       'stop',
     ]);
@@ -108,7 +109,6 @@ describe('local cloud', () => {
       [{ zone: 'local-a' }, 'zone: local-a'],
       [{ instanceType: 'm5.large' }, 'instance_type: m5.large'],
       [{ useSpot: true }, 'use_spot: true'],
-      [{ ports: ['8080'] }, 'ports: 8080'],
       [{ imageId: 'ubuntu' }, 'image_id: ubuntu'],
       [{ accelerators: { name: 'NoSuchGpu', count: 1 } }, 'accelerators: NoSuchGpu:1'],
     ];

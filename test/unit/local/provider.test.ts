@@ -336,7 +336,6 @@ describe('local provider', () => {
     await assert.rejects(p.runInstances(spec('ok', 1, { useSpot: true })), /spot/);
     await assert.rejects(p.runInstances(spec('ok', 1, { instanceType: 'm5.large' })), CloudError);
     await assert.rejects(p.runInstances(spec('ok', 1, { zone: 'z1' })), CloudError);
-    await assert.rejects(p.runInstances(spec('ok', 1, { ports: ['8080'] })), CloudError);
     await assert.rejects(
       p.runInstances(spec('ok', 1, { accelerators: { name: 'NoSuchGpu', count: 1 } })),
       /the local machine has/,
