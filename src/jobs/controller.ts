@@ -41,18 +41,25 @@ const FAILED_RUN_RETRY_MS = 30_000;
 /** How often the state is read for new jobs and cancel requests (ms); a submission wakes it at once. */
 const TICK_MS = 200;
 
-function socketName(home: string): string {
+/** Which controller's process: the jobs controller's or the serve controller's (one of each per home). */
+export type ControllerProcess = 'jobs' | 'serve';
+
+function socketName(home: string, kind: ControllerProcess): string {
   const id = createHash('sha256').update(home).digest('hex').slice(0, 16);
-  return `\0skyhop-jobs-controller-${id}`;
+  return `\0skyhop-${kind}-controller-${id}`;
 }
 
 /**
  * Whether a controller serves `home` (its socket accepts a connection); with `wake`, it is also told
  * to look at the state now (a job was submitted) instead of at its next tick.
  */
-export function controllerServing(home: string = skyhopHome(), o: { wake?: boolean } = {}): Promise<boolean> {
+export function controllerServing(
+  home: string = skyhopHome(),
+  o: { wake?: boolean } = {},
+  kind: ControllerProcess = 'jobs',
+): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = createConnection(socketName(home));
+    const s = createConnection(socketName(home, kind));
     s.once('connect', () => {
       if (o.wake) s.end('w');
       else s.destroy();
@@ -62,7 +69,12 @@ export function controllerServing(home: string = skyhopHome(), o: { wake?: boole
   });
 }
 
-function holdSocket(home: string, onWake: () => void): Promise<Server | null> {
+/** Holds the controller's socket (its lock); null when another process holds it. */
+export function holdSocket(
+  home: string,
+  onWake: () => void,
+  kind: ControllerProcess = 'jobs',
+): Promise<Server | null> {
   return new Promise((resolve) => {
     const server = createServer((c) => {
       c.once('data', onWake);
@@ -70,7 +82,7 @@ function holdSocket(home: string, onWake: () => void): Promise<Server | null> {
       c.on('end', () => c.destroy());
     });
     server.once('error', () => resolve(null));
-    server.listen(socketName(home), () => resolve(server));
+    server.listen(socketName(home, kind), () => resolve(server));
   });
 }
 
@@ -83,6 +95,26 @@ function applyCarriedEnv(home: string, applied: Map<string, string>): void {
       applied.set(k, v);
     }
   }
+}
+
+/**
+ * The enabled clouds, with the credentials the client carried applied first: read again whenever a
+ * later submission carried new ones.
+ */
+export function carriedClouds(home: string): () => Promise<Map<string, Cloud>> {
+  const carried = new Map<string, string>();
+  let envMtime = -1;
+  let clouds: Map<string, Cloud> | null = null;
+  return async () => {
+    const m = mtimeOf(controllerEnvPath(home));
+    if (clouds === null || m !== envMtime) {
+      envMtime = m;
+      applyCarriedEnv(home, carried);
+      const { enabledClouds } = await import('../clouds/registry.js');
+      clouds = new Map((await enabledClouds()).map((c) => [c.name, c]));
+    }
+    return clouds;
+  };
 }
 
 function mtimeOf(path: string): number {
@@ -116,19 +148,7 @@ export async function serve(o: ServeOptions): Promise<number> {
   const runs = new Map<number, ManagedJobRun>();
   const retryAt = new Map<number, number>();
   removeOrphans(home, store);
-  const carried = new Map<string, string>();
-  let envMtime = -1;
-  let clouds: Map<string, Cloud> | null = null;
-  const cloudsNow = async (): Promise<Map<string, Cloud>> => {
-    const m = mtimeOf(controllerEnvPath(home));
-    if (clouds === null || m !== envMtime) {
-      envMtime = m;
-      applyCarriedEnv(home, carried);
-      const { enabledClouds } = await import('../clouds/registry.js');
-      clouds = new Map((await enabledClouds()).map((c) => [c.name, c]));
-    }
-    return clouds;
-  };
+  const cloudsNow = carriedClouds(home);
   // Which build serves: a client with another build restarts this process (rpc `restart`).
   writePrivate(serveRecordPath(home), JSON.stringify({ pid: process.pid, build: buildId() }));
   log(`serving ${home} (pid ${process.pid}, build ${buildId() ?? 'none'})`);

@@ -135,7 +135,7 @@ async function servingNow(
 }
 
 /** Writes the carried credential files (0600) and the environment the controller's process applies. */
-function writeCredentials(c: CarriedCredentials): void {
+export function writeCredentials(c: CarriedCredentials): void {
   for (const f of c.files) writePrivate(expand(f.remote), Buffer.from(f.content, 'base64'));
   // Merged over what earlier submissions carried: a job for one cloud must not take away another
   // running job's credentials (a variable carried again takes its newer value).

@@ -1,0 +1,182 @@
+/**
+ * The serve controller's files, under its own $SKYHOP_HOME (on the controller's node). One folder per
+ * service; every JSON file is written whole and renamed into place, and each has one writer:
+ *
+ *   serve/services/<name>/service.json     the service and its replicas (the controller's process;
+ *                                          `serve-controller up` writes the first one)
+ *   serve/services/<name>/versions/<v>.json  version v: its task and request (`up` / `update`, once)
+ *   serve/services/<name>/down.json        `serve down` asked ({purge}) (`serve-controller down`)
+ *   serve/services/<name>/replicas.json    the replicas the load balancer may use (the controller)
+ *   serve/services/<name>/lb-stats.json    requests per second at the load balancer (the load balancer)
+ *   serve/services/<name>/lb-process.json  the load balancer's pid and start time (the controller)
+ *   serve/services/<name>/controller.log   what the controller did for the service
+ *   serve/services/<name>/load-balancer.log  the load balancer's output
+ *   serve/secrets/<key>.json               a version's secrets (0600), named in its request
+ *   serve/uploads/<key>/                   a version's workdir, file_mounts and TLS files
+ *   serve/serve.json, serve/serve.log      the serving process: its pid and build; its log
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ReplicaStatus, ServiceStatus, UpdateMode } from '../core/serve.js';
+import type { Task } from '../core/task.js';
+import { readJson, writePrivate } from '../jobs/files.js';
+
+export function serveDir(home: string): string {
+  return join(home, 'serve');
+}
+
+export function servicesDir(home: string): string {
+  return join(home, 'serve', 'services');
+}
+
+export function serviceDir(home: string, name: string): string {
+  return join(servicesDir(home), name);
+}
+
+export function serveRecordPath(home: string): string {
+  return join(home, 'serve', 'serve.json');
+}
+
+export function serveLogPath(home: string): string {
+  return join(home, 'serve', 'serve.log');
+}
+
+export function secretsPath(home: string, key: string): string {
+  return join(home, 'serve', 'secrets', `${key}.json`);
+}
+
+export function uploadsDir(home: string): string {
+  return join(home, 'serve', 'uploads');
+}
+
+export interface ServiceFiles {
+  dir: string;
+  record: string;
+  versionsDir: string;
+  version(v: number): string;
+  down: string;
+  replicas: string;
+  lbStats: string;
+  lbProcess: string;
+  controllerLog: string;
+  lbLog: string;
+}
+
+export function serviceFiles(home: string, name: string): ServiceFiles {
+  const dir = serviceDir(home, name);
+  return {
+    dir,
+    record: join(dir, 'service.json'),
+    versionsDir: join(dir, 'versions'),
+    version: (v) => join(dir, 'versions', `${v}.json`),
+    down: join(dir, 'down.json'),
+    replicas: join(dir, 'replicas.json'),
+    lbStats: join(dir, 'lb-stats.json'),
+    lbProcess: join(dir, 'lb-process.json'),
+    controllerLog: join(dir, 'controller.log'),
+    lbLog: join(dir, 'load-balancer.log'),
+  };
+}
+
+/** What the client asked of a version, besides its task. */
+export interface ServeRequest {
+  /** Clouds the replicas may use (resolved by the client). */
+  clouds: string[];
+  target?: 'cost' | 'time';
+  /** Names the file of the version's secrets on the controller. */
+  secretsKey: string;
+}
+
+/** `versions/<v>.json`. */
+export interface VersionRecord {
+  version: number;
+  mode: UpdateMode;
+  /** The task with its secrets emptied (the values are in the secrets file) and its paths on the controller. */
+  task: Task;
+  request: ServeRequest;
+  at: number;
+}
+
+/** A replica as the controller keeps it. */
+export interface ReplicaRecord {
+  id: number;
+  version: number;
+  status: ReplicaStatus;
+  spot: boolean;
+  cluster: string;
+  /** The agent's job that runs the replica's `run`, once launched. */
+  jobId: number | null;
+  url: string | null;
+  cloud: string | null;
+  region: string | null;
+  zone: string | null;
+  instanceType: string | null;
+  launchedAt: number | null;
+  /** When its job started (the initial delay counts from here). */
+  startedAt: number | null;
+  /** When it last passed the probe. */
+  readyAt: number | null;
+  /** When it last failed the probe after being READY (NOT_READY since). */
+  notReadySince: number | null;
+  /** When SHUTTING_DOWN began (requests drain before the teardown). */
+  shutdownAt: number | null;
+  /** What to mark it once torn down (a terminal state), or null to forget it (scaled down). */
+  endAs: ReplicaStatus | null;
+  reason: string | null;
+  endedAt: number | null;
+}
+
+/** `service.json`. */
+export interface ServiceRecord {
+  name: string;
+  user: string;
+  status: ServiceStatus;
+  /** The newest version the controller took up (versions/<v>.json beyond it are updates to take). */
+  version: number;
+  mode: UpdateMode;
+  createdAt: number;
+  /** Where the load balancer listens (chosen by the controller when it takes the service up). */
+  lbHost: string | null;
+  lbPort: number | null;
+  tls: boolean;
+  nextReplicaId: number;
+  /** Replica failures of the newest version in a row with none READY (3: the service is FAILED). */
+  failuresInRow: number;
+  reason: string | null;
+  replicas: ReplicaRecord[];
+  /** The autoscaler's last wanted count and the QPS it saw. */
+  target: number;
+  qps: number;
+}
+
+export function readService(home: string, name: string): ServiceRecord | null {
+  return readJson<ServiceRecord | null>(serviceFiles(home, name).record, null);
+}
+
+export function writeService(home: string, rec: ServiceRecord): void {
+  writePrivate(serviceFiles(home, rec.name).record, JSON.stringify(rec));
+}
+
+export function readVersion(home: string, name: string, v: number): VersionRecord | null {
+  return readJson<VersionRecord | null>(serviceFiles(home, name).version(v), null);
+}
+
+/** The versions written for a service, ascending. */
+export function versionsOf(home: string, name: string): number[] {
+  const dir = serviceFiles(home, name).versionsDir;
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((n) => /^(\d+)\.json$/.exec(n)?.[1])
+    .filter((x): x is string => x !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** Every service with a record, by name. */
+export function serviceNames(home: string): string[] {
+  const dir = servicesDir(home);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => existsSync(serviceFiles(home, n).record))
+    .sort();
+}
