@@ -16,6 +16,7 @@ export {
 export {
   checkServiceTask,
   isServiceIgnoredWarning,
+  probeWithSecrets,
   SERVICE_DEFAULTS,
   serviceIgnoredWarning,
 } from './service.js';

@@ -35,7 +35,7 @@ export interface TaskMeta {
   };
   /**
    * The `service:` section checked on its own (service.ts), kept to check it again against the
-   * resources after the CLI overrides; `reread` reads it again with other env/secret values.
+   * resources after the CLI overrides; `reread` reads it again with other env values.
    */
   service?: {
     draft: ServiceDraft;

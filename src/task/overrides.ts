@@ -241,9 +241,9 @@ function overrideTask(t: Task, p: Parsed, known: KnownNames | undefined, warning
   });
   let service = meta.service;
   if (service) {
-    // New env/secret values reach the section's strings; new resources its port and spot checks.
-    if ((p.env.length > 0 || p.secret.length > 0) && service.reread) {
-      const draft = service.reread({ ...task.envs, ...task.secrets }, warnings);
+    // New env values reach the section's strings; new resources its port and spot checks.
+    if (p.env.length > 0 && service.reread) {
+      const draft = service.reread(task.envs, warnings);
       if (draft) service = { ...service, draft };
     }
     const spec = trySpecFor(task, service.draft, service.recovery);

@@ -296,8 +296,8 @@ function buildTask(
   const meta: TaskMeta = { numNodes: numNodesWhere, raw: rawPaths };
   const readSection = (vars: Readonly<Record<string, string>>, w: string[]) =>
     readService(raw.service, { src, vars, baseDir: dirs.baseDir, fileDir: dirs.fileDir, warnings: w });
-  // As in SkyPilot, the section's strings take the task's envs and secrets.
-  const draft = readSection({ ...envs, ...secrets }, warnings);
+  // As in SkyPilot, the section's strings take the task's envs (secrets: service.ts's probeWithSecrets).
+  const draft = readSection(envs, warnings);
   if (draft) {
     meta.service = { draft, recovery: built.recovery?.where, reread: readSection };
     // Checked against the resources too; a service `serve up` would refuse is left unset here (a

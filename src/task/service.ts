@@ -116,7 +116,11 @@ export interface ServiceDraft {
 /** What reading the section needs besides the section. */
 export interface ServiceContext {
   src: SourceDoc;
-  /** The task's envs and secrets: `${VAR}`/`$VAR` in the section's strings take their values. */
+  /**
+   * The task's envs: `${VAR}`/`$VAR` in the section's strings take their values. Secrets are left as
+   * written (Task.service travels where secrets may not, e.g. a managed job's state): the serve
+   * controller fills them into its probe with `probeWithSecrets`.
+   */
   vars: Readonly<Record<string, string>>;
   /** Where relative tls paths start (the current directory, as in SkyPilot). */
   baseDir: string;
@@ -133,7 +137,7 @@ function isObj(v: unknown): v is Obj {
 
 /**
  * `${VAR}` and `$VAR` replaced in every string of the section, as SkyPilot's _fill_in_env_vars does
- * (before its schema check): only names the task defines (envs and secrets); others stay as written.
+ * (before its schema check): only names in `vars`; others stay as written.
  */
 function substitute(v: unknown, vars: Readonly<Record<string, string>>): unknown {
   if (typeof v === 'string') {
@@ -514,6 +518,25 @@ export function readService(value: unknown, ctx: ServiceContext): ServiceDraft |
     else if (k === 'tls') draft.tls = readTls(at, ctx, x);
   }
   return draft;
+}
+
+/**
+ * The probe with the task's secrets filled into its path, headers and post_data (`$NAME`/`${NAME}`),
+ * as SkyPilot substitutes secrets into the section; for the serve controller, right before it probes
+ * (the spec itself never holds a secret's value). Names that are not secrets stay as they are.
+ */
+export function probeWithSecrets(
+  probe: ReadinessProbe,
+  secrets: Readonly<Record<string, string>>,
+): ReadinessProbe {
+  if (Object.keys(secrets).length === 0) return probe;
+  const out: ReadinessProbe = {
+    ...probe,
+    path: substitute(probe.path, secrets) as string,
+    headers: substitute(probe.headers, secrets) as Record<string, string>,
+  };
+  if (probe.postData !== undefined) out.postData = substitute(probe.postData, secrets);
+  return out;
 }
 
 /** The number of ports in `resources.ports` entries ("8080", "10000-10010"). */

@@ -13,6 +13,7 @@ import {
   checkServiceTask,
   isServiceIgnoredWarning,
   parseTaskText,
+  probeWithSecrets,
   SERVICE_DEFAULTS,
   serviceIgnoredWarning,
   type Task,
@@ -285,7 +286,7 @@ describe('service: every field and its default', () => {
     assert.equal(lb('LEAST_LOAD'), 'least_load');
   });
 
-  it('braced and bare $VAR take envs and secrets (--env too); names the task does not define stay as written', () => {
+  it('braced and bare $VAR take envs (--env too); other names, secrets among them, stay as written', () => {
     const yaml = [
       'envs:',
       '  PROBE: /v1/models',
@@ -302,13 +303,24 @@ describe('service: every field and its default', () => {
       '  ports: 80',
       '',
     ].join('\n');
-    const t = parseTaskText(yaml, 'svc.yaml', { known, env: ['MODEL=llama'] }).tasks[0];
+    const dag = parseTaskText(yaml, 'svc.yaml', { known, env: ['MODEL=llama'] });
+    const t = dag.tasks[0];
     assert.deepEqual(
       t.service?.readinessProbe,
       probe('/v1/models', {
         postData: { model: 'llama', note: 'costs $5 and $UNDEFINED' },
-        headers: { Authorization: 'Bearer s3cr3t' },
+        headers: { Authorization: 'Bearer $TOKEN' },
       }),
+    );
+    // The spec travels with the task (a managed job's state): no secret's value in it. The serve
+    // controller fills secrets in right before it probes, as SkyPilot substitutes them.
+    assert.doesNotMatch(JSON.stringify(t.service), /s3cr3t/);
+    assert.deepEqual(
+      probeWithSecrets(t.service?.readinessProbe as ServiceSpec['readinessProbe'], t.secrets),
+      {
+        ...t.service?.readinessProbe,
+        headers: { Authorization: 'Bearer s3cr3t' },
+      },
     );
     // --env given to the overrides reads the section again.
     const o = applyOverrides(parseTaskText(yaml, 'svc.yaml', { env: ['MODEL=a'] }), { env: ['MODEL=b'] });
