@@ -40,7 +40,8 @@ export function clientPath(p: string, base: string = process.cwd()): string {
   return resolve(join(root, resolve(clientBase, expanded)));
 }
 
-function expandHome(p: string): string {
+/** `~` and `~/x` -> the (client's) home directory; other paths as they are. */
+export function expandHome(p: string): string {
   const home = process.env.SKYHOP_CLIENT_ROOT ? (process.env.SKYHOP_CLIENT_HOME ?? homedir()) : homedir();
   if (p === '~') return home;
   if (p.startsWith('~/')) return resolve(home, p.slice(2));

@@ -13,6 +13,13 @@ export {
   RECOVERY_STRATEGIES,
   recoveryToString,
 } from './recovery.js';
+export {
+  checkServiceTask,
+  isServiceIgnoredWarning,
+  probeWithSecrets,
+  SERVICE_DEFAULTS,
+  serviceIgnoredWarning,
+} from './service.js';
 export { bucketNameProblem, checkStorageMounts } from './storage.js';
 export type { StorageMode, StorageMount } from '../core/storage.js';
 export type {

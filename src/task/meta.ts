@@ -5,6 +5,7 @@
  */
 import type { Where } from '../util/yaml/where.js';
 import type { Resources, Task } from '../core/task.js';
+import type { ServiceDraft } from './service.js';
 import type { RawStorageMount } from './storage.js';
 
 export type ResField = keyof Resources;
@@ -31,6 +32,16 @@ export interface TaskMeta {
     fileMounts: Array<{ remote: RawPath; local: RawPath }>;
     /** `REMOTE: {name, source, store, mode, persistent}` entries. */
     storageMounts?: RawStorageMount[];
+  };
+  /**
+   * The `service:` section checked on its own (service.ts), kept to check it again against the
+   * resources after the CLI overrides; `reread` reads it again with other env values.
+   */
+  service?: {
+    draft: ServiceDraft;
+    /** Where `job_recovery` is written, when it is (a service takes none). */
+    recovery?: Where;
+    reread?: (vars: Readonly<Record<string, string>>, warnings: string[]) => ServiceDraft | undefined;
   };
 }
 

@@ -8,6 +8,7 @@ import type { KnownNames } from './known.js';
 import { getOrigins, getTaskMeta, type Origins, setOrigins, setTaskMeta } from './meta.js';
 import { resolvePaths } from './command.js';
 import { parseImage } from './image.js';
+import { trySpecFor } from './service.js';
 import { type Alternative, checkAlternatives, dedupe } from './resources.js';
 import { flagWhere, type Where } from '../util/yaml/where.js';
 import type { AcceleratorDemand, Amount, Dag, Resources, Task } from '../core/task.js';
@@ -238,7 +239,18 @@ function overrideTask(t: Task, p: Parsed, known: KnownNames | undefined, warning
     setOrigins(a.r, a.origins);
     return a.r;
   });
-  setTaskMeta(task, { ...meta, numNodes: numNodesWhere });
+  let service = meta.service;
+  if (service) {
+    // New env values reach the section's strings; new resources its port and spot checks.
+    if (p.env.length > 0 && service.reread) {
+      const draft = service.reread(task.envs, warnings);
+      if (draft) service = { ...service, draft };
+    }
+    const spec = trySpecFor(task, service.draft, service.recovery);
+    if (spec) task.service = spec;
+    else delete task.service;
+  }
+  setTaskMeta(task, { ...meta, numNodes: numNodesWhere, service });
   return task;
 }
 

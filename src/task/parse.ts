@@ -18,6 +18,7 @@ import { ENV_NAME, parseEnvOverrides } from './env.js';
 import type { ParseOptions } from './options.js';
 import { setOrigins, setTaskMeta, type TaskMeta } from './meta.js';
 import { buildAlternatives, checkAlternatives } from './resources.js';
+import { readService, serviceIgnoredWarning, trySpecFor } from './service.js';
 import {
   ALTERNATIVE_KEYS,
   IGNORED_TASK_FIELDS,
@@ -102,7 +103,11 @@ export function parseTaskText(text: string, file: string, opts: ParseOptions = {
     for (const [field, why] of Object.entries(IGNORED_TASK_FIELDS)) {
       if (Object.hasOwn(raw, field) && raw[field as keyof RawTask] !== undefined) {
         const at = src.where([field], { key: true }).prefix();
-        warnings.push(`${at}: ignored; ${why}, so the task runs without it`);
+        warnings.push(
+          field === 'service'
+            ? serviceIgnoredWarning(at)
+            : `${at}: ignored; ${why}, so the task runs without it`,
+        );
       }
     }
     const t = buildTask(raw, src, opts, { baseDir, fileDir }, fileAbs, warnings);
@@ -288,7 +293,19 @@ function buildTask(
   if (raw.config !== undefined && raw.config !== null) {
     task.config = parseTaskConfig(src, ['config'], raw.config, warnings);
   }
-  setTaskMeta(task, { numNodes: numNodesWhere, raw: rawPaths });
+  const meta: TaskMeta = { numNodes: numNodesWhere, raw: rawPaths };
+  const readSection = (vars: Readonly<Record<string, string>>, w: string[]) =>
+    readService(raw.service, { src, vars, baseDir: dirs.baseDir, fileDir: dirs.fileDir, warnings: w });
+  // As in SkyPilot, the section's strings take the task's envs (secrets: service.ts's probeWithSecrets).
+  const draft = readSection(envs, warnings);
+  if (draft) {
+    meta.service = { draft, recovery: built.recovery?.where, reread: readSection };
+    // Checked against the resources too; a service `serve up` would refuse is left unset here (a
+    // launch ignores it), and checkServiceTask says why.
+    const spec = trySpecFor(task, draft, built.recovery?.where);
+    if (spec) task.service = spec;
+  }
+  setTaskMeta(task, meta);
   return task;
 }
 

@@ -26,6 +26,7 @@ import {
   ValueError,
 } from './values.js';
 import { via } from '../util/yaml/shape.js';
+import { SERVICE_IGNORED_WHY } from './service.js';
 
 function str(what = 'a string'): (v: unknown) => string {
   return (v) => {
@@ -192,7 +193,8 @@ const taskFields = {
   depends_on: via(parseDependsOn),
   // Task-level config overrides: checked by src/config (parseTaskConfig), which knows the keys.
   config: z.unknown().optional(),
-  // Read and ignored with a warning, as `sky launch` does (serving and pools are not built yet).
+  // `service:` is checked by service.ts (which points inside it); `launch` ignores it with a warning,
+  // as `sky launch` does. `pool:` is read and ignored with a warning (pools are not built yet).
   service: z.unknown().optional(),
   pool: z.unknown().optional(),
 };
@@ -218,9 +220,12 @@ export const UNSUPPORTED_TASK_FIELDS: Record<string, string> = {
   execution: "job groups (a first document with 'execution:') are not built yet; launch each task on its own",
 };
 
-/** Task sections `launch` reads and ignores with a warning (SkyPilot's `sky launch` does the same). */
+/**
+ * Task sections `launch` reads and ignores with a warning (SkyPilot's `sky launch` does the same).
+ * The `service:` one is service.ts's SERVICE_IGNORED_WHY (isServiceIgnoredWarning finds its line).
+ */
 export const IGNORED_TASK_FIELDS: Record<string, string> = {
-  service: 'SkyServe services are not built in skyhop yet',
+  service: SERVICE_IGNORED_WHY,
   pool: 'worker pools are not built in skyhop yet',
 };
 

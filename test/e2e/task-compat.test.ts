@@ -36,7 +36,7 @@ describe('SkyPilot task files unchanged', () => {
     const dry = await sb.run(['launch', '--dryrun', 'recipes/serve.yaml'], { cwd: proj });
     assert.equal(dry.code, 0, dry.stderr);
     const warning =
-      'Warning: recipes/serve.yaml:1:1: service: ignored; SkyServe services are not built in skyhop yet, so the task runs without it';
+      'Warning: recipes/serve.yaml:1:1: service: ignored; services run with skyhop serve up, so the task runs without it';
     assert.equal(dry.stderr.split('\n').filter((l) => l === warning).length, 1, dry.stderr);
 
     const r = await sb.run(['launch', '-y', '-c', 'compat', 'recipes/serve.yaml'], { cwd: proj });

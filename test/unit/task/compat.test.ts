@@ -1,6 +1,6 @@
 /**
- * SkyPilot task files that used to stop skyhop (issue 10): `service:`/`pool:` sections ignored with a
- * warning, any_of/ordered alternatives skyhop cannot serve left out with a warning each.
+ * SkyPilot task files that used to stop skyhop (issue 10): `service:`/`pool:` sections ignored by
+ * launch with a warning, any_of/ordered alternatives skyhop cannot serve left out with a warning each.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -32,14 +32,14 @@ describe('service: and pool: sections', () => {
     assert.equal(dag.tasks[0].run, 'python -m http.server 8080');
     assert.deepEqual(dag.tasks[0].resources[0].ports, ['8080']);
     assert.deepEqual(dag.warnings, [
-      'serve.yaml:1:1: service: ignored; SkyServe services are not built in skyhop yet, so the task runs without it',
+      'serve.yaml:1:1: service: ignored; services run with skyhop serve up, so the task runs without it',
       'serve.yaml:4:1: pool: ignored; worker pools are not built in skyhop yet, so the task runs without it',
     ]);
   });
 
   it('a file without them has no warnings, and the overrides keep the parser warnings', () => {
     assert.equal(parseTaskText('run: ls\n', 't.yaml').warnings, undefined);
-    const dag = parseTaskText('service:\n  replicas: 1\nrun: ls\n', 't.yaml');
+    const dag = parseTaskText('service:\n  readiness_probe: /\n  replicas: 1\nrun: ls\n', 't.yaml');
     const o = applyOverrides(dag, { cpus: '2' }, known);
     assert.deepEqual(o.warnings, dag.warnings);
     assert.equal(o.warnings?.length, 1);
