@@ -306,6 +306,65 @@ export function buildProgram(): Command {
     .option('--no-follow', 'logs: do not follow')
     .action(lazy(() => import('./jobs-controller.js')));
 
+  const serve = program
+    .command('serve')
+    .description('Services: replicas anywhere behind one endpoint, autoscaled, spot with on-demand fallback');
+  resourceOverrides(
+    planFlags(
+      serve
+        .command('up')
+        .description('Serve a task with a service: section (replicas behind a load balancer)')
+        .argument('[entrypoint...]', 'a service YAML')
+        .option('-n, --service-name <NAME>', 'the service name (default: service-XXXX)')
+        .option('-y, --yes', 'do not ask for confirmation'),
+    ),
+  ).action(lazy(() => import('./serve-up.js')));
+  serve
+    .command('status')
+    .description('Show services and their replicas')
+    .argument('[service_names...]', 'services to show (default: all)')
+    .option('--endpoint', "print only the service's endpoint URL (one service)")
+    .option('--json', 'print JSON')
+    .action(lazy(() => import('./serve-status.js')));
+  serve
+    .command('logs')
+    .description("Stream a replica's output, or the controller's or load balancer's log of a service")
+    .argument('<service_name>', 'the service')
+    .argument('[replica_id]', 'the replica (see serve status)')
+    .option('--controller', "the controller's log of the service (launches, probes, scaling)")
+    .option('--load-balancer', "the load balancer's log")
+    .option('--no-follow', 'print what is there and return')
+    .action(lazy(() => import('./serve-logs.js')));
+  resourceOverrides(
+    planFlags(
+      serve
+        .command('update')
+        .description("Update a service to a new version (its task and service: section); the endpoint stays")
+        .argument('<service_name>', 'the service')
+        .argument('[entrypoint...]', 'the new service YAML')
+        .option('--mode <MODE>', 'rolling (default: replace replicas one by one) or blue_green (switch once all new ones are ready)')
+        .option('-y, --yes', 'do not ask for confirmation'),
+    ),
+  ).action(lazy(() => import('./serve-update.js')));
+  serve
+    .command('down')
+    .description('Tear down services: every replica, the load balancer, the service')
+    .argument('[service_names...]', 'services to take down')
+    .option('-a, --all', 'every service')
+    .option('-p, --purge', 'forget a service even if some of its replicas could not be torn down')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(lazy(() => import('./serve-down.js')));
+  program
+    .command('serve-controller', { hidden: true })
+    .description("the serve controller's side (run on its node by skyhop itself)")
+    .argument('<op>', 'ping | restart | up | update | status | down | clusters | logs | serve | lb')
+    .argument('[args...]', "the op's arguments")
+    .option('--replica <ID>', 'logs: a replica')
+    .option('--controller', 'logs: the controller log')
+    .option('--load-balancer', 'logs: the load balancer log')
+    .option('--no-follow', 'logs: do not follow')
+    .action(lazy(() => import('./serve-controller.js')));
+
   const api = program.command('api').description('A team server: run one, log in to one, manage its users');
   api
     .command('start')

@@ -2,6 +2,7 @@
 import { allClouds } from '../clouds/registry.js';
 import { resolveClouds } from '../sdk/plan.js';
 import { loadTask } from '../sdk/tasks.js';
+import { isServiceIgnoredWarning } from '../task/service.js';
 import { options, type OptionsOf, flags, overridesOf, planFlags, resourceFlags } from './options.js';
 import { confirm, interruptSignal, progress } from './ui.js';
 
@@ -16,7 +17,7 @@ export type ServeUpOptions = OptionsOf<typeof parse>;
 
 /** The warning `launch` prints for a `service:` section does not apply to `serve`. */
 export function serveWarnings(warnings: string[] | undefined): string[] {
-  return (warnings ?? []).filter((w) => !/: service: ignored; /.test(w));
+  return (warnings ?? []).filter((w) => !isServiceIgnoredWarning(w));
 }
 
 export default async function serveUpCmd(o: ServeUpOptions): Promise<number> {
@@ -26,7 +27,7 @@ export default async function serveUpCmd(o: ServeUpOptions): Promise<number> {
   const dag = await loadTask(o.entrypoint, overridesOf({ ...o, name: undefined }), { clouds: allClouds() });
   for (const w of serveWarnings(dag.warnings)) process.stderr.write(`Warning: ${w}\n`);
   const { serviceTask, serveUp } = await import('../sdk/serve.js');
-  const task = serviceTask(dag);
+  const task = await serviceTask(dag);
   const { clouds } = await resolveClouds({ clouds: o.clouds }, 'launch');
   const { planLaunch } = await import('../sdk/plan.js');
   const plan = await planLaunch({ dag: { tasks: [task], edges: [] }, clouds, target: o.target });

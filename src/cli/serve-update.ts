@@ -26,7 +26,7 @@ export default async function serveUpdateCmd(o: ServeUpdateOptions): Promise<num
   const dag = await loadTask(o.entrypoint, overridesOf({ ...o, name: undefined }), { clouds: allClouds() });
   for (const w of serveWarnings(dag.warnings)) process.stderr.write(`Warning: ${w}\n`);
   const { serveUpdate, serviceTask } = await import('../sdk/serve.js');
-  serviceTask(dag);
+  await serviceTask(dag);
   const { clouds } = await resolveClouds({ clouds: o.clouds }, 'launch');
   if (!o.yes && !(await confirm(`Updating service '${o.serviceName}' (${mode}). Proceed?`, false))) return 1;
   const ui = await progress();

@@ -2,12 +2,25 @@
  * The serving vocabulary (`skyhop serve`, SkyPilot's SkyServe), shared by the task parser (the
  * `service:` section), the serve controller (src/serve/) and the client (sdk/serve.ts, the CLI).
  */
+import { UserError } from '../util/errors.js';
+
+/** SkyPilot's service names: a letter first, then letters, digits and dashes; no dash last; 30 at most. */
+const SERVICE_NAME = /^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$/;
+
+/** A service's name, checked (its replicas' clusters are `<name>-<id>`). */
+export function checkServiceName(name: string): void {
+  if (!SERVICE_NAME.test(name)) {
+    throw new UserError(
+      `'${name}' is not a valid service name: use 1-30 lowercase letters, digits and dashes, starting with a letter and not ending with a dash`,
+    );
+  }
+}
 
 /** `service.readiness_probe`: a string is its `path`. */
 export interface ReadinessProbe {
   /** Starts with `/`. */
   path: string;
-  /** `post_data`: when given, the probe is a POST with this value as its JSON body (a string is sent as is). */
+  /** `post_data`: when given, the probe is a POST with this value as its JSON body (a string in the YAML is parsed as JSON). */
   postData?: unknown;
   /** Probe failures during this many seconds after the replica's job started are not held against it (default 1200). */
   initialDelaySeconds: number;

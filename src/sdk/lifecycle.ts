@@ -161,17 +161,21 @@ async function adoptUnknown(store: Store, name: string, ev: SdkEvents): Promise<
   ev.onStep?.(
     `${name} is not on record; asking the enabled clouds for instances tagged ${TAG_CLUSTER}=${name}.`,
   );
-  const { controllerCluster, controllerClusters } = await import('./managed.js');
-  const managed = await controllerClusters(store);
-  if (managed === null) {
-    throw new CloudError(
-      `${name} is not on record, and the jobs controller (${controllerCluster()}), which may own it, does not answer; retry when it does`,
-    );
-  }
-  if (managed.has(name)) {
-    throw new UserError(
-      `cluster ${name} belongs to a managed job (the jobs controller owns it); \`skyhop jobs queue -a\` shows which, \`skyhop jobs cancel\` ends it`,
-    );
+  const { CONTROLLER_KINDS, kindCluster, ownedClusters } = await import('./controller.js');
+  for (const kind of CONTROLLER_KINDS) {
+    const owned = await ownedClusters(store, kind);
+    if (owned === null) {
+      throw new CloudError(
+        `${name} is not on record, and the ${kind.label} (${kindCluster(kind)}), which may own it, does not answer; retry when it does`,
+      );
+    }
+    if (owned.has(name)) {
+      throw new UserError(
+        kind.section === 'jobs'
+          ? `cluster ${name} belongs to a managed job (the jobs controller owns it); \`skyhop jobs queue -a\` shows which, \`skyhop jobs cancel\` ends it`
+          : `cluster ${name} is a replica of a service (the serve controller owns it); \`skyhop serve status\` shows which, \`skyhop serve down\` ends it`,
+      );
+    }
   }
   const { found, problems } = await findClusters([name]);
   if (found.length === 0) {
@@ -339,34 +343,39 @@ async function adoptFromClouds(store: Store, names?: string[]): Promise<RefreshC
   for (const p of problems) changes.push({ cluster: p.cloud.name, from: null, to: null, note: p.message });
   const byName = new Map<string, FoundCluster[]>();
   for (const f of found) byName.set(f.name, [...(byName.get(f.name) ?? []), f]);
-  // The jobs controller's clusters carry the same tags; they are its, not ours.
-  const { CONTROLLER_CLUSTER, controllerCluster, controllerClusters } = await import('./managed.js');
-  // An admin of a team server sees every user's jobs controller: none of their clusters is adopted.
+  // The controllers' clusters (managed jobs', services' replicas) carry the same tags; they are theirs, not ours.
+  const { CONTROLLER_KINDS, isControllerName, kindCluster, ownedClusters } = await import('./controller.js');
+  // An admin of a team server sees every user's controllers: none of their clusters is adopted.
   const admin = requestUser()?.role === 'admin';
-  const controllers = admin
-    ? store
-        .listClusters()
-        .map((c) => c.name)
-        .filter((n) => n === CONTROLLER_CLUSTER || n.startsWith(`${CONTROLLER_CLUSTER}-`))
-    : [controllerCluster()];
+  const controllers = CONTROLLER_KINDS.flatMap((kind) =>
+    admin
+      ? store
+          .listClusters()
+          .map((c) => c.name)
+          .filter((n) => isControllerName(n) && (n === kind.cluster || n.startsWith(`${kind.cluster}-`)))
+          .map((n) => ({ kind, name: n }))
+      : [{ kind, name: kindCluster(kind) }],
+  );
   let managed: Set<string> | null = new Set<string>();
+  let silent = '';
   if (byName.size > 0) {
     for (const c of controllers) {
-      const theirs = await controllerClusters(store, c);
+      const theirs = await ownedClusters(store, c.kind, c.name);
       if (theirs === null) {
         managed = null;
+        silent = c.name;
         break;
       }
       for (const n of theirs) managed.add(n);
     }
   }
   if (managed === null) {
-    // Which of them are the controller's is unknown: adopting one would take a managed job's cluster.
+    // Which of them are the controller's is unknown: adopting one would take a job's or replica's cluster.
     changes.push({
-      cluster: controllerCluster(),
+      cluster: silent,
       from: null,
       to: null,
-      note: `does not answer, so clusters found by tag and not on record were left alone (they may be its managed jobs')`,
+      note: `does not answer, so clusters found by tag and not on record were left alone (they may be its)`,
     });
     return changes;
   }
@@ -511,17 +520,25 @@ async function releaseBuckets(store: Store, cluster: string, ev: SdkEvents): Pro
 }
 
 /**
- * The jobs controller owns the clusters of its unfinished managed jobs (their records live on it):
- * tearing it down would leave them running unseen, and stopping it would leave them unwatched, so
- * `down` and `stop` refuse until they have ended.
+ * A controller owns the clusters of its unfinished managed jobs and its services' replicas (their
+ * records live on it): tearing it down would leave them running unseen, and stopping it would leave
+ * them unwatched, so `down` and `stop` refuse until they have ended.
  */
 async function refuseBusyController(store: Store, name: string, verb: 'stop' | 'tear down'): Promise<void> {
   const { controllerCluster, managedQueue } = await import('./managed.js');
-  if (name !== controllerCluster()) return;
-  const { isManagedUnfinished } = await import('../state/index.js');
-  const live = (await managedQueue({ store })).filter(isManagedUnfinished).map((j) => j.id);
+  if (name === controllerCluster()) {
+    const { isManagedUnfinished } = await import('../state/index.js');
+    const live = (await managedQueue({ store })).filter(isManagedUnfinished).map((j) => j.id);
+    if (live.length === 0) return;
+    throw new UserError(
+      `the jobs controller still runs managed job${live.length === 1 ? '' : 's'} ${live.join(', ')}; cancel ${live.length === 1 ? 'it' : 'them'} first (\`skyhop jobs cancel -a\`), then ${verb} it`,
+    );
+  }
+  const { serveControllerCluster, serveStatus } = await import('./serve.js');
+  if (name !== serveControllerCluster()) return;
+  const live = (await serveStatus({ store })).map((s) => s.name);
   if (live.length === 0) return;
   throw new UserError(
-    `the jobs controller still runs managed job${live.length === 1 ? '' : 's'} ${live.join(', ')}; cancel ${live.length === 1 ? 'it' : 'them'} first (\`skyhop jobs cancel -a\`), then ${verb} it`,
+    `the serve controller still runs service${live.length === 1 ? '' : 's'} ${live.join(', ')}; take ${live.length === 1 ? 'it' : 'them'} down first (\`skyhop serve down -a\`), then ${verb} it`,
   );
 }

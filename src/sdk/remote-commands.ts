@@ -19,6 +19,7 @@ export const REMOTE_COMMANDS: ReadonlySet<string> = new Set([
   'show-gpus',
   'optimize',
   'jobs',
+  'serve',
   'storage',
   'catalog',
 ]);

@@ -49,11 +49,15 @@ interface Serving {
 }
 
 /** The one task of a service YAML, checked: a pipeline or a task without `service:` is refused. */
-export function serviceTask(dag: Dag): Task {
+export async function serviceTask(dag: Dag): Promise<Task> {
   if (dag.tasks.length !== 1) {
     throw new UserError(`a service is one task; this YAML has ${dag.tasks.length} (a pipeline cannot be served)`);
   }
+  const { checkServiceTask } = await import('../task/service.js');
   const t = dag.tasks[0]!;
+  // The checks SkyPilot makes only at `serve up` (the replicas' port, spot on every alternative or none).
+  const spec = checkServiceTask(t);
+  if (spec) t.service = spec;
   if (!t.service) {
     throw new UserError(
       'the task has no service: section; add one (service: {readiness_probe: /health, replicas: 2}) to serve it',
@@ -127,7 +131,7 @@ export interface ServeUpOptions extends SdkEvents {
 /** `serve up`: the service submitted to the serve controller (started when needed); its name and endpoint. */
 export async function serveUp(o: ServeUpOptions): Promise<{ name: string; endpoint: string | null }> {
   const store = o.store ?? openStore();
-  const task = serviceTask(o.dag);
+  const task = await serviceTask(o.dag);
   const { canProvision } = await import('../core/features.js');
   const clouds = o.clouds.filter(canProvision);
   // Refused here when nothing fits (the controller would only find it out replica by replica).
@@ -170,7 +174,7 @@ export interface ServeUpdateOptions extends SdkEvents {
 /** `serve update`: the service's next version; new replicas get it, old ones go as the mode says. */
 export async function serveUpdate(o: ServeUpdateOptions): Promise<{ version: number }> {
   const store = o.store ?? openStore();
-  const task = serviceTask(o.dag);
+  const task = await serviceTask(o.dag);
   const { canProvision } = await import('../core/features.js');
   const clouds = o.clouds.filter(canProvision);
   const { planLaunch } = await import('./plan.js');

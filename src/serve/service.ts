@@ -21,6 +21,7 @@ import type { Cloud } from '../clouds/types.js';
 import { REPLICA_TERMINAL, type ReplicaStatus, type ServiceSpec } from '../core/serve.js';
 import type { Task } from '../core/task.js';
 import { appendLine, readJson, writePrivate } from '../jobs/files.js';
+import { probeWithSecrets } from '../task/service.js';
 import { cloudOf, headRunner } from '../sdk/clusters.js';
 import { isProcessAlive, processStartTime } from '../state/process.js';
 import type { Store } from '../state/index.js';
@@ -146,6 +147,13 @@ export class ServiceRun {
     const s = this.version(v).task.service;
     if (!s) throw new Error(`version ${v} of service ${this.name} has no service section`);
     return s;
+  }
+
+  /** Version v's readiness probe with the version's secrets filled in (they are never in the spec). */
+  private probeOf(v: number): ServiceSpec['readinessProbe'] {
+    const ver = this.version(v);
+    const secrets = readJson<Record<string, string>>(secretsPath(this.o.home, ver.request.secretsKey), {});
+    return probeWithSecrets(this.spec(v).readinessProbe, secrets);
   }
 
   /** The load balancer's port, as the controller chose it. */
@@ -400,7 +408,7 @@ export class ServiceRun {
       }
     }
     const spec = this.spec(r.version);
-    const ok = r.url !== null && (await probe(r.url, spec));
+    const ok = r.url !== null && (await probe(r.url, { readinessProbe: this.probeOf(r.version) }));
     if (!ALIVE.has(r.status)) return;
     const now = Date.now();
     if (ok) {
@@ -657,11 +665,10 @@ async function withTimeout<T>(p: Promise<T>, ms = CHECK_TIMEOUT_MS): Promise<T> 
  * The readiness probe: GET (or POST with `post_data` as JSON) of the probe's path with its headers;
  * ready when it answers 2xx within `timeout_seconds`.
  */
-export function probe(url: string, spec: ServiceSpec): Promise<boolean> {
+export function probe(url: string, spec: Pick<ServiceSpec, 'readinessProbe'>): Promise<boolean> {
   const p = spec.readinessProbe;
   const target = new URL(p.path, url);
-  const body =
-    p.postData === undefined ? undefined : typeof p.postData === 'string' ? p.postData : JSON.stringify(p.postData);
+  const body = p.postData === undefined ? undefined : JSON.stringify(p.postData);
   const headers: Record<string, string> = { ...p.headers };
   if (body !== undefined) {
     headers['content-type'] ??= 'application/json';

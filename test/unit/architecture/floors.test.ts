@@ -27,6 +27,7 @@ export const FLOORS: Record<string, number> = {
   provision: 4,
   sdk: 5,
   jobs: 6,
+  serve: 6,
   server: 7,
   cli: 8,
 };
