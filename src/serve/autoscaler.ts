@@ -66,9 +66,10 @@
  *   target is lower, e.g. scaled to zero).
  * - The first decision of a (re)started controller sets the target to wanted (from the QPS the load
  *   balancer kept) instead of min_replicas.
- * - decide() may be called more often than every interval (e.g. after each probe round): a call counts
- *   as a hysteresis tick only when at least 0.9 interval passed since the last tick, so extra calls
- *   never shorten the delays. A long gap counts as one tick (no QPS was seen in between).
+ * - decide() may be called more often than every interval (e.g. after each probe round, to replace a
+ *   lost replica or route to a new READY one sooner): a call counts as a hysteresis tick only when an
+ *   interval (less 250 ms of timer jitter) passed since the last tick, so extra calls do not shorten
+ *   the delays. A long gap counts as one tick (SkyPilot counts calls too).
  * - Surplus removal keeps READY capacity (the guarantee above).
  */
 import type { ReplicaPolicy, ReplicaStatus, UpdateMode } from '../core/serve.js';
@@ -80,8 +81,8 @@ export const NO_REPLICA_DECISION_INTERVAL_SECONDS = 5;
 /** SkyPilot's AUTOSCALER_QPS_WINDOW_SIZE_SECONDS: the QPS the autoscaler sees is over this many seconds. */
 export const QPS_WINDOW_SECONDS = 60;
 
-/** A call is a hysteresis tick when at least this fraction of the interval passed since the last tick. */
-const TICK_FRACTION = 0.9;
+/** A call is a hysteresis tick when the interval, less this much timer jitter, passed since the last tick. */
+const TICK_SLACK_MS = 250;
 
 /** Replica states that count as a replica of the service (launching, serving, or expected back). */
 export const REPLICA_ALIVE: ReadonlySet<ReplicaStatus> = new Set<ReplicaStatus>([
@@ -358,7 +359,7 @@ export class Autoscaler {
     const tick =
       this.lastTickAt === null ||
       i.now < this.lastTickAt ||
-      i.now - this.lastTickAt >= intervalMs * TICK_FRACTION;
+      i.now - this.lastTickAt >= intervalMs - Math.min(TICK_SLACK_MS, intervalMs / 10);
     if (tick) this.lastTickAt = i.now;
 
     if (this.target === null || this.version !== i.version) {
