@@ -37,7 +37,8 @@
  *   on-demand one still STARTING; SkyPilot removes the READY spot ones at once).
  * - Terminal replicas (and SHUTTING_DOWN, UNKNOWN) are never in `terminate`: only alive ones are.
  * - Stop on unrecoverable failure (SkyPilot's latest_version_ever_ready): while no replica of the
- *   newest version has ever been READY, a replica of it that is FAILED (its run exited) or
+ *   newest version has ever been READY (seen READY / NOT_READY / FAILED_PROBING by this autoscaler, or
+ *   `wasReady`), a replica of it that is FAILED (its run exited) or
  *   FAILED_INITIAL_DELAY stops the autoscaler: no launch, no terminate, and `failure` says why (the
  *   service is FAILED). A version that was READY once is replaced forever, as SkyPilot does.
  *
@@ -118,6 +119,12 @@ export interface ReplicaView {
   spot: boolean;
   status: ReplicaStatus;
   launchedAt: number;
+  /**
+   * It passed its readiness probe at least once (SkyPilot's first_ready_time). Optional: without it the
+   * autoscaler goes by the statuses it saw, and a replica READY and gone between two decisions looks
+   * like one that never was (which matters only to `failure`).
+   */
+  wasReady?: boolean;
 }
 
 export interface ScaleInput {
@@ -251,7 +258,7 @@ export class Autoscaler {
 
     const newest = i.replicas.filter((r) => r.version === i.version);
     const old = i.replicas.filter((r) => r.version !== i.version);
-    if (newest.some((r) => WAS_READY.has(r.status))) this.everReady.add(i.version);
+    if (newest.some((r) => r.wasReady || WAS_READY.has(r.status))) this.everReady.add(i.version);
     const broken = this.everReady.has(i.version)
       ? undefined
       : newest.find((r) => UNRECOVERABLE.has(r.status));
