@@ -604,6 +604,16 @@ describe('Autoscaler: a version that never gets READY', () => {
     assert.ok(d.failure);
   });
 
+  test('a replica that was READY (wasReady) and then failed is replaced, even if never seen READY', () => {
+    const a = new Autoscaler({ decisionIntervalSeconds: INTERVAL });
+    const p = policy({ minReplicas: 2, maxReplicas: 2 });
+    const d = a.decide(
+      input({ policy: p, replicas: [rep(1, 'FAILED', { wasReady: true }), rep(2, 'STARTING')] }),
+    );
+    assert.equal(d.failure, undefined);
+    assert.deepEqual(d.launch, [{ spot: false }]);
+  });
+
   test('once a replica of the version was READY, failures are replaced', () => {
     const a = new Autoscaler({ decisionIntervalSeconds: INTERVAL });
     const p = policy({ minReplicas: 2, maxReplicas: 2 });
@@ -619,132 +629,156 @@ describe('Autoscaler: a version that never gets READY', () => {
  * turn PROVISIONING, STARTING, then READY some intervals later), with load and events on a script,
  * and checks the invariants at every decision.
  */
-describe('Autoscaler: simulation', () => {
-  interface SimReplica extends ReplicaView {
-    readyTick: number;
-  }
+interface SimReplica extends ReplicaView {
+  readyTick: number;
+}
 
-  interface Step {
-    qps: number;
-    version?: number;
-    mode?: UpdateMode;
-    policy?: ReplicaPolicy;
-    preempt?: 'one-ready-spot' | 'one-ready';
-  }
+function setStatus(r: SimReplica, status: ReplicaStatus): void {
+  r.status = status;
+  if (status === 'READY') r.wasReady = true;
+}
 
-  function simulate(o: {
-    policy: ReplicaPolicy;
-    spot: boolean;
-    steps: Step[];
-    readyAfter: (spot: boolean) => number;
-  }) {
-    const a = new Autoscaler({ decisionIntervalSeconds: INTERVAL });
-    let replicas: SimReplica[] = [];
-    let nextId = 1;
-    let version = 1;
-    let mode: UpdateMode = 'rolling';
-    let pol = o.policy;
-    let prevRoutable: number[] = [];
-    let blueGreenSwitched = true;
-    const log: Array<{ tick: number; target: number; ready: number; alive: number; versions: number[] }> = [];
+interface Step {
+  qps: number;
+  /** A `serve update` before this decision. */
+  update?: { mode: UpdateMode; policy?: ReplicaPolicy };
+  /** Changes to the replicas before this decision (preemptions, probe failures...). */
+  events?: (replicas: SimReplica[]) => void;
+}
 
-    o.steps.forEach((step, tick) => {
-      const now = T0 + tick * INTERVAL * 1000;
-      if (step.version !== undefined && step.version !== version) {
-        version = step.version;
-        mode = step.mode ?? 'rolling';
-        blueGreenSwitched = mode !== 'blue_green';
-      }
-      if (step.policy) pol = step.policy;
-      // Replicas progress.
-      for (const r of replicas) {
-        if (r.status === 'PROVISIONING') r.status = 'STARTING';
-        else if (r.status === 'STARTING' && tick >= r.readyTick) r.status = 'READY';
-      }
-      if (step.preempt) {
-        const victim = replicas.find((r) => r.status === 'READY' && (step.preempt === 'one-ready' || r.spot));
-        assert.ok(victim, `tick ${tick}: a replica to preempt`);
-        victim.status = 'PREEMPTED';
-      }
+interface SimLog {
+  tick: number;
+  target: number;
+  ready: number;
+  alive: number;
+  versions: number[];
+  routable: number[];
+}
 
-      const inputReplicas = replicas.map(({ readyTick: _, ...r }) => ({ ...r }));
-      const d = a.decide({
-        now,
-        policy: pol,
-        version,
-        mode,
-        taskUsesSpot: o.spot,
-        qps: step.qps,
-        replicas: inputReplicas,
-      });
-      const where = `tick ${tick}: ${JSON.stringify(d)}`;
+function simulate(o: {
+  policy: ReplicaPolicy;
+  spot: boolean;
+  steps: Step[];
+  /** Ticks from launch to READY. */
+  readyAfter: (spot: boolean, id: number) => number;
+}) {
+  const a = new Autoscaler({ decisionIntervalSeconds: INTERVAL });
+  let replicas: SimReplica[] = [];
+  let nextId = 1;
+  let version = 1;
+  let mode: UpdateMode = 'rolling';
+  let pol = o.policy;
+  let prevRoutable: number[] = [];
+  let switched = true; // blue-green: the newest version is live
+  const log: SimLog[] = [];
 
-      // Invariants.
-      const byId = new Map(replicas.map((r) => [r.id, r]));
-      const gone = new Set(d.terminate.map((t) => t.id));
-      assert.equal(gone.size, d.terminate.length, `${where}: one terminate per replica`);
-      for (const id of gone) {
-        const r = byId.get(id);
-        assert.ok(r, `${where}: terminates a replica it was given`);
-        assert.ok(REPLICA_ALIVE.has(r.status), `${where}: terminates only alive replicas`);
-        assert.ok(!REPLICA_TERMINAL.has(r.status));
-      }
-      const { min, max } = { min: pol.minReplicas, max: pol.maxReplicas };
-      assert.ok(d.target >= min && d.target <= max, `${where}: target within [min, max]`);
-      assert.ok(d.routableVersions.length > 0, `${where}: something routable`);
-      const readyIn = replicas.filter((r) => r.status === 'READY' && prevRoutable.includes(r.version)).length;
-      const readyOut = replicas.filter(
-        (r) => r.status === 'READY' && !gone.has(r.id) && d.routableVersions.includes(r.version),
-      ).length;
-      if (mode === 'blue_green' && !d.routableVersions.includes(version)) {
-        // Before the switch: every old READY replica kept.
-        for (const r of replicas) {
-          if (r.version !== version && r.status === 'READY')
-            assert.ok(!gone.has(r.id), `${where}: old READY kept`);
-        }
-      } else {
-        assert.ok(readyOut >= Math.min(d.target, readyIn), `${where}: READY ${readyIn} → ${readyOut}`);
-      }
-      if (mode === 'blue_green') {
-        const servingVersions = new Set(
-          replicas
-            .filter((r) => r.status === 'READY' && !gone.has(r.id) && d.routableVersions.includes(r.version))
-            .map((r) => r.version === version),
-        );
-        assert.ok(servingVersions.size <= 1, `${where}: blue-green never serves old and new together`);
-        if (d.routableVersions.includes(version) && !blueGreenSwitched) {
-          const readyNew = replicas.filter((r) => r.version === version && r.status === 'READY').length;
-          const oldReady = replicas.some((r) => r.version !== version && r.status === 'READY');
-          assert.ok(readyNew >= d.target || !oldReady, `${where}: switched with ${readyNew} READY new`);
-          if (readyNew >= d.target) blueGreenSwitched = true;
-        }
-      }
+  o.steps.forEach((step, tick) => {
+    const now = T0 + tick * INTERVAL * 1000;
+    if (step.update) {
+      version++;
+      mode = step.update.mode;
+      pol = step.update.policy ?? pol;
+      switched = mode !== 'blue_green';
+    }
+    for (const r of replicas) {
+      if (r.status === 'PROVISIONING') r.status = 'STARTING';
+      else if (r.status === 'STARTING' && tick >= r.readyTick) setStatus(r, 'READY');
+    }
+    step.events?.(replicas);
 
-      // Apply.
-      replicas = replicas.filter((r) => !gone.has(r.id) && REPLICA_ALIVE.has(r.status));
-      for (const l of d.launch) {
-        replicas.push({
-          id: nextId,
-          version,
-          spot: l.spot,
-          status: 'PROVISIONING',
-          launchedAt: now,
-          readyTick: tick + o.readyAfter(l.spot),
-        });
-        nextId++;
-      }
-      prevRoutable = d.routableVersions;
-      log.push({
-        tick,
-        target: d.target,
-        ready: replicas.filter((r) => r.status === 'READY').length,
-        alive: replicas.length,
-        versions: [...new Set(replicas.map((r) => r.version))].sort(),
-      });
+    const d = a.decide({
+      now,
+      policy: pol,
+      version,
+      mode,
+      taskUsesSpot: o.spot,
+      qps: step.qps,
+      replicas: replicas.map(({ readyTick: _, ...r }) => ({ ...r })),
     });
-    return { log, replicas, autoscaler: a };
-  }
+    const where = `tick ${tick}: ${JSON.stringify(d)} from ${JSON.stringify(replicas)}`;
 
+    // What it may terminate: alive replicas it was given, each once.
+    const byId = new Map(replicas.map((r) => [r.id, r]));
+    const gone = new Set(d.terminate.map((t) => t.id));
+    assert.equal(gone.size, d.terminate.length, `${where}: one terminate per replica`);
+    for (const id of gone) {
+      const r = byId.get(id);
+      assert.ok(r && REPLICA_ALIVE.has(r.status) && !REPLICA_TERMINAL.has(r.status), `${where}: ${id} alive`);
+    }
+    assert.equal(d.failure, undefined, where);
+    assert.ok(d.target >= pol.minReplicas && d.target <= pol.maxReplicas, `${where}: target in [min, max]`);
+    assert.ok(d.routableVersions.length > 0, `${where}: something routable`);
+    assert.ok(d.routableVersions.includes(version) || mode === 'blue_green', `${where}: newest routable`);
+
+    // Capacity: READY replicas of routable versions never drop below min(target, before) through a
+    // decision; before a blue-green switch, no old READY replica goes at all.
+    const isReady = (r: SimReplica) => r.status === 'READY';
+    const readyIn = replicas.filter((r) => isReady(r) && prevRoutable.includes(r.version)).length;
+    const served = replicas.filter(
+      (r) => isReady(r) && !gone.has(r.id) && d.routableVersions.includes(r.version),
+    );
+    if (mode === 'blue_green' && !switched) {
+      const readyNew = replicas.filter((r) => r.version === version && isReady(r) && !gone.has(r.id)).length;
+      const oldReady = replicas.some((r) => r.version !== version && isReady(r));
+      if (readyNew >= d.target && d.routableVersions.join() === String(version)) {
+        switched = true; // the switch: old ones may go now
+      } else {
+        for (const r of replicas) {
+          if (r.version !== version && isReady(r)) assert.ok(!gone.has(r.id), `${where}: old READY kept`);
+        }
+        // The new version is routable before the switch only when no old replica is READY.
+        if (d.routableVersions.includes(version)) assert.ok(!oldReady, `${where}: switched early`);
+      }
+    }
+    if (!(mode === 'blue_green' && !switched)) {
+      assert.ok(
+        served.length >= Math.min(d.target, readyIn),
+        `${where}: READY ${readyIn} → ${served.length}`,
+      );
+    }
+    // Blue-green: old and new never served together; once live, the new version stays alone.
+    if (mode === 'blue_green') {
+      const sides = new Set(served.map((r) => r.version === version));
+      assert.ok(sides.size <= 1, `${where}: old and new served together`);
+      if (switched) assert.deepEqual(d.routableVersions, [version], where);
+    }
+
+    // Apply: terminated and terminal replicas go, launched ones start.
+    replicas = replicas.filter((r) => !gone.has(r.id) && REPLICA_ALIVE.has(r.status));
+    for (const l of d.launch) {
+      const id = nextId++;
+      replicas.push({
+        id,
+        version,
+        spot: l.spot,
+        status: 'PROVISIONING',
+        launchedAt: now,
+        readyTick: tick + o.readyAfter(l.spot, id),
+      });
+    }
+    prevRoutable = d.routableVersions;
+    log.push({
+      tick,
+      target: d.target,
+      ready: replicas.filter(isReady).length,
+      alive: replicas.length,
+      versions: [...new Set(replicas.map((r) => r.version))].sort(),
+      routable: d.routableVersions,
+    });
+  });
+  return { log, replicas, version, policy: pol };
+}
+
+const repeat = (n: number, s: Step): Step[] => Array.from({ length: n }, () => ({ ...s }));
+const preemptOne =
+  (spotOnly: boolean) =>
+  (rs: SimReplica[]): void => {
+    const victim = rs.find((r) => r.status === 'READY' && (r.spot || !spotOnly));
+    assert.ok(victim, 'a READY replica to preempt');
+    victim.status = 'PREEMPTED';
+  };
+
+describe('Autoscaler: simulation', () => {
   const scaling = policy({
     minReplicas: 1,
     maxReplicas: 3,
@@ -752,33 +786,41 @@ describe('Autoscaler: simulation', () => {
     upscaleDelaySeconds: 60,
     downscaleDelaySeconds: 120,
   });
-  const repeat = (n: number, s: Step): Step[] => Array.from({ length: n }, () => ({ ...s }));
+  // Replicas take 2 to 4 intervals to get READY, by id: updates go through partial states.
+  const staggered = (_spot: boolean, id: number) => 2 + (id % 3);
 
   test('1 → 3 → 1 under load, a preemption, a rolling update, a blue-green update', () => {
     const steps: Step[] = [
       ...repeat(6, { qps: 0.5 }),
       ...repeat(10, { qps: 2.6 }), // up to 3 after 3 ticks
-      { qps: 2.6, preempt: 'one-ready' },
+      { qps: 2.6, events: preemptOne(false) },
       ...repeat(6, { qps: 2.6 }),
-      { qps: 2.6, version: 2, mode: 'rolling' },
+      { qps: 2.6, update: { mode: 'rolling' } },
       ...repeat(10, { qps: 2.6 }),
-      { qps: 2.6, version: 3, mode: 'blue_green' },
+      { qps: 2.6, update: { mode: 'blue_green' } },
       ...repeat(10, { qps: 2.6 }),
       ...repeat(12, { qps: 0.2 }), // down to 1 after 6 ticks
     ];
-    const { log, replicas } = simulate({ policy: scaling, spot: false, steps, readyAfter: () => 3 });
+    const { log, replicas } = simulate({ policy: scaling, spot: false, steps, readyAfter: staggered });
     const targets = log.map((l) => l.target);
     assert.equal(targets[5], 1);
-    assert.equal(Math.max(...targets), 3);
     assert.equal(targets.at(-1), 1);
+    // The target went 1 → 3 once and 3 → 1 once: no flapping.
+    assert.deepEqual(
+      targets.filter((t, k) => k > 0 && t !== targets[k - 1]),
+      [3, 1],
+    );
+    // The rolling update served both versions for a while, then version 2 alone.
+    const rolling = log.slice(23, 34).map((l) => l.routable.join());
+    assert.ok(rolling.includes('1,2') && rolling.at(-1) === '2', rolling.join(' '));
+    // The blue-green one served version 2 alone, then version 3 alone.
+    const bg = log.slice(34, 45).map((l) => l.routable.join());
+    assert.ok(bg[0] === '2' && bg.at(-1) === '3' && !bg.includes('2,3'), bg.join(' '));
     // Ends with one READY replica of version 3 and nothing else.
     assert.deepEqual(
       replicas.map((r) => [r.version, r.status]),
       [[3, 'READY']],
     );
-    // The target went 1 → 3 once and 3 → 1 once: no flapping.
-    const changes = targets.filter((t, k) => k > 0 && t !== targets[k - 1]);
-    assert.deepEqual(changes, [3, 1]);
   });
 
   test('spot with base and dynamic fallback: preemptions replaced, on-demand stand-ins removed after', () => {
@@ -790,26 +832,24 @@ describe('Autoscaler: simulation', () => {
     });
     const steps: Step[] = [
       ...repeat(8, { qps: 1 }),
-      { qps: 1, preempt: 'one-ready-spot' },
+      { qps: 1, events: preemptOne(true) },
       ...repeat(2, { qps: 1 }),
-      { qps: 1, preempt: 'one-ready-spot' },
+      { qps: 1, events: preemptOne(true) },
       ...repeat(10, { qps: 1 }),
-      { qps: 1, version: 2, mode: 'rolling' },
+      { qps: 1, update: { mode: 'rolling' } },
       ...repeat(12, { qps: 1 }),
     ];
     const { log, replicas } = simulate({
       policy: p,
       spot: true,
       steps,
-      readyAfter: (spot) => (spot ? 4 : 2),
+      readyAfter: (spot, id) => (spot ? 4 : 2) + (id % 2),
     });
-    // Over-provisioned while spot replicas start, back to 3 (2 spot + 1 on-demand) at the end.
+    // Over-provisioned while spot replicas start, back to 2 spot + 1 on-demand at the end.
     assert.ok(Math.max(...log.map((l) => l.alive)) > 3);
-    const last = replicas.filter((r) => r.status === 'READY');
-    assert.equal(last.length, 3);
     assert.equal(replicas.length, 3);
-    assert.equal(last.filter((r) => r.spot).length, 2);
-    assert.ok(replicas.every((r) => r.version === 2));
+    assert.ok(replicas.every((r) => r.version === 2 && r.status === 'READY'));
+    assert.equal(replicas.filter((r) => r.spot).length, 2);
   });
 
   test('scale to zero and back on the first request', () => {
@@ -827,4 +867,89 @@ describe('Autoscaler: simulation', () => {
       [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0],
     );
   });
+
+  test('random scripts (seeded): the invariants hold, and a quiet end converges', () => {
+    for (let seed = 1; seed <= 60; seed++) {
+      const rnd = mulberry32(seed);
+      const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
+      const randomPolicy = () => {
+        const min = int(0, 2);
+        return policy({
+          minReplicas: min,
+          maxReplicas: min + int(0, 3),
+          targetQpsPerReplica: rnd() < 0.8 ? 1 : undefined,
+          upscaleDelaySeconds: int(0, 5) * 20,
+          downscaleDelaySeconds: int(0, 8) * 20,
+          baseOndemandFallbackReplicas: int(0, 2),
+          dynamicOndemandFallback: rnd() < 0.5,
+        });
+      };
+      const spot = rnd() < 0.6;
+      const p = randomPolicy();
+      const max = p.maxReplicas;
+      let qps = rnd() * max;
+      const steps: Step[] = [];
+      for (let k = 0; k < 80; k++) {
+        qps = Math.max(0, qps + (rnd() - 0.5) * 1.5);
+        const step: Step = { qps };
+        if (k > 5 && rnd() < 0.06) {
+          // A `serve update`, half of them with a new replica policy.
+          step.update = {
+            mode: rnd() < 0.5 ? 'rolling' : 'blue_green',
+            policy: rnd() < 0.5 ? randomPolicy() : undefined,
+          };
+        }
+        const r1 = rnd();
+        const r2 = int(0, 1000);
+        step.events = (rs) => {
+          const ready = rs.filter((r) => r.status === 'READY');
+          const notReady = rs.filter((r) => r.status === 'NOT_READY');
+          if (r1 < 0.15 && ready.length > 0) {
+            const v = ready[r2 % ready.length];
+            v.status = v.spot ? 'PREEMPTED' : 'FAILED';
+          } else if (r1 < 0.25 && ready.length > 0) ready[r2 % ready.length].status = 'NOT_READY';
+          else if (r1 < 0.35 && notReady.length > 0) setStatus(notReady[r2 % notReady.length], 'READY');
+        };
+        steps.push(step);
+      }
+      const endQps = qps;
+      // Quiet end: the controller gives up on replicas still NOT_READY; then nothing happens.
+      const giveUp = (rs: SimReplica[]) => {
+        for (const r of rs) if (r.status === 'NOT_READY') r.status = 'FAILED_PROBING';
+      };
+      steps.push({ qps: endQps, events: giveUp }, ...repeat(40, { qps: endQps }));
+      const {
+        log,
+        replicas,
+        version,
+        policy: endPolicy,
+      } = simulate({
+        policy: p,
+        spot,
+        steps,
+        readyAfter: (_s, id) => 1 + (id % 4),
+      });
+      const last = log.at(-1) as SimLog;
+      const where = `seed ${seed}: ${JSON.stringify(endPolicy)} spot=${spot} end=${JSON.stringify(last)}`;
+      assert.equal(last.target, wantedReplicas(endPolicy, endQps), where);
+      assert.ok(
+        replicas.every((r) => r.version === version && r.status === 'READY'),
+        where,
+      );
+      assert.equal(replicas.length, last.target, where);
+      assert.deepEqual(last.routable, [version], where);
+    }
+  });
 });
+
+/** A small seeded PRNG (mulberry32): the random scripts are the same on every run. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
