@@ -38,9 +38,9 @@
  * - Terminal replicas (and SHUTTING_DOWN, UNKNOWN) are never in `terminate`: only alive ones are.
  * - Stop on unrecoverable failure (SkyPilot's latest_version_ever_ready): while no replica of the
  *   newest version has ever been READY (seen READY / NOT_READY / FAILED_PROBING by this autoscaler, or
- *   `wasReady`), a replica of it that is FAILED (its run exited) or
- *   FAILED_INITIAL_DELAY stops the autoscaler: no launch, no terminate, and `failure` says why (the
- *   service is FAILED). A version that was READY once is replaced forever, as SkyPilot does.
+ *   `wasReady`), a replica of it that is FAILED (its run exited) or FAILED_INITIAL_DELAY stops the
+ *   autoscaler: no launch, no terminate, and `failure` says why (the service is FAILED). A version that
+ *   was READY once has its lost replicas replaced for good, as SkyPilot does.
  *
  * Older versions (after `serve update`)
  * - rolling: old alive replicas kept = max(0, target - readyNew) (readyNew: READY replicas of the
