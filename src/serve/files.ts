@@ -140,8 +140,6 @@ export interface ServiceRecord {
   lbPort: number | null;
   tls: boolean;
   nextReplicaId: number;
-  /** Replica failures of the newest version in a row with none READY (3: the service is FAILED). */
-  failuresInRow: number;
   reason: string | null;
   replicas: ReplicaRecord[];
   /** The autoscaler's last wanted count and the QPS it saw. */

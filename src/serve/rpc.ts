@@ -131,7 +131,6 @@ function up(s: ServeSubmission): void {
     lbPort: null,
     tls: s.task.service.tls !== undefined,
     nextReplicaId: 1,
-    failuresInRow: 0,
     reason: null,
     replicas: [],
     target: 0,

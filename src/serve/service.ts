@@ -64,8 +64,6 @@ export interface ServiceRunOptions {
 const NOT_READY_LIMIT_MS = 180_000;
 /** Requests drain this long from a replica leaving the load balancer's list before its teardown. */
 const DRAIN_MS = 2_000;
-/** Replica failures of the newest version in a row, none READY between, that fail the service. */
-const FAILURES_TO_FAIL = 3;
 /** Ended replicas kept in the record for `serve status`. */
 const KEEP_ENDED = 10;
 /** The load balancers' first port (SkyPilot's). */
@@ -84,12 +82,6 @@ const ALIVE: ReadonlySet<ReplicaStatus> = new Set<ReplicaStatus>([
   'NOT_READY',
 ]);
 
-/** Failures of the replica's own making (not capacity, not preemption): three in a row fail the service. */
-const USER_FAILURES: ReadonlySet<ReplicaStatus> = new Set<ReplicaStatus>([
-  'FAILED',
-  'FAILED_INITIAL_DELAY',
-  'FAILED_PROBING',
-]);
 
 export class ServiceRun {
   readonly name: string;
@@ -201,7 +193,6 @@ export class ServiceRun {
     this.log(`version ${newest} (${v.mode} update): new replicas get it`);
     this.rec.version = newest;
     this.rec.mode = v.mode;
-    this.rec.failuresInRow = 0;
     if (this.rec.status === 'FAILED') this.rec.status = 'REPLICA_INIT';
     this.rec.reason = null;
     this.lastDecision = 0;
@@ -417,7 +408,6 @@ export class ServiceRun {
       r.readyAt = now;
       r.notReadySince = null;
       r.reason = null;
-      if (r.version === this.rec.version) this.rec.failuresInRow = 0;
       return;
     }
     const ended = await this.jobEnded(r);
@@ -499,14 +489,6 @@ export class ServiceRun {
     r.status = endAs;
     r.endedAt = Date.now();
     this.log(`replica ${r.id}: ${endAs}${r.reason ? ` (${r.reason})` : ''}`);
-    if (USER_FAILURES.has(endAs) && r.version === this.rec.version) {
-      this.rec.failuresInRow += 1;
-      if (this.rec.failuresInRow >= FAILURES_TO_FAIL && this.rec.status !== 'SHUTTING_DOWN') {
-        this.rec.status = 'FAILED';
-        this.rec.reason = `${FAILURES_TO_FAIL} replicas in a row failed (the last: ${r.reason}); \`skyhop serve logs ${this.name} ${r.id}\` shows why; \`serve update\` with a fix, or \`serve down\``;
-        this.log(`service FAILED: ${this.rec.reason}`);
-      }
-    }
   }
 
   /** The autoscaler's decision, applied. */
@@ -530,6 +512,7 @@ export class ServiceRun {
       spot: r.spot,
       status: r.status,
       launchedAt: r.launchedAt ?? now,
+      wasReady: r.readyAt !== null,
     }));
     const d = this.autoscaler.decide({
       now,
@@ -540,6 +523,13 @@ export class ServiceRun {
       qps,
       replicas: views,
     });
+    if (d.failure) {
+      // The newest version never got a replica READY and one failed: launching more would fail the same way.
+      const last = [...this.rec.replicas].reverse().find((r) => r.version === this.rec.version && r.reason);
+      this.rec.status = 'FAILED';
+      this.rec.reason = `${d.failure}${last ? ` (replica ${last.id}: ${last.reason}; \`skyhop serve logs ${this.name} ${last.id}\` shows its output)` : ''}; \`skyhop serve update\` with a fix, or \`skyhop serve down\``;
+      this.log(`service FAILED: ${this.rec.reason}`);
+    }
     if (d.target !== this.rec.target) this.log(`target: ${d.target} replica(s) (qps ${qps.toFixed(2)})`);
     this.rec.target = d.target;
     this.rec.qps = qps;
