@@ -339,10 +339,13 @@ export function buildProgram(): Command {
     planFlags(
       serve
         .command('update')
-        .description("Update a service to a new version (its task and service: section); the endpoint stays")
+        .description('Update a service to a new version (its task and service: section); the endpoint stays')
         .argument('<service_name>', 'the service')
         .argument('[entrypoint...]', 'the new service YAML')
-        .option('--mode <MODE>', 'rolling (default: replace replicas one by one) or blue_green (switch once all new ones are ready)')
+        .option(
+          '--mode <MODE>',
+          'rolling (default: replace replicas one by one) or blue_green (switch once all new ones are ready)',
+        )
         .option('-y, --yes', 'do not ask for confirmation'),
     ),
   ).action(lazy(() => import('./serve-update.js')));

@@ -12,7 +12,8 @@ export const parse = options({
 export type ServeDownOptions = OptionsOf<typeof parse>;
 
 export default async function serveDownCmd(o: ServeDownOptions): Promise<number> {
-  if (!o.all && o.serviceNames.length === 0) throw new UserError('name the services to take down, or -a for all of them');
+  if (!o.all && o.serviceNames.length === 0)
+    throw new UserError('name the services to take down, or -a for all of them');
   if (o.all && o.serviceNames.length > 0) throw new UserError('give service names or -a, not both');
   const what = o.all ? 'every service' : o.serviceNames.map((n) => `'${n}'`).join(', ');
   if (!o.yes && !(await confirm(`Tearing down ${what} and all their replicas. Proceed?`, false))) return 1;
@@ -34,7 +35,8 @@ export default async function serveDownCmd(o: ServeDownOptions): Promise<number>
     }
     for (const s of r.failed) process.stderr.write(`Service '${s.name}' FAILED_CLEANUP: ${s.reason ?? ''}\n`);
     const done = r.names.filter((n) => !r.failed.some((s) => s.name === n));
-    if (done.length > 0) process.stderr.write(`Service${done.length === 1 ? '' : 's'} ${done.join(', ')} removed.\n`);
+    if (done.length > 0)
+      process.stderr.write(`Service${done.length === 1 ? '' : 's'} ${done.join(', ')} removed.\n`);
     return r.failed.length > 0 ? 1 : 0;
   } finally {
     ui.stop();

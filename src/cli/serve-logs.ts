@@ -13,12 +13,15 @@ export const parse = options({
 export type ServeLogsOptions = OptionsOf<typeof parse>;
 
 export default async function serveLogsCmd(o: ServeLogsOptions): Promise<number> {
-  const picked = [o.replicaId !== undefined, o.controller === true, o.loadBalancer === true].filter(Boolean).length;
+  const picked = [o.replicaId !== undefined, o.controller === true, o.loadBalancer === true].filter(
+    Boolean,
+  ).length;
   if (picked !== 1) throw new UserError('give one of: a REPLICA_ID, --controller, --load-balancer');
   let replica: number | undefined;
   if (o.replicaId !== undefined) {
     replica = Number(o.replicaId);
-    if (!/^\d+$/.test(o.replicaId) || replica < 1) throw new UserError(`'${o.replicaId}' is not a replica id (1, 2, ...)`);
+    if (!/^\d+$/.test(o.replicaId) || replica < 1)
+      throw new UserError(`'${o.replicaId}' is not a replica id (1, 2, ...)`);
   }
   const { serveLogs } = await import('../sdk/serve.js');
   const intr = interruptSignal();

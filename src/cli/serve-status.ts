@@ -47,12 +47,16 @@ export function renderReplicas(services: ServiceInfo[], now: number): Promise<st
       r.reason ?? '',
     ]),
   );
-  return table(['SERVICE_NAME', 'ID', 'VERSION', 'ENDPOINT', 'LAUNCHED', 'INFRA', 'RESOURCES', 'STATUS', 'DETAILS'], rows);
+  return table(
+    ['SERVICE_NAME', 'ID', 'VERSION', 'ENDPOINT', 'LAUNCHED', 'INFRA', 'RESOURCES', 'STATUS', 'DETAILS'],
+    rows,
+  );
 }
 
 export default async function serveStatusCmd(o: ServeStatusOptions): Promise<number> {
   const { serveStatus, serveControllerStopped } = await import('../sdk/serve.js');
-  if (o.endpoint && o.serviceNames.length !== 1) throw new UserError('--endpoint takes exactly one service name');
+  if (o.endpoint && o.serviceNames.length !== 1)
+    throw new UserError('--endpoint takes exactly one service name');
   const services = await serveStatus({ names: o.serviceNames });
   if (o.endpoint) {
     const s = services[0]!;

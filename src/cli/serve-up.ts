@@ -22,7 +22,9 @@ export function serveWarnings(warnings: string[] | undefined): string[] {
 
 export default async function serveUpCmd(o: ServeUpOptions): Promise<number> {
   if (o.entrypoint.length !== 1) {
-    throw new (await import('../util/errors.js')).UserError('serve up takes one service YAML: skyhop serve up service.yaml');
+    throw new (await import('../util/errors.js')).UserError(
+      'serve up takes one service YAML: skyhop serve up service.yaml',
+    );
   }
   const dag = await loadTask(o.entrypoint, overridesOf({ ...o, name: undefined }), { clouds: allClouds() });
   for (const w of serveWarnings(dag.warnings)) process.stderr.write(`Warning: ${w}\n`);
@@ -36,8 +38,12 @@ export default async function serveUpCmd(o: ServeUpOptions): Promise<number> {
     const { note } = o.clouds || o.allClouds ? await resolveClouds(o, 'plan') : { note: null };
     process.stderr.write(`${renderPlan(plan, note)}\n`);
     const p = task.service!.replicaPolicy;
-    const count = p.minReplicas === p.maxReplicas ? `${p.minReplicas}` : `${p.minReplicas} to ${p.maxReplicas}`;
-    const ok = await confirm(`Serving ${o.serviceName ? `'${o.serviceName}'` : 'a new service'} with ${count} replica(s) of this plan each. Proceed?`, false);
+    const count =
+      p.minReplicas === p.maxReplicas ? `${p.minReplicas}` : `${p.minReplicas} to ${p.maxReplicas}`;
+    const ok = await confirm(
+      `Serving ${o.serviceName ? `'${o.serviceName}'` : 'a new service'} with ${count} replica(s) of this plan each. Proceed?`,
+      false,
+    );
     if (!ok) return 1;
   }
   const ui = await progress();
@@ -52,7 +58,9 @@ export default async function serveUpCmd(o: ServeUpOptions): Promise<number> {
       onStep: (m) => ui.step(m),
     });
     ui.stop();
-    process.stdout.write(`Service name: ${r.name}\nEndpoint URL: ${r.endpoint ?? '(not yet known; skyhop serve status shows it)'}\n`);
+    process.stdout.write(
+      `Service name: ${r.name}\nEndpoint URL: ${r.endpoint ?? '(not yet known; skyhop serve status shows it)'}\n`,
+    );
     process.stderr.write(
       `  Status: skyhop serve status ${r.name}\n  Logs: skyhop serve logs ${r.name} 1  (controller: --controller, load balancer: --load-balancer)\n  Remove: skyhop serve down ${r.name}\n`,
     );

@@ -76,6 +76,11 @@ export class LocalRunner implements CommandRunner {
     env.TERM = 'dumb';
     if (extra) Object.assign(env, withoutClientEnv(extra));
     env.SKYHOP_NODE_ID = this.connection.nodeId;
+    // The machine's loopback addresses are reserved in one registry (clouds/local/nodes.ts): a node's
+    // home is `<registry>/clusters/<cluster>/<node>/home`, and local clusters launched from inside the
+    // node (a controller's) reserve theirs in the same `<registry>/ips`.
+    env.SKYHOP_LOCAL_IPS =
+      process.env.SKYHOP_LOCAL_IPS || join(this.connection.home, '..', '..', '..', '..', 'ips');
     return env;
   }
 

@@ -39,7 +39,10 @@ export function serveControllerCluster(user: string | undefined = process.env.SK
 }
 
 /** The clusters the serve controller owns (its replicas'): see `ownedClusters`. */
-export function serveControllerClusters(store: Store, name = serveControllerCluster()): Promise<Set<string> | null> {
+export function serveControllerClusters(
+  store: Store,
+  name = serveControllerCluster(),
+): Promise<Set<string> | null> {
   return ownedClusters(store, SERVE_CONTROLLER, name);
 }
 
@@ -51,7 +54,9 @@ interface Serving {
 /** The one task of a service YAML, checked: a pipeline or a task without `service:` is refused. */
 export async function serviceTask(dag: Dag): Promise<Task> {
   if (dag.tasks.length !== 1) {
-    throw new UserError(`a service is one task; this YAML has ${dag.tasks.length} (a pipeline cannot be served)`);
+    throw new UserError(
+      `a service is one task; this YAML has ${dag.tasks.length} (a pipeline cannot be served)`,
+    );
   }
   const { checkServiceTask } = await import('../task/service.js');
   const t = dag.tasks[0]!;
@@ -91,7 +96,13 @@ async function uploadService(c: Controller, t: Task): Promise<Task> {
   return out;
 }
 
-function submissionOf(name: string, t: Task, clouds: Cloud[], target: 'cost' | 'time' | undefined, mode?: UpdateMode) {
+function submissionOf(
+  name: string,
+  t: Task,
+  clouds: Cloud[],
+  target: 'cost' | 'time' | undefined,
+  mode?: UpdateMode,
+) {
   return {
     name,
     user: process.env.SKYHOP_API_USER || userInfo().username,
@@ -112,7 +123,10 @@ function endpointFor(c: Pick<Controller, 'rec'>, s: ServiceInfo): string | null 
   return u.origin;
 }
 
-async function readServices(c: Controller, names: string[] | null): Promise<{ services: ServiceInfo[] } & Serving> {
+async function readServices(
+  c: Controller,
+  names: string[] | null,
+): Promise<{ services: ServiceInfo[] } & Serving> {
   const r = await rpc<{ services: ServiceInfo[] } & Serving>(c, ['status'], { names });
   return { ...r, services: r.services.map((s) => ({ ...s, endpoint: endpointFor(c, s) })) };
 }
@@ -198,7 +212,9 @@ export async function serveUpdate(o: ServeUpdateOptions): Promise<{ version: num
  * one, which stops only without services): none. A service on a controller whose process died is
  * brought back by starting the process, as `jobs queue` does.
  */
-export async function serveStatus(o: { names?: string[]; store?: Store; user?: string } = {}): Promise<ServiceInfo[]> {
+export async function serveStatus(
+  o: { names?: string[]; store?: Store; user?: string } = {},
+): Promise<ServiceInfo[]> {
   const store = o.store ?? openStore();
   const c = await existingController(store, SERVE_CONTROLLER, serveControllerCluster(o.user));
   if (!c) {

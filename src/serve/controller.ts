@@ -54,9 +54,12 @@ export async function serveServices(o: ServeOptions): Promise<number> {
   const failedAt = new Map<string, number>();
   const host = nodeAddress();
   const cli = [process.execPath, join(packageRoot(), 'bin', 'skyhop.js')];
-  const portsInUse = () => new Set([...runs.values()].map((r) => r.lbPort).filter((p): p is number => p !== null));
+  const portsInUse = () =>
+    new Set([...runs.values()].map((r) => r.lbPort).filter((p): p is number => p !== null));
   writePrivate(serveRecordPath(home), JSON.stringify({ pid: process.pid, build: buildId() }));
-  log(`serving ${home} (pid ${process.pid}, build ${buildId() ?? 'none'}, address ${host}, node home ${homedir()})`);
+  log(
+    `serving ${home} (pid ${process.pid}, build ${buildId() ?? 'none'}, address ${host}, node home ${homedir()})`,
+  );
   let idleSince = Date.now();
   try {
     while (!o.signal?.aborted) {
@@ -65,7 +68,17 @@ export async function serveServices(o: ServeOptions): Promise<number> {
         let run = runs.get(name);
         if (!run) {
           if ((failedAt.get(name) ?? 0) > Date.now() - 30_000) continue;
-          const opened = ServiceRun.open({ home, name, store, cloudsNow, timings: o.timings, host, portsInUse, cli, log });
+          const opened = ServiceRun.open({
+            home,
+            name,
+            store,
+            cloudsNow,
+            timings: o.timings,
+            host,
+            portsInUse,
+            cli,
+            log,
+          });
           if (!opened) continue;
           log(`service ${name}: running`);
           run = opened;

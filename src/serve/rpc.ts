@@ -16,7 +16,17 @@
  *   lb NAME              a service's load balancer process (lb.ts)
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { checkServiceName, type ServiceInfo, type UpdateMode } from '../core/serve.js';
 import type { Task } from '../core/task.js';
@@ -54,7 +64,6 @@ export interface ServeSubmission {
   mode?: UpdateMode;
 }
 
-
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
@@ -74,14 +83,22 @@ function answer(v: unknown): void {
   process.stdout.write(`${JSON.stringify(v)}\n`);
 }
 
-async function servingNow(o: { wake?: boolean } = {}): Promise<{ serving: boolean; serveBuild: string | null }> {
+async function servingNow(
+  o: { wake?: boolean } = {},
+): Promise<{ serving: boolean; serveBuild: string | null }> {
   const serving = await controllerServing(skyhopHome(), o, 'serve');
   const rec = readJson<{ build?: string | null }>(serveRecordPath(skyhopHome()), {});
   return { serving, serveBuild: serving ? (rec.build ?? null) : null };
 }
 
 /** Writes a version's secrets (0600) under a fresh key, then its file; the version's number. */
-function writeVersion(home: string, name: string, version: number, s: ServeSubmission, mode: UpdateMode): void {
+function writeVersion(
+  home: string,
+  name: string,
+  version: number,
+  s: ServeSubmission,
+  mode: UpdateMode,
+): void {
   const secretsKey = randomUUID();
   writePrivate(secretsPath(home, secretsKey), JSON.stringify(s.secrets ?? {}));
   const tls = s.task.service?.tls;
@@ -165,7 +182,10 @@ export function serviceInfo(home: string, rec: ServiceRecord): ServiceInfo {
     version: rec.version,
     activeVersions: active,
     updateMode: rec.mode,
-    endpoint: rec.lbPort !== null && rec.lbHost !== null ? `${rec.tls ? 'https' : 'http'}://${rec.lbHost}:${rec.lbPort}` : null,
+    endpoint:
+      rec.lbPort !== null && rec.lbHost !== null
+        ? `${rec.tls ? 'https' : 'http'}://${rec.lbHost}:${rec.lbPort}`
+        : null,
     createdAt: rec.createdAt,
     policy: spec?.replicaPolicy ?? {
       minReplicas: 0,
@@ -202,7 +222,8 @@ function down(d: { names: string[] | null; all: boolean; purge: boolean }): stri
   const all = serviceNames(home);
   const names = d.all ? all : (d.names ?? []);
   for (const n of names) if (!all.includes(n)) throw new UserError(`there is no service named '${n}'`);
-  for (const n of names) writePrivate(serviceFiles(home, n).down, JSON.stringify({ purge: d.purge, at: Date.now() }));
+  for (const n of names)
+    writePrivate(serviceFiles(home, n).down, JSON.stringify({ purge: d.purge, at: Date.now() }));
   return names;
 }
 
@@ -242,7 +263,9 @@ async function logs(
   const files = serviceFiles(home, name);
   const follow = flags.follow !== false;
   if (flags.controller || flags.loadBalancer) {
-    await streamFile(flags.controller ? files.controllerLog : files.lbLog, follow, () => existsSync(files.record));
+    await streamFile(flags.controller ? files.controllerLog : files.lbLog, follow, () =>
+      existsSync(files.record),
+    );
     return 0;
   }
   const r = rec.replicas.find((x) => x.id === flags.replica);
@@ -253,7 +276,9 @@ async function logs(
   const store = openStore();
   const c = store.getCluster(r.cluster);
   if (!c || r.jobId === null) {
-    throw new UserError(`replica ${r.id} of '${name}' has no running cluster (${r.status}${r.reason ? `: ${r.reason}` : ''})`);
+    throw new UserError(
+      `replica ${r.id} of '${name}' has no running cluster (${r.status}${r.reason ? `: ${r.reason}` : ''})`,
+    );
   }
   const { followJob } = await import('../sdk/jobs.js');
   await followJob(store, c, r.jobId, { follow, onOutput: (chunk) => process.stdout.write(chunk) });
@@ -282,7 +307,8 @@ async function restartServe(): Promise<boolean> {
 async function loadBalancer(name: string): Promise<number> {
   const home = skyhopHome();
   const rec = readService(home, name);
-  if (!rec || rec.lbPort === null || rec.lbHost === null) throw new UserError(`service '${name}' has no load balancer address yet`);
+  if (!rec || rec.lbPort === null || rec.lbHost === null)
+    throw new UserError(`service '${name}' has no load balancer address yet`);
   const spec = readVersion(home, name, rec.version)?.task.service;
   if (!spec) throw new UserError(`service '${name}' has no service section`);
   const files = serviceFiles(home, name);
@@ -293,7 +319,9 @@ async function loadBalancer(name: string): Promise<number> {
     port: rec.lbPort,
     dir: files.dir,
     policy: spec.loadBalancingPolicy,
-    ...(spec.tls ? { tls: { key: readFileSync(spec.tls.keyfile), cert: readFileSync(spec.tls.certfile) } } : {}),
+    ...(spec.tls
+      ? { tls: { key: readFileSync(spec.tls.keyfile), cert: readFileSync(spec.tls.certfile) } }
+      : {}),
     signal: ac.signal,
     log: (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`),
   });
@@ -353,7 +381,10 @@ export async function serveControllerOp(
     }
     case 'clusters': {
       const store = openStore();
-      const names = new Set([...store.listClusters().map((c) => c.name), ...store.openIntents().map((i) => i.cluster)]);
+      const names = new Set([
+        ...store.listClusters().map((c) => c.name),
+        ...store.openIntents().map((i) => i.cluster),
+      ]);
       answer({ clusters: [...names].sort() });
       return 0;
     }

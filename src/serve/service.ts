@@ -82,7 +82,6 @@ const ALIVE: ReadonlySet<ReplicaStatus> = new Set<ReplicaStatus>([
   'NOT_READY',
 ]);
 
-
 export class ServiceRun {
   readonly name: string;
   private readonly o: ServiceRunOptions;
@@ -165,7 +164,8 @@ export class ServiceRun {
       rec.status = 'SHUTTING_DOWN';
       this.abort.abort();
       this.stopLoadBalancer();
-      for (const r of rec.replicas) if (ALIVE.has(r.status)) this.shutDown(r, null, 'the service is going down', now);
+      for (const r of rec.replicas)
+        if (ALIVE.has(r.status)) this.shutDown(r, null, 'the service is going down', now);
       this.writeRoutable([]);
       this.save();
     }
@@ -227,7 +227,10 @@ export class ServiceRun {
       });
       child.unref();
       if (!child.pid) throw new Error('the load balancer did not start');
-      writePrivate(this.files.lbProcess, JSON.stringify({ pid: child.pid, start: processStartTime(child.pid) }));
+      writePrivate(
+        this.files.lbProcess,
+        JSON.stringify({ pid: child.pid, start: processStartTime(child.pid) }),
+      );
       // Its replicas file is read afresh by the new process.
       this.lastReplicasFile = '';
     } finally {
@@ -318,7 +321,9 @@ export class ServiceRun {
     this.log(`replica ${r.id}: launching ${r.cluster} (version ${r.version}${r.spot ? ', spot' : ''})`);
     try {
       if (clouds.length === 0) {
-        throw new Error(`none of the clouds this service may use (${ver.request.clouds.join(', ')}) is enabled on the controller`);
+        throw new Error(
+          `none of the clouds this service may use (${ver.request.clouds.join(', ')}) is enabled on the controller`,
+        );
       }
       const { launch } = await import('../sdk/launch.js');
       const res = await launch({
@@ -359,7 +364,9 @@ export class ServiceRun {
     r.status = 'STARTING';
     r.startedAt = Date.now();
     r.reason = null;
-    this.log(`replica ${r.id}: up on ${[c.cloud, c.region, c.zone].filter(Boolean).join('/')} at ${r.url}; waiting for its readiness probe`);
+    this.log(
+      `replica ${r.id}: up on ${[c.cloud, c.region, c.zone].filter(Boolean).join('/')} at ${r.url}; waiting for its readiness probe`,
+    );
   }
 
   /** After a restart, a replica whose launch was in flight: adopted if its job runs, else removed and replaced. */
@@ -371,7 +378,9 @@ export class ServiceRun {
         (j) => j.status !== 'INIT',
       );
       if (q && q.length > 0) {
-        this.log(`replica ${r.id}: adopting ${r.cluster} (its agent runs job ${Math.max(...q.map((j) => j.id))})`);
+        this.log(
+          `replica ${r.id}: adopting ${r.cluster} (its agent runs job ${Math.max(...q.map((j) => j.id))})`,
+        );
         this.launched(r, Math.max(...q.map((j) => j.id)));
         return;
       }
@@ -387,7 +396,9 @@ export class ServiceRun {
       this.shutDown(r, r.spot ? 'PREEMPTED' : 'FAILED', `the record of ${r.cluster} is gone`, Date.now());
       return;
     }
-    const nodes = await withTimeout(cloudOf(c).provider(c.region).queryInstances(r.cluster)).catch(() => null);
+    const nodes = await withTimeout(cloudOf(c).provider(c.region).queryInstances(r.cluster)).catch(
+      () => null,
+    );
     if (!ALIVE.has(r.status)) return;
     if (nodes !== null) {
       const running = nodes.filter((n) => n.status === 'running').length;
@@ -429,7 +440,12 @@ export class ServiceRun {
       r.notReadySince = now;
       r.reason = 'its readiness probe fails';
     } else if (now - (r.notReadySince ?? now) > NOT_READY_LIMIT_MS) {
-      this.shutDown(r, 'FAILED_PROBING', `its readiness probe failed for ${NOT_READY_LIMIT_MS / 1000} s`, now);
+      this.shutDown(
+        r,
+        'FAILED_PROBING',
+        `its readiness probe failed for ${NOT_READY_LIMIT_MS / 1000} s`,
+        now,
+      );
     }
   }
 
@@ -443,7 +459,12 @@ export class ServiceRun {
     try {
       const j = await withTimeout(getJob(head, r.jobId));
       if (j === null) return `the agent on ${r.cluster} no longer has job ${r.jobId}`;
-      if (j.status === 'PENDING' || j.status === 'INIT' || j.status === 'SETTING_UP' || j.status === 'RUNNING') {
+      if (
+        j.status === 'PENDING' ||
+        j.status === 'INIT' ||
+        j.status === 'SETTING_UP' ||
+        j.status === 'RUNNING'
+      ) {
         return null;
       }
       const code = j.exitCode !== null && j.exitCode !== undefined ? ` with exit code ${j.exitCode}` : '';
@@ -561,11 +582,15 @@ export class ServiceRun {
     if (rec.status === 'FAILED' || rec.status === 'SHUTTING_DOWN' || rec.status === 'FAILED_CLEANUP') return;
     if (rec.replicas.some((r) => r.status === 'READY')) rec.status = 'READY';
     else if (rec.replicas.some((r) => ALIVE.has(r.status))) rec.status = 'REPLICA_INIT';
-    else rec.status = rec.target === 0 ? 'NO_REPLICA' : rec.status === 'CONTROLLER_INIT' ? 'REPLICA_INIT' : 'NO_REPLICA';
+    else
+      rec.status =
+        rec.target === 0 ? 'NO_REPLICA' : rec.status === 'CONTROLLER_INIT' ? 'REPLICA_INIT' : 'NO_REPLICA';
   }
 
   private trimEnded(): void {
-    const ended = this.rec.replicas.filter((r) => REPLICA_TERMINAL.has(r.status) && r.status !== 'FAILED_CLEANUP');
+    const ended = this.rec.replicas.filter(
+      (r) => REPLICA_TERMINAL.has(r.status) && r.status !== 'FAILED_CLEANUP',
+    );
     if (ended.length <= KEEP_ENDED) return;
     const drop = new Set(
       ended
@@ -668,7 +693,12 @@ export function probe(url: string, spec: Pick<ServiceSpec, 'readinessProbe'>): P
   return new Promise((resolve) => {
     const req = send(
       target,
-      { method: body === undefined ? 'GET' : 'POST', headers, timeout: p.timeoutSeconds * 1000, agent: false },
+      {
+        method: body === undefined ? 'GET' : 'POST',
+        headers,
+        timeout: p.timeoutSeconds * 1000,
+        agent: false,
+      },
       (res) => {
         res.resume();
         res.once('end', () => resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300));

@@ -4,7 +4,14 @@
  *   clusters/<cluster>/<node-id>/node.json   the node's record (tags, status, ip, times)
  *   clusters/<cluster>/<node-id>/home/       the node's HOME (its "disk")
  *   clusters/<cluster>/.trash-*              a node being deleted (never listed)
- *   ips/<127.a.b.c>                          one file per reserved loopback address (owner inside)
+ *   ips/<127.a.b.c>                          one file per reserved loopback address (owner inside: the
+ *                                            node's folder, absolute)
+ *
+ * The addresses are this machine's: a controller (jobs, serve) that runs on a local node launches
+ * local clusters of its own from its own $SKYHOP_HOME, and its nodes must not get the addresses of the
+ * client's. So every process of a local node inherits `SKYHOP_LOCAL_IPS`, the `ips/` folder of the
+ * registry that made the node (runtime/local-runner.ts), and a registry uses that folder when it is set:
+ * one set of reservations for a home and every home nested in its nodes.
  *   locks/<cluster>.lock                     held while a cluster is changed
  *
  * Crash safety (a process may die at any line):
@@ -131,7 +138,17 @@ export class NodeRegistry {
   }
 
   ipsDir(): string {
-    return join(this.root, 'ips');
+    return process.env.SKYHOP_LOCAL_IPS || join(this.root, 'ips');
+  }
+
+  /** An address's owner: the node's folder (absolute; shared registries hold several homes' nodes). */
+  private ownerOf(cluster: string, id: string): string {
+    return this.nodeDir(cluster, id);
+  }
+
+  /** An owner as written (absolute, or `<cluster>/<node-id>` of this registry, as older versions wrote). */
+  private absoluteOwner(owner: string): string {
+    return owner.startsWith('/') ? owner : join(this.root, 'clusters', owner);
   }
 
   /** Clusters with at least one complete node, sorted. */
@@ -176,7 +193,7 @@ export class NodeRegistry {
   create(cluster: string, rank: number): NodeRecord {
     const id = `n${rank}-${randomBytes(3).toString('hex')}`;
     mkdirSync(this.homeDir(cluster, id), { recursive: true, mode: 0o755 });
-    const ip = this.reserveIp(`${cluster}/${id}`);
+    const ip = this.reserveIp(this.ownerOf(cluster, id));
     const now = new Date().toISOString();
     const r: NodeRecord = {
       version: 1,
@@ -224,7 +241,7 @@ export class NodeRegistry {
   ipOwner(ip: string): string | null {
     try {
       const v = JSON.parse(readFileSync(join(this.ipsDir(), ip), 'utf8')) as { owner?: unknown };
-      return typeof v.owner === 'string' ? v.owner : null;
+      return typeof v.owner === 'string' ? this.absoluteOwner(v.owner) : null;
     } catch {
       return null;
     }
@@ -243,7 +260,7 @@ export class NodeRegistry {
   /** IPs reserved by nodes of `cluster`: ip -> node id. */
   clusterIps(cluster: string): Map<string, string> {
     const out = new Map<string, string>();
-    const prefix = `${cluster}/`;
+    const prefix = `${this.clusterDir(cluster)}/`;
     for (const ip of listDir(this.ipsDir())) {
       if (ip.startsWith('.')) continue;
       const owner = this.ipOwner(ip);
@@ -265,7 +282,7 @@ export class NodeRegistry {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    const owner = `${cluster}/${id}`;
+    const owner = this.ownerOf(cluster, id);
     if (r) this.releaseIp(r.ip, owner);
     for (const [ip, nodeId] of this.clusterIps(cluster)) if (nodeId === id) this.releaseIp(ip, owner);
     rmTree(trash);
@@ -282,7 +299,7 @@ export class NodeRegistry {
     }
     for (const id of this.nodeIds(cluster)) if (!this.read(cluster, id)) this.remove(cluster, id);
     for (const [ip, id] of this.clusterIps(cluster)) {
-      if (!existsSync(this.nodeDir(cluster, id))) this.releaseIp(ip, `${cluster}/${id}`);
+      if (!existsSync(this.nodeDir(cluster, id))) this.releaseIp(ip, this.ownerOf(cluster, id));
     }
   }
 
