@@ -25,6 +25,7 @@ const CLI_E2E = [
   'terminal',
   'storage',
   'managed-jobs-local',
+  'serve-local',
 ].map((n) => join('test', 'e2e', `${n}.test.ts`));
 
 function find(dir) {

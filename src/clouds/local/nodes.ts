@@ -4,15 +4,15 @@
  *   clusters/<cluster>/<node-id>/node.json   the node's record (tags, status, ip, times)
  *   clusters/<cluster>/<node-id>/home/       the node's HOME (its "disk")
  *   clusters/<cluster>/.trash-*              a node being deleted (never listed)
- *   ips/<127.a.b.c>                          one file per reserved loopback address (owner inside: the
- *                                            node's folder, absolute)
- *
- * The addresses are this machine's: a controller (jobs, serve) that runs on a local node launches
- * local clusters of its own from its own $SKYHOP_HOME, and its nodes must not get the addresses of the
- * client's. So every process of a local node inherits `SKYHOP_LOCAL_IPS`, the `ips/` folder of the
- * registry that made the node (runtime/local-runner.ts), and a registry uses that folder when it is set:
- * one set of reservations for a home and every home nested in its nodes.
+ *   ips/<127.a.b.c>                          the reservations of older versions (read as taken)
  *   locks/<cluster>.lock                     held while a cluster is changed
+ *
+ * Loopback addresses are the machine's, not a home's: a replica of a service binds its node's address,
+ * and another home on the machine (a team server's, a controller's nested in a node, a second user's)
+ * must never hand out the same one. So reservations live in one folder for the machine,
+ * `$TMPDIR/skyhop-local-ips/<127.a.b.c>` (sticky and world-writable, like /tmp; `SKYHOP_LOCAL_IPS`
+ * names another), one file per address naming its owner: the node's folder (absolute). An address
+ * whose owner's folder is gone is free again (taken over atomically: moved aside, checked, removed).
  *
  * Crash safety (a process may die at any line):
  * - a node is created as: mkdir node dir -> reserve IP (atomic link) -> write node.json (atomic rename);
@@ -22,6 +22,7 @@
  *   cluster's lock (nobody else creates that cluster's nodes, so the check cannot race).
  */
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import {
   chmodSync,
   existsSync,
@@ -63,6 +64,26 @@ export function checkClusterName(cluster: string): void {
       `invalid cluster name ${JSON.stringify(cluster)} for the local cloud: use letters, digits, '.', '_' ` +
         `or '-', starting with a letter or digit, at most ${MAX_CLUSTER_NAME} characters`,
     );
+  }
+}
+
+/** The machine's address reservations (see the top of this file). */
+const MACHINE_IPS = join(tmpdir(), 'skyhop-local-ips');
+
+/** A folder every user may add files to and remove only their own from (mode 1777, as /tmp). */
+function ensureSharedDir(dir: string): void {
+  if (existsSync(dir)) return;
+  mkdirSync(dir, { recursive: true });
+  if (dir === MACHINE_IPS) chmodSync(dir, 0o1777);
+}
+
+/** The owner named in a reservation file, or null. */
+function readOwner(path: string): string | null {
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8')) as { owner?: unknown };
+    return typeof v.owner === 'string' ? v.owner : null;
+  } catch {
+    return null;
   }
 }
 
@@ -138,7 +159,12 @@ export class NodeRegistry {
   }
 
   ipsDir(): string {
-    return process.env.SKYHOP_LOCAL_IPS || join(this.root, 'ips');
+    return process.env.SKYHOP_LOCAL_IPS || MACHINE_IPS;
+  }
+
+  /** Where older versions reserved addresses (per home): still read, so their nodes keep theirs. */
+  private legacyIpsDir(): string {
+    return join(this.root, 'ips');
   }
 
   /** An address's owner: the node's folder (absolute; shared registries hold several homes' nodes). */
@@ -215,13 +241,15 @@ export class NodeRegistry {
    */
   reserveIp(owner: string): string {
     const dir = this.ipsDir();
-    mkdirSync(dir, { recursive: true });
+    ensureSharedDir(dir);
     const taken = new Set(listDir(dir));
+    const legacy = new Set(listDir(this.legacyIpsDir()));
     const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
     writeFileSync(tmp, `${JSON.stringify({ owner })}\n`);
     try {
       for (const ip of loopbackAddresses()) {
-        if (taken.has(ip)) continue;
+        if (legacy.has(ip) && this.legacyOwnerAlive(ip)) continue;
+        if (taken.has(ip) && !this.takeOverStale(ip)) continue;
         try {
           linkSync(tmp, join(dir, ip));
           return ip;
@@ -238,22 +266,55 @@ export class NodeRegistry {
     );
   }
 
-  ipOwner(ip: string): string | null {
+  /**
+   * Frees `ip` if its owner's node folder is gone; whether it is free now. The file is moved aside
+   * first (atomic), so of two processes that judged it stale only one removes it; a claim made in
+   * between (its owner's folder exists) is put back.
+   */
+  private takeOverStale(ip: string): boolean {
+    const dir = this.ipsDir();
+    const owner = this.ipOwner(ip);
+    if (owner === null || existsSync(owner)) return false;
+    const aside = join(dir, `.${ip}.${randomBytes(4).toString('hex')}.stale`);
     try {
-      const v = JSON.parse(readFileSync(join(this.ipsDir(), ip), 'utf8')) as { owner?: unknown };
-      return typeof v.owner === 'string' ? this.absoluteOwner(v.owner) : null;
+      renameSync(join(dir, ip), aside);
     } catch {
-      return null;
+      return false;
     }
+    const moved = readOwner(aside);
+    if (moved !== null && existsSync(this.absoluteOwner(moved))) {
+      try {
+        linkSync(aside, join(dir, ip));
+      } catch {
+        // Taken again meanwhile: that claim stands.
+      }
+      unlinkSync(aside);
+      return false;
+    }
+    unlinkSync(aside);
+    return true;
   }
 
-  /** Release the IP if `owner` holds it. */
+  private legacyOwnerAlive(ip: string): boolean {
+    const owner = readOwner(join(this.legacyIpsDir(), ip));
+    return owner !== null && existsSync(this.absoluteOwner(owner));
+  }
+
+  ipOwner(ip: string): string | null {
+    const owner = readOwner(join(this.ipsDir(), ip));
+    return owner === null ? null : this.absoluteOwner(owner);
+  }
+
+  /** Release the IP if `owner` holds it (here, or in the home's own folder of older versions). */
   releaseIp(ip: string, owner: string): void {
-    if (this.ipOwner(ip) !== owner) return;
-    try {
-      unlinkSync(join(this.ipsDir(), ip));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    for (const dir of [this.ipsDir(), this.legacyIpsDir()]) {
+      const held = readOwner(join(dir, ip));
+      if (held === null || this.absoluteOwner(held) !== owner) continue;
+      try {
+        unlinkSync(join(dir, ip));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
     }
   }
 
@@ -261,10 +322,13 @@ export class NodeRegistry {
   clusterIps(cluster: string): Map<string, string> {
     const out = new Map<string, string>();
     const prefix = `${this.clusterDir(cluster)}/`;
-    for (const ip of listDir(this.ipsDir())) {
-      if (ip.startsWith('.')) continue;
-      const owner = this.ipOwner(ip);
-      if (owner?.startsWith(prefix)) out.set(ip, owner.slice(prefix.length));
+    for (const dir of [this.ipsDir(), this.legacyIpsDir()]) {
+      for (const ip of listDir(dir)) {
+        if (ip.startsWith('.')) continue;
+        const owner = readOwner(join(dir, ip));
+        const abs = owner === null ? null : this.absoluteOwner(owner);
+        if (abs?.startsWith(prefix)) out.set(ip, abs.slice(prefix.length));
+      }
     }
     return out;
   }

@@ -21,6 +21,7 @@ import { CloudError, UserError } from '../../../src/util/errors.js';
 import { shq } from '../../../src/util/shell.js';
 
 const savedHome = process.env.SKYHOP_HOME;
+const savedIps = process.env.SKYHOP_LOCAL_IPS;
 let dir = '';
 let home = '';
 let n = 0;
@@ -42,14 +43,20 @@ afterEach(() => {
 after(() => {
   if (savedHome === undefined) delete process.env.SKYHOP_HOME;
   else process.env.SKYHOP_HOME = savedHome;
+  if (savedIps === undefined) delete process.env.SKYHOP_LOCAL_IPS;
+  else process.env.SKYHOP_LOCAL_IPS = savedIps;
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A fresh SKYHOP_HOME for each test. */
+/**
+ * A fresh SKYHOP_HOME for each test, with an address registry of its own (SKYHOP_LOCAL_IPS; the
+ * machine's is shared with whatever else runs here), so its addresses start at 127.0.0.2.
+ */
 function fresh(): LocalProvider {
   home = join(dir, `home${n++}`);
   mkdirSync(home);
   process.env.SKYHOP_HOME = home;
+  process.env.SKYHOP_LOCAL_IPS = join(home, 'local', 'ips');
   return new LocalProvider(home);
 }
 
@@ -344,5 +351,39 @@ describe('local provider', () => {
     aborted.abort();
     await assert.rejects(p.runInstances(spec('ok', 1), aborted.signal), /Interrupted/);
     assert.deepEqual(await p.queryInstances('ok'), []);
+  });
+});
+
+describe('local addresses are the machine\'s', () => {
+  test('two homes never get the same address; a reservation whose node folder is gone is taken over; older per-home reservations are kept', async () => {
+    const shared = join(dir, `shared-ips-${n++}`);
+    const homeA = join(dir, `homeA${n}`);
+    const homeB = join(dir, `homeB${n}`);
+    mkdirSync(homeA);
+    mkdirSync(homeB);
+    process.env.SKYHOP_LOCAL_IPS = shared;
+    // An older version's reservation in home B's own folder, for a node that still exists.
+    mkdirSync(join(homeB, 'local', 'ips'), { recursive: true });
+    mkdirSync(join(homeB, 'local', 'clusters', 'old', 'n0-old000'), { recursive: true });
+    writeFileSync(join(homeB, 'local', 'ips', '127.0.0.3'), JSON.stringify({ owner: 'old/n0-old000' }));
+    // A stale reservation: its node folder is gone.
+    mkdirSync(shared, { recursive: true });
+    writeFileSync(join(shared, '127.0.0.2'), JSON.stringify({ owner: join(dir, 'gone', 'n0-gone00') }));
+    process.env.SKYHOP_HOME = homeA;
+    const a = await new LocalProvider(homeA).runInstances(spec('same', 1));
+    process.env.SKYHOP_HOME = homeB;
+    const b = await new LocalProvider(homeB).runInstances(spec('same', 2));
+    const ips = [...a, ...b].map((x) => x.internalIp);
+    assert.equal(new Set(ips).size, 3, ips.join(' '));
+    assert.equal(a[0]!.internalIp, '127.0.0.2', 'the stale reservation was taken over');
+    assert.ok(!ips.includes('127.0.0.3'), "the older version's reservation is kept");
+    await new LocalProvider(homeB).terminateInstances('same');
+    process.env.SKYHOP_HOME = homeA;
+    await new LocalProvider(homeA).terminateInstances('same');
+    assert.deepEqual(
+      readdirSync(shared).filter((f) => !f.startsWith('.')),
+      [],
+      'every reservation is released',
+    );
   });
 });
