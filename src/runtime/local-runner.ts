@@ -76,11 +76,9 @@ export class LocalRunner implements CommandRunner {
     env.TERM = 'dumb';
     if (extra) Object.assign(env, withoutClientEnv(extra));
     env.SKYHOP_NODE_ID = this.connection.nodeId;
-    // The machine's loopback addresses are reserved in one registry (clouds/local/nodes.ts): a node's
-    // home is `<registry>/clusters/<cluster>/<node>/home`, and local clusters launched from inside the
-    // node (a controller's) reserve theirs in the same `<registry>/ips`.
-    env.SKYHOP_LOCAL_IPS =
-      process.env.SKYHOP_LOCAL_IPS || join(this.connection.home, '..', '..', '..', '..', 'ips');
+    // Local clusters launched from inside the node (a controller's) reserve their addresses where this
+    // one's were (clouds/local/nodes.ts: the machine's folder, or the one SKYHOP_LOCAL_IPS names).
+    if (process.env.SKYHOP_LOCAL_IPS) env.SKYHOP_LOCAL_IPS = process.env.SKYHOP_LOCAL_IPS;
     return env;
   }
 

@@ -8,7 +8,10 @@
  * Spot, preemption and other clouds: serve-clouds.test.ts.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { join } from 'node:path';
 import { pidsUnder } from './harness.js';
@@ -198,6 +201,78 @@ describe('serve on the local cloud (built CLI)', () => {
     assert.deepEqual(names.sort(), s.replicas.map((r) => r.cluster).sort());
   });
 
+  test('tls: the endpoint is https with the given key and certificate; a blue_green update switches at once', async () => {
+    const key = join(ss.sb.dir, 'key.pem');
+    const cert = join(ss.sb.dir, 'cert.pem');
+    const made = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=skyhop-test',
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(made.status, 0, `openssl is needed for this test: ${made.error?.message ?? made.stderr}`);
+    const tls = ['tls:', `  keyfile: ${key}`, `  certfile: ${cert}`];
+    const v1 = ss.serviceYaml('secure', ['readiness_probe: /health', 'replicas: 1', ...tls], {
+      envs: { VERSION: 1 },
+    });
+    const endpoint = await ss.up('secure', v1);
+    assert.match(endpoint, /^https:\/\//);
+    await ss.waitService('secure', (x) => READY(x, 1), 'one READY replica');
+    const agent = new HttpsAgent({
+      keepAlive: true,
+      ca: readFileSync(cert),
+      checkServerIdentity: () => undefined,
+    });
+    const first = await httpsGet(endpoint, agent);
+    assert.equal(first.status, 200);
+    assert.match(first.body, /version 1/);
+    // The key went to the controller as a 0600 file.
+    const versions = join(ss.serviceDir('secure'), 'versions');
+    const rec = JSON.parse(readFileSync(join(versions, '1.json'), 'utf8')) as {
+      task: { service: { tls: { keyfile: string } } };
+    };
+    assert.equal(statSync(rec.task.service.tls.keyfile).mode & 0o777, 0o600);
+
+    // blue_green: version 1 answers until version 2's replica is READY, then only version 2.
+    const v2 = ss.serviceYaml('secure2', ['readiness_probe: /health', 'replicas: 1', ...tls], {
+      envs: { VERSION: 2, FAIL_FIRST: 4 },
+    });
+    const u = await ss.run(['serve', 'update', '-y', '--mode', 'blue_green', 'secure', v2], {
+      timeoutMs: 60_000,
+    });
+    assert.equal(u.code, 0, u.stderr);
+    const answers: string[] = [];
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const r = await httpsGet(endpoint, agent);
+      assert.equal(r.status, 200, r.body);
+      answers.push(r.body.trim().split(' ').pop()!);
+      if (answers.at(-1) === '2' || Date.now() > end) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(answers.at(-1), '2', 'version 2 serves in the end');
+    const switched = answers.indexOf('2');
+    assert.ok(
+      answers.slice(switched).every((v) => v === '2'),
+      `no version 1 after the switch: ${answers.join('')}`,
+    );
+    for (let i = 0; i < 10; i++) assert.match((await httpsGet(endpoint, agent)).body, /version 2/);
+    agent.destroy();
+  });
+
   test('autoscaling 1 -> 3 -> 1 under a bounded load (target_qps_per_replica)', async () => {
     const yaml = ss.serviceYaml('auto', [
       'readiness_probe: /health',
@@ -273,4 +348,20 @@ async function waitForClusters(ss: ServeSandbox, n: number): Promise<void> {
     if (Date.now() > end) assert.fail(`expected ${n} replica clusters, have ${names.join(', ')}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+function httpsGet(url: string, agent: HttpsAgent): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { agent, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
 }
