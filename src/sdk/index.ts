@@ -62,6 +62,29 @@ export {
 } from './managed.js';
 export type { ManagedJobStatus, ManagedTaskState } from '../state/index.js';
 
+// Services (`skyhop serve`): replicas anywhere behind one endpoint, autoscaled, spot with fallback.
+export {
+  type ServeDownOptions,
+  type ServeLogsOptions,
+  type ServeUpdateOptions,
+  type ServeUpOptions,
+  serveControllerCluster,
+  serveDown,
+  serveLogs,
+  serveStatus,
+  serveUp,
+  serveUpdate,
+} from './serve.js';
+export type {
+  ReplicaInfo,
+  ReplicaPolicy,
+  ReplicaStatus,
+  ServiceInfo,
+  ServiceSpec,
+  ServiceStatus,
+  UpdateMode,
+} from '../core/serve.js';
+
 // Clusters.
 export {
   allClusterNames,
