@@ -1,0 +1,211 @@
+/**
+ * The serve controller's pieces below the e2e tests: the readiness probe against real HTTP servers,
+ * and the controller's ops (`skyhop serve-controller up|update|status|down`) run as real processes of
+ * the built CLI on a temporary home: a name's claim, versions, refusals, and what they write.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ReadinessProbe, ServiceSpec } from '../../../src/core/serve.js';
+import type { Task } from '../../../src/core/task.js';
+import { probe } from '../../../src/serve/service.js';
+
+const BIN = resolve(import.meta.dirname, '../../../bin/skyhop.js');
+
+function probeOf(p: Partial<ReadinessProbe>): Pick<ServiceSpec, 'readinessProbe'> {
+  return {
+    readinessProbe: { path: '/health', initialDelaySeconds: 1200, timeoutSeconds: 2, headers: {}, ...p },
+  };
+}
+
+describe('the readiness probe', () => {
+  let server: Server;
+  let base = '';
+  const seen: Array<{ method: string; url: string; body: string; auth?: string; type?: string }> = [];
+  let status = 200;
+  before(async () => {
+    server = createServer((req: IncomingMessage, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        seen.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          body,
+          auth: req.headers.authorization,
+          type: req.headers['content-type'],
+        });
+        if (req.url === '/hang') return; // never answers
+        res.writeHead(status);
+        res.end('x');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const a = server.address();
+    assert.ok(a && typeof a === 'object');
+    base = `http://127.0.0.1:${a.port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  test('a GET answered 2xx passes; 503 fails; headers are sent', async () => {
+    status = 200;
+    assert.equal(await probe(base, probeOf({ headers: { Authorization: 'Bearer t' } })), true);
+    assert.deepEqual(seen.at(-1), {
+      method: 'GET',
+      url: '/health',
+      body: '',
+      auth: 'Bearer t',
+      type: undefined,
+    });
+    status = 503;
+    assert.equal(await probe(base, probeOf({})), false);
+    status = 200;
+  });
+
+  test('post_data makes it a POST of the value as JSON', async () => {
+    assert.equal(await probe(base, probeOf({ path: '/v1/models', postData: { model: 'm', n: 1 } })), true);
+    const last = seen.at(-1)!;
+    assert.equal(last.method, 'POST');
+    assert.equal(last.url, '/v1/models');
+    assert.deepEqual(JSON.parse(last.body), { model: 'm', n: 1 });
+    assert.equal(last.type, 'application/json');
+  });
+
+  test('no answer within timeout_seconds fails; nothing listening fails', async () => {
+    assert.equal(await probe(base, probeOf({ path: '/hang', timeoutSeconds: 0.3 })), false);
+    assert.equal(await probe('http://127.0.0.1:1', probeOf({})), false);
+  });
+});
+
+describe('the serve controller ops (built CLI, a temporary home)', () => {
+  let dir = '';
+  let home = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'skyhop-serve-ops-'));
+    home = join(dir, 'skyhop');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function op(args: string[], input?: unknown) {
+    const r = spawnSync(process.execPath, [BIN, 'serve-controller', ...args], {
+      input: input === undefined ? '' : JSON.stringify(input),
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: dir, SKYHOP_HOME: home },
+      timeout: 30_000,
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  }
+
+  const task = (version: number): Task => ({
+    name: 'svc',
+    numNodes: 1,
+    envs: { VERSION: String(version) },
+    secrets: { TOKEN: '' },
+    fileMounts: {},
+    run: 'node replica.js',
+    resources: [{ cloud: 'local', useSpot: false, ports: ['8080'] }],
+    ordered: false,
+    service: {
+      readinessProbe: { path: '/health', initialDelaySeconds: 60, timeoutSeconds: 5, headers: {} },
+      replicaPolicy: {
+        minReplicas: 2,
+        maxReplicas: 2,
+        upscaleDelaySeconds: 300,
+        downscaleDelaySeconds: 1200,
+        baseOndemandFallbackReplicas: 0,
+        dynamicOndemandFallback: false,
+      },
+      port: 8080,
+      loadBalancingPolicy: 'least_load',
+    },
+  });
+  const submission = (name: string, version: number) => ({
+    submission: {
+      name,
+      user: 'alice',
+      task: task(version),
+      secrets: { TOKEN: 's3cret' },
+      request: { clouds: ['local'] },
+    },
+  });
+
+  test('up claims the name once; the version holds no secret, the secrets file is 0600', () => {
+    const r = op(['up'], submission('web', 1));
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).name, 'web');
+    const dirOf = join(home, 'serve', 'services', 'web');
+    const rec = JSON.parse(readFileSync(join(dirOf, 'service.json'), 'utf8'));
+    assert.equal(rec.status, 'CONTROLLER_INIT');
+    assert.equal(rec.user, 'alice');
+    const v1 = readFileSync(join(dirOf, 'versions', '1.json'), 'utf8');
+    assert.ok(!v1.includes('s3cret'), 'no secret in the version file');
+    const key = JSON.parse(v1).request.secretsKey as string;
+    const secrets = join(home, 'serve', 'secrets', `${key}.json`);
+    assert.equal(statSync(secrets).mode & 0o777, 0o600);
+    assert.deepEqual(JSON.parse(readFileSync(secrets, 'utf8')), { TOKEN: 's3cret' });
+    const again = op(['up'], submission('web', 1));
+    assert.equal(again.code, 1);
+    assert.match(again.err, /a service named 'web' exists; `skyhop serve update web FILE` changes it/);
+  });
+
+  test('update writes the next version; status lists the service; down asks for its removal', () => {
+    const u = op(['update'], {
+      ...submission('web', 2),
+      submission: { ...submission('web', 2).submission, mode: 'blue_green' },
+    });
+    assert.equal(u.code, 0, u.err);
+    assert.equal(JSON.parse(u.out).version, 2);
+    const v2 = JSON.parse(readFileSync(join(home, 'serve', 'services', 'web', 'versions', '2.json'), 'utf8'));
+    assert.equal(v2.mode, 'blue_green');
+    const s = op(['status'], { names: null });
+    assert.equal(s.code, 0, s.err);
+    const services = JSON.parse(s.out).services as Array<{
+      name: string;
+      status: string;
+      endpoint: string | null;
+    }>;
+    assert.deepEqual(
+      services.map((x) => [x.name, x.status, x.endpoint]),
+      [['web', 'CONTROLLER_INIT', null]],
+    );
+    const missing = op(['update'], submission('nope', 2));
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /there is no service named 'nope'/);
+    const bad = op(['down'], { names: ['nope'], all: false, purge: false });
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /there is no service named 'nope'/);
+    const d = op(['down'], { names: ['web'], all: false, purge: false });
+    assert.equal(d.code, 0, d.err);
+    assert.deepEqual(JSON.parse(d.out).names, ['web']);
+    assert.ok(existsSync(join(home, 'serve', 'services', 'web', 'down.json')));
+    const late = op(['update'], submission('web', 3));
+    assert.equal(late.code, 1);
+    assert.match(late.err, /going down/);
+  });
+
+  test('bad input: a bad name, no service section, input that is not JSON', () => {
+    const bad = op(['up'], submission('Bad_Name', 1));
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /'Bad_Name' is not a valid service name/);
+    const { service: _s, ...plain } = task(1);
+    const none = op(['up'], { submission: { ...submission('plain', 1).submission, task: plain } });
+    assert.equal(none.code, 1);
+    assert.match(none.err, /no service section/);
+    const r = spawnSync(process.execPath, [BIN, 'serve-controller', 'up'], {
+      input: 'not json',
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: dir, SKYHOP_HOME: home },
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /not JSON/);
+  });
+});
