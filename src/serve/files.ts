@@ -11,6 +11,7 @@
  *   serve/services/<name>/lb-process.json  the load balancer's pid and start time (the controller)
  *   serve/services/<name>/controller.log   what the controller did for the service
  *   serve/services/<name>/load-balancer.log  the load balancer's output
+ *   serve/services/<name>/replica-<id>.log  an ended replica's output, copied before its teardown
  *   serve/secrets/<key>.json               a version's secrets (0600), named in its request
  *   serve/uploads/<key>/                   a version's workdir, file_mounts and TLS files
  *   serve/serve.json, serve/serve.log      the serving process: its pid and build; its log
@@ -145,6 +146,10 @@ export interface ServiceRecord {
   /** The autoscaler's last wanted count and the QPS it saw. */
   target: number;
   qps: number;
+}
+
+export function replicaLogPath(files: ServiceFiles, id: number): string {
+  return join(files.dir, `replica-${id}.log`);
 }
 
 export function readService(home: string, name: string): ServiceRecord | null {

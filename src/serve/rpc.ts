@@ -42,6 +42,7 @@ import { sleep } from '../util/sleep.js';
 import {
   readService,
   readVersion,
+  replicaLogPath,
   secretsPath,
   type ServeRequest,
   type ServiceRecord,
@@ -276,8 +277,14 @@ async function logs(
   const store = openStore();
   const c = store.getCluster(r.cluster);
   if (!c || r.jobId === null) {
+    // An ended replica: its output as copied before its teardown.
+    const saved = replicaLogPath(files, r.id);
+    if (existsSync(saved)) {
+      await streamFile(saved, false, () => false);
+      return 0;
+    }
     throw new UserError(
-      `replica ${r.id} of '${name}' has no running cluster (${r.status}${r.reason ? `: ${r.reason}` : ''})`,
+      `replica ${r.id} of '${name}' has no running cluster and no saved output (${r.status}${r.reason ? `: ${r.reason}` : ''})`,
     );
   }
   const { followJob } = await import('../sdk/jobs.js');

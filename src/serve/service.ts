@@ -29,6 +29,7 @@ import { Autoscaler, qpsOver, type ReplicaView } from './autoscaler.js';
 import {
   type ReplicaRecord,
   readService,
+  replicaLogPath,
   readVersion,
   secretsPath,
   type ServiceFiles,
@@ -69,7 +70,7 @@ const KEEP_ENDED = 10;
 /** The load balancers' first port (SkyPilot's). */
 const LB_FIRST_PORT = 30001;
 const LB_LAST_PORT = 30100;
-/** A launch that found no capacity is tried again after this backoff (doubling up to the max). */
+/** A launch that failed, or a replica that failed by itself, is replaced after this backoff (doubling up to the max). */
 const LAUNCH_BACKOFF_MS = { initial: 1_000, max: 60_000 };
 /** How long one look at a replica (cloud, probe, agent) may take. */
 const CHECK_TIMEOUT_MS = 30_000;
@@ -415,6 +416,7 @@ export class ServiceRun {
     const now = Date.now();
     if (ok) {
       if (r.status !== 'READY') this.log(`replica ${r.id}: READY`);
+      this.launchBackoff = LAUNCH_BACKOFF_MS.initial;
       r.status = 'READY';
       r.readyAt = now;
       r.notReadySince = null;
@@ -479,6 +481,7 @@ export class ServiceRun {
   /** Tears the replica's cluster down (whatever exists of it); then marks it as asked, or forgets it. */
   private async teardown(r: ReplicaRecord): Promise<void> {
     const { store } = this.o;
+    await this.saveReplicaLog(r);
     if (store.getCluster(r.cluster) || store.openIntents(r.cluster).length > 0) {
       this.log(`replica ${r.id}: tearing down ${r.cluster}`);
       const { down } = await import('../sdk/lifecycle.js');
@@ -510,6 +513,39 @@ export class ServiceRun {
     r.status = endAs;
     r.endedAt = Date.now();
     this.log(`replica ${r.id}: ${endAs}${r.reason ? ` (${r.reason})` : ''}`);
+    if (endAs !== 'PREEMPTED') {
+      // A replica that failed by itself is replaced after a backoff (1 s, doubling up to 60 s, reset by
+      // a READY one), so a service whose replicas keep crashing does not launch in a tight loop.
+      this.nextLaunchAt = Date.now() + this.launchBackoff;
+      this.launchBackoff = Math.min(this.launchBackoff * 2, LAUNCH_BACKOFF_MS.max);
+    }
+  }
+
+  /**
+   * Copies the replica's output (its job's log) to the controller before its cluster goes, so `serve
+   * logs NAME ID` still shows why an ended replica ended. Bounded: a cluster that does not answer
+   * (preempted) leaves what was copied.
+   */
+  private async saveReplicaLog(r: ReplicaRecord): Promise<void> {
+    const c = this.o.store.getCluster(r.cluster);
+    if (!c || r.jobId === null || c.status !== 'UP') return;
+    const path = replicaLogPath(this.files, r.id);
+    const { followJob } = await import('../sdk/jobs.js');
+    const ac = new AbortController();
+    const chunks: string[] = [];
+    try {
+      await withTimeout(
+        followJob(this.o.store, c, r.jobId, {
+          follow: false,
+          signal: ac.signal,
+          onOutput: (x) => chunks.push(x),
+        }),
+        10_000,
+      );
+    } catch {
+      ac.abort();
+    }
+    if (chunks.length > 0) writePrivate(path, chunks.join(''));
   }
 
   /** The autoscaler's decision, applied. */

@@ -273,6 +273,36 @@ describe('serve on the local cloud (built CLI)', () => {
     agent.destroy();
   });
 
+  test('a replica whose run exits: FAILED with its exit code, the service FAILED, nothing left running', async () => {
+    const yaml = ss.file(
+      'broken.yaml',
+      [
+        'resources:',
+        '  cloud: local',
+        '  ports: 8080',
+        'service:',
+        '  readiness_probe: /health',
+        '  replicas: 2',
+        'run: echo "cannot load the model"; exit 3',
+      ].join('\n'),
+    );
+    await ss.up('broken', yaml);
+    const s = await ss.waitService('broken', (x) => x.status === 'FAILED', 'the service FAILED');
+    assert.match(s.reason ?? '', /exit code 3/);
+    assert.match(s.reason ?? '', /serve logs broken \d/);
+    const failed = s.replicas.filter((r) => r.status === 'FAILED');
+    assert.ok(failed.length >= 1, JSON.stringify(s.replicas));
+    const id = failed[0]!.id;
+    const st = await ss.run(['serve', 'status', 'broken']);
+    assert.match(st.stdout, /FAILED/);
+    assert.match(st.stdout, /broken: .*exit code 3/);
+    await waitForClusters(ss, 0);
+    // Its output was copied to the controller before its cluster went: the logs say why.
+    const logs = await ss.run(['serve', 'logs', 'broken', String(id)]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /cannot load the model/);
+  });
+
   test('autoscaling 1 -> 3 -> 1 under a bounded load (target_qps_per_replica)', async () => {
     const yaml = ss.serviceYaml('auto', [
       'readiness_probe: /health',
