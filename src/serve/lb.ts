@@ -67,6 +67,7 @@ const CONNECT_TIMEOUT_MS = 3000;
 const IDLE_SOCKET_MS = 4000;
 /** Idle connections from clients are closed after this long (as nginx's 75 s, AWS load balancers' 60 s). */
 const CLIENT_KEEPALIVE_MS = 65_000;
+const LISTEN_BACKLOG = 4096;
 const POLL_MS = 250;
 const STATS_MS = 500;
 const STATS_SECONDS = 600;
@@ -239,6 +240,8 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
         readAgain = false;
         await readReplicas(true);
       }
+    } catch (e) {
+      log(`cannot read ${REPLICAS_FILE}: ${(e as Error).message}`); // never a crash: the last good list stays
     } finally {
       reading = false;
     }
@@ -569,7 +572,9 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
   let port = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host, () => {
+    // A deep accept queue: a burst of new client connections (a stalled moment under load) waits to be
+    // accepted instead of being reset by the kernel (Node's default is 511).
+    server.listen({ port: o.port, host: o.host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });
