@@ -121,7 +121,9 @@ async function main(): Promise<void> {
       target: 'node20',
       logLevel: 'warning',
     });
-    const lb = await child([lbScript, '--lb', dir]);
+    // LB_NODE_ARGS: extra node flags for the load balancer (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+    const lbFlags = (process.env.LB_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const lb = await child([...lbFlags, lbScript, '--lb', dir]);
     procs.push(lb.proc);
     const direct = `http://127.0.0.1:${replica.port}/`;
     const via = `http://127.0.0.1:${lb.port}/`;
