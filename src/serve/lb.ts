@@ -65,6 +65,9 @@ const RETRY_PAUSE_MS = 250;
 const CONNECT_TIMEOUT_MS = 3000;
 /** Idle keep-alive connections to replicas are closed after this long: below the 5 s most servers keep them (Node's, uvicorn's), so a request rarely meets one the replica has just closed. */
 const IDLE_SOCKET_MS = 4000;
+/** Idle connections from clients are closed after this long (as nginx's 75 s, AWS load balancers' 60 s). */
+const CLIENT_KEEPALIVE_MS = 65_000;
+const LISTEN_BACKLOG = 4096;
 const POLL_MS = 250;
 const STATS_MS = 500;
 const STATS_SECONDS = 600;
@@ -237,6 +240,8 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
         readAgain = false;
         await readReplicas(true);
       }
+    } catch (e) {
+      log(`cannot read ${REPLICAS_FILE}: ${(e as Error).message}`); // never a crash: the last good list stays
     } finally {
       reading = false;
     }
@@ -554,15 +559,22 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
   }
 
   // ---- the server ----
+  // No limit on a whole request's time (long uploads, long streams); idle client connections are kept
+  // CLIENT_KEEPALIVE_MS, longer than clients usually keep them, so that a client rarely sends a request
+  // on a connection the load balancer is closing.
+  const serverOptions = { requestTimeout: 0 };
   const server = o.tls
-    ? https.createServer({ key: o.tls.key, cert: o.tls.cert, requestTimeout: 0 }, onRequest)
-    : http.createServer({ requestTimeout: 0 }, onRequest);
+    ? https.createServer({ ...serverOptions, key: o.tls.key, cert: o.tls.cert }, onRequest)
+    : http.createServer(serverOptions, onRequest);
+  server.keepAliveTimeout = CLIENT_KEEPALIVE_MS;
 
   await reload(true);
   let port = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host, () => {
+    // A deep accept queue: a burst of new client connections (a stalled moment under load) waits to be
+    // accepted instead of being reset by the kernel (Node's default is 511).
+    server.listen({ port: o.port, host: o.host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });
