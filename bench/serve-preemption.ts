@@ -15,7 +15,7 @@
  * counts the requests that did not answer 200 (the goal: 0; the load balancer retries a GET whose
  * replica died on another one).
  * `serve down`, `down -a` and the emulator's teardown at the end; nothing may be left.
- * Usage: node --import tsx bench/serve-preemption.ts [runs]
+ * Usage: node --import tsx bench/serve-preemption.ts [runs] [GET loops, default 1]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -35,6 +35,8 @@ import {
 } from './serve-lib.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
+/** GET loops through the endpoint at once (each: one request in flight). */
+const LOOPS = Number(process.argv[3] ?? 1);
 const KEY = 'fc-bench-key';
 const NAME = 'spot';
 
@@ -122,14 +124,16 @@ try {
     // The GET loop through the endpoint.
     const sent: Sent[] = [];
     let looping = true;
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const loop = (async () => {
-      const end = Date.now() + 180_000;
-      while (looping && Date.now() < end) {
-        sent.push(await get(endpoint, agent, true));
-        await sleep(20);
-      }
-    })();
+    const agent = new Agent({ keepAlive: true, maxSockets: LOOPS });
+    const loop = Promise.all(
+      Array.from({ length: LOOPS }, async () => {
+        const end = Date.now() + 180_000;
+        while (looping && Date.now() < end) {
+          sent.push(await get(endpoint, agent, true));
+          await sleep(20);
+        }
+      }),
+    );
     await sleep(1000);
 
     const t0 = Date.now();

@@ -133,7 +133,7 @@ async function oneRun(name: string): Promise<RunResult> {
   if (!endpoint) throw new Error(`serve up gave no endpoint: ${up.stdout}`);
   const f = serviceFilesOf(controllerHome(h.env.SKYHOP_HOME!), name);
   await waitFor('one READY replica', 60_000, () => f.service()?.replicas.some((r) => r.status === 'READY'));
-  // Let the window forget serve up's probes and settle at the low rate's target (1).
+  // A moment with one READY replica and nothing else going on before the load starts.
   await sleep(2000);
 
   const sent: Sent[] = [];
@@ -424,6 +424,11 @@ try {
     summarize(
       'threshold crossed → last new replica READY (local cloud)',
       m((r) => r.marks.allNewReady - r.marks.crossed),
+      's',
+    ),
+    summarize(
+      'threshold crossed → target 3 (max)',
+      m((r) => (r.marks.decidedMax === null ? null : r.marks.decidedMax - r.marks.crossed)),
       's',
     ),
     summarize(
