@@ -70,6 +70,8 @@ const CLIENT_KEEPALIVE_MS = 65_000;
 const LISTEN_BACKLOG = 4096;
 const POLL_MS = 250;
 const STATS_MS = 500;
+/** lb-stats.json is written this long after each half second (see `nextStats`). */
+const STATS_PHASE_MS = 5;
 const STATS_SECONDS = 600;
 
 const NO_REPLICA_BODY = 'No replica of this service is ready yet; try again shortly.\n';
@@ -598,7 +600,22 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
     // No watching here: the poll alone.
   }
   const poll = setInterval(() => void reload(false), POLL_MS);
-  const statsTimer = setInterval(() => void writeStats(), STATS_MS);
+  // Written just after each half second, not every 500 ms from whenever the process started: a
+  // decision that reads the file during a second then finds the seconds before it counted whole (with
+  // an arbitrary phase, the last one lacked the requests after the last write: the autoscaler's QPS
+  // read up to one second's share of the window low).
+  let statsTimer: NodeJS.Timeout | undefined;
+  const nextStats = () => {
+    statsTimer = setTimeout(
+      () => {
+        if (closed) return;
+        void writeStats();
+        nextStats();
+      },
+      STATS_MS - (Date.now() % STATS_MS) + STATS_PHASE_MS,
+    );
+  };
+  nextStats();
   void writeStats();
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   log(`load balancer on ${proto}://${host}:${port} (${o.policy}), pid ${process.pid}`);
@@ -608,7 +625,7 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
     closing ??= (async () => {
       closed = true;
       clearInterval(poll);
-      clearInterval(statsTimer);
+      clearTimeout(statsTimer);
       watcher?.close();
       wake(); // waiting requests get their 503 now
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
