@@ -276,6 +276,11 @@ async function logs(
   const store = openStore();
   const c = store.getCluster(r.cluster);
   if (!c || r.jobId === null) {
+    // A replica that failed: its output as saved before its teardown.
+    if (existsSync(files.replicaLog(r.id))) {
+      await streamFile(files.replicaLog(r.id), false, () => false);
+      return 0;
+    }
     throw new UserError(
       `replica ${r.id} of '${name}' has no running cluster (${r.status}${r.reason ? `: ${r.reason}` : ''})`,
     );

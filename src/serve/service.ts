@@ -71,6 +71,8 @@ const LB_FIRST_PORT = 30001;
 const LB_LAST_PORT = 30100;
 /** A launch that found no capacity is tried again after this backoff (doubling up to the max). */
 const LAUNCH_BACKOFF_MS = { initial: 1_000, max: 60_000 };
+/** The most of a failed replica's output kept after its teardown (its tail). */
+const REPLICA_LOG_BYTES = 1024 * 1024;
 /** How long one look at a replica (cloud, probe, agent) may take. */
 const CHECK_TIMEOUT_MS = 30_000;
 
@@ -480,6 +482,7 @@ export class ServiceRun {
   private async teardown(r: ReplicaRecord): Promise<void> {
     const { store } = this.o;
     if (store.getCluster(r.cluster) || store.openIntents(r.cluster).length > 0) {
+      await this.saveOutput(r);
       this.log(`replica ${r.id}: tearing down ${r.cluster}`);
       const { down } = await import('../sdk/lifecycle.js');
       let last: Error | null = null;
@@ -510,6 +513,31 @@ export class ServiceRun {
     r.status = endAs;
     r.endedAt = Date.now();
     this.log(`replica ${r.id}: ${endAs}${r.reason ? ` (${r.reason})` : ''}`);
+  }
+
+  /**
+   * A replica that failed (its run exited, its probe never passed...): its job's output saved in the
+   * service's folder before its cluster goes, for `serve logs NAME ID`. Bounded in time and size;
+   * nothing for preempted replicas (their nodes are gone) or when the whole service goes down.
+   */
+  private async saveOutput(r: ReplicaRecord): Promise<void> {
+    const c = this.o.store.getCluster(r.cluster);
+    if (!c || r.jobId === null || r.endAs === null || r.endAs === 'PREEMPTED') return;
+    if (this.rec.status === 'SHUTTING_DOWN') return;
+    let out = '';
+    try {
+      const { followJob } = await import('../sdk/jobs.js');
+      await followJob(this.o.store, c, r.jobId, {
+        follow: false,
+        signal: AbortSignal.timeout(10_000),
+        onOutput: (chunk) => {
+          out = (out + chunk).slice(-REPLICA_LOG_BYTES);
+        },
+      });
+    } catch (e) {
+      out += `\n(skyhop: its output could not be read in full: ${(e as Error).message})\n`;
+    }
+    writePrivate(this.files.replicaLog(r.id), out);
   }
 
   /** The autoscaler's decision, applied. */
@@ -599,6 +627,7 @@ export class ServiceRun {
         .map((r) => r.id),
     );
     this.rec.replicas = this.rec.replicas.filter((r) => !drop.has(r.id));
+    for (const id of drop) rmSync(this.files.replicaLog(id), { force: true });
   }
 
   /** `serve down`: every replica torn down, then the service's files removed (or FAILED_CLEANUP). */
