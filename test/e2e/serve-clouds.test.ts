@@ -11,6 +11,7 @@
  *   up READY, and no GET failed;
  * - dynamic_ondemand_fallback with no spot capacity anywhere: on-demand replicas serve;
  * - any_of across local and FluffyCloud: the optimizer places the replicas;
+ * - a replica whose run exits: the service is FAILED, the replica's output is kept after its teardown;
  * - AWS on moto hosts: a replica READY, the endpoint answers from it, `serve down` leaves 0 instances.
  *
  * After each test `serve down -a -y` leaves no replica cluster (the controller's own status) and no
@@ -501,6 +502,35 @@ describe('skyhop serve on FluffyCloud, local + FluffyCloud and AWS (built CLI, e
     const s2 = await waitService('anyof2', (x) => ready(x).length === 1, '1 replica READY');
     assert.equal(ready(s2)[0]!.cloud, 'fluffycloud', JSON.stringify(s2.replicas));
     assert.equal(await getOnce(endpoint2), new URL(ready(s2)[0]!.url!).hostname);
+  });
+
+  test('a replica whose run exits on FluffyCloud: the service FAILED, the output kept after its teardown', async () => {
+    const yaml = serviceYaml(
+      'broken',
+      workdir,
+      ['cloud: fluffycloud', 'instance_type: ff.small'],
+      ['replicas: 1'],
+    ).replace('run: node replica.js', 'run: |\n  echo "model weights missing on $(hostname)"\n  exit 3');
+    await serveUp('broken', yaml);
+    const deadline = Date.now() + 120_000;
+    let s: ServiceInfo | undefined;
+    while (Date.now() < deadline) {
+      s = (await services()).find((x) => x.name === 'broken');
+      // FAILED once the failed replica's teardown is done (its cluster is gone).
+      if (s?.status === 'FAILED' && s.replicas.every((r) => r.status !== 'SHUTTING_DOWN')) break;
+      await sleep(500);
+    }
+    assert.equal(s?.status, 'FAILED', `${JSON.stringify(s, null, 1)}\n${controllerLog('broken')}`);
+    const failed = s!.replicas.filter((r) => r.status === 'FAILED');
+    assert.ok(failed.length >= 1, JSON.stringify(s!.replicas));
+    assert.match(s!.reason ?? '', /serve logs broken \d+/);
+    assert.deepEqual(await controllerClusters(), [], 'no replica cluster is left');
+    assert.deepEqual(await liveInstances(emu), []);
+    for (const r of failed) {
+      const l = await sb.run(['serve', 'logs', '--no-follow', 'broken', String(r.id)], { timeoutMs: 60_000 });
+      assert.equal(l.code, 0, l.stdout + l.stderr);
+      assert.match(l.stdout, /^model weights missing on \S+$/m, `replica ${r.id}: ${l.stdout}`);
+    }
   });
 
   test('AWS on moto hosts: a replica READY, the endpoint answers from it, serve down leaves 0 instances', {
