@@ -183,7 +183,8 @@ describe('skyhop serve on FluffyCloud, local + FluffyCloud and AWS (built CLI, e
 
   /** The controller node's own $SKYHOP_HOME, or null before the controller exists. */
   const controllerHome = (): string | null => {
-    const base = join(sb.skyhopHome, 'local', 'clusters', CONTROLLER);
+    // Through a team server the controller is the (admin) user's own.
+    const base = join(sb.skyhopHome, 'local', 'clusters', sb.via ? `${CONTROLLER}-admin` : CONTROLLER);
     if (!existsSync(base)) return null;
     for (const node of readdirSync(base)) {
       const h = join(base, node, 'home', '.skyhop');
@@ -399,6 +400,13 @@ describe('skyhop serve on FluffyCloud, local + FluffyCloud and AWS (built CLI, e
     const replacement = ready(s2).find((r) => r.id > 2)!;
     assert.equal(replacement.spot, true, JSON.stringify(replacement));
     assert.equal(replacement.cloud, 'fluffycloud');
+    const [rInst] = await clusterInstances(emu, replacement.cluster);
+    assert.ok(rInst, `${replacement.cluster} has an instance`);
+    assert.equal(
+      ((await emu.adminState()).instances[rInst.id] as { spot: boolean }).spot,
+      true,
+      'the replacement is a spot instance in the emulator',
+    );
     assert.equal(alive(s2).filter((r) => !r.spot).length, 1, 'still one on-demand replica');
     assert.equal(s2.replicas.find((r) => r.id === victim.id)?.status, 'PREEMPTED');
     assert.deepEqual(await clusterInstances(emu, victim.cluster), [], "the victim's instance is gone");
