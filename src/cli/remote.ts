@@ -16,7 +16,7 @@ import { UserError } from '../util/errors.js';
 type StatusAnswer = import('zod').infer<typeof statusAnswer>;
 
 /** Commands whose argv may name a task file (its local files are uploaded). */
-const TASK_COMMANDS = new Set(['launch', 'exec', 'jobs', 'optimize']);
+const TASK_COMMANDS = new Set(['launch', 'exec', 'jobs', 'optimize', 'serve']);
 
 export async function runRemote(target: ApiTarget, argv: string[]): Promise<number> {
   if (!target.token) {
@@ -142,6 +142,8 @@ async function taskFiles(argv: string[]): Promise<string[]> {
         const local = (m as { localSource?: string }).localSource;
         if (local) out.push(local);
       }
+      // A service's TLS key and certificate (`serve up` / `serve update`).
+      if (t.service?.tls) out.push(t.service.tls.keyfile, t.service.tls.certfile);
     }
   }
   return [...new Set(out)];
