@@ -524,8 +524,8 @@ describe('skyhop serve on FluffyCloud, local + FluffyCloud and AWS (built CLI, e
     let s: ServiceInfo | undefined;
     while (Date.now() < deadline) {
       s = (await services()).find((x) => x.name === 'broken');
-      // FAILED once the failed replica's teardown is done (its cluster is gone).
-      if (s?.status === 'FAILED' && s.replicas.every((r) => r.status !== 'SHUTTING_DOWN')) break;
+      // FAILED, and every replica ended and torn down (one launched before the first failed fails too).
+      if (s?.status === 'FAILED' && s.replicas.every((r) => r.status.startsWith('FAILED'))) break;
       await sleep(500);
     }
     assert.equal(s?.status, 'FAILED', `${JSON.stringify(s, null, 1)}\n${controllerLog('broken')}`);
