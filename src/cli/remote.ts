@@ -143,7 +143,8 @@ async function taskFiles(argv: string[]): Promise<string[]> {
         if (local) out.push(local);
       }
       // A service's TLS key and certificate (the load balancer reads them on the controller).
-      for (const f of [t.service?.tls?.keyfile, t.service?.tls?.certfile]) if (f && existsSync(f)) out.push(f);
+      for (const f of [t.service?.tls?.keyfile, t.service?.tls?.certfile])
+        if (f && existsSync(f)) out.push(f);
     }
   }
   return [...new Set(out)];

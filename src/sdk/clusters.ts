@@ -1,7 +1,7 @@
 /** Shared pieces of the SDK: looking clusters up, their runners, names, resource descriptions. */
 import { randomBytes } from 'node:crypto';
 import type { Cloud } from '../clouds/types.js';
-import type { Launchable, NodeInfo } from '../core/cluster.js';
+import type { NodeInfo } from '../core/cluster.js';
 import { getCloud } from '../clouds/registry.js';
 import { makeRunner } from '../runtime/index.js';
 import type { CommandRunner } from '../runtime/types.js';
@@ -108,53 +108,57 @@ export function describeLaunched(rec: ClusterRecord): string {
   return `${r.numNodes}x ${rec.cloud} ${r.instanceType}${acc}${cpu}${r.useSpot ? ' spot' : ''}`;
 }
 
+/** Why an existing cluster cannot serve one alternative of a request; null when it can. */
+function misfit(rec: ClusterRecord, want: Resources): string | null {
+  const r = rec.resources;
+  if (want.cloud && want.cloud !== rec.cloud) return `cloud ${want.cloud} (cluster: ${rec.cloud})`;
+  if (want.region && want.region !== rec.region) return `region ${want.region} (cluster: ${rec.region})`;
+  if (want.zone && want.zone !== rec.zone) return `zone ${want.zone} (cluster: ${rec.zone ?? 'none'})`;
+  if (want.instanceType && want.instanceType !== r.instanceType)
+    return `instance type ${want.instanceType} (cluster: ${r.instanceType})`;
+  if (want.accelerators) {
+    const a = r.accelerators;
+    if (
+      !a ||
+      a.name.toLowerCase() !== want.accelerators.name.toLowerCase() ||
+      a.count < want.accelerators.count
+    )
+      return `${want.accelerators.name}:${want.accelerators.count} (cluster: ${a ? `${a.name}:${a.count}` : 'no accelerators'})`;
+  }
+  if (want.useSpot && !r.useSpot) return 'spot instances (cluster: on-demand)';
+  if (want.networkTier === 'best' && rec.spec?.networkTier !== 'best')
+    return 'network_tier: best (cluster: standard network)';
+  const has = rec.spec?.dockerImage;
+  if (want.dockerImage && want.dockerImage !== has)
+    return `image_id: docker:${want.dockerImage} (cluster: ${has ? `docker:${has}` : 'no container'})`;
+  if (want.cpus && r.vcpus != null && r.vcpus < want.cpus.value)
+    return `${want.cpus.value} CPUs (cluster: ${r.vcpus})`;
+  if (want.memory && r.memoryGiB != null && r.memoryGiB < want.memory.value)
+    return `${want.memory.value} GB memory (cluster: ${r.memoryGiB})`;
+  return null;
+}
+
 /** Why an existing cluster cannot serve a request; null when it can. */
 export function incompatibility(rec: ClusterRecord, task: Task): string | null {
   const r = rec.resources;
   if (task.numNodes > r.numNodes)
     return `the task needs ${task.numNodes} nodes and the cluster has ${r.numNodes}`;
   const reasons: string[] = [];
-  const fits = (want: Resources): boolean => {
-    const why = (s: string) => {
-      reasons.push(s);
-      return false;
-    };
-    if (want.cloud && want.cloud !== rec.cloud) return why(`cloud ${want.cloud} (cluster: ${rec.cloud})`);
-    if (want.region && want.region !== rec.region)
-      return why(`region ${want.region} (cluster: ${rec.region})`);
-    if (want.zone && want.zone !== rec.zone) return why(`zone ${want.zone} (cluster: ${rec.zone ?? 'none'})`);
-    if (want.instanceType && want.instanceType !== r.instanceType)
-      return why(`instance type ${want.instanceType} (cluster: ${r.instanceType})`);
-    if (want.accelerators) {
-      const a = r.accelerators;
-      if (
-        !a ||
-        a.name.toLowerCase() !== want.accelerators.name.toLowerCase() ||
-        a.count < want.accelerators.count
-      )
-        return why(
-          `${want.accelerators.name}:${want.accelerators.count} (cluster: ${a ? `${a.name}:${a.count}` : 'no accelerators'})`,
-        );
-    }
-    if (want.useSpot && !r.useSpot) return why('spot instances (cluster: on-demand)');
-    if (want.networkTier === 'best' && rec.spec?.networkTier !== 'best')
-      return why('network_tier: best (cluster: standard network)');
-    const has = rec.spec?.dockerImage;
-    if (want.dockerImage && want.dockerImage !== has)
-      return why(`image_id: docker:${want.dockerImage} (cluster: ${has ? `docker:${has}` : 'no container'})`);
-    if (want.cpus && r.vcpus != null && r.vcpus < want.cpus.value)
-      return why(`${want.cpus.value} CPUs (cluster: ${r.vcpus})`);
-    if (want.memory && r.memoryGiB != null && r.memoryGiB < want.memory.value)
-      return why(`${want.memory.value} GB memory (cluster: ${r.memoryGiB})`);
-    return true;
-  };
-  if (task.resources.some(fits)) return null;
+  for (const want of task.resources) {
+    const why = misfit(rec, want);
+    if (why === null) return null;
+    reasons.push(why);
+  }
   return `the task asks for ${reasons.join(' or ')}`;
 }
 
-/** The job's per-node demand for the agent's scheduler. */
-export function jobDemand(task: Task, l?: Pick<Launchable, 'accelerators'> | null) {
-  const r = task.resources[l && 'alternative' in l ? (l as Launchable).alternative : 0] ?? task.resources[0];
+/**
+ * The job's per-node demand for the agent's scheduler: that of the task's first alternative (any_of /
+ * ordered) the cluster fits, so a job launched on its second alternative is not held to the first's
+ * cpus or accelerators.
+ */
+export function jobDemand(task: Task, rec?: ClusterRecord | null) {
+  const r = (rec && task.resources.find((want) => misfit(rec, want) === null)) ?? task.resources[0];
   return {
     cpus: r?.cpus ? r.cpus.value : 0.5,
     accelerators: r?.accelerators ? { name: r.accelerators.name, count: r.accelerators.count } : null,

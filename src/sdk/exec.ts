@@ -65,7 +65,7 @@ export async function exec(o: ExecOptions): Promise<ExecResult> {
   try {
     jobId = await submitTask(store, rec, task, {
       withSetup: false,
-      demand: jobDemand(task),
+      demand: jobDemand(task, rec),
       command: typeof o.task === 'string' ? o.task : Array.isArray(o.task) ? o.task.join(' ') : undefined,
     });
     o.onSubmitted?.(o.cluster, jobId);

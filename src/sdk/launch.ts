@@ -169,7 +169,11 @@ export async function launch(opts: LaunchOptions): Promise<LaunchResult> {
       await mountBuckets(rec, runners, storage, opts.signal);
     }
 
-    const jobId = await submitTask(store, rec, task, { withSetup: true, demand: jobDemand(task), autostop });
+    const jobId = await submitTask(store, rec, task, {
+      withSetup: true,
+      demand: jobDemand(task, rec),
+      autostop,
+    });
     opts.onSubmitted?.(name, jobId);
     release();
     if (opts.detach) return { cluster: name, jobId, outcome: null, reused };

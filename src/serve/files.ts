@@ -11,7 +11,8 @@
  *   serve/services/<name>/lb-process.json  the load balancer's pid and start time (the controller)
  *   serve/services/<name>/controller.log   what the controller did for the service
  *   serve/services/<name>/load-balancer.log  the load balancer's output
- *   serve/services/<name>/replica-<id>.log  an ended replica's output, copied before its teardown
+ *   serve/services/<name>/replica-<id>.log  the output of a replica that failed, saved before its
+ *                                          teardown (`serve logs NAME ID` once its cluster is gone)
  *   serve/secrets/<key>.json               a version's secrets (0600), named in its request
  *   serve/uploads/<key>/                   a version's workdir, file_mounts and TLS files
  *   serve/serve.json, serve/serve.log      the serving process: its pid and build; its log
@@ -61,6 +62,7 @@ export interface ServiceFiles {
   lbProcess: string;
   controllerLog: string;
   lbLog: string;
+  replicaLog(id: number): string;
 }
 
 export function serviceFiles(home: string, name: string): ServiceFiles {
@@ -76,6 +78,7 @@ export function serviceFiles(home: string, name: string): ServiceFiles {
     lbProcess: join(dir, 'lb-process.json'),
     controllerLog: join(dir, 'controller.log'),
     lbLog: join(dir, 'load-balancer.log'),
+    replicaLog: (id) => join(dir, `replica-${id}.log`),
   };
 }
 
@@ -146,10 +149,6 @@ export interface ServiceRecord {
   /** The autoscaler's last wanted count and the QPS it saw. */
   target: number;
   qps: number;
-}
-
-export function replicaLogPath(files: ServiceFiles, id: number): string {
-  return join(files.dir, `replica-${id}.log`);
 }
 
 export function readService(home: string, name: string): ServiceRecord | null {

@@ -42,7 +42,6 @@ import { sleep } from '../util/sleep.js';
 import {
   readService,
   readVersion,
-  replicaLogPath,
   secretsPath,
   type ServeRequest,
   type ServiceRecord,
@@ -277,10 +276,9 @@ async function logs(
   const store = openStore();
   const c = store.getCluster(r.cluster);
   if (!c || r.jobId === null) {
-    // An ended replica: its output as copied before its teardown.
-    const saved = replicaLogPath(files, r.id);
-    if (existsSync(saved)) {
-      await streamFile(saved, false, () => false);
+    // A replica that failed: its output as saved before its teardown.
+    if (existsSync(files.replicaLog(r.id))) {
+      await streamFile(files.replicaLog(r.id), false, () => false);
       return 0;
     }
     throw new UserError(

@@ -29,7 +29,6 @@ import { Autoscaler, qpsOver, type ReplicaView } from './autoscaler.js';
 import {
   type ReplicaRecord,
   readService,
-  replicaLogPath,
   readVersion,
   secretsPath,
   type ServiceFiles,
@@ -72,6 +71,8 @@ const LB_FIRST_PORT = 30001;
 const LB_LAST_PORT = 30100;
 /** A launch that failed, or a replica that failed by itself, is replaced after this backoff (doubling up to the max). */
 const LAUNCH_BACKOFF_MS = { initial: 1_000, max: 60_000 };
+/** The most of a failed replica's output kept after its teardown (its tail). */
+const REPLICA_LOG_BYTES = 1024 * 1024;
 /** How long one look at a replica (cloud, probe, agent) may take. */
 const CHECK_TIMEOUT_MS = 30_000;
 
@@ -481,8 +482,8 @@ export class ServiceRun {
   /** Tears the replica's cluster down (whatever exists of it); then marks it as asked, or forgets it. */
   private async teardown(r: ReplicaRecord): Promise<void> {
     const { store } = this.o;
-    await this.saveReplicaLog(r);
     if (store.getCluster(r.cluster) || store.openIntents(r.cluster).length > 0) {
+      await this.saveOutput(r);
       this.log(`replica ${r.id}: tearing down ${r.cluster}`);
       const { down } = await import('../sdk/lifecycle.js');
       let last: Error | null = null;
@@ -522,30 +523,28 @@ export class ServiceRun {
   }
 
   /**
-   * Copies the replica's output (its job's log) to the controller before its cluster goes, so `serve
-   * logs NAME ID` still shows why an ended replica ended. Bounded: a cluster that does not answer
-   * (preempted) leaves what was copied.
+   * A replica that failed (its run exited, its probe never passed...): its job's output saved in the
+   * service's folder before its cluster goes, for `serve logs NAME ID`. Bounded in time and size;
+   * nothing for preempted replicas (their nodes are gone) or when the whole service goes down.
    */
-  private async saveReplicaLog(r: ReplicaRecord): Promise<void> {
+  private async saveOutput(r: ReplicaRecord): Promise<void> {
     const c = this.o.store.getCluster(r.cluster);
-    if (!c || r.jobId === null || c.status !== 'UP') return;
-    const path = replicaLogPath(this.files, r.id);
-    const { followJob } = await import('../sdk/jobs.js');
-    const ac = new AbortController();
-    const chunks: string[] = [];
+    if (!c || r.jobId === null || r.endAs === null || r.endAs === 'PREEMPTED') return;
+    if (this.rec.status === 'SHUTTING_DOWN') return;
+    let out = '';
     try {
-      await withTimeout(
-        followJob(this.o.store, c, r.jobId, {
-          follow: false,
-          signal: ac.signal,
-          onOutput: (x) => chunks.push(x),
-        }),
-        10_000,
-      );
-    } catch {
-      ac.abort();
+      const { followJob } = await import('../sdk/jobs.js');
+      await followJob(this.o.store, c, r.jobId, {
+        follow: false,
+        signal: AbortSignal.timeout(10_000),
+        onOutput: (chunk) => {
+          out = (out + chunk).slice(-REPLICA_LOG_BYTES);
+        },
+      });
+    } catch (e) {
+      out += `\n(skyhop: its output could not be read in full: ${(e as Error).message})\n`;
     }
-    if (chunks.length > 0) writePrivate(path, chunks.join(''));
+    writePrivate(this.files.replicaLog(r.id), out);
   }
 
   /** The autoscaler's decision, applied. */
@@ -635,6 +634,7 @@ export class ServiceRun {
         .map((r) => r.id),
     );
     this.rec.replicas = this.rec.replicas.filter((r) => !drop.has(r.id));
+    for (const id of drop) rmSync(this.files.replicaLog(id), { force: true });
   }
 
   /** `serve down`: every replica torn down, then the service's files removed (or FAILED_CLEANUP). */

@@ -354,7 +354,7 @@ describe('local provider', () => {
   });
 });
 
-describe('local addresses are the machine\'s', () => {
+describe("local addresses are the machine's", () => {
   test('two homes never get the same address; a reservation whose node folder is gone is taken over; older per-home reservations are kept', async () => {
     const shared = join(dir, `shared-ips-${n++}`);
     const homeA = join(dir, `homeA${n}`);
