@@ -26,6 +26,7 @@ const CLI_E2E = [
   'storage',
   'managed-jobs-local',
   'serve-local',
+  'serve-clouds',
 ].map((n) => join('test', 'e2e', `${n}.test.ts`));
 
 function find(dir) {
