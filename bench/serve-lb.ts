@@ -179,7 +179,15 @@ async function main(): Promise<void> {
     );
   } finally {
     agent.destroy();
-    for (const p of procs) p.kill('SIGTERM');
+    // The children are gone before their folder is (the load balancer writes its stats as it stops).
+    await Promise.all(
+      procs.map(async (p) => {
+        if (p.exitCode !== null || p.signalCode !== null) return;
+        const exited = once(p, 'exit');
+        p.kill('SIGTERM');
+        await exited;
+      }),
+    );
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -365,12 +365,16 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
       return;
     }
     const now = Date.now();
+    const budgetEnd = ex.start + RETRY_BUDGET_MS;
+    if (ex.attempts > 0 && now >= budgetEnd && list.length > 0) {
+      reply(ex, 502, badGateway(ex));
+      return;
+    }
     const u = pick(ex.tried, now);
     if (u !== undefined) {
       forward(ex, u);
       return;
     }
-    const budgetEnd = ex.start + RETRY_BUDGET_MS;
     if (list.length === 0) {
       if (ex.waitSince === 0) ex.waitSince = now;
       const until = Math.min(ex.waitSince + NO_REPLICA_WAIT_MS, budgetEnd);
@@ -498,7 +502,11 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
         sendBody();
         return;
       }
-      connectTimer = setTimeout(() => up.destroy(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
+      const left = ex.start + RETRY_BUDGET_MS - Date.now();
+      connectTimer = setTimeout(
+        () => up.destroy(new Error('connect timeout')),
+        Math.max(100, Math.min(CONNECT_TIMEOUT_MS, left)),
+      );
       s.once('connect', () => {
         clearTimeout(connectTimer);
         sendBody();
