@@ -47,7 +47,12 @@ writeFileSync(
   join(h.env.SKYHOP_HOME!, 'config.yaml'),
   'serve:\n  controller:\n    probe_interval_seconds: 0.5\n    decision_interval_seconds: 1\n    qps_window_seconds: 3\n',
 );
-const emu = await startEmulator({ scenario: { users: { bench: { api_key: KEY } }, boot_delay_s: 0 } });
+const emu = await startEmulator({
+  scenario: { users: { bench: { api_key: KEY } }, boot_delay_s: 0 },
+}).catch((e: Error) => {
+  h.dispose();
+  throw e;
+});
 emu.writeCredentials(h.env.HOME!);
 const wd = join(h.dir, 'wd');
 mkdirSync(wd);

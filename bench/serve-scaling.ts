@@ -416,19 +416,19 @@ try {
     results.map(fn).filter((v): v is number => v !== null && Number.isFinite(v));
   const rows: Row[] = [
     summarize(
-      'QPS over the window crosses 5 → controller decides to scale up',
+      'threshold crossed (QPS over the window > 5) → the controller decides to scale up',
       m((r) => r.marks.decided - r.marks.crossed),
       's',
       '1–2 s: the 2nd decision (2 s / 1 s) wanting more',
     ),
     summarize(
-      'threshold crossed → last new replica READY (local cloud)',
-      m((r) => r.marks.allNewReady - r.marks.crossed),
+      'threshold crossed → target 3 (max)',
+      m((r) => (r.marks.decidedMax === null ? null : r.marks.decidedMax - r.marks.crossed)),
       's',
     ),
     summarize(
-      'threshold crossed → target 3 (max)',
-      m((r) => (r.marks.decidedMax === null ? null : r.marks.decidedMax - r.marks.crossed)),
+      'threshold crossed → last new replica READY (local cloud)',
+      m((r) => r.marks.allNewReady - r.marks.crossed),
       's',
     ),
     summarize(
