@@ -179,6 +179,8 @@ export class ServiceRun {
     if (now - this.lastDecision >= this.o.timings.decisionMs) {
       this.lastDecision = now;
       this.decide(now);
+      // The replicas it added launch now, not a tick later.
+      for (const r of rec.replicas) if (r.status === 'PENDING') this.step(r, now);
     }
     this.writeRoutable(this.routable);
     this.updateStatus();
@@ -422,6 +424,8 @@ export class ServiceRun {
       r.readyAt = now;
       r.notReadySince = null;
       r.reason = null;
+      // The load balancer learns of it now, not at the next tick.
+      this.writeRoutable(this.routable);
       return;
     }
     const ended = await this.jobEnded(r);
