@@ -98,6 +98,22 @@ function applyCarriedEnv(home: string, applied: Map<string, string>): void {
 }
 
 /**
+ * Waits `ms`, or less when woken: `setWake` gets the function that wakes it (and null once it has
+ * returned), for the socket's wake-up.
+ */
+export function tickOrWake(ms: number, setWake: (wake: (() => void) | null) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      setWake(null);
+      resolve();
+    }
+    setWake(done);
+  });
+}
+
+/**
  * The enabled clouds, with the credentials the client carried applied first: read again whenever a
  * later submission carried new ones.
  */
@@ -206,14 +222,8 @@ export async function serve(o: ServeOptions): Promise<number> {
         log('idle: exiting');
         break;
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, TICK_MS);
-        function done() {
-          clearTimeout(timer);
-          wake = null;
-          resolve();
-        }
-        wake = done;
+      await tickOrWake(TICK_MS, (w) => {
+        wake = w;
       });
     }
   } finally {

@@ -23,7 +23,7 @@ import { isManagedTerminal, newManagedTask, openStore } from '../state/index.js'
 import { UserError } from '../util/errors.js';
 import { skyhopHome } from '../util/paths.js';
 import { sleep } from '../util/sleep.js';
-import { controllerServing, serve } from './controller.js';
+import { type ControllerProcess, controllerServing, serve } from './controller.js';
 import { buildId } from '../util/build-id.js';
 import {
   controllerEnvPath,
@@ -43,16 +43,18 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function input<T>(): Promise<T> {
+/** An op's input: the JSON on stdin (`op` names the command in the error). */
+export async function readInput<T>(op = 'jobs-controller'): Promise<T> {
   const text = await readStdin();
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new UserError('jobs-controller: the input on stdin is not JSON');
+    throw new UserError(`${op}: the input on stdin is not JSON`);
   }
 }
 
-function answer(v: unknown): void {
+/** An op's answer: one line of JSON on stdout. */
+export function answer(v: unknown): void {
   process.stdout.write(`${JSON.stringify(v)}\n`);
 }
 
@@ -85,7 +87,7 @@ export async function controllerOp(
       answer({ restarted: await restartServe() });
       return 0;
     case 'submit': {
-      const sub = await input<{ submission: ManagedSubmission; credentials?: CarriedCredentials }>();
+      const sub = await readInput<{ submission: ManagedSubmission; credentials?: CarriedCredentials }>();
       if (sub.credentials) writeCredentials(sub.credentials);
       const id = recordSubmission(sub.submission);
       answer({ id, ...(await servingNow({ wake: true })) });
@@ -106,7 +108,7 @@ export async function controllerOp(
       answer({ now: Date.now(), jobs: openStore().listManagedJobs(), ...(await servingNow()) });
       return 0;
     case 'cancel': {
-      const c = await input<{ ids: number[] | null; name: string | null; all: boolean }>();
+      const c = await readInput<{ ids: number[] | null; name: string | null; all: boolean }>();
       answer({ cancelled: cancel(c) });
       return 0;
     }
@@ -125,12 +127,17 @@ export async function controllerOp(
   }
 }
 
-/** Whether a controller process serves this home (`wake`: and tell it to look now), and its build. */
-async function servingNow(
+/**
+ * Whether a controller process of `kind` serves this home (`wake`: and tell it to look now), and its
+ * build (from its record at `recordPath`).
+ */
+export async function servingNow(
   o: { wake?: boolean } = {},
+  kind: ControllerProcess = 'jobs',
+  recordPath = serveRecordPath(skyhopHome()),
 ): Promise<{ serving: boolean; serveBuild: string | null }> {
-  const serving = await controllerServing(skyhopHome(), o);
-  const rec = readJson<{ build?: string | null }>(serveRecordPath(skyhopHome()), {});
+  const serving = await controllerServing(skyhopHome(), o, kind);
+  const rec = readJson<{ build?: string | null }>(recordPath, {});
   return { serving, serveBuild: serving ? (rec.build ?? null) : null };
 }
 
@@ -227,19 +234,22 @@ async function logs(id: number, flags: { controller?: boolean; follow?: boolean 
  * Ends the serving process (SIGTERM), so that its job's loop starts it again from the files on disk
  * (a newer build). Safe at any moment: the jobs resume from their rows. Resolves once it has exited.
  */
-async function restartServe(): Promise<boolean> {
+export async function restartServe(
+  kind: ControllerProcess = 'jobs',
+  recordPath = serveRecordPath(skyhopHome()),
+): Promise<boolean> {
   const home = skyhopHome();
-  const rec = readJson<{ pid?: number }>(serveRecordPath(home), {});
+  const rec = readJson<{ pid?: number }>(recordPath, {});
   const pid = rec.pid;
-  if (!pid || !(await controllerServing(home))) return false;
+  if (!pid || !(await controllerServing(home, {}, kind))) return false;
   let cmd = '';
   try {
     cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
   } catch {
     return false;
   }
-  if (!cmd.includes('jobs-controller serve')) return false;
+  if (!cmd.includes(`${kind}-controller serve`)) return false;
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && (await controllerServing(home)); i++) await sleep(100);
+  for (let i = 0; i < 100 && (await controllerServing(home, {}, kind)); i++) await sleep(100);
   return true;
 }

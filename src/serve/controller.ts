@@ -12,7 +12,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { appendLine, writePrivate } from '../jobs/files.js';
-import { carriedClouds, holdSocket } from '../jobs/controller.js';
+import { carriedClouds, holdSocket, tickOrWake } from '../jobs/controller.js';
 import { openStore, type Store } from '../state/index.js';
 import { buildId } from '../util/build-id.js';
 import { packageRoot } from '../util/package-root.js';
@@ -102,14 +102,8 @@ export async function serveServices(o: ServeOptions): Promise<number> {
         log('idle: exiting');
         break;
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, TICK_MS);
-        function done() {
-          clearTimeout(timer);
-          wake = null;
-          resolve();
-        }
-        wake = done;
+      await tickOrWake(TICK_MS, (w) => {
+        wake = w;
       });
     }
   } finally {

@@ -31,8 +31,13 @@ import { homedir } from 'node:os';
 import { checkServiceName, type ServiceInfo, type UpdateMode } from '../core/serve.js';
 import type { Task } from '../core/task.js';
 import { readJson, writePrivate } from '../jobs/files.js';
-import { controllerServing } from '../jobs/controller.js';
-import { writeCredentials } from '../jobs/rpc.js';
+import {
+  answer,
+  readInput,
+  restartServe,
+  servingNow as servingState,
+  writeCredentials,
+} from '../jobs/rpc.js';
 import type { CarriedCredentials } from '../sdk/controller.js';
 import { openStore } from '../state/index.js';
 import { buildId } from '../util/build-id.js';
@@ -64,31 +69,9 @@ export interface ServeSubmission {
   mode?: UpdateMode;
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-async function input<T>(): Promise<T> {
-  const text = await readStdin();
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new UserError('serve-controller: the input on stdin is not JSON');
-  }
-}
-
-function answer(v: unknown): void {
-  process.stdout.write(`${JSON.stringify(v)}\n`);
-}
-
-async function servingNow(
-  o: { wake?: boolean } = {},
-): Promise<{ serving: boolean; serveBuild: string | null }> {
-  const serving = await controllerServing(skyhopHome(), o, 'serve');
-  const rec = readJson<{ build?: string | null }>(serveRecordPath(skyhopHome()), {});
-  return { serving, serveBuild: serving ? (rec.build ?? null) : null };
+/** Whether the serve controller's process serves this home (`wake`: and tell it to look now), and its build. */
+function servingNow(o: { wake?: boolean } = {}): Promise<{ serving: boolean; serveBuild: string | null }> {
+  return servingState(o, 'serve', serveRecordPath(skyhopHome()));
 }
 
 /** Writes a version's secrets (0600) under a fresh key, then its file; the version's number. */
@@ -290,24 +273,6 @@ async function logs(
   return 0;
 }
 
-/** Ends the serving process, so its job's loop starts it again from the files on disk (a newer build). */
-async function restartServe(): Promise<boolean> {
-  const home = skyhopHome();
-  const rec = readJson<{ pid?: number }>(serveRecordPath(home), {});
-  const pid = rec.pid;
-  if (!pid || !(await controllerServing(home, {}, 'serve'))) return false;
-  let cmd = '';
-  try {
-    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return false;
-  }
-  if (!cmd.includes('serve-controller serve')) return false;
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && (await controllerServing(home, {}, 'serve')); i++) await sleep(100);
-  return true;
-}
-
 /** A service's load balancer: listens where the controller chose, until SIGTERM. */
 async function loadBalancer(name: string): Promise<number> {
   const home = skyhopHome();
@@ -350,24 +315,24 @@ export async function serveControllerOp(
       return 0;
     }
     case 'restart':
-      answer({ restarted: await restartServe() });
+      answer({ restarted: await restartServe('serve', serveRecordPath(skyhopHome())) });
       return 0;
     case 'up': {
-      const s = await input<{ submission: ServeSubmission; credentials?: CarriedCredentials }>();
+      const s = await readInput<{ submission: ServeSubmission; credentials?: CarriedCredentials }>();
       if (s.credentials) writeCredentials(s.credentials);
       up(s.submission);
       answer({ name: s.submission.name, ...(await servingNow({ wake: true })) });
       return 0;
     }
     case 'update': {
-      const s = await input<{ submission: ServeSubmission; credentials?: CarriedCredentials }>();
+      const s = await readInput<{ submission: ServeSubmission; credentials?: CarriedCredentials }>();
       if (s.credentials) writeCredentials(s.credentials);
       const version = update(s.submission);
       answer({ version, ...(await servingNow({ wake: true })) });
       return 0;
     }
     case 'status': {
-      const q = await input<{ names: string[] | null }>();
+      const q = await readInput<{ names: string[] | null }>();
       const home = skyhopHome();
       const names = q.names ?? serviceNames(home);
       const services: ServiceInfo[] = [];
@@ -380,7 +345,7 @@ export async function serveControllerOp(
       return 0;
     }
     case 'down': {
-      const d = await input<{ names: string[] | null; all: boolean; purge: boolean }>();
+      const d = await readInput<{ names: string[] | null; all: boolean; purge: boolean }>();
       answer({ names: down(d), ...(await servingNow({ wake: true })) });
       return 0;
     }
