@@ -195,17 +195,12 @@ function cancel(c: { ids: number[] | null; name: string | null; all: boolean }):
   return store.requestManagedCancel(ids);
 }
 
-/** Streams a job's log file from the start, following it until the job has ended and all is read. */
-async function logs(id: number, flags: { controller?: boolean; follow?: boolean }): Promise<number> {
-  const store = openStore();
-  if (!Number.isInteger(id) || !store.getManagedJob(id)) throw new UserError(`there is no managed job ${id}`);
-  const f = jobFiles(skyhopHome(), id);
-  const path = flags.controller ? f.controllerLog : f.runLog;
+/** A function that copies to stdout what `path` has gained since its last call (nothing while it is missing). */
+export function drainer(path: string): () => void {
   let pos = 0;
   const buf = Buffer.alloc(64 * 1024);
-  const drain = (): void => {
-    if (!existsSync(path)) return;
-    if (statSync(path).size <= pos) return;
+  return () => {
+    if (!existsSync(path) || statSync(path).size <= pos) return;
     const fd = openSync(path, 'r');
     try {
       for (;;) {
@@ -218,6 +213,15 @@ async function logs(id: number, flags: { controller?: boolean; follow?: boolean 
       closeSync(fd);
     }
   };
+}
+
+/** Streams a job's log file from the start, following it until the job has ended and all is read. */
+async function logs(id: number, flags: { controller?: boolean; follow?: boolean }): Promise<number> {
+  const store = openStore();
+  if (!Number.isInteger(id) || !store.getManagedJob(id)) throw new UserError(`there is no managed job ${id}`);
+  const f = jobFiles(skyhopHome(), id);
+  const path = flags.controller ? f.controllerLog : f.runLog;
+  const drain = drainer(path);
   for (;;) {
     const j = store.getManagedJob(id)!;
     const ended = isManagedTerminal(j.status);

@@ -16,23 +16,14 @@
  *   lb NAME              a service's load balancer process (lb.ts)
  */
 import { randomUUID } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { checkServiceName, type ServiceInfo, type UpdateMode } from '../core/serve.js';
 import type { Task } from '../core/task.js';
 import { readJson, writePrivate } from '../jobs/files.js';
 import {
   answer,
+  drainer,
   readInput,
   restartServe,
   servingNow as servingState,
@@ -212,22 +203,7 @@ function down(d: { names: string[] | null; all: boolean; purge: boolean }): stri
 
 /** Streams a file from its start; follows it while `more()` says so. */
 async function streamFile(path: string, follow: boolean, more: () => boolean): Promise<void> {
-  let pos = 0;
-  const buf = Buffer.alloc(64 * 1024);
-  const drain = (): void => {
-    if (!existsSync(path) || statSync(path).size <= pos) return;
-    const fd = openSync(path, 'r');
-    try {
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, pos);
-        if (n <= 0) break;
-        pos += n;
-        process.stdout.write(Buffer.from(buf.subarray(0, n)));
-      }
-    } finally {
-      closeSync(fd);
-    }
-  };
+  const drain = drainer(path);
   for (;;) {
     const going = follow && more();
     drain();
