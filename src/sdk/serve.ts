@@ -187,6 +187,7 @@ export interface ServeUpdateOptions extends SdkEvents {
 
 /** `serve update`: the service's next version; new replicas get it, old ones go as the mode says. */
 export async function serveUpdate(o: ServeUpdateOptions): Promise<{ version: number }> {
+  checkServiceName(o.name);
   const store = o.store ?? openStore();
   const task = await serviceTask(o.dag);
   const { canProvision } = await import('../core/features.js');
@@ -215,6 +216,7 @@ export async function serveUpdate(o: ServeUpdateOptions): Promise<{ version: num
 export async function serveStatus(
   o: { names?: string[]; store?: Store; user?: string } = {},
 ): Promise<ServiceInfo[]> {
+  for (const n of o.names ?? []) checkServiceName(n);
   const store = o.store ?? openStore();
   const c = await existingController(store, SERVE_CONTROLLER, serveControllerCluster(o.user));
   if (!c) {
@@ -242,6 +244,7 @@ export interface ServeDownOptions extends SdkEvents {
 
 /** `serve down`: the services' replicas torn down and the services removed; their names. */
 export async function serveDown(o: ServeDownOptions): Promise<{ names: string[]; failed: ServiceInfo[] }> {
+  for (const n of o.names ?? []) checkServiceName(n);
   const store = o.store ?? openStore();
   const c = await existingController(store, SERVE_CONTROLLER);
   if (!c) {
@@ -283,6 +286,7 @@ export interface ServeLogsOptions {
 
 /** `serve logs`: a replica's output, or the controller's or load balancer's log of the service. */
 export async function serveLogs(o: ServeLogsOptions): Promise<void> {
+  checkServiceName(o.name);
   const store = o.store ?? openStore();
   const c = await requireController(store, SERVE_CONTROLLER);
   const args = [

@@ -158,6 +158,8 @@ function up(s: ServeSubmission): void {
 
 function update(s: ServeSubmission): number {
   if (!s?.task?.service) throw new UserError('serve-controller update: the task has no service section');
+  // A name is a folder under serve/services/: one that is not a service name ('../x') names none.
+  checkServiceName(s.name);
   const home = skyhopHome();
   const rec = readService(home, s.name);
   if (!rec) throw new UserError(`there is no service named '${s.name}'`);
@@ -218,6 +220,7 @@ export function serviceInfo(home: string, rec: ServiceRecord): ServiceInfo {
 }
 
 function down(d: { names: string[] | null; all: boolean; purge: boolean }): string[] {
+  for (const n of d.names ?? []) checkServiceName(n);
   const home = skyhopHome();
   const all = serviceNames(home);
   const names = d.all ? all : (d.names ?? []);
@@ -257,6 +260,7 @@ async function logs(
   name: string,
   flags: { replica?: number; controller?: boolean; loadBalancer?: boolean; follow?: boolean },
 ): Promise<number> {
+  checkServiceName(name);
   const home = skyhopHome();
   const rec = readService(home, name);
   if (!rec) throw new UserError(`there is no service named '${name}'`);
@@ -310,6 +314,7 @@ async function restartServe(): Promise<boolean> {
 
 /** A service's load balancer: listens where the controller chose, until SIGTERM. */
 async function loadBalancer(name: string): Promise<number> {
+  checkServiceName(name);
   const home = skyhopHome();
   const rec = readService(home, name);
   if (!rec || rec.lbPort === null || rec.lbHost === null)
@@ -369,6 +374,7 @@ export async function serveControllerOp(
     case 'status': {
       const q = await input<{ names: string[] | null }>();
       const home = skyhopHome();
+      for (const n of q.names ?? []) checkServiceName(n);
       const names = q.names ?? serviceNames(home);
       const services: ServiceInfo[] = [];
       for (const n of names) {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -190,6 +190,49 @@ describe('the serve controller ops (built CLI, a temporary home)', () => {
     const late = op(['update'], submission('web', 3));
     assert.equal(late.code, 1);
     assert.match(late.err, /going down/);
+  });
+
+  test('a name that is not a service name reaches no file outside serve/services/ (../x)', () => {
+    // A folder beside services/ that looks like a service: a crafted name must not reach it.
+    const outside = join(home, 'serve', 'evil');
+    mkdirSync(join(outside, 'versions'), { recursive: true });
+    const rec = {
+      name: 'evil',
+      user: 'bob',
+      status: 'READY',
+      version: 1,
+      mode: 'rolling',
+      createdAt: 0,
+      lbHost: null,
+      lbPort: null,
+      tls: false,
+      nextReplicaId: 1,
+      reason: null,
+      replicas: [],
+      target: 0,
+      qps: 0,
+    };
+    writeFileSync(join(outside, 'service.json'), JSON.stringify(rec));
+    writeFileSync(join(outside, 'controller.log'), 'private log line\n');
+    for (const name of ['../evil', '..', 'web/../../evil']) {
+      const logs = op(['logs', name, '--controller', '--no-follow']);
+      assert.equal(logs.code, 1, `logs ${name}: ${logs.out}`);
+      assert.ok(!logs.out.includes('private log line'), `logs ${name} read a file outside`);
+      assert.match(logs.err, /is not a valid service name/);
+      const st = op(['status'], { names: [name] });
+      assert.equal(st.code, 1, `status ${name}: ${st.out}`);
+      assert.match(st.err, /is not a valid service name/);
+      const u = op(['update'], { submission: { ...submission('x', 2).submission, name } });
+      assert.equal(u.code, 1, `update ${name}: ${u.out}`);
+      assert.match(u.err, /is not a valid service name/);
+      const d = op(['down'], { names: [name], all: false, purge: false });
+      assert.equal(d.code, 1, `down ${name}: ${d.out}`);
+      const lb = op(['lb', name]);
+      assert.equal(lb.code, 1, `lb ${name}: ${lb.out}`);
+      assert.match(lb.err, /is not a valid service name/);
+    }
+    assert.ok(!existsSync(join(outside, 'versions', '2.json')), 'no version written outside');
+    assert.ok(!existsSync(join(outside, 'down.json')), 'no down.json written outside');
   });
 
   test('bad input: a bad name, no service section, input that is not JSON', () => {
