@@ -30,6 +30,7 @@ import {
   type ReplicaRecord,
   readService,
   readVersion,
+  removeServiceData,
   secretsPath,
   type ServiceFiles,
   type ServiceRecord,
@@ -664,6 +665,7 @@ export class ServiceRun {
       return 'running';
     }
     this.log('removed');
+    removeServiceData(this.o.home, this.name);
     rmSync(this.files.dir, { recursive: true, force: true });
     return 'gone';
   }

@@ -5,14 +5,26 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ReadinessProbe, ServiceSpec } from '../../../src/core/serve.js';
 import type { Task } from '../../../src/core/task.js';
-import { probe } from '../../../src/serve/service.js';
+import { removeOrphans } from '../../../src/serve/files.js';
+import { probe, ServiceRun } from '../../../src/serve/service.js';
+import type { Store } from '../../../src/state/index.js';
 
 const BIN = resolve(import.meta.dirname, '../../../bin/skyhop.js');
 
@@ -250,5 +262,112 @@ describe('the serve controller ops (built CLI, a temporary home)', () => {
     });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /not JSON/);
+  });
+});
+
+describe('what a service leaves on the controller (its secrets, its uploads, its TLS key)', () => {
+  let dir = '';
+  let home = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'skyhop-serve-leftovers-'));
+    home = join(dir, 'skyhop');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function op(args: string[], input?: unknown) {
+    const r = spawnSync(process.execPath, [BIN, 'serve-controller', ...args], {
+      input: input === undefined ? '' : JSON.stringify(input),
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: dir, SKYHOP_HOME: home },
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  }
+
+  /** A submission whose workdir and TLS files were uploaded under serve/uploads/<key>/ (as the client does). */
+  function submit(name: string, key: string) {
+    const up = join(home, 'serve', 'uploads', key);
+    mkdirSync(join(up, 'workdir'), { recursive: true });
+    writeFileSync(join(up, 'workdir', 'replica.js'), '');
+    writeFileSync(join(up, 'tls-key.pem'), 'PRIVATE KEY', { mode: 0o600 });
+    writeFileSync(join(up, 'tls-cert.pem'), 'CERT');
+    const task: Task = {
+      name,
+      numNodes: 1,
+      envs: {},
+      secrets: { TOKEN: '' },
+      fileMounts: {},
+      workdir: join(up, 'workdir'),
+      run: 'node replica.js',
+      resources: [{ cloud: 'local', useSpot: false, ports: ['8080'] }],
+      ordered: false,
+      service: {
+        readinessProbe: { path: '/', initialDelaySeconds: 60, timeoutSeconds: 5, headers: {} },
+        replicaPolicy: {
+          minReplicas: 1,
+          maxReplicas: 1,
+          upscaleDelaySeconds: 300,
+          downscaleDelaySeconds: 1200,
+          baseOndemandFallbackReplicas: 0,
+          dynamicOndemandFallback: false,
+        },
+        port: 8080,
+        loadBalancingPolicy: 'least_load',
+        tls: { keyfile: join(up, 'tls-key.pem'), certfile: join(up, 'tls-cert.pem') },
+      },
+    };
+    op(['up'], {
+      submission: { name, user: 'alice', task, secrets: { TOKEN: 's3cret' }, request: { clouds: ['local'] } },
+    });
+    const v = JSON.parse(readFileSync(join(home, 'serve', 'services', name, 'versions', '1.json'), 'utf8'));
+    return join(home, 'serve', 'secrets', `${v.request.secretsKey}.json`);
+  }
+
+  test("serve down removes the service's secrets file and upload folder (TLS key included), not another's", async () => {
+    const webSecrets = submit('web', 'k-web');
+    const otherSecrets = submit('other', 'k-other');
+    op(['down'], { names: ['web'], all: false, purge: false });
+    const run = ServiceRun.open({
+      home,
+      name: 'web',
+      store: {} as Store, // no replica: never used
+      cloudsNow: async () => new Map(),
+      timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+      host: '127.0.0.1',
+      portsInUse: () => new Set(),
+      cli: [process.execPath, BIN],
+      log: () => undefined,
+    });
+    assert.ok(run);
+    assert.equal(await run.tick(), 'gone');
+    assert.ok(!existsSync(join(home, 'serve', 'services', 'web')));
+    assert.ok(!existsSync(webSecrets), 'the secrets file of a removed service is gone');
+    assert.ok(!existsSync(join(home, 'serve', 'uploads', 'k-web')), 'its uploads (its TLS key) are gone');
+    assert.ok(existsSync(otherSecrets), "another service's secrets stay");
+    assert.ok(
+      existsSync(join(home, 'serve', 'uploads', 'k-other', 'tls-key.pem')),
+      "another service's key stays",
+    );
+  });
+
+  test('the sweep removes old secrets and uploads no version names, keeps named and recent ones', () => {
+    const secretsDir = join(home, 'serve', 'secrets');
+    const uploads = join(home, 'serve', 'uploads');
+    writeFileSync(join(secretsDir, 'orphan.json'), '{"TOKEN":"x"}', { mode: 0o600 });
+    writeFileSync(join(secretsDir, 'fresh.json'), '{"TOKEN":"x"}', { mode: 0o600 });
+    mkdirSync(join(uploads, 'k-orphan'), { recursive: true });
+    writeFileSync(join(uploads, 'k-orphan', 'tls-key.pem'), 'PRIVATE KEY', { mode: 0o600 });
+    const old = (Date.now() - 7 * 3_600_000) / 1000;
+    // Old enough to be swept, each: only what no version names goes.
+    for (const n of readdirSync(secretsDir))
+      if (n !== 'fresh.json') utimesSync(join(secretsDir, n), old, old);
+    for (const n of readdirSync(uploads)) utimesSync(join(uploads, n), old, old);
+    removeOrphans(home);
+    assert.deepEqual(readdirSync(uploads), ['k-other']);
+    const left = readdirSync(secretsDir).sort();
+    assert.equal(left.length, 2, left.join(', '));
+    assert.ok(left.includes('fresh.json'), 'a secrets file younger than a submission stays');
+    assert.ok(!left.includes('orphan.json'));
   });
 });
