@@ -72,6 +72,13 @@ const LB_FIRST_PORT = 30001;
 const LB_LAST_PORT = 30100;
 /** A launch that failed, or a replica that failed by itself, is replaced after this backoff (doubling up to the max). */
 const LAUNCH_BACKOFF_MS = { initial: 1_000, max: 60_000 };
+/**
+ * A load balancer that dies is started again at once (within a tick); one that keeps dying soon after
+ * its start (a TLS key that does not match its certificate, its port taken by another program) after
+ * a backoff (1 s doubling up to 30 s, reset once one has run for 30 s), so it is not spawned every
+ * tick with its log growing.
+ */
+const LB_BACKOFF_MS = { initial: 1_000, max: 30_000, healthy: 30_000 };
 /** The most of a failed replica's output kept after its teardown (its tail). */
 const REPLICA_LOG_BYTES = 1024 * 1024;
 /** How long one look at a replica (cloud, probe, agent) may take. */
@@ -103,6 +110,11 @@ export class ServiceRun {
   private launchBackoff = LAUNCH_BACKOFF_MS.initial;
   private purge = false;
   private readonly abort = new AbortController();
+  /** When this controller last started the load balancer, and when it may start it again. */
+  private lbStartedAt: number | null = null;
+  private lbRestartAt: number | null = null;
+  /** The wait before the next start after a quick death: 0 (the first), then 1 s, 2 s, ... 30 s. */
+  private lbBackoff = 0;
 
   constructor(o: ServiceRunOptions, rec: ServiceRecord) {
     this.o = o;
@@ -175,7 +187,7 @@ export class ServiceRun {
     if (rec.status === 'SHUTTING_DOWN' || rec.status === 'FAILED_CLEANUP') return this.tickDown(now);
     this.takeNewVersion();
     if (rec.lbPort === null) await this.choosePort();
-    this.ensureLoadBalancer();
+    this.ensureLoadBalancer(now);
     for (const r of rec.replicas) this.step(r, now);
     if (now - this.lastDecision >= this.o.timings.decisionMs) {
       this.lastDecision = now;
@@ -219,10 +231,29 @@ export class ServiceRun {
   }
 
   /** Starts the load balancer when its process is not running (first start, or it died). */
-  private ensureLoadBalancer(): void {
+  private ensureLoadBalancer(now: number): void {
     const p = readJson<{ pid?: number; start?: string | null } | null>(this.files.lbProcess, null);
-    if (p?.pid && isProcessAlive(p.pid, p.start ?? null)) return;
-    if (p?.pid) this.log(`load balancer (pid ${p.pid}) is gone: starting it again`);
+    if (p?.pid && isProcessAlive(p.pid, p.start ?? null)) {
+      if (this.lbStartedAt !== null && now - this.lbStartedAt >= LB_BACKOFF_MS.healthy) this.lbBackoff = 0;
+      return;
+    }
+    // The one this controller started died soon after its start: the next start waits (it would
+    // likely die the same way).
+    if (this.lbStartedAt !== null && now - this.lbStartedAt < LB_BACKOFF_MS.healthy) {
+      if (this.lbRestartAt === null) {
+        this.lbRestartAt = now + this.lbBackoff;
+        this.log(
+          `load balancer (pid ${p?.pid ?? '?'}) exited soon after its start (load-balancer.log says why): starting it again${this.lbBackoff ? ` in ${this.lbBackoff / 1000} s` : ''}`,
+        );
+        this.lbBackoff = Math.min(Math.max(this.lbBackoff * 2, LB_BACKOFF_MS.initial), LB_BACKOFF_MS.max);
+      }
+      if (now < this.lbRestartAt) return;
+    } else {
+      this.lbBackoff = 0;
+      if (p?.pid) this.log(`load balancer (pid ${p.pid}) is gone: starting it again`);
+    }
+    this.lbRestartAt = null;
+    this.lbStartedAt = now;
     const out = openSync(this.files.lbLog, 'a', 0o600);
     try {
       const [node, ...args] = this.o.cli;

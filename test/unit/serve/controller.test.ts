@@ -351,6 +351,61 @@ describe('what a service leaves on the controller (its secrets, its uploads, its
     );
   });
 
+  test('a load balancer that dies at its start is started again after a backoff, not every tick', async () => {
+    submit('flaky', 'k-flaky');
+    const recPath = join(home, 'serve', 'services', 'flaky', 'service.json');
+    // FAILED: the controller launches no replica, and keeps the endpoint up.
+    const rec = JSON.parse(readFileSync(recPath, 'utf8'));
+    writeFileSync(recPath, JSON.stringify({ ...rec, status: 'FAILED', lbHost: '127.0.0.1', lbPort: 1 }));
+    const run = ServiceRun.open({
+      home,
+      name: 'flaky',
+      store: {} as Store,
+      cloudsNow: async () => new Map(),
+      timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+      host: '127.0.0.1',
+      portsInUse: () => new Set(),
+      // A load balancer that exits at once (as one whose TLS key does not match its certificate).
+      cli: [process.execPath, '-e', 'process.exit(1)'],
+      log: () => undefined,
+    });
+    assert.ok(run);
+    const lbPid = () =>
+      JSON.parse(readFileSync(join(home, 'serve', 'services', 'flaky', 'lb-process.json'), 'utf8'))
+        .pid as number;
+    const gone = async (pid: number) => {
+      for (let i = 0; i < 200; i++) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.fail(`pid ${pid} did not exit`);
+    };
+    const t0 = Date.now();
+    await run.tick(t0);
+    const first = lbPid();
+    await gone(first);
+    await run.tick(t0 + 100);
+    const second = lbPid();
+    assert.notEqual(second, first, 'the first death: started again within a tick');
+    await gone(second);
+    await run.tick(t0 + 200);
+    assert.equal(lbPid(), second, 'died again soon after its start: not started again on the next tick');
+    await run.tick(t0 + 1300);
+    const third = lbPid();
+    assert.notEqual(third, second, 'started again after the first backoff (1 s)');
+    await gone(third);
+    await run.tick(t0 + 1400);
+    await run.tick(t0 + 3000);
+    assert.equal(lbPid(), third, 'the backoff doubled (2 s)');
+    await run.tick(t0 + 3500);
+    assert.notEqual(lbPid(), third);
+    await gone(lbPid());
+  });
+
   test('the sweep removes old secrets and uploads no version names, keeps named and recent ones', () => {
     const secretsDir = join(home, 'serve', 'secrets');
     const uploads = join(home, 'serve', 'uploads');
@@ -364,9 +419,9 @@ describe('what a service leaves on the controller (its secrets, its uploads, its
       if (n !== 'fresh.json') utimesSync(join(secretsDir, n), old, old);
     for (const n of readdirSync(uploads)) utimesSync(join(uploads, n), old, old);
     removeOrphans(home);
-    assert.deepEqual(readdirSync(uploads), ['k-other']);
+    assert.deepEqual(readdirSync(uploads).sort(), ['k-flaky', 'k-other']);
     const left = readdirSync(secretsDir).sort();
-    assert.equal(left.length, 2, left.join(', '));
+    assert.equal(left.length, 3, left.join(', '));
     assert.ok(left.includes('fresh.json'), 'a secrets file younger than a submission stays');
     assert.ok(!left.includes('orphan.json'));
   });
