@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -224,6 +224,8 @@ describe('serve on the local cloud (built CLI)', () => {
       { encoding: 'utf8' },
     );
     assert.equal(made.status, 0, `openssl is needed for this test: ${made.error?.message ?? made.stderr}`);
+    // A key readable by others here (as files often are) is still 0600 on the controller.
+    chmodSync(key, 0o644);
     const tls = ['tls:', `  keyfile: ${key}`, `  certfile: ${cert}`];
     const v1 = ss.serviceYaml('secure', ['readiness_probe: /health', 'replicas: 1', ...tls], {
       envs: { VERSION: 1 },
@@ -245,6 +247,13 @@ describe('serve on the local cloud (built CLI)', () => {
       task: { service: { tls: { keyfile: string } } };
     };
     assert.equal(statSync(rec.task.service.tls.keyfile).mode & 0o777, 0o600);
+    // A second `up` of the name is refused: what it uploaded (the key again) does not stay behind.
+    const uploads = join(ss.controllerHome()!, 'serve', 'uploads');
+    const before = readdirSync(uploads);
+    const again = await ss.run(['serve', 'up', '-y', '-n', 'secure', v1], { timeoutMs: 60_000 });
+    assert.equal(again.code, 1, again.stdout);
+    assert.match(again.stderr, /a service named 'secure' exists/);
+    assert.deepEqual(readdirSync(uploads), before, 'the refused up left no upload (no copy of the key)');
 
     // blue_green: version 1 answers until version 2's replica is READY, then only version 2.
     const v2 = ss.serviceYaml('secure2', ['readiness_probe: /health', 'replicas: 1', ...tls], {
