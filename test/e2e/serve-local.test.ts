@@ -14,7 +14,7 @@ import { Agent } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { join } from 'node:path';
-import { pidsUnder } from './harness.js';
+import { pidsUnder, viaServer } from './harness.js';
 import { get, load, ServeSandbox } from './serve-harness.js';
 
 const READY = (s: { replicas: Array<{ status: string }> }, n: number) =>
@@ -310,6 +310,33 @@ describe('serve on the local cloud (built CLI)', () => {
     const logs = await ss.run(['serve', 'logs', 'broken', String(id)]);
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /cannot load the model/);
+  });
+
+  // As a team server's workers run: SKYHOP_API_USER (and _ROLE) name the user (through a server, the
+  // sandbox is its admin and cannot act as another user, so this runs in the local pass only).
+  test("an admin's `down` of another user's serve controller is refused while it runs services", {
+    skip: viaServer ? 'the local pass acts as two users' : false,
+  }, async () => {
+    const bob = { SKYHOP_API_USER: 'bob', SKYHOP_API_ROLE: 'user' };
+    const admin = { SKYHOP_API_USER: 'admin', SKYHOP_API_ROLE: 'admin' };
+    const yaml = ss.serviceYaml('bobs', ['readiness_probe: /health', 'replicas: 1']);
+    const up = await ss.run(['serve', 'up', '-y', '-n', 'bobs', yaml], { env: bob, timeoutMs: 120_000 });
+    assert.equal(up.code, 0, up.stderr);
+    let refused: Awaited<ReturnType<ServeSandbox['run']>> | undefined;
+    try {
+      refused = await ss.run(['down', '-y', 'skyhop-serve-controller-bob'], { env: admin });
+    } finally {
+      // bob's own way out; then the admin's down of the idle controller goes ahead.
+      const d = await ss.run(['serve', 'down', '-y', '-a'], { env: bob, timeoutMs: 120_000 });
+      const c = await ss.run(['down', '-y', 'skyhop-serve-controller-bob'], {
+        env: admin,
+        timeoutMs: 120_000,
+      });
+      assert.equal(refused?.code, 1, `the admin's down went ahead: ${refused?.stdout}${refused?.stderr}`);
+      assert.match(refused?.stderr ?? '', /serve controller of user 'bob' still runs service bobs/);
+      assert.equal(d.code, 0, d.stderr);
+      assert.equal(c.code, 0, c.stderr);
+    }
   });
 
   test('autoscaling 1 -> 3 -> 1 under a bounded load (target_qps_per_replica)', async () => {
