@@ -20,10 +20,12 @@ import {
   chmodSync,
   closeSync,
   existsSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
   readSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -115,8 +117,16 @@ function writeVersion(
   };
   const f = serviceFiles(home, name).version(version);
   mkdirSync(serviceFiles(home, name).versionsDir, { recursive: true, mode: 0o700 });
-  // `wx`: two updates at once never write the same version.
-  writeFileSync(f, JSON.stringify(v), { mode: 0o600, flag: 'wx' });
+  // Written whole beside it, then linked into place: the controller (which lists versions/ every
+  // tick) never reads half a file, and the link fails when the version exists, so two updates at
+  // once never write the same version.
+  const tmp = `${f}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(v), { mode: 0o600 });
+  try {
+    linkSync(tmp, f);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 function up(s: ServeSubmission): void {

@@ -109,6 +109,8 @@ export class ServiceRun {
   private nextLaunchAt = 0;
   private launchBackoff = LAUNCH_BACKOFF_MS.initial;
   private purge = false;
+  /** A version file seen but not readable (logged once). */
+  private unreadableVersion: number | null = null;
   private readonly abort = new AbortController();
   /** When this controller last started the load balancer, and when it may start it again. */
   private lbStartedAt: number | null = null;
@@ -206,7 +208,16 @@ export class ServiceRun {
   private takeNewVersion(): void {
     const newest = versionsOf(this.o.home, this.name).pop() ?? this.rec.version;
     if (newest <= this.rec.version) return;
-    const v = this.version(newest);
+    let v: VersionRecord;
+    try {
+      v = this.version(newest);
+    } catch (e) {
+      // Not readable (yet): taken at a later tick; the service goes on meanwhile.
+      if (this.unreadableVersion !== newest)
+        this.log(`version ${newest} cannot be read (${(e as Error).message}); trying again each tick`);
+      this.unreadableVersion = newest;
+      return;
+    }
     this.log(`version ${newest} (${v.mode} update): new replicas get it`);
     this.rec.version = newest;
     this.rec.mode = v.mode;

@@ -406,6 +406,31 @@ describe('what a service leaves on the controller (its secrets, its uploads, its
     await gone(lbPid());
   });
 
+  test('a version file not readable (yet) is taken at a later tick; the tick does not fail', async () => {
+    submit('upd', 'k-upd');
+    const dirOf = join(home, 'serve', 'services', 'upd');
+    const recPath = join(dirOf, 'service.json');
+    const rec = JSON.parse(readFileSync(recPath, 'utf8'));
+    writeFileSync(recPath, JSON.stringify({ ...rec, status: 'FAILED', lbHost: '127.0.0.1', lbPort: 1 }));
+    const run = ServiceRun.open({
+      home,
+      name: 'upd',
+      store: {} as Store,
+      cloudsNow: async () => new Map(),
+      timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+      host: '127.0.0.1',
+      portsInUse: () => new Set(),
+      cli: [process.execPath, '-e', ''],
+      log: () => undefined,
+    });
+    assert.ok(run);
+    // As an update's file half written (an older build wrote it in place).
+    writeFileSync(join(dirOf, 'versions', '2.json'), '{"version":2,"mode":');
+    assert.equal(await run.tick(), 'running');
+    assert.equal(JSON.parse(readFileSync(recPath, 'utf8')).version, 1);
+    rmSync(join(dirOf, 'versions', '2.json'));
+  });
+
   test('the sweep removes old secrets and uploads no version names, keeps named and recent ones', () => {
     const secretsDir = join(home, 'serve', 'secrets');
     const uploads = join(home, 'serve', 'uploads');
@@ -419,9 +444,9 @@ describe('what a service leaves on the controller (its secrets, its uploads, its
       if (n !== 'fresh.json') utimesSync(join(secretsDir, n), old, old);
     for (const n of readdirSync(uploads)) utimesSync(join(uploads, n), old, old);
     removeOrphans(home);
-    assert.deepEqual(readdirSync(uploads).sort(), ['k-flaky', 'k-other']);
+    assert.deepEqual(readdirSync(uploads).sort(), ['k-flaky', 'k-other', 'k-upd']);
     const left = readdirSync(secretsDir).sort();
-    assert.equal(left.length, 3, left.join(', '));
+    assert.equal(left.length, 4, left.join(', '));
     assert.ok(left.includes('fresh.json'), 'a secrets file younger than a submission stays');
     assert.ok(!left.includes('orphan.json'));
   });
