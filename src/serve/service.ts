@@ -766,7 +766,9 @@ async function withTimeout<T>(p: Promise<T>, ms = CHECK_TIMEOUT_MS): Promise<T> 
  */
 export function probe(url: string, spec: Pick<ServiceSpec, 'readinessProbe'>): Promise<boolean> {
   const p = spec.readinessProbe;
-  const target = new URL(p.path, url);
+  // The replica's address followed by the path, as SkyPilot joins them: `new URL(path, base)` would
+  // take a path like `//host/x` for another host (and send it the probe's headers).
+  const target = new URL(`${url.replace(/\/+$/, '')}${p.path}`);
   const body = p.postData === undefined ? undefined : JSON.stringify(p.postData);
   const headers: Record<string, string> = { ...p.headers };
   if (body !== undefined) {

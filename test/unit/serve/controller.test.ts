@@ -92,6 +92,12 @@ describe('the readiness probe', () => {
     assert.equal(last.type, 'application/json');
   });
 
+  test("a path starting with '//' is a path on the replica, not another host", async () => {
+    status = 200;
+    assert.equal(await probe(base, probeOf({ path: '//127.0.0.1:1/health' })), true);
+    assert.equal(seen.at(-1)?.url, '//127.0.0.1:1/health');
+  });
+
   test('no answer within timeout_seconds fails; nothing listening fails', async () => {
     assert.equal(await probe(base, probeOf({ path: '/hang', timeoutSeconds: 0.3 })), false);
     assert.equal(await probe('http://127.0.0.1:1', probeOf({})), false);
