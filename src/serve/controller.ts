@@ -54,6 +54,8 @@ export async function serveServices(o: ServeOptions): Promise<number> {
   const cloudsNow = carriedClouds(home);
   const runs = new Map<string, ServiceRun>();
   const failedAt = new Map<string, number>();
+  /** Runs retired after a failed tick, until their work in flight settles (then opened afresh). */
+  const closing = new Map<string, Promise<void>>();
   const host = nodeAddress();
   const cli = [process.execPath, join(packageRoot(), 'bin', 'skyhop.js')];
   const portsInUse = () =>
@@ -78,7 +80,7 @@ export async function serveServices(o: ServeOptions): Promise<number> {
       for (const name of names) {
         let run = runs.get(name);
         if (!run) {
-          if ((failedAt.get(name) ?? 0) > Date.now() - 30_000) continue;
+          if (closing.has(name) || (failedAt.get(name) ?? 0) > Date.now() - 30_000) continue;
           const opened = ServiceRun.open({
             home,
             name,
@@ -105,6 +107,11 @@ export async function serveServices(o: ServeOptions): Promise<number> {
           log(`service ${name}: the controller failed: ${(e as Error).stack ?? (e as Error).message}`);
           runs.delete(name);
           failedAt.set(name, Date.now());
+          // Its launches and teardowns in flight must not race the run that replaces it.
+          closing.set(
+            name,
+            run.close().finally(() => closing.delete(name)),
+          );
         }
       }
       for (const name of runs.keys()) if (!names.includes(name)) runs.delete(name);

@@ -109,6 +109,8 @@ export class ServiceRun {
   private nextLaunchAt = 0;
   private launchBackoff = LAUNCH_BACKOFF_MS.initial;
   private purge = false;
+  /** Retired (close()): writes nothing more. */
+  private closed = false;
   /** A version file seen but not readable (logged once). */
   private unreadableVersion: number | null = null;
   private readonly abort = new AbortController();
@@ -137,7 +139,20 @@ export class ServiceRun {
   }
 
   private save(): void {
+    if (this.closed) return;
     writeService(this.o.home, this.rec);
+  }
+
+  /**
+   * Retires this run (its tick failed; the controller opens the service afresh from its files): it
+   * writes nothing more, its launches in flight are aborted, and the promise settles once its work in
+   * flight has, so the next run never races it (a stale service.json over the new run's, a teardown
+   * while this run still launches the same cluster).
+   */
+  close(): Promise<void> {
+    this.closed = true;
+    this.abort.abort();
+    return Promise.allSettled([...this.busy.values()]).then(() => undefined);
   }
 
   private version(v: number): VersionRecord {
@@ -650,6 +665,7 @@ export class ServiceRun {
 
   /** replicas.json: the READY replicas of the routable versions (written when it changes). */
   private writeRoutable(versions: number[]): void {
+    if (this.closed) return;
     const list = this.rec.replicas
       .filter((r) => r.status === 'READY' && r.url !== null && versions.includes(r.version))
       .map((r) => ({ id: r.id, url: r.url }));

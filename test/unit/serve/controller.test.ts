@@ -437,6 +437,52 @@ describe('what a service leaves on the controller (its secrets, its uploads, its
     rmSync(join(dirOf, 'versions', '2.json'));
   });
 
+  test('a retired run (its tick failed) writes nothing more, and close() waits for its launch in flight', async () => {
+    submit('stale', 'k-stale');
+    const recPath = join(home, 'serve', 'services', 'stale', 'service.json');
+    const rec = JSON.parse(readFileSync(recPath, 'utf8'));
+    writeFileSync(
+      recPath,
+      JSON.stringify({ ...rec, status: 'REPLICA_INIT', lbHost: '127.0.0.1', lbPort: 1 }),
+    );
+    let release!: (m: Map<string, never>) => void;
+    const clouds = new Promise<Map<string, never>>((r) => (release = r));
+    const run = ServiceRun.open({
+      home,
+      name: 'stale',
+      store: {} as Store,
+      // The launch waits here: in flight.
+      cloudsNow: () => clouds,
+      timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+      host: '127.0.0.1',
+      portsInUse: () => new Set(),
+      cli: [process.execPath, '-e', ''],
+      log: () => undefined,
+    });
+    assert.ok(run);
+    await run.tick();
+    const launching = JSON.parse(readFileSync(recPath, 'utf8'));
+    assert.deepEqual(
+      launching.replicas.map((r: { status: string }) => r.status),
+      ['PROVISIONING'],
+    );
+    let settled = false;
+    const closed = run.close().then(() => {
+      settled = true;
+    });
+    // The run that replaces it has written its own record meanwhile.
+    writeFileSync(recPath, JSON.stringify({ ...launching, nextReplicaId: 99 }));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(settled, false, 'close() waits for the launch in flight');
+    release(new Map<string, never>()); // the launch goes on, and fails (no cloud)
+    await closed;
+    assert.equal(
+      JSON.parse(readFileSync(recPath, 'utf8')).nextReplicaId,
+      99,
+      'the retired run wrote nothing',
+    );
+  });
+
   test('the sweep removes old secrets and uploads no version names, keeps named and recent ones', () => {
     const secretsDir = join(home, 'serve', 'secrets');
     const uploads = join(home, 'serve', 'uploads');
@@ -450,9 +496,9 @@ describe('what a service leaves on the controller (its secrets, its uploads, its
       if (n !== 'fresh.json') utimesSync(join(secretsDir, n), old, old);
     for (const n of readdirSync(uploads)) utimesSync(join(uploads, n), old, old);
     removeOrphans(home);
-    assert.deepEqual(readdirSync(uploads).sort(), ['k-flaky', 'k-other', 'k-upd']);
+    assert.deepEqual(readdirSync(uploads).sort(), ['k-flaky', 'k-other', 'k-stale', 'k-upd']);
     const left = readdirSync(secretsDir).sort();
-    assert.equal(left.length, 4, left.join(', '));
+    assert.equal(left.length, 5, left.join(', '));
     assert.ok(left.includes('fresh.json'), 'a secrets file younger than a submission stays');
     assert.ok(!left.includes('orphan.json'));
   });
