@@ -13,7 +13,7 @@
  * (its own session): a controller's restart does not interrupt the endpoint.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
@@ -256,10 +256,42 @@ export class ServiceRun {
     throw new Error(`no free port for a load balancer in ${LB_FIRST_PORT}-${LB_LAST_PORT} on ${this.o.host}`);
   }
 
+  /**
+   * The service's load balancer process, if one runs: the one lb-process.json records, else the one
+   * whose pid its lb-stats.json gives (a controller killed between starting it and recording it left
+   * it unrecorded: it is adopted, so it is neither doubled nor left running after `serve down`).
+   */
+  private runningLoadBalancer(): { pid: number; start: string | null } | null {
+    const p = readJson<{ pid?: number; start?: string | null } | null>(this.files.lbProcess, null);
+    if (p?.pid && isProcessAlive(p.pid, p.start ?? null)) return { pid: p.pid, start: p.start ?? null };
+    let stats: { pid?: number } | null = null;
+    try {
+      stats = readJson<{ pid?: number } | null>(this.files.lbStats, null);
+    } catch {
+      return null;
+    }
+    const pid = stats?.pid;
+    if (!pid || pid === p?.pid || !isProcessAlive(pid, null)) return null;
+    let argv: string[] = [];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return null;
+    }
+    const at = argv.indexOf('serve-controller');
+    if (at < 0 || argv[at + 1] !== 'lb' || argv[at + 2] !== this.name) return null;
+    const found = { pid, start: processStartTime(pid) };
+    writePrivate(this.files.lbProcess, JSON.stringify(found));
+    this.log(
+      `load balancer: adopting pid ${pid} (running, not recorded: the controller stopped as it started it)`,
+    );
+    return found;
+  }
+
   /** Starts the load balancer when its process is not running (first start, or it died). */
   private ensureLoadBalancer(now: number): void {
     const p = readJson<{ pid?: number; start?: string | null } | null>(this.files.lbProcess, null);
-    if (p?.pid && isProcessAlive(p.pid, p.start ?? null)) {
+    if (this.runningLoadBalancer()) {
       if (this.lbStartedAt !== null && now - this.lbStartedAt >= LB_BACKOFF_MS.healthy) this.lbBackoff = 0;
       return;
     }
@@ -301,8 +333,8 @@ export class ServiceRun {
   }
 
   private stopLoadBalancer(): void {
-    const p = readJson<{ pid?: number; start?: string | null } | null>(this.files.lbProcess, null);
-    if (p?.pid && isProcessAlive(p.pid, p.start ?? null)) {
+    const p = this.runningLoadBalancer();
+    if (p) {
       try {
         process.kill(p.pid, 'SIGTERM');
       } catch {

@@ -4,7 +4,7 @@
  * the built CLI on a temporary home: a name's claim, versions, refusals, and what they write.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -481,6 +481,49 @@ describe('what a service leaves on the controller (its secrets, its uploads, its
       99,
       'the retired run wrote nothing',
     );
+  });
+
+  test('a load balancer running unrecorded (the controller died as it started it) is adopted, and stopped by serve down', async () => {
+    submit('orph', 'k-orph');
+    const dirOf = join(home, 'serve', 'services', 'orph');
+    const recPath = join(dirOf, 'service.json');
+    const rec = JSON.parse(readFileSync(recPath, 'utf8'));
+    writeFileSync(recPath, JSON.stringify({ ...rec, status: 'FAILED', lbHost: '127.0.0.1', lbPort: 1 }));
+    // The orphan: a process of the load balancer's command line, with its lb-stats.json, no lb-process.json.
+    const orphan = spawn(
+      process.execPath,
+      ['-e', 'setInterval(() => {}, 1000)', 'serve-controller', 'lb', 'orph'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const exited = new Promise<void>((r) => orphan.once('exit', () => r()));
+    try {
+      writeFileSync(
+        join(dirOf, 'lb-stats.json'),
+        JSON.stringify({ pid: orphan.pid, port: 1, at: Date.now(), counts: [] }),
+      );
+      const run = ServiceRun.open({
+        home,
+        name: 'orph',
+        store: {} as Store,
+        cloudsNow: async () => new Map(),
+        timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+        host: '127.0.0.1',
+        portsInUse: () => new Set(),
+        cli: [process.execPath, '-e', ''],
+        log: () => undefined,
+      });
+      assert.ok(run);
+      await run.tick();
+      const recorded = JSON.parse(readFileSync(join(dirOf, 'lb-process.json'), 'utf8')).pid;
+      assert.equal(recorded, orphan.pid, 'adopted, not a second one started');
+      op(['down'], { names: ['orph'], all: false, purge: false });
+      assert.equal(await run.tick(), 'gone');
+      await exited; // serve down stopped it
+    } finally {
+      orphan.kill('SIGKILL');
+    }
   });
 
   test('the sweep removes old secrets and uploads no version names, keeps named and recent ones', () => {
