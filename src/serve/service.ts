@@ -824,7 +824,15 @@ export function probe(url: string, spec: Pick<ServiceSpec, 'readinessProbe'>): P
     headers['content-length'] = String(Buffer.byteLength(body));
   }
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve) => {
+  return new Promise((resolveOnce) => {
+    let settled = false;
+    let deadline: NodeJS.Timeout | undefined;
+    const resolve = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      resolveOnce(ok);
+    };
     const req = send(
       target,
       {
@@ -837,8 +845,15 @@ export function probe(url: string, spec: Pick<ServiceSpec, 'readinessProbe'>): P
         res.resume();
         res.once('end', () => resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300));
         res.once('error', () => resolve(false));
+        res.once('close', () => resolve(false));
       },
     );
+    // The whole answer within timeout_seconds: a body that keeps coming (a streaming path) would
+    // otherwise hold the probe, and with it every later look at the replica (its cloud's too), forever.
+    deadline = setTimeout(() => {
+      resolve(false);
+      req.destroy(new Error('timeout'));
+    }, p.timeoutSeconds * 1000);
     req.once('timeout', () => req.destroy(new Error('timeout')));
     req.once('error', () => resolve(false));
     req.end(body);

@@ -54,6 +54,13 @@ describe('the readiness probe', () => {
           type: req.headers['content-type'],
         });
         if (req.url === '/hang') return; // never answers
+        if (req.url === '/stream') {
+          // Answers 200 and a body that never ends (a chunk every 50 ms).
+          res.writeHead(200);
+          const t = setInterval(() => res.write('x'), 50);
+          res.once('close', () => clearInterval(t));
+          return;
+        }
         res.writeHead(status);
         res.end('x');
       });
@@ -96,6 +103,10 @@ describe('the readiness probe', () => {
     status = 200;
     assert.equal(await probe(base, probeOf({ path: '//127.0.0.1:1/health' })), true);
     assert.equal(seen.at(-1)?.url, '//127.0.0.1:1/health');
+  });
+
+  test('an answer whose body does not end within timeout_seconds fails (the probe never hangs)', async () => {
+    assert.equal(await probe(base, probeOf({ path: '/stream', timeoutSeconds: 0.3 })), false);
   });
 
   test('no answer within timeout_seconds fails; nothing listening fails', async () => {
