@@ -525,20 +525,33 @@ async function releaseBuckets(store: Store, cluster: string, ev: SdkEvents): Pro
  * them unwatched, so `down` and `stop` refuse until they have ended.
  */
 async function refuseBusyController(store: Store, name: string, verb: 'stop' | 'tear down'): Promise<void> {
-  const { controllerCluster, managedQueue } = await import('./managed.js');
-  if (name === controllerCluster()) {
+  // Whose controller it is, from its name: the bare name (made without a team server) or
+  // `<name>-<user>`: an admin of a team server may tear down any user's, so the check is that user's
+  // controller, not the caller's own.
+  const { JOBS_CONTROLLER, SERVE_CONTROLLER } = await import('./controller.js');
+  const userOf = (kind: { cluster: string }): string | null =>
+    name === kind.cluster
+      ? ''
+      : name.startsWith(`${kind.cluster}-`)
+        ? name.slice(kind.cluster.length + 1)
+        : null;
+  const whose = (user: string) => (user && user !== process.env.SKYHOP_API_USER ? ` of user '${user}'` : '');
+  const jobsUser = userOf(JOBS_CONTROLLER);
+  if (jobsUser !== null) {
+    const { managedQueue } = await import('./managed.js');
     const { isManagedUnfinished } = await import('../state/index.js');
-    const live = (await managedQueue({ store })).filter(isManagedUnfinished).map((j) => j.id);
+    const live = (await managedQueue({ store, user: jobsUser })).filter(isManagedUnfinished).map((j) => j.id);
     if (live.length === 0) return;
     throw new UserError(
-      `the jobs controller still runs managed job${live.length === 1 ? '' : 's'} ${live.join(', ')}; cancel ${live.length === 1 ? 'it' : 'them'} first (\`skyhop jobs cancel -a\`), then ${verb} it`,
+      `the jobs controller${whose(jobsUser)} still runs managed job${live.length === 1 ? '' : 's'} ${live.join(', ')}; cancel ${live.length === 1 ? 'it' : 'them'} first (\`skyhop jobs cancel -a\`), then ${verb} it`,
     );
   }
-  const { serveControllerCluster, serveStatus } = await import('./serve.js');
-  if (name !== serveControllerCluster()) return;
-  const live = (await serveStatus({ store })).map((s) => s.name);
+  const serveUser = userOf(SERVE_CONTROLLER);
+  if (serveUser === null) return;
+  const { serveStatus } = await import('./serve.js');
+  const live = (await serveStatus({ store, user: serveUser })).map((s) => s.name);
   if (live.length === 0) return;
   throw new UserError(
-    `the serve controller still runs service${live.length === 1 ? '' : 's'} ${live.join(', ')}; take ${live.length === 1 ? 'it' : 'them'} down first (\`skyhop serve down -a\`), then ${verb} it`,
+    `the serve controller${whose(serveUser)} still runs service${live.length === 1 ? '' : 's'} ${live.join(', ')}; take ${live.length === 1 ? 'it' : 'them'} down first (\`skyhop serve down -a\`), then ${verb} it`,
   );
 }

@@ -15,7 +15,7 @@ import { checkServiceName, type ServiceInfo, type UpdateMode } from '../core/ser
 import type { Dag, Task } from '../core/task.js';
 import { openStore, type Store } from '../state/index.js';
 import { InterruptedError, UserError } from '../util/errors.js';
-import { shJoin } from '../util/shell.js';
+import { shJoin, shPath } from '../util/shell.js';
 import { sleep } from '../util/sleep.js';
 import type { SdkEvents } from './clusters.js';
 import {
@@ -79,21 +79,40 @@ function generatedName(): string {
   return `service-${randomUUID().slice(0, 4)}`;
 }
 
-/** The task's local files (workdir, file_mounts, TLS key and certificate) uploaded to the controller. */
-async function uploadService(c: Controller, t: Task): Promise<Task> {
+/**
+ * The task's local files (workdir, file_mounts, TLS key and certificate) uploaded to the controller,
+ * then `submit` (the op that names them); when the upload fails or the controller refuses the op (a
+ * name taken, a service going down), what was uploaded is removed again: nothing would ever name it,
+ * and a TLS key must not stay behind.
+ */
+async function withUploadedService<T>(
+  c: Controller,
+  t: Task,
+  submit: (task: Task) => Promise<T>,
+): Promise<T> {
   const key = randomUUID();
-  const out = await uploadTaskFiles(c, t, 'serve/uploads', key);
-  const tls = t.service?.tls;
-  if (tls && out.service) {
-    const base = `.skyhop/serve/uploads/${key}`;
-    await c.runner.upload(tls.keyfile, `~/${base}/tls-key.pem`);
-    await c.runner.upload(tls.certfile, `~/${base}/tls-cert.pem`);
-    out.service = {
-      ...out.service,
-      tls: { keyfile: `${c.home}/${base}/tls-key.pem`, certfile: `${c.home}/${base}/tls-cert.pem` },
-    };
+  const base = `.skyhop/serve/uploads/${key}`;
+  let asked = false;
+  try {
+    const out = await uploadTaskFiles(c, t, 'serve/uploads', key);
+    const tls = t.service?.tls;
+    if (tls && out.service) {
+      // The private key is 0600 from its first byte on the controller, whatever its mode here.
+      await c.runner.upload(tls.keyfile, `~/${base}/tls-key.pem`, { mode: 0o600 });
+      await c.runner.upload(tls.certfile, `~/${base}/tls-cert.pem`);
+      out.service = {
+        ...out.service,
+        tls: { keyfile: `${c.home}/${base}/tls-key.pem`, certfile: `${c.home}/${base}/tls-cert.pem` },
+      };
+    }
+    asked = true;
+    return await submit(out);
+  } catch (e) {
+    // An op that did not answer may have taken the submission: its files stay then.
+    if (asked && !(e instanceof UserError)) throw e;
+    await c.runner.run(`rm -rf ${shPath(`~/${base}`)}`, { timeoutMs: 30_000 }).catch(() => undefined);
+    throw e;
   }
-  return out;
 }
 
 function submissionOf(
@@ -156,11 +175,12 @@ export async function serveUp(o: ServeUpOptions): Promise<{ name: string; endpoi
   const c = await controllerNode(store, SERVE_CONTROLLER, o);
   try {
     o.onStep?.('Uploading the service to the controller.');
-    const uploaded = await uploadService(c, task);
-    const r = await rpc<{ name: string } & Serving>(c, ['up'], {
-      submission: submissionOf(name, uploaded, clouds, o.target),
-      credentials: await credentialsFor(clouds),
-    });
+    const r = await withUploadedService(c, task, async (uploaded) =>
+      rpc<{ name: string } & Serving>(c, ['up'], {
+        submission: submissionOf(name, uploaded, clouds, o.target),
+        credentials: await credentialsFor(clouds),
+      }),
+    );
     await ensureServing(store, c, r, o);
     o.onStep?.(`Service '${name}' submitted; waiting for its load balancer.`);
     // The controller takes it up within a tick or two: its endpoint is then known.
@@ -187,6 +207,7 @@ export interface ServeUpdateOptions extends SdkEvents {
 
 /** `serve update`: the service's next version; new replicas get it, old ones go as the mode says. */
 export async function serveUpdate(o: ServeUpdateOptions): Promise<{ version: number }> {
+  checkServiceName(o.name);
   const store = o.store ?? openStore();
   const task = await serviceTask(o.dag);
   const { canProvision } = await import('../core/features.js');
@@ -195,11 +216,12 @@ export async function serveUpdate(o: ServeUpdateOptions): Promise<{ version: num
   await planLaunch({ dag: { tasks: [task], edges: [] }, clouds, target: o.target });
   const c = await requireController(store, SERVE_CONTROLLER);
   try {
-    const uploaded = await uploadService(c, task);
-    const r = await rpc<{ version: number } & Serving>(c, ['update'], {
-      submission: submissionOf(o.name, uploaded, clouds, o.target, o.mode ?? 'rolling'),
-      credentials: await credentialsFor(clouds),
-    });
+    const r = await withUploadedService(c, task, async (uploaded) =>
+      rpc<{ version: number } & Serving>(c, ['update'], {
+        submission: submissionOf(o.name, uploaded, clouds, o.target, o.mode ?? 'rolling'),
+        credentials: await credentialsFor(clouds),
+      }),
+    );
     await ensureServing(store, c, r, o);
     return { version: r.version };
   } finally {
@@ -215,6 +237,7 @@ export async function serveUpdate(o: ServeUpdateOptions): Promise<{ version: num
 export async function serveStatus(
   o: { names?: string[]; store?: Store; user?: string } = {},
 ): Promise<ServiceInfo[]> {
+  for (const n of o.names ?? []) checkServiceName(n);
   const store = o.store ?? openStore();
   const c = await existingController(store, SERVE_CONTROLLER, serveControllerCluster(o.user));
   if (!c) {
@@ -242,6 +265,7 @@ export interface ServeDownOptions extends SdkEvents {
 
 /** `serve down`: the services' replicas torn down and the services removed; their names. */
 export async function serveDown(o: ServeDownOptions): Promise<{ names: string[]; failed: ServiceInfo[] }> {
+  for (const n of o.names ?? []) checkServiceName(n);
   const store = o.store ?? openStore();
   const c = await existingController(store, SERVE_CONTROLLER);
   if (!c) {
@@ -283,6 +307,7 @@ export interface ServeLogsOptions {
 
 /** `serve logs`: a replica's output, or the controller's or load balancer's log of the service. */
 export async function serveLogs(o: ServeLogsOptions): Promise<void> {
+  checkServiceName(o.name);
   const store = o.store ?? openStore();
   const c = await requireController(store, SERVE_CONTROLLER);
   const args = [

@@ -17,7 +17,7 @@ import { openStore, type Store } from '../state/index.js';
 import { buildId } from '../util/build-id.js';
 import { packageRoot } from '../util/package-root.js';
 import { skyhopHome } from '../util/paths.js';
-import { serveLogPath, serveRecordPath, serviceNames } from './files.js';
+import { removeOrphans, serveLogPath, serveRecordPath, serviceNames } from './files.js';
 import { ServiceRun, type ServeTimings } from './service.js';
 
 /** `serve` found another controller serving this home. */
@@ -26,6 +26,8 @@ export const EXIT_ALREADY_SERVED = 4;
 export const EXIT_SERVE_AGAIN = 75;
 /** How often every service is looked at (ms); a submission wakes it at once. */
 const TICK_MS = 200;
+/** How often secrets and uploads no service names are swept (also at start). */
+const SWEEP_MS = 10 * 60_000;
 
 export interface ServeOptions {
   /** Exit after this long without a service (ms). */
@@ -52,6 +54,8 @@ export async function serveServices(o: ServeOptions): Promise<number> {
   const cloudsNow = carriedClouds(home);
   const runs = new Map<string, ServiceRun>();
   const failedAt = new Map<string, number>();
+  /** Runs retired after a failed tick, until their work in flight settles (then opened afresh). */
+  const closing = new Map<string, Promise<void>>();
   const host = nodeAddress();
   const cli = [process.execPath, join(packageRoot(), 'bin', 'skyhop.js')];
   const portsInUse = () =>
@@ -61,13 +65,22 @@ export async function serveServices(o: ServeOptions): Promise<number> {
     `serving ${home} (pid ${process.pid}, build ${buildId() ?? 'none'}, address ${host}, node home ${homedir()})`,
   );
   let idleSince = Date.now();
+  let sweptAt = 0;
   try {
     while (!o.signal?.aborted) {
+      if (Date.now() - sweptAt >= SWEEP_MS) {
+        sweptAt = Date.now();
+        try {
+          removeOrphans(home);
+        } catch (e) {
+          log(`sweeping secrets and uploads no service names failed: ${(e as Error).message}`);
+        }
+      }
       const names = serviceNames(home);
       for (const name of names) {
         let run = runs.get(name);
         if (!run) {
-          if ((failedAt.get(name) ?? 0) > Date.now() - 30_000) continue;
+          if (closing.has(name) || (failedAt.get(name) ?? 0) > Date.now() - 30_000) continue;
           const opened = ServiceRun.open({
             home,
             name,
@@ -94,6 +107,11 @@ export async function serveServices(o: ServeOptions): Promise<number> {
           log(`service ${name}: the controller failed: ${(e as Error).stack ?? (e as Error).message}`);
           runs.delete(name);
           failedAt.set(name, Date.now());
+          // Its launches and teardowns in flight must not race the run that replaces it.
+          closing.set(
+            name,
+            run.close().finally(() => closing.delete(name)),
+          );
         }
       }
       for (const name of runs.keys()) if (!names.includes(name)) runs.delete(name);

@@ -17,11 +17,11 @@
  *   serve/uploads/<key>/                   a version's workdir, file_mounts and TLS files
  *   serve/serve.json, serve/serve.log      the serving process: its pid and build; its log
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { ReplicaStatus, ServiceStatus, UpdateMode } from '../core/serve.js';
 import type { Task } from '../core/task.js';
-import { readJson, writePrivate } from '../jobs/files.js';
+import { readJson, uploadKeysOf, writePrivate } from '../jobs/files.js';
 
 export function serveDir(home: string): string {
   return join(home, 'serve');
@@ -181,4 +181,90 @@ export function serviceNames(home: string): string[] {
   return readdirSync(dir)
     .filter((n) => existsSync(serviceFiles(home, n).record))
     .sort();
+}
+
+/** The upload folders (under serve/uploads/) a version reads: its workdir, file_mounts, TLS files. */
+export function uploadKeysOfVersion(home: string, v: VersionRecord): Set<string> {
+  const uploads = uploadsDir(home);
+  const keys = uploadKeysOf({ tasks: [v.task], edges: [] }, uploads);
+  const tls = v.task.service?.tls;
+  for (const p of tls ? [tls.keyfile, tls.certfile] : []) {
+    const key = p.startsWith(`${uploads}/`) ? p.slice(uploads.length + 1).split('/')[0] : undefined;
+    if (key) keys.add(key);
+  }
+  return keys;
+}
+
+/** Every version written for a service (whatever its record says), read; unreadable ones left out. */
+function versionRecords(home: string, name: string): VersionRecord[] {
+  const out: VersionRecord[] = [];
+  for (const n of versionsOf(home, name)) {
+    try {
+      const v = readVersion(home, name, n);
+      if (v) out.push(v);
+    } catch {
+      // A torn file cannot exist (written whole); a hand-edited one names nothing we can trust.
+    }
+  }
+  return out;
+}
+
+/**
+ * A removed service's secrets files and upload folders (its TLS key among them), which nothing
+ * else names: removed with it, so `serve down` leaves no secret on the controller.
+ */
+export function removeServiceData(home: string, name: string): void {
+  for (const v of versionRecords(home, name)) {
+    if (v.request?.secretsKey) rmSync(secretsPath(home, v.request.secretsKey), { force: true });
+    for (const k of uploadKeysOfVersion(home, v))
+      rmSync(join(uploadsDir(home), k), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Secrets files and upload folders no service's version names (an `up` that died between its
+ * uploads and its version, or a service removed by an older build): removed once older than a
+ * submission could take (a submission may be uploading or writing its version right now).
+ */
+export function removeOrphans(
+  home: string,
+  o: { secretsAgeMs?: number; uploadsAgeMs?: number; now?: number } = {},
+): void {
+  const now = o.now ?? Date.now();
+  const secrets = new Set<string>();
+  const uploads = new Set<string>();
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync(servicesDir(home));
+  } catch {
+    // No service yet.
+  }
+  // Every folder counts, with or without service.json: `up` writes its version before its record.
+  for (const name of dirs) {
+    for (const v of versionRecords(home, name)) {
+      if (v.request?.secretsKey) secrets.add(`${v.request.secretsKey}.json`);
+      for (const k of uploadKeysOfVersion(home, v)) uploads.add(k);
+    }
+  }
+  const sweep = (dir: string, keep: Set<string>, minAgeMs: number) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = join(dir, n);
+      let mtime = now;
+      try {
+        mtime = statSync(p).mtimeMs;
+      } catch {
+        continue;
+      }
+      if (keep.has(n) || now - mtime < minAgeMs) continue;
+      rmSync(p, { recursive: true, force: true });
+    }
+  };
+  sweep(dirname(secretsPath(home, 'x')), secrets, o.secretsAgeMs ?? 60_000);
+  sweep(uploadsDir(home), uploads, o.uploadsAgeMs ?? 6 * 3_600_000);
 }

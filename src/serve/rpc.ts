@@ -16,7 +16,7 @@
  *   lb NAME              a service's load balancer process (lb.ts)
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { checkServiceName, type ServiceInfo, type UpdateMode } from '../core/serve.js';
 import type { Task } from '../core/task.js';
@@ -89,8 +89,16 @@ function writeVersion(
   };
   const f = serviceFiles(home, name).version(version);
   mkdirSync(serviceFiles(home, name).versionsDir, { recursive: true, mode: 0o700 });
-  // `wx`: two updates at once never write the same version.
-  writeFileSync(f, JSON.stringify(v), { mode: 0o600, flag: 'wx' });
+  // Written whole beside it, then linked into place: the controller (which lists versions/ every
+  // tick) never reads half a file, and the link fails when the version exists, so two updates at
+  // once never write the same version.
+  const tmp = `${f}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(v), { mode: 0o600 });
+  try {
+    linkSync(tmp, f);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 function up(s: ServeSubmission): void {
@@ -132,6 +140,8 @@ function up(s: ServeSubmission): void {
 
 function update(s: ServeSubmission): number {
   if (!s?.task?.service) throw new UserError('serve-controller update: the task has no service section');
+  // A name is a folder under serve/services/: one that is not a service name ('../x') names none.
+  checkServiceName(s.name);
   const home = skyhopHome();
   const rec = readService(home, s.name);
   if (!rec) throw new UserError(`there is no service named '${s.name}'`);
@@ -192,6 +202,7 @@ export function serviceInfo(home: string, rec: ServiceRecord): ServiceInfo {
 }
 
 function down(d: { names: string[] | null; all: boolean; purge: boolean }): string[] {
+  for (const n of d.names ?? []) checkServiceName(n);
   const home = skyhopHome();
   const all = serviceNames(home);
   const names = d.all ? all : (d.names ?? []);
@@ -216,6 +227,7 @@ async function logs(
   name: string,
   flags: { replica?: number; controller?: boolean; loadBalancer?: boolean; follow?: boolean },
 ): Promise<number> {
+  checkServiceName(name);
   const home = skyhopHome();
   const rec = readService(home, name);
   if (!rec) throw new UserError(`there is no service named '${name}'`);
@@ -251,6 +263,7 @@ async function logs(
 
 /** A service's load balancer: listens where the controller chose, until SIGTERM. */
 async function loadBalancer(name: string): Promise<number> {
+  checkServiceName(name);
   const home = skyhopHome();
   const rec = readService(home, name);
   if (!rec || rec.lbPort === null || rec.lbHost === null)
@@ -310,6 +323,7 @@ export async function serveControllerOp(
     case 'status': {
       const q = await readInput<{ names: string[] | null }>();
       const home = skyhopHome();
+      for (const n of q.names ?? []) checkServiceName(n);
       const names = q.names ?? serviceNames(home);
       const services: ServiceInfo[] = [];
       for (const n of names) {

@@ -13,7 +13,7 @@
  * (its own session): a controller's restart does not interrupt the endpoint.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
@@ -30,6 +30,7 @@ import {
   type ReplicaRecord,
   readService,
   readVersion,
+  removeServiceData,
   secretsPath,
   type ServiceFiles,
   type ServiceRecord,
@@ -71,6 +72,13 @@ const LB_FIRST_PORT = 30001;
 const LB_LAST_PORT = 30100;
 /** A launch that failed, or a replica that failed by itself, is replaced after this backoff (doubling up to the max). */
 const LAUNCH_BACKOFF_MS = { initial: 1_000, max: 60_000 };
+/**
+ * A load balancer that dies is started again at once (within a tick); one that keeps dying soon after
+ * its start (a TLS key that does not match its certificate, its port taken by another program) after
+ * a backoff (1 s doubling up to 30 s, reset once one has run for 30 s), so it is not spawned every
+ * tick with its log growing.
+ */
+const LB_BACKOFF_MS = { initial: 1_000, max: 30_000, healthy: 30_000 };
 /** The most of a failed replica's output kept after its teardown (its tail). */
 const REPLICA_LOG_BYTES = 1024 * 1024;
 /** How long one look at a replica (cloud, probe, agent) may take. */
@@ -101,7 +109,16 @@ export class ServiceRun {
   private nextLaunchAt = 0;
   private launchBackoff = LAUNCH_BACKOFF_MS.initial;
   private purge = false;
+  /** Retired (close()): writes nothing more. */
+  private closed = false;
+  /** A version file seen but not readable (logged once). */
+  private unreadableVersion: number | null = null;
   private readonly abort = new AbortController();
+  /** When this controller last started the load balancer, and when it may start it again. */
+  private lbStartedAt: number | null = null;
+  private lbRestartAt: number | null = null;
+  /** The wait before the next start after a quick death: 0 (the first), then 1 s, 2 s, ... 30 s. */
+  private lbBackoff = 0;
 
   constructor(o: ServiceRunOptions, rec: ServiceRecord) {
     this.o = o;
@@ -122,7 +139,20 @@ export class ServiceRun {
   }
 
   private save(): void {
+    if (this.closed) return;
     writeService(this.o.home, this.rec);
+  }
+
+  /**
+   * Retires this run (its tick failed; the controller opens the service afresh from its files): it
+   * writes nothing more, its launches in flight are aborted, and the promise settles once its work in
+   * flight has, so the next run never races it (a stale service.json over the new run's, a teardown
+   * while this run still launches the same cluster).
+   */
+  close(): Promise<void> {
+    this.closed = true;
+    this.abort.abort();
+    return Promise.allSettled([...this.busy.values()]).then(() => undefined);
   }
 
   private version(v: number): VersionRecord {
@@ -174,7 +204,7 @@ export class ServiceRun {
     if (rec.status === 'SHUTTING_DOWN' || rec.status === 'FAILED_CLEANUP') return this.tickDown(now);
     this.takeNewVersion();
     if (rec.lbPort === null) await this.choosePort();
-    this.ensureLoadBalancer();
+    this.ensureLoadBalancer(now);
     for (const r of rec.replicas) this.step(r, now);
     if (now - this.lastDecision >= this.o.timings.decisionMs) {
       this.lastDecision = now;
@@ -193,7 +223,16 @@ export class ServiceRun {
   private takeNewVersion(): void {
     const newest = versionsOf(this.o.home, this.name).pop() ?? this.rec.version;
     if (newest <= this.rec.version) return;
-    const v = this.version(newest);
+    let v: VersionRecord;
+    try {
+      v = this.version(newest);
+    } catch (e) {
+      // Not readable (yet): taken at a later tick; the service goes on meanwhile.
+      if (this.unreadableVersion !== newest)
+        this.log(`version ${newest} cannot be read (${(e as Error).message}); trying again each tick`);
+      this.unreadableVersion = newest;
+      return;
+    }
     this.log(`version ${newest} (${v.mode} update): new replicas get it`);
     this.rec.version = newest;
     this.rec.mode = v.mode;
@@ -217,11 +256,62 @@ export class ServiceRun {
     throw new Error(`no free port for a load balancer in ${LB_FIRST_PORT}-${LB_LAST_PORT} on ${this.o.host}`);
   }
 
-  /** Starts the load balancer when its process is not running (first start, or it died). */
-  private ensureLoadBalancer(): void {
+  /**
+   * The service's load balancer process, if one runs: the one lb-process.json records, else the one
+   * whose pid its lb-stats.json gives (a controller killed between starting it and recording it left
+   * it unrecorded: it is adopted, so it is neither doubled nor left running after `serve down`).
+   */
+  private runningLoadBalancer(): { pid: number; start: string | null } | null {
     const p = readJson<{ pid?: number; start?: string | null } | null>(this.files.lbProcess, null);
-    if (p?.pid && isProcessAlive(p.pid, p.start ?? null)) return;
-    if (p?.pid) this.log(`load balancer (pid ${p.pid}) is gone: starting it again`);
+    if (p?.pid && isProcessAlive(p.pid, p.start ?? null)) return { pid: p.pid, start: p.start ?? null };
+    let stats: { pid?: number } | null = null;
+    try {
+      stats = readJson<{ pid?: number } | null>(this.files.lbStats, null);
+    } catch {
+      return null;
+    }
+    const pid = stats?.pid;
+    if (!pid || pid === p?.pid || !isProcessAlive(pid, null)) return null;
+    let argv: string[] = [];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      return null;
+    }
+    const at = argv.indexOf('serve-controller');
+    if (at < 0 || argv[at + 1] !== 'lb' || argv[at + 2] !== this.name) return null;
+    const found = { pid, start: processStartTime(pid) };
+    writePrivate(this.files.lbProcess, JSON.stringify(found));
+    this.log(
+      `load balancer: adopting pid ${pid} (running, not recorded: the controller stopped as it started it)`,
+    );
+    return found;
+  }
+
+  /** Starts the load balancer when its process is not running (first start, or it died). */
+  private ensureLoadBalancer(now: number): void {
+    const p = readJson<{ pid?: number; start?: string | null } | null>(this.files.lbProcess, null);
+    if (this.runningLoadBalancer()) {
+      if (this.lbStartedAt !== null && now - this.lbStartedAt >= LB_BACKOFF_MS.healthy) this.lbBackoff = 0;
+      return;
+    }
+    // The one this controller started died soon after its start: the next start waits (it would
+    // likely die the same way).
+    if (this.lbStartedAt !== null && now - this.lbStartedAt < LB_BACKOFF_MS.healthy) {
+      if (this.lbRestartAt === null) {
+        this.lbRestartAt = now + this.lbBackoff;
+        this.log(
+          `load balancer (pid ${p?.pid ?? '?'}) exited soon after its start (load-balancer.log says why): starting it again${this.lbBackoff ? ` in ${this.lbBackoff / 1000} s` : ''}`,
+        );
+        this.lbBackoff = Math.min(Math.max(this.lbBackoff * 2, LB_BACKOFF_MS.initial), LB_BACKOFF_MS.max);
+      }
+      if (now < this.lbRestartAt) return;
+    } else {
+      this.lbBackoff = 0;
+      if (p?.pid) this.log(`load balancer (pid ${p.pid}) is gone: starting it again`);
+    }
+    this.lbRestartAt = null;
+    this.lbStartedAt = now;
     const out = openSync(this.files.lbLog, 'a', 0o600);
     try {
       const [node, ...args] = this.o.cli;
@@ -243,8 +333,8 @@ export class ServiceRun {
   }
 
   private stopLoadBalancer(): void {
-    const p = readJson<{ pid?: number; start?: string | null } | null>(this.files.lbProcess, null);
-    if (p?.pid && isProcessAlive(p.pid, p.start ?? null)) {
+    const p = this.runningLoadBalancer();
+    if (p) {
       try {
         process.kill(p.pid, 'SIGTERM');
       } catch {
@@ -607,6 +697,7 @@ export class ServiceRun {
 
   /** replicas.json: the READY replicas of the routable versions (written when it changes). */
   private writeRoutable(versions: number[]): void {
+    if (this.closed) return;
     const list = this.rec.replicas
       .filter((r) => r.status === 'READY' && r.url !== null && versions.includes(r.version))
       .map((r) => ({ id: r.id, url: r.url }));
@@ -664,6 +755,7 @@ export class ServiceRun {
       return 'running';
     }
     this.log('removed');
+    removeServiceData(this.o.home, this.name);
     rmSync(this.files.dir, { recursive: true, force: true });
     return 'gone';
   }
@@ -722,7 +814,9 @@ async function withTimeout<T>(p: Promise<T>, ms = CHECK_TIMEOUT_MS): Promise<T> 
  */
 export function probe(url: string, spec: Pick<ServiceSpec, 'readinessProbe'>): Promise<boolean> {
   const p = spec.readinessProbe;
-  const target = new URL(p.path, url);
+  // The replica's address followed by the path, as SkyPilot joins them: `new URL(path, base)` would
+  // take a path like `//host/x` for another host (and send it the probe's headers).
+  const target = new URL(`${url.replace(/\/+$/, '')}${p.path}`);
   const body = p.postData === undefined ? undefined : JSON.stringify(p.postData);
   const headers: Record<string, string> = { ...p.headers };
   if (body !== undefined) {
@@ -730,7 +824,15 @@ export function probe(url: string, spec: Pick<ServiceSpec, 'readinessProbe'>): P
     headers['content-length'] = String(Buffer.byteLength(body));
   }
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve) => {
+  return new Promise((resolveOnce) => {
+    let settled = false;
+    let deadline: NodeJS.Timeout | undefined;
+    const resolve = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      resolveOnce(ok);
+    };
     const req = send(
       target,
       {
@@ -743,8 +845,15 @@ export function probe(url: string, spec: Pick<ServiceSpec, 'readinessProbe'>): P
         res.resume();
         res.once('end', () => resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300));
         res.once('error', () => resolve(false));
+        res.once('close', () => resolve(false));
       },
     );
+    // The whole answer within timeout_seconds: a body that keeps coming (a streaming path) would
+    // otherwise hold the probe, and with it every later look at the replica (its cloud's too), forever.
+    deadline = setTimeout(() => {
+      resolve(false);
+      req.destroy(new Error('timeout'));
+    }, p.timeoutSeconds * 1000);
     req.once('timeout', () => req.destroy(new Error('timeout')));
     req.once('error', () => resolve(false));
     req.end(body);

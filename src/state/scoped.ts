@@ -33,6 +33,21 @@ export interface StoreUser {
 
 export class ForeignNameError extends UserError {}
 
+/**
+ * The controllers' cluster names (sdk/controller.ts CONTROLLER_KINDS; spelled here, as the state
+ * sits below the SDK): the bare name (made without a team server) or `<name>-<user>`.
+ */
+const CONTROLLER_CLUSTERS = ['skyhop-jobs-controller', 'skyhop-serve-controller'];
+
+/** Whose controller `name` is ('' for a bare name), or null when it is no controller's name. */
+function controllerUser(name: string): string | null {
+  for (const c of CONTROLLER_CLUSTERS) {
+    if (name === c) return '';
+    if (name.startsWith(`${c}-`)) return name.slice(c.length + 1);
+  }
+  return null;
+}
+
 /** `store` as `user` sees it. */
 export function scopeStore(store: Store, user: StoreUser): Store {
   const admin = user.role === 'admin';
@@ -58,6 +73,14 @@ export function scopeStore(store: Store, user: StoreUser): Store {
   };
   const clusterBusy = (name: string) => store.getCluster(name) !== null || store.openIntents(name).length > 0;
   const claim = (kind: OwnedKind, name: string) => {
+    // Each user's controllers are named after them (sdk/controller.ts kindCluster): another user's
+    // cluster by that name would stand in its way (its `jobs launch`, `serve up` refused).
+    const reservedFor = kind === 'cluster' ? controllerUser(name) : null;
+    if (!admin && reservedFor !== null && reservedFor !== user.name) {
+      throw new ForeignNameError(
+        `cluster name '${name}' is reserved for ${reservedFor ? `user '${reservedFor}'s` : "the admins'"} controller; pick another name`,
+      );
+    }
     const busy = kind === 'cluster' ? () => clusterBusy(name) : () => store.getStorage(name) !== null;
     const owner = store.claim(kind, name, user.name, () => !admin && busy());
     if (owner !== user.name) refuse(kind, name, owner);

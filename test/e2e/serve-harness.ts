@@ -178,6 +178,12 @@ export class ServeSandbox {
     assert.equal(d.code, 0, d.stderr);
     assert.deepEqual(await this.services(), []);
     assert.deepEqual(await this.controllerClusters(), [], 'no replica cluster is left');
+    // Nor a secret: the services' secrets files and uploads (TLS keys) went with them.
+    const h = this.controllerHome()!;
+    for (const d of ['secrets', 'uploads']) {
+      const p = join(h, 'serve', d);
+      assert.deepEqual(existsSync(p) ? readdirSync(p) : [], [], `serve/${d} is empty after serve down -a`);
+    }
   }
 
   /** The last word of a test file: services down, the controller down, 0 clusters. */

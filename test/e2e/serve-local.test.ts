@@ -9,12 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { join } from 'node:path';
-import { pidsUnder } from './harness.js';
+import { pidsUnder, viaServer } from './harness.js';
 import { get, load, ServeSandbox } from './serve-harness.js';
 
 const READY = (s: { replicas: Array<{ status: string }> }, n: number) =>
@@ -224,6 +224,8 @@ describe('serve on the local cloud (built CLI)', () => {
       { encoding: 'utf8' },
     );
     assert.equal(made.status, 0, `openssl is needed for this test: ${made.error?.message ?? made.stderr}`);
+    // A key readable by others here (as files often are) is still 0600 on the controller.
+    chmodSync(key, 0o644);
     const tls = ['tls:', `  keyfile: ${key}`, `  certfile: ${cert}`];
     const v1 = ss.serviceYaml('secure', ['readiness_probe: /health', 'replicas: 1', ...tls], {
       envs: { VERSION: 1 },
@@ -245,6 +247,13 @@ describe('serve on the local cloud (built CLI)', () => {
       task: { service: { tls: { keyfile: string } } };
     };
     assert.equal(statSync(rec.task.service.tls.keyfile).mode & 0o777, 0o600);
+    // A second `up` of the name is refused: what it uploaded (the key again) does not stay behind.
+    const uploads = join(ss.controllerHome()!, 'serve', 'uploads');
+    const before = readdirSync(uploads);
+    const again = await ss.run(['serve', 'up', '-y', '-n', 'secure', v1], { timeoutMs: 60_000 });
+    assert.equal(again.code, 1, again.stdout);
+    assert.match(again.stderr, /a service named 'secure' exists/);
+    assert.deepEqual(readdirSync(uploads), before, 'the refused up left no upload (no copy of the key)');
 
     // blue_green: version 1 answers until version 2's replica is READY, then only version 2.
     const v2 = ss.serviceYaml('secure2', ['readiness_probe: /health', 'replicas: 1', ...tls], {
@@ -301,6 +310,33 @@ describe('serve on the local cloud (built CLI)', () => {
     const logs = await ss.run(['serve', 'logs', 'broken', String(id)]);
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /cannot load the model/);
+  });
+
+  // As a team server's workers run: SKYHOP_API_USER (and _ROLE) name the user (through a server, the
+  // sandbox is its admin and cannot act as another user, so this runs in the local pass only).
+  test("an admin's `down` of another user's serve controller is refused while it runs services", {
+    skip: viaServer ? 'the local pass acts as two users' : false,
+  }, async () => {
+    const bob = { SKYHOP_API_USER: 'bob', SKYHOP_API_ROLE: 'user' };
+    const admin = { SKYHOP_API_USER: 'admin', SKYHOP_API_ROLE: 'admin' };
+    const yaml = ss.serviceYaml('bobs', ['readiness_probe: /health', 'replicas: 1']);
+    const up = await ss.run(['serve', 'up', '-y', '-n', 'bobs', yaml], { env: bob, timeoutMs: 120_000 });
+    assert.equal(up.code, 0, up.stderr);
+    let refused: Awaited<ReturnType<ServeSandbox['run']>> | undefined;
+    try {
+      refused = await ss.run(['down', '-y', 'skyhop-serve-controller-bob'], { env: admin });
+    } finally {
+      // bob's own way out; then the admin's down of the idle controller goes ahead.
+      const d = await ss.run(['serve', 'down', '-y', '-a'], { env: bob, timeoutMs: 120_000 });
+      const c = await ss.run(['down', '-y', 'skyhop-serve-controller-bob'], {
+        env: admin,
+        timeoutMs: 120_000,
+      });
+      assert.equal(refused?.code, 1, `the admin's down went ahead: ${refused?.stdout}${refused?.stderr}`);
+      assert.match(refused?.stderr ?? '', /serve controller of user 'bob' still runs service bobs/);
+      assert.equal(d.code, 0, d.stderr);
+      assert.equal(c.code, 0, c.stderr);
+    }
   });
 
   test('autoscaling 1 -> 3 -> 1 under a bounded load (target_qps_per_replica)', async () => {

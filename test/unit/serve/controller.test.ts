@@ -4,15 +4,27 @@
  * the built CLI on a temporary home: a name's claim, versions, refusals, and what they write.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ReadinessProbe, ServiceSpec } from '../../../src/core/serve.js';
 import type { Task } from '../../../src/core/task.js';
-import { probe } from '../../../src/serve/service.js';
+import { removeOrphans } from '../../../src/serve/files.js';
+import { probe, ServiceRun } from '../../../src/serve/service.js';
+import type { Store } from '../../../src/state/index.js';
 
 const BIN = resolve(import.meta.dirname, '../../../bin/skyhop.js');
 
@@ -42,6 +54,13 @@ describe('the readiness probe', () => {
           type: req.headers['content-type'],
         });
         if (req.url === '/hang') return; // never answers
+        if (req.url === '/stream') {
+          // Answers 200 and a body that never ends (a chunk every 50 ms).
+          res.writeHead(200);
+          const t = setInterval(() => res.write('x'), 50);
+          res.once('close', () => clearInterval(t));
+          return;
+        }
         res.writeHead(status);
         res.end('x');
       });
@@ -78,6 +97,16 @@ describe('the readiness probe', () => {
     assert.equal(last.url, '/v1/models');
     assert.deepEqual(JSON.parse(last.body), { model: 'm', n: 1 });
     assert.equal(last.type, 'application/json');
+  });
+
+  test("a path starting with '//' is a path on the replica, not another host", async () => {
+    status = 200;
+    assert.equal(await probe(base, probeOf({ path: '//127.0.0.1:1/health' })), true);
+    assert.equal(seen.at(-1)?.url, '//127.0.0.1:1/health');
+  });
+
+  test('an answer whose body does not end within timeout_seconds fails (the probe never hangs)', async () => {
+    assert.equal(await probe(base, probeOf({ path: '/stream', timeoutSeconds: 0.3 })), false);
   });
 
   test('no answer within timeout_seconds fails; nothing listening fails', async () => {
@@ -192,6 +221,49 @@ describe('the serve controller ops (built CLI, a temporary home)', () => {
     assert.match(late.err, /going down/);
   });
 
+  test('a name that is not a service name reaches no file outside serve/services/ (../x)', () => {
+    // A folder beside services/ that looks like a service: a crafted name must not reach it.
+    const outside = join(home, 'serve', 'evil');
+    mkdirSync(join(outside, 'versions'), { recursive: true });
+    const rec = {
+      name: 'evil',
+      user: 'bob',
+      status: 'READY',
+      version: 1,
+      mode: 'rolling',
+      createdAt: 0,
+      lbHost: null,
+      lbPort: null,
+      tls: false,
+      nextReplicaId: 1,
+      reason: null,
+      replicas: [],
+      target: 0,
+      qps: 0,
+    };
+    writeFileSync(join(outside, 'service.json'), JSON.stringify(rec));
+    writeFileSync(join(outside, 'controller.log'), 'private log line\n');
+    for (const name of ['../evil', '..', 'web/../../evil']) {
+      const logs = op(['logs', name, '--controller', '--no-follow']);
+      assert.equal(logs.code, 1, `logs ${name}: ${logs.out}`);
+      assert.ok(!logs.out.includes('private log line'), `logs ${name} read a file outside`);
+      assert.match(logs.err, /is not a valid service name/);
+      const st = op(['status'], { names: [name] });
+      assert.equal(st.code, 1, `status ${name}: ${st.out}`);
+      assert.match(st.err, /is not a valid service name/);
+      const u = op(['update'], { submission: { ...submission('x', 2).submission, name } });
+      assert.equal(u.code, 1, `update ${name}: ${u.out}`);
+      assert.match(u.err, /is not a valid service name/);
+      const d = op(['down'], { names: [name], all: false, purge: false });
+      assert.equal(d.code, 1, `down ${name}: ${d.out}`);
+      const lb = op(['lb', name]);
+      assert.equal(lb.code, 1, `lb ${name}: ${lb.out}`);
+      assert.match(lb.err, /is not a valid service name/);
+    }
+    assert.ok(!existsSync(join(outside, 'versions', '2.json')), 'no version written outside');
+    assert.ok(!existsSync(join(outside, 'down.json')), 'no down.json written outside');
+  });
+
   test('bad input: a bad name, no service section, input that is not JSON', () => {
     const bad = op(['up'], submission('Bad_Name', 1));
     assert.equal(bad.code, 1);
@@ -207,5 +279,281 @@ describe('the serve controller ops (built CLI, a temporary home)', () => {
     });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /not JSON/);
+  });
+});
+
+describe('what a service leaves on the controller (its secrets, its uploads, its TLS key)', () => {
+  let dir = '';
+  let home = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'skyhop-serve-leftovers-'));
+    home = join(dir, 'skyhop');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function op(args: string[], input?: unknown) {
+    const r = spawnSync(process.execPath, [BIN, 'serve-controller', ...args], {
+      input: input === undefined ? '' : JSON.stringify(input),
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', HOME: dir, SKYHOP_HOME: home },
+      timeout: 30_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  }
+
+  /** A submission whose workdir and TLS files were uploaded under serve/uploads/<key>/ (as the client does). */
+  function submit(name: string, key: string) {
+    const up = join(home, 'serve', 'uploads', key);
+    mkdirSync(join(up, 'workdir'), { recursive: true });
+    writeFileSync(join(up, 'workdir', 'replica.js'), '');
+    writeFileSync(join(up, 'tls-key.pem'), 'PRIVATE KEY', { mode: 0o600 });
+    writeFileSync(join(up, 'tls-cert.pem'), 'CERT');
+    const task: Task = {
+      name,
+      numNodes: 1,
+      envs: {},
+      secrets: { TOKEN: '' },
+      fileMounts: {},
+      workdir: join(up, 'workdir'),
+      run: 'node replica.js',
+      resources: [{ cloud: 'local', useSpot: false, ports: ['8080'] }],
+      ordered: false,
+      service: {
+        readinessProbe: { path: '/', initialDelaySeconds: 60, timeoutSeconds: 5, headers: {} },
+        replicaPolicy: {
+          minReplicas: 1,
+          maxReplicas: 1,
+          upscaleDelaySeconds: 300,
+          downscaleDelaySeconds: 1200,
+          baseOndemandFallbackReplicas: 0,
+          dynamicOndemandFallback: false,
+        },
+        port: 8080,
+        loadBalancingPolicy: 'least_load',
+        tls: { keyfile: join(up, 'tls-key.pem'), certfile: join(up, 'tls-cert.pem') },
+      },
+    };
+    op(['up'], {
+      submission: { name, user: 'alice', task, secrets: { TOKEN: 's3cret' }, request: { clouds: ['local'] } },
+    });
+    const v = JSON.parse(readFileSync(join(home, 'serve', 'services', name, 'versions', '1.json'), 'utf8'));
+    return join(home, 'serve', 'secrets', `${v.request.secretsKey}.json`);
+  }
+
+  test("serve down removes the service's secrets file and upload folder (TLS key included), not another's", async () => {
+    const webSecrets = submit('web', 'k-web');
+    const otherSecrets = submit('other', 'k-other');
+    op(['down'], { names: ['web'], all: false, purge: false });
+    const run = ServiceRun.open({
+      home,
+      name: 'web',
+      store: {} as Store, // no replica: never used
+      cloudsNow: async () => new Map(),
+      timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+      host: '127.0.0.1',
+      portsInUse: () => new Set(),
+      cli: [process.execPath, BIN],
+      log: () => undefined,
+    });
+    assert.ok(run);
+    assert.equal(await run.tick(), 'gone');
+    assert.ok(!existsSync(join(home, 'serve', 'services', 'web')));
+    assert.ok(!existsSync(webSecrets), 'the secrets file of a removed service is gone');
+    assert.ok(!existsSync(join(home, 'serve', 'uploads', 'k-web')), 'its uploads (its TLS key) are gone');
+    assert.ok(existsSync(otherSecrets), "another service's secrets stay");
+    assert.ok(
+      existsSync(join(home, 'serve', 'uploads', 'k-other', 'tls-key.pem')),
+      "another service's key stays",
+    );
+  });
+
+  test('a load balancer that dies at its start is started again after a backoff, not every tick', async () => {
+    submit('flaky', 'k-flaky');
+    const recPath = join(home, 'serve', 'services', 'flaky', 'service.json');
+    // FAILED: the controller launches no replica, and keeps the endpoint up.
+    const rec = JSON.parse(readFileSync(recPath, 'utf8'));
+    writeFileSync(recPath, JSON.stringify({ ...rec, status: 'FAILED', lbHost: '127.0.0.1', lbPort: 1 }));
+    const run = ServiceRun.open({
+      home,
+      name: 'flaky',
+      store: {} as Store,
+      cloudsNow: async () => new Map(),
+      timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+      host: '127.0.0.1',
+      portsInUse: () => new Set(),
+      // A load balancer that exits at once (as one whose TLS key does not match its certificate).
+      cli: [process.execPath, '-e', 'process.exit(1)'],
+      log: () => undefined,
+    });
+    assert.ok(run);
+    const lbPid = () =>
+      JSON.parse(readFileSync(join(home, 'serve', 'services', 'flaky', 'lb-process.json'), 'utf8'))
+        .pid as number;
+    const gone = async (pid: number) => {
+      for (let i = 0; i < 200; i++) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.fail(`pid ${pid} did not exit`);
+    };
+    const t0 = Date.now();
+    await run.tick(t0);
+    const first = lbPid();
+    await gone(first);
+    await run.tick(t0 + 100);
+    const second = lbPid();
+    assert.notEqual(second, first, 'the first death: started again within a tick');
+    await gone(second);
+    await run.tick(t0 + 200);
+    assert.equal(lbPid(), second, 'died again soon after its start: not started again on the next tick');
+    await run.tick(t0 + 1300);
+    const third = lbPid();
+    assert.notEqual(third, second, 'started again after the first backoff (1 s)');
+    await gone(third);
+    await run.tick(t0 + 1400);
+    await run.tick(t0 + 3000);
+    assert.equal(lbPid(), third, 'the backoff doubled (2 s)');
+    await run.tick(t0 + 3500);
+    assert.notEqual(lbPid(), third);
+    await gone(lbPid());
+  });
+
+  test('a version file not readable (yet) is taken at a later tick; the tick does not fail', async () => {
+    submit('upd', 'k-upd');
+    const dirOf = join(home, 'serve', 'services', 'upd');
+    const recPath = join(dirOf, 'service.json');
+    const rec = JSON.parse(readFileSync(recPath, 'utf8'));
+    writeFileSync(recPath, JSON.stringify({ ...rec, status: 'FAILED', lbHost: '127.0.0.1', lbPort: 1 }));
+    const run = ServiceRun.open({
+      home,
+      name: 'upd',
+      store: {} as Store,
+      cloudsNow: async () => new Map(),
+      timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+      host: '127.0.0.1',
+      portsInUse: () => new Set(),
+      cli: [process.execPath, '-e', ''],
+      log: () => undefined,
+    });
+    assert.ok(run);
+    // As an update's file half written (an older build wrote it in place).
+    writeFileSync(join(dirOf, 'versions', '2.json'), '{"version":2,"mode":');
+    assert.equal(await run.tick(), 'running');
+    assert.equal(JSON.parse(readFileSync(recPath, 'utf8')).version, 1);
+    rmSync(join(dirOf, 'versions', '2.json'));
+  });
+
+  test('a retired run (its tick failed) writes nothing more, and close() waits for its launch in flight', async () => {
+    submit('stale', 'k-stale');
+    const recPath = join(home, 'serve', 'services', 'stale', 'service.json');
+    const rec = JSON.parse(readFileSync(recPath, 'utf8'));
+    writeFileSync(
+      recPath,
+      JSON.stringify({ ...rec, status: 'REPLICA_INIT', lbHost: '127.0.0.1', lbPort: 1 }),
+    );
+    let release!: (m: Map<string, never>) => void;
+    const clouds = new Promise<Map<string, never>>((r) => (release = r));
+    const run = ServiceRun.open({
+      home,
+      name: 'stale',
+      store: {} as Store,
+      // The launch waits here: in flight.
+      cloudsNow: () => clouds,
+      timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+      host: '127.0.0.1',
+      portsInUse: () => new Set(),
+      cli: [process.execPath, '-e', ''],
+      log: () => undefined,
+    });
+    assert.ok(run);
+    await run.tick();
+    const launching = JSON.parse(readFileSync(recPath, 'utf8'));
+    assert.deepEqual(
+      launching.replicas.map((r: { status: string }) => r.status),
+      ['PROVISIONING'],
+    );
+    let settled = false;
+    const closed = run.close().then(() => {
+      settled = true;
+    });
+    // The run that replaces it has written its own record meanwhile.
+    writeFileSync(recPath, JSON.stringify({ ...launching, nextReplicaId: 99 }));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(settled, false, 'close() waits for the launch in flight');
+    release(new Map<string, never>()); // the launch goes on, and fails (no cloud)
+    await closed;
+    assert.equal(
+      JSON.parse(readFileSync(recPath, 'utf8')).nextReplicaId,
+      99,
+      'the retired run wrote nothing',
+    );
+  });
+
+  test('a load balancer running unrecorded (the controller died as it started it) is adopted, and stopped by serve down', async () => {
+    submit('orph', 'k-orph');
+    const dirOf = join(home, 'serve', 'services', 'orph');
+    const recPath = join(dirOf, 'service.json');
+    const rec = JSON.parse(readFileSync(recPath, 'utf8'));
+    writeFileSync(recPath, JSON.stringify({ ...rec, status: 'FAILED', lbHost: '127.0.0.1', lbPort: 1 }));
+    // The orphan: a process of the load balancer's command line, with its lb-stats.json, no lb-process.json.
+    const orphan = spawn(
+      process.execPath,
+      ['-e', 'setInterval(() => {}, 1000)', 'serve-controller', 'lb', 'orph'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const exited = new Promise<void>((r) => orphan.once('exit', () => r()));
+    try {
+      writeFileSync(
+        join(dirOf, 'lb-stats.json'),
+        JSON.stringify({ pid: orphan.pid, port: 1, at: Date.now(), counts: [] }),
+      );
+      const run = ServiceRun.open({
+        home,
+        name: 'orph',
+        store: {} as Store,
+        cloudsNow: async () => new Map(),
+        timings: { probeMs: 1000, decisionMs: 1000, qpsWindowSeconds: 60 },
+        host: '127.0.0.1',
+        portsInUse: () => new Set(),
+        cli: [process.execPath, '-e', ''],
+        log: () => undefined,
+      });
+      assert.ok(run);
+      await run.tick();
+      const recorded = JSON.parse(readFileSync(join(dirOf, 'lb-process.json'), 'utf8')).pid;
+      assert.equal(recorded, orphan.pid, 'adopted, not a second one started');
+      op(['down'], { names: ['orph'], all: false, purge: false });
+      assert.equal(await run.tick(), 'gone');
+      await exited; // serve down stopped it
+    } finally {
+      orphan.kill('SIGKILL');
+    }
+  });
+
+  test('the sweep removes old secrets and uploads no version names, keeps named and recent ones', () => {
+    const secretsDir = join(home, 'serve', 'secrets');
+    const uploads = join(home, 'serve', 'uploads');
+    writeFileSync(join(secretsDir, 'orphan.json'), '{"TOKEN":"x"}', { mode: 0o600 });
+    writeFileSync(join(secretsDir, 'fresh.json'), '{"TOKEN":"x"}', { mode: 0o600 });
+    mkdirSync(join(uploads, 'k-orphan'), { recursive: true });
+    writeFileSync(join(uploads, 'k-orphan', 'tls-key.pem'), 'PRIVATE KEY', { mode: 0o600 });
+    const old = (Date.now() - 7 * 3_600_000) / 1000;
+    // Old enough to be swept, each: only what no version names goes.
+    for (const n of readdirSync(secretsDir))
+      if (n !== 'fresh.json') utimesSync(join(secretsDir, n), old, old);
+    for (const n of readdirSync(uploads)) utimesSync(join(uploads, n), old, old);
+    removeOrphans(home);
+    assert.deepEqual(readdirSync(uploads).sort(), ['k-flaky', 'k-other', 'k-stale', 'k-upd']);
+    const left = readdirSync(secretsDir).sort();
+    assert.equal(left.length, 5, left.join(', '));
+    assert.ok(left.includes('fresh.json'), 'a secrets file younger than a submission stays');
+    assert.ok(!left.includes('orphan.json'));
   });
 });
