@@ -37,7 +37,7 @@ export class ForeignNameError extends UserError {}
  * The controllers' cluster names (sdk/controller.ts CONTROLLER_KINDS; spelled here, as the state
  * sits below the SDK): the bare name (made without a team server) or `<name>-<user>`.
  */
-const CONTROLLER_CLUSTERS = ['skyhop-jobs-controller', 'skyhop-serve-controller'];
+export const CONTROLLER_CLUSTERS = ['skyhop-jobs-controller', 'skyhop-serve-controller'];
 
 /** Whose controller `name` is ('' for a bare name), or null when it is no controller's name. */
 function controllerUser(name: string): string | null {

@@ -46,3 +46,9 @@ test("a user cannot take another user's controller name (it would block their jo
   bob.upsertCluster(cluster('skyhop-serve-controller-bob'));
   assert.equal(store.ownerOf('cluster', 'skyhop-serve-controller-bob'), 'bob');
 });
+
+test("the state's list of controller names is the SDK's (state/ cannot import sdk/, so it spells them)", async () => {
+  const { CONTROLLER_CLUSTERS } = await import('../../../src/state/scoped.js');
+  const { CONTROLLER_KINDS } = await import('../../../src/sdk/controller.js');
+  assert.deepEqual([...CONTROLLER_CLUSTERS].sort(), CONTROLLER_KINDS.map((k) => k.cluster).sort());
+});
