@@ -10,8 +10,8 @@
  * it exits 0, and the cluster's autostop stops the cluster.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createConnection, createServer, type Server } from 'node:net';
 import type { Cloud } from '../clouds/types.js';
 import type { Dag } from '../core/task.js';
@@ -26,6 +26,7 @@ import {
   readJson,
   secretsPath,
   serveRecordPath,
+  sweepUnnamed,
   uploadKeysOf,
   uploadsDir,
   writePrivate,
@@ -254,19 +255,6 @@ function removeOrphans(home: string, store: Store): void {
     if (key) secrets.add(`${key}.json`);
     for (const k of uploadKeysOf(JSON.parse(input.dag) as Dag, uploadsDir(home))) uploads.add(k);
   }
-  const sweep = (dir: string, keep: Set<string>, minAgeMs: number) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = join(dir, n);
-      if (keep.has(n) || Date.now() - mtimeOf(p) < minAgeMs) continue;
-      rmSync(p, { recursive: true, force: true });
-    }
-  };
-  sweep(dirname(secretsPath(home, 'x')), secrets, 60_000);
-  sweep(uploadsDir(home), uploads, 6 * 3_600_000);
+  sweepUnnamed(dirname(secretsPath(home, 'x')), secrets, 60_000);
+  sweepUnnamed(uploadsDir(home), uploads, 6 * 3_600_000);
 }

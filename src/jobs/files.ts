@@ -8,7 +8,16 @@
  *   controller/env.json           the credentials' environment the client carried (0600)
  *   controller/serve.json         the serving process: its pid and build
  */
-import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Dag } from '../core/task.js';
 
@@ -106,4 +115,34 @@ export function uploadKeysOf(dag: Dag, uploads: string): Set<string> {
     }
   }
   return keys;
+}
+
+/**
+ * Removes the entries of `dir` not in `keep` and older than `minAgeMs` (a submission may be writing a
+ * newer one right now): the controllers' sweep of secrets and uploads no job or service names.
+ */
+export function sweepUnnamed(
+  dir: string,
+  keep: ReadonlySet<string>,
+  minAgeMs: number,
+  now = Date.now(),
+): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (keep.has(n)) continue;
+    const p = join(dir, n);
+    let mtime: number;
+    try {
+      mtime = statSync(p).mtimeMs;
+    } catch {
+      continue;
+    }
+    if (now - mtime < minAgeMs) continue;
+    rmSync(p, { recursive: true, force: true });
+  }
 }

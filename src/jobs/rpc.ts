@@ -96,12 +96,7 @@ export async function controllerOp(
     case 'clusters': {
       // The clusters this controller owns (records and launches in flight): the client's
       // `status --refresh` must not adopt them as its own.
-      const store = openStore();
-      const names = new Set([
-        ...store.listClusters().map((c) => c.name),
-        ...store.openIntents().map((i) => i.cluster),
-      ]);
-      answer({ clusters: [...names].sort() });
+      answer({ clusters: ownedClusterNames() });
       return 0;
     }
     case 'queue':
@@ -193,6 +188,16 @@ function cancel(c: { ids: number[] | null; name: string | null; all: boolean }):
     if (!j) throw new UserError(`there is no managed job ${id}`);
   }
   return store.requestManagedCancel(ids);
+}
+
+/** The clusters a controller owns: its records and its launches in flight, sorted. */
+export function ownedClusterNames(): string[] {
+  const store = openStore();
+  const names = new Set([
+    ...store.listClusters().map((c) => c.name),
+    ...store.openIntents().map((i) => i.cluster),
+  ]);
+  return [...names].sort();
 }
 
 /** A function that copies to stdout what `path` has gained since its last call (nothing while it is missing). */

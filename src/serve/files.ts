@@ -17,11 +17,11 @@
  *   serve/uploads/<key>/                   a version's workdir, file_mounts and TLS files
  *   serve/serve.json, serve/serve.log      the serving process: its pid and build; its log
  */
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ReplicaStatus, ServiceStatus, UpdateMode } from '../core/serve.js';
 import type { Task } from '../core/task.js';
-import { readJson, uploadKeysOf, writePrivate } from '../jobs/files.js';
+import { readJson, sweepUnnamed, uploadKeysOf, writePrivate } from '../jobs/files.js';
 
 export function serveDir(home: string): string {
   return join(home, 'serve');
@@ -246,25 +246,6 @@ export function removeOrphans(
       for (const k of uploadKeysOfVersion(home, v)) uploads.add(k);
     }
   }
-  const sweep = (dir: string, keep: Set<string>, minAgeMs: number) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = join(dir, n);
-      let mtime = now;
-      try {
-        mtime = statSync(p).mtimeMs;
-      } catch {
-        continue;
-      }
-      if (keep.has(n) || now - mtime < minAgeMs) continue;
-      rmSync(p, { recursive: true, force: true });
-    }
-  };
-  sweep(dirname(secretsPath(home, 'x')), secrets, o.secretsAgeMs ?? 60_000);
-  sweep(uploadsDir(home), uploads, o.uploadsAgeMs ?? 6 * 3_600_000);
+  sweepUnnamed(dirname(secretsPath(home, 'x')), secrets, o.secretsAgeMs ?? 60_000, now);
+  sweepUnnamed(uploadsDir(home), uploads, o.uploadsAgeMs ?? 6 * 3_600_000, now);
 }

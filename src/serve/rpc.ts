@@ -24,6 +24,7 @@ import { readJson, writePrivate } from '../jobs/files.js';
 import {
   answer,
   drainer,
+  ownedClusterNames,
   readInput,
   restartServe,
   servingNow as servingState,
@@ -340,12 +341,7 @@ export async function serveControllerOp(
       return 0;
     }
     case 'clusters': {
-      const store = openStore();
-      const names = new Set([
-        ...store.listClusters().map((c) => c.name),
-        ...store.openIntents().map((i) => i.cluster),
-      ]);
-      answer({ clusters: [...names].sort() });
+      answer({ clusters: ownedClusterNames() });
       return 0;
     }
     case 'logs':
