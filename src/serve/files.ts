@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path';
 import type { ReplicaStatus, ServiceStatus, UpdateMode } from '../core/serve.js';
 import type { Task } from '../core/task.js';
 import { readJson, sweepUnnamed, uploadKeysOf, writePrivate } from '../jobs/files.js';
+import { REPLICAS_FILE } from './lb-files.js';
 
 export function serveDir(home: string): string {
   return join(home, 'serve');
@@ -58,7 +59,6 @@ export interface ServiceFiles {
   version(v: number): string;
   down: string;
   replicas: string;
-  lbStats: string;
   lbProcess: string;
   controllerLog: string;
   lbLog: string;
@@ -73,8 +73,7 @@ export function serviceFiles(home: string, name: string): ServiceFiles {
     versionsDir: join(dir, 'versions'),
     version: (v) => join(dir, 'versions', `${v}.json`),
     down: join(dir, 'down.json'),
-    replicas: join(dir, 'replicas.json'),
-    lbStats: join(dir, 'lb-stats.json'),
+    replicas: join(dir, REPLICAS_FILE),
     lbProcess: join(dir, 'lb-process.json'),
     controllerLog: join(dir, 'controller.log'),
     lbLog: join(dir, 'load-balancer.log'),

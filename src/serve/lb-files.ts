@@ -70,7 +70,7 @@ export function writeReplicas(dir: string, replicas: LbReplica[]): void {
   writeAtomicSync(join(dir, REPLICAS_FILE), `${JSON.stringify({ replicas })}\n`);
 }
 
-/** The controller's side: the load balancer's last stats, or null when there are none (yet) or they are unreadable. */
+/** The controller's side: the load balancer's last stats (their QPS: autoscaler.ts `qpsOver`), or null when there are none (yet) or they are unreadable. */
 export function readLbStats(dir: string): LbStats | null {
   try {
     const s = JSON.parse(readFileSync(join(dir, LB_STATS_FILE), 'utf8')) as LbStats;
@@ -78,19 +78,6 @@ export function readLbStats(dir: string): LbStats | null {
   } catch {
     return null;
   }
-}
-
-/**
- * Requests per second over the `windowSeconds` whole seconds before `nowMs` (the second in progress is
- * not counted: it is not over). The autoscaler's QPS.
- */
-export function qpsOf(stats: LbStats | null, nowMs: number, windowSeconds: number): number {
-  if (!stats || windowSeconds <= 0) return 0;
-  const end = Math.floor(nowMs / 1000); // the second in progress, excluded
-  const start = end - windowSeconds;
-  let sum = 0;
-  for (const [sec, n] of stats.counts) if (sec >= start && sec < end) sum += n;
-  return sum / windowSeconds;
 }
 
 export function writeAtomicSync(path: string, text: string): void {

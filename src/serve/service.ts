@@ -26,6 +26,7 @@ import { cloudOf, headRunner } from '../sdk/clusters.js';
 import { isProcessAlive, processStartTime } from '../state/process.js';
 import type { Store } from '../state/index.js';
 import { Autoscaler, qpsOver, type ReplicaView } from './autoscaler.js';
+import { readLbStats, writeReplicas } from './lb-files.js';
 import {
   type ReplicaRecord,
   readService,
@@ -264,13 +265,7 @@ export class ServiceRun {
   private runningLoadBalancer(): { pid: number; start: string | null } | null {
     const p = readJson<{ pid?: number; start?: string | null } | null>(this.files.lbProcess, null);
     if (p?.pid && isProcessAlive(p.pid, p.start ?? null)) return { pid: p.pid, start: p.start ?? null };
-    let stats: { pid?: number } | null = null;
-    try {
-      stats = readJson<{ pid?: number } | null>(this.files.lbStats, null);
-    } catch {
-      return null;
-    }
-    const pid = stats?.pid;
+    const pid = readLbStats(this.files.dir)?.pid;
     if (!pid || pid === p?.pid || !isProcessAlive(pid, null)) return null;
     let argv: string[] = [];
     try {
@@ -649,13 +644,7 @@ export class ServiceRun {
       return;
     }
     const spec = this.spec();
-    const stats = readJson<{ counts?: Array<[number, number]> } | null>(this.files.lbStats, null);
-    let qps = 0;
-    try {
-      qps = qpsOver(stats?.counts ?? [], now, this.o.timings.qpsWindowSeconds);
-    } catch {
-      qps = 0;
-    }
+    const qps = qpsOver(readLbStats(this.files.dir)?.counts ?? [], now, this.o.timings.qpsWindowSeconds);
     const views: ReplicaView[] = this.rec.replicas.map((r) => ({
       id: r.id,
       version: r.version,
@@ -700,10 +689,10 @@ export class ServiceRun {
     if (this.closed) return;
     const list = this.rec.replicas
       .filter((r) => r.status === 'READY' && r.url !== null && versions.includes(r.version))
-      .map((r) => ({ id: r.id, url: r.url }));
-    const text = JSON.stringify({ replicas: list });
+      .map((r) => ({ id: r.id, url: r.url as string }));
+    const text = JSON.stringify(list);
     if (text === this.lastReplicasFile) return;
-    writePrivate(this.files.replicas, text);
+    writeReplicas(this.files.dir, list);
     this.lastReplicasFile = text;
   }
 
