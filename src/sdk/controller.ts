@@ -171,6 +171,12 @@ export async function existingController(
   }
 }
 
+/** Whether a controller's cluster exists but is not UP (it stops itself when idle, or was stopped). */
+export function controllerStopped(store: Store, kind: ControllerKind, name = kindCluster(kind)): boolean {
+  const rec = store.getCluster(name);
+  return !!rec && rec.status !== 'UP';
+}
+
 /** The controller, or a user error saying how to start it when it is not UP. */
 export async function requireController(store: Store, kind: ControllerKind): Promise<Controller> {
   const c = await existingController(store, kind);

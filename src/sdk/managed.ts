@@ -32,6 +32,7 @@ import type { SdkEvents } from './clusters.js';
 import {
   type Controller,
   controllerNode,
+  controllerStopped,
   credentialsFor,
   ensureServing,
   existingController,
@@ -235,8 +236,7 @@ export function controllerClusters(store: Store, name = controllerCluster()): Pr
  * stopped): its jobs, finished or not, are then out of sight until it is started.
  */
 export function managedControllerStopped(store: Store = openStore()): boolean {
-  const rec = store.getCluster(controllerCluster());
-  return !!rec && rec.status !== 'UP';
+  return controllerStopped(store, JOBS_CONTROLLER);
 }
 
 /** `jobs-controller queue`'s answer. */

@@ -21,6 +21,7 @@ import type { SdkEvents } from './clusters.js';
 import {
   type Controller,
   controllerNode,
+  controllerStopped,
   credentialsFor,
   ensureServing,
   existingController,
@@ -336,6 +337,5 @@ export async function serveLogs(o: ServeLogsOptions): Promise<void> {
 
 /** Whether the serve controller's cluster exists but is not UP (it stops itself when idle). */
 export function serveControllerStopped(store: Store = openStore()): boolean {
-  const rec = store.getCluster(serveControllerCluster());
-  return !!rec && rec.status !== 'UP';
+  return controllerStopped(store, SERVE_CONTROLLER);
 }
